@@ -1,0 +1,46 @@
+// longvl bench: the benchmark tables. Every figure is printed with a ratio to a
+// reference measured in the same run (OpenBLAS sgemm, DRAM read bandwidth), because
+// the machines are shared and noisy.
+#include "bench.h"
+#include "verbs.h"
+#include "tl-cpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int verb_bench(int argc, char **argv) {
+    struct bench_opts o = { .threads = tl_cpu_default_threads(), .min_seconds = 1.0, .matmul = true, .attn = true };
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick")) o.quick = true;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            const char *w = argv[++i];
+            o.matmul = !strcmp(w, "matmul");
+            o.attn = !strcmp(w, "attention");
+            if (!o.matmul && !o.attn) {
+                fprintf(stderr, "longvl bench: --only takes matmul or attention, got '%s'\n", w);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            enum tl_cpu_isa isa;
+            if (!tl_cpu_isa_parse(argv[++i], &isa) || !tl_cpu_set_isa(isa)) {
+                fprintf(stderr, "longvl bench: --isa %s is unknown or not supported by this CPU\n", argv[i]);
+                return 2;
+            }
+        } else {
+            printf("usage: longvl bench [--threads N] [--isa scalar|avx2|avx512] [--only matmul|attention] [--quick]\n"
+                   "  --quick  small sizes, for checking that the benchmark runs\n");
+            return strcmp(argv[i], "--help") ? 2 : 0;
+        }
+    }
+    if (o.threads < 1) {
+        fprintf(stderr, "longvl bench: --threads must be >= 1\n");
+        return 2;
+    }
+    if (o.quick) o.min_seconds = 0.05;
+    printf("longvl bench: %d threads, %s kernels%s\n\n", o.threads, tl_cpu_isa_name(tl_cpu_get_isa()), o.quick ? " (quick)" : "");
+    if (o.matmul) bench_matmul(&o);
+    if (o.attn) bench_attention(&o);
+    return 0;
+}

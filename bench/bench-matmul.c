@@ -1,0 +1,120 @@
+// mul_mat benchmark: GEMM 4096x4096x512 against OpenBLAS sgemm, and GEMV (one token)
+// at 4096x4096 and 18944x3584 as weight bytes per second against the DRAM read
+// bandwidth, cycling through enough matrices that the weights come from DRAM.
+#include "bench.h"
+#include "tl-cpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef LONGVL_HAVE_OPENBLAS
+#include <cblas.h>
+void openblas_set_num_threads(int);
+#endif
+
+struct graph_run { struct tl_graph *g; int threads; };
+static void run_graph(void *p) {
+    struct graph_run *r = p;
+    tl_cpu_compute(r->g, r->threads);
+}
+
+struct sgemm_run { int M, N, K; float *a, *b, *c; };
+#ifdef LONGVL_HAVE_OPENBLAS
+static void run_sgemm(void *p) {
+    struct sgemm_run *r = p;
+    // C[N][M] = B[N][K] . A[M][K]^T, the same orientation as mul_mat
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->N, r->M, r->K, 1.0f, r->b, r->K, r->a, r->K, 0.0f, r->c, r->M);
+}
+#endif
+
+static void fill(struct tl_tensor *t) {
+    uint32_t s = 12345;
+    for (int64_t i = 0; i < tl_nelements(t); i++) {
+        s = s * 1664525u + 1013904223u;
+        tl_set_f32_1d(t, i, (float)(s >> 8) / (1 << 24) - 0.5f);
+    }
+}
+
+// GFLOP/s of our mul_mat for weights of `type`, M x K weights, N activations.
+static double gemm_gflops(enum tl_type type, int M, int N, int K, const struct bench_opts *o) {
+    size_t bytes = (size_t)M * K * 4 + (size_t)N * K * 4 + (size_t)M * N * 4 + (1 << 20);
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = bytes });
+    struct tl_tensor *w = tl_new_tensor_2d(ctx, type, K, M), *x = tl_new_tensor_2d(ctx, TL_F32, K, N);
+    fill(w);
+    fill(x);
+    struct tl_graph *g = tl_graph_new(ctx, 8);
+    tl_graph_build(g, tl_mul_mat(ctx, w, x));
+    struct graph_run r = { g, o->threads };
+    double t = bench_best(run_graph, &r, o->min_seconds, 3);
+    tl_free(ctx);
+    return 2.0 * M * N * K / t / 1e9;
+}
+
+static double sgemm_gflops(int M, int N, int K, const struct bench_opts *o) {
+#ifdef LONGVL_HAVE_OPENBLAS
+    openblas_set_num_threads(o->threads);
+    struct sgemm_run r = { M, N, K, malloc((size_t)M * K * 4), malloc((size_t)N * K * 4), malloc((size_t)M * N * 4) };
+    for (size_t i = 0; i < (size_t)M * K; i++) r.a[i] = (float)(i % 17) * 0.01f;
+    for (size_t i = 0; i < (size_t)N * K; i++) r.b[i] = (float)(i % 13) * 0.01f;
+    double t = bench_best(run_sgemm, &r, o->min_seconds, 3);
+    free(r.a);
+    free(r.b);
+    free(r.c);
+    return 2.0 * M * N * K / t / 1e9;
+#else
+    (void)M; (void)N; (void)K; (void)o;
+    return 0;
+#endif
+}
+
+// Weight bytes per second of GEMV through `n_mat` distinct matrices (so none stays cached).
+static double gemv_bytes_per_s(enum tl_type type, int M, int K, size_t cycle_bytes, const struct bench_opts *o,
+                               int *n_mat_out) {
+    size_t wbytes = tl_row_size(type, K) * (size_t)M;
+    int n_mat = (int)((cycle_bytes + wbytes - 1) / wbytes);
+    if (n_mat < 2) n_mat = 2;
+    *n_mat_out = n_mat;
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = wbytes * n_mat + (size_t)n_mat * M * 4 + K * 4 + (1 << 20) });
+    if (!ctx) return 0;
+    struct tl_tensor *x = tl_new_tensor_1d(ctx, TL_F32, K);
+    fill(x);
+    struct tl_graph *g = tl_graph_new(ctx, 4 * n_mat + 8);
+    for (int i = 0; i < n_mat; i++) {
+        struct tl_tensor *w = tl_new_tensor_2d(ctx, type, K, M);
+        memset(w->data, 0x11, wbytes);   // touch every page; the values do not matter here
+        tl_graph_build(g, tl_mul_mat(ctx, w, x));
+    }
+    struct graph_run r = { g, o->threads };
+    double t = bench_best(run_graph, &r, o->min_seconds, 3);
+    tl_free(ctx);
+    return (double)wbytes * n_mat / t;
+}
+
+void bench_matmul(const struct bench_opts *o) {
+    static const enum tl_type types[] = { TL_F32, TL_F16, TL_BF16 };
+    int M = o->quick ? 1024 : 4096, K = M, N = o->quick ? 128 : 512;
+    double blas = sgemm_gflops(M, N, K, o);
+    printf("## mul_mat GEMM %dx%dx%d (weights M x K, N activations)\n\n", M, K, N);
+    printf("| weights | GFLOP/s | vs OpenBLAS sgemm (%.0f GFLOP/s) |\n|---|---|---|\n", blas);
+    for (int i = 0; i < 3; i++) {
+        double gf = gemm_gflops(types[i], M, N, K, o);
+        if (blas > 0) printf("| %s | %.1f | %.2fx |\n", tl_type_name(types[i]), gf, gf / blas);
+        else printf("| %s | %.1f | (no OpenBLAS) |\n", tl_type_name(types[i]), gf);
+    }
+    size_t cycle = o->quick ? (64u << 20) : (768u << 20);   // well past the L3
+    double bw = bench_dram_read_bw(o->quick ? (256u << 20) : (1024u << 20), o->threads);
+    printf("\n## mul_mat GEMV (one token), weights streamed from DRAM\n\n");
+    printf("DRAM read bandwidth, same run: %.1f GB/s\n\n", bw / 1e9);
+    printf("| shape (M x K) | weights | matrices cycled | GB/s of weights | vs DRAM read |\n|---|---|---|---|---|\n");
+    int shapes[2][2] = { { 4096, 4096 }, { 18944, 3584 } };
+    for (int s = 0; s < 2; s++) {
+        int m = o->quick ? shapes[s][0] / 4 : shapes[s][0], k = o->quick ? shapes[s][1] / 4 : shapes[s][1];
+        for (int i = 0; i < 3; i++) {
+            int n_mat;
+            double b = gemv_bytes_per_s(types[i], m, k, cycle, o, &n_mat);
+            printf("| %dx%d | %s | %d | %.1f | %.2fx |\n", m, k, tl_type_name(types[i]), n_mat, b / 1e9, b / bw);
+        }
+    }
+    printf("\n");
+}

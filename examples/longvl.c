@@ -1,0 +1,35 @@
+// longvl: one program, git-style verbs.
+#include "verbs.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} verbs[] = {
+    { "info",  verb_info,  "show the CPU features, the kernels in use and the build" },
+    { "demo",  verb_demo,  "build and run a small transformer-block graph, check it against the reference" },
+    { "bench", verb_bench, "benchmark matmul and attention against OpenBLAS and memory bandwidth" },
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: longvl <verb> [options]\n\nverbs:\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].help);
+    fprintf(f, "\n'longvl <verb> --help' shows a verb's options.\n"
+               "LONGVL_CPU_ISA=scalar|avx2|avx512 lowers the instruction set used.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (!strcmp(argv[1], verbs[i].name)) return verbs[i].run(argc - 2, argv + 2);
+    fprintf(stderr, "longvl: unknown verb '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,6 @@
+// The verbs of the longvl program; each takes the arguments after its name.
+#pragma once
+
+int verb_info(int argc, char **argv);
+int verb_demo(int argc, char **argv);
+int verb_bench(int argc, char **argv);   // bench/bench-main.c

@@ -1,0 +1,45 @@
+// tl-cpu.h: the CPU backend. Runs a graph node by node; each node's kernel is the fast
+// path of the selected instruction set (OpenMP threads inside the kernel) or, where the
+// fast path does not cover a case, the scalar reference kernel.
+//
+// One binary serves every x86-64 CPU: the best ISA is detected at run time and can be
+// lowered with LONGVL_CPU_ISA=scalar|avx2|avx512 or tl_cpu_set_isa (tests force each).
+//
+//     tl_cpu_compute(graph, 2);             // fast paths, 2 threads
+//     tl_cpu_compute_reference(graph);      // the oracle: reference kernels only
+#pragma once
+
+#include "tl.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum tl_cpu_isa {
+    TL_ISA_SCALAR = 0,   // portable C, the same blocked algorithms without SIMD
+    TL_ISA_AVX2,         // AVX2 + FMA + F16C (laptops)
+    TL_ISA_AVX512,       // AVX-512 F/BW/VL/DQ
+    TL_ISA_COUNT,
+};
+
+const char     *tl_cpu_isa_name(enum tl_cpu_isa isa);
+bool            tl_cpu_isa_supported(enum tl_cpu_isa isa);   // by this CPU
+enum tl_cpu_isa tl_cpu_isa_best(void);
+enum tl_cpu_isa tl_cpu_get_isa(void);                        // the one in use
+bool            tl_cpu_set_isa(enum tl_cpu_isa isa);         // false if unsupported
+// Parses "scalar", "avx2", "avx512"; false if unknown.
+bool            tl_cpu_isa_parse(const char *s, enum tl_cpu_isa *isa);
+
+int  tl_cpu_default_threads(void);   // OpenMP's processor count
+
+// Computes every node of g in order. Needs data on every tensor (a no_alloc context
+// goes through tl_gallocr_alloc_graph first).
+void tl_cpu_compute(struct tl_graph *g, int n_threads);
+void tl_cpu_compute_reference(struct tl_graph *g);
+// true if the selected ISA has a fast kernel for this node's op (it may still fall back
+// to the reference for an unusual layout)
+bool tl_cpu_has_fast_kernel(enum tl_op op);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,227 @@
+// The fused chunked attention, fast path. One task = one batch, one kv head, a block of
+// queries; its rows are (query, query head of the GQA group) pairs, so a packed K/V chunk
+// serves every head that shares it. Per chunk of KCH keys:
+//   S = Q Kt (register tiles), mask, online softmax (running max m, sum l), O += P V.
+// Scratch per thread is O(rows x (D + KCH)); no N x N matrix exists anywhere.
+#include "cpu-impl.h"
+#include "simd.h"
+
+#define KCH 64         // keys per chunk
+#define ROWS_TARGET 64 // query rows per task (queries x group heads)
+#define RB 4           // rows per register tile
+#if VL == 8
+#define CT 2           // column vectors per tile (AVX2 has 16 registers)
+#else
+#define CT 4
+#endif
+
+struct attn_scratch {
+    float *q, *o, *s, *kt, *vc, *m, *l;
+};
+
+// S[r][0..KCH) = Q[r] . Kt[:, 0..KCH) for rows r0..r0+RB, columns c0 .. c0+CT*VL
+static inline __attribute__((always_inline)) void qk_tile(const float *q, const float *kt,
+                                                            float *s, int64_t D, int64_t r0,
+                                                            int64_t c0) {
+    vf acc[RB][CT];
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CT; c++) acc[r][c] = vzero();
+    for (int64_t d = 0; d < D; d++) {
+        vf kv[CT];
+        for (int c = 0; c < CT; c++) kv[c] = vload(kt + d * KCH + c0 + c * VL);
+        for (int r = 0; r < RB; r++) {
+            vf qv = vset1(q[(r0 + r) * D + d]);
+            for (int c = 0; c < CT; c++) acc[r][c] = vfma(qv, kv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CT; c++) vstore(s + (r0 + r) * KCH + c0 + c * VL, acc[r][c]);
+}
+
+// O[r][d0 .. d0+nt*VL) += P[r][0..cn) V[0..cn)[...] for rows r0..r0+RB; nt is 1..CT
+static inline __attribute__((always_inline)) void pv_tile(const float *p, const float *vc,
+                                                            float *o, int64_t D, int64_t cn,
+                                                            int64_t r0, int64_t d0, int nt) {
+    vf acc[RB][CT];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < nt; t++) acc[r][t] = vload(o + (r0 + r) * D + d0 + t * VL);
+    for (int64_t j = 0; j < cn; j++) {
+        vf vv[CT];
+        for (int t = 0; t < nt; t++) vv[t] = vload(vc + j * D + d0 + t * VL);
+        for (int r = 0; r < RB; r++) {
+            vf pv = vset1(p[(r0 + r) * KCH + j]);
+            for (int t = 0; t < nt; t++) acc[r][t] = vfma(pv, vv[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < nt; t++) vstore(o + (r0 + r) * D + d0 + t * VL, acc[r][t]);
+}
+
+static void load_row_f32(enum tl_type type, const void *src, float *dst, int64_t D) {
+    if (type == TL_F32) {
+        memcpy(dst, src, D * sizeof(float));
+        return;
+    }
+    for (int64_t d = 0; d < D; d += VL) vstore(dst + d, vload_f16((const uint16_t *)src + d));
+}
+
+enum { CHUNK_SKIP, CHUNK_FULL, CHUNK_PARTIAL };
+
+static int chunk_visibility(const struct tl_attn_params *p, int64_t qmin, int64_t qmax, int64_t c0,
+                            int64_t c1, bool segs, int32_t sqmin, int32_t sqmax, int32_t skmin,
+                            int32_t skmax) {
+    // qmin/qmax: query positions; [c0, c1]: key indices
+    bool full = true;
+    if (p->causal) {
+        if (c0 > qmax) return CHUNK_SKIP;
+        full &= c1 <= qmin;
+    }
+    if (p->window > 0) {
+        if (qmin - c1 >= p->window || c0 - qmax >= p->window) return CHUNK_SKIP;
+        full &= qmax - c0 < p->window && c1 - qmin < p->window;
+    }
+    if (segs) {
+        if (skmax < sqmin || skmin > sqmax) return CHUNK_SKIP;
+        full &= skmin == skmax && sqmin == sqmax && skmin == sqmin;
+    }
+    return full ? CHUNK_FULL : CHUNK_PARTIAL;
+}
+
+static void attn_task(struct tl_tensor *dst, const struct tl_attn_params *p, int64_t b, int64_t g,
+                      int64_t q0, int64_t qn, const int32_t *ck_min, const int32_t *ck_max,
+                      struct attn_scratch *w) {
+    const struct tl_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
+    const int32_t *sq = dst->src[3] ? dst->src[3]->data : NULL;
+    const int32_t *sk = dst->src[4] ? dst->src[4]->data : NULL;
+    int64_t D = q->ne[0], Nk = k->ne[1], G = q->ne[2] / k->ne[2];
+    int64_t R = qn * G, Rpad = (R + RB - 1) / RB * RB;
+
+    for (int64_t r = 0; r < Rpad; r++) {
+        float *qr = w->q + r * D;
+        if (r < R) {
+            const float *src = tl_elem_ptr(q, 0, q0 + r / G, g * G + r % G, b);
+            for (int64_t d = 0; d < D; d++) qr[d] = src[d] * p->scale;
+        } else {
+            memset(qr, 0, D * sizeof(float));
+        }
+        memset(w->o + r * D, 0, D * sizeof(float));
+        w->m[r] = -INFINITY;
+        w->l[r] = 0;
+    }
+    int64_t qmin = p->q_offset + q0, qmax = p->q_offset + q0 + qn - 1;
+    int32_t sqmin = 0, sqmax = 0;
+    if (sq) {
+        sqmin = sqmax = sq[q0];
+        for (int64_t i = q0; i < q0 + qn; i++) {
+            sqmin = sq[i] < sqmin ? sq[i] : sqmin;
+            sqmax = sq[i] > sqmax ? sq[i] : sqmax;
+        }
+    }
+    float row[1024];   // one K row as f32 (D <= 1024, checked by the caller)
+    for (int64_t c0 = 0; c0 < Nk; c0 += KCH) {
+        int64_t cn = TL_MIN(KCH, Nk - c0), ci = c0 / KCH;
+        int vis = chunk_visibility(p, qmin, qmax, c0, c0 + cn - 1, sq != NULL, sqmin, sqmax,
+                                   sq ? ck_min[ci] : 0, sq ? ck_max[ci] : 0);
+        if (vis == CHUNK_SKIP) continue;
+        for (int64_t j = 0; j < KCH; j++) {   // Kt [D][KCH] and V [KCH][D], zero padded
+            if (j < cn) {
+                load_row_f32(k->type, tl_elem_ptr(k, 0, c0 + j, g, b), row, D);
+                for (int64_t d = 0; d < D; d++) w->kt[d * KCH + j] = row[d];
+                load_row_f32(v->type, tl_elem_ptr(v, 0, c0 + j, g, b), w->vc + j * D, D);
+            } else {
+                for (int64_t d = 0; d < D; d++) w->kt[d * KCH + j] = 0;
+            }
+        }
+        for (int64_t r0 = 0; r0 < Rpad; r0 += RB)
+            for (int64_t cc = 0; cc < KCH; cc += CT * VL) qk_tile(w->q, w->kt, w->s, D, r0, cc);
+        for (int64_t r = 0; r < R; r++) {
+            float *s = w->s + r * KCH;
+            if (vis == CHUNK_PARTIAL) {
+                for (int64_t j = 0; j < cn; j++)
+                    if (!tl_attn_visible(p, sq, sk, q0 + r / G, c0 + j)) s[j] = -INFINITY;
+            }
+            for (int64_t j = cn; j < KCH; j++) s[j] = -INFINITY;
+            vf mv = vset1(-INFINITY);
+            for (int64_t j = 0; j < KCH; j += VL) mv = vmax(mv, vload(s + j));
+            float mx = vhmax(mv), mnew = mx > w->m[r] ? mx : w->m[r];
+            if (mnew == -INFINITY) {   // nothing visible yet for this row
+                memset(s, 0, KCH * sizeof(float));
+                continue;
+            }
+            float alpha = w->m[r] == -INFINITY ? 0.0f : expf(w->m[r] - mnew);
+            vf sum = vzero();
+            for (int64_t j = 0; j < KCH; j += VL) {
+                vf e = vexp(vsub(vload(s + j), vset1(mnew)));
+                vstore(s + j, e);
+                sum = vadd(sum, e);
+            }
+            w->l[r] = w->l[r] * alpha + vhsum(sum);
+            w->m[r] = mnew;
+            if (alpha != 1.0f) {
+                float *o = w->o + r * D;
+                for (int64_t d = 0; d < D; d += VL) vstore(o + d, vmul(vload(o + d), vset1(alpha)));
+            }
+        }
+        for (int64_t r = R; r < Rpad; r++) memset(w->s + r * KCH, 0, KCH * sizeof(float));
+        int64_t DV = D / VL, dv = 0;
+        for (int64_t r0 = 0; r0 < Rpad; r0 += RB) {
+            for (dv = 0; dv + CT <= DV; dv += CT) pv_tile(w->s, w->vc, w->o, D, cn, r0, dv * VL, CT);
+            for (; dv < DV; dv++) pv_tile(w->s, w->vc, w->o, D, cn, r0, dv * VL, 1);
+        }
+    }
+    for (int64_t r = 0; r < R; r++) {
+        float *out = tl_elem_ptr(dst, 0, g * G + r % G, q0 + r / G, b);
+        float inv = w->l[r] > 0 ? 1.0f / w->l[r] : 0.0f;
+        for (int64_t d = 0; d < D; d++) out[d] = w->o[r * D + d] * inv;
+    }
+}
+
+static bool fast_flash_attn(struct tl_tensor *dst, int nth) {
+    const struct tl_tensor *q = dst->src[0], *k = dst->src[1];
+    int64_t D = q->ne[0], Nq = q->ne[1], Nk = k->ne[1], Hkv = k->ne[2], G = q->ne[2] / Hkv;
+    if (D % VL != 0 || D > 1024 || dst->nb[0] != sizeof(float)) return false;
+    struct tl_attn_params p;
+    tl_attn_params_of(dst, &p);
+    const int32_t *sk = dst->src[4] ? dst->src[4]->data : NULL;
+    // segment range of each key chunk, for skipping chunks that no query can see
+    int64_t n_chunks = (Nk + KCH - 1) / KCH;
+    int32_t *ck_min = NULL, *ck_max = NULL;
+    if (sk) {
+        ck_min = malloc(2 * n_chunks * sizeof(int32_t));
+        TL_ASSERT(ck_min);
+        ck_max = ck_min + n_chunks;
+        for (int64_t c = 0; c < n_chunks; c++) {
+            ck_min[c] = ck_max[c] = sk[c * KCH];
+            for (int64_t j = c * KCH; j < TL_MIN(Nk, (c + 1) * KCH); j++) {
+                ck_min[c] = sk[j] < ck_min[c] ? sk[j] : ck_min[c];
+                ck_max[c] = sk[j] > ck_max[c] ? sk[j] : ck_max[c];
+            }
+        }
+    }
+    int64_t QB = TL_MAX(1, ROWS_TARGET / G), n_qb = (Nq + QB - 1) / QB;
+    int64_t n_tasks = q->ne[3] * Hkv * n_qb;
+    int64_t Rmax = (QB * G + RB - 1) / RB * RB;
+    #pragma omp parallel num_threads(nth)
+    {
+        struct attn_scratch w;
+        size_t floats = 2 * Rmax * D + Rmax * KCH + 2 * KCH * D + 2 * Rmax;
+        w.q = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+        TL_ASSERT(w.q);
+        w.o = w.q + Rmax * D;
+        w.s = w.o + Rmax * D;
+        w.kt = w.s + Rmax * KCH;
+        w.vc = w.kt + KCH * D;
+        w.m = w.vc + KCH * D;
+        w.l = w.m + Rmax;
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < n_tasks; t++) {
+            int64_t qb = t % n_qb, g = (t / n_qb) % Hkv, b = t / (n_qb * Hkv);
+            attn_task(dst, &p, b, g, qb * QB, TL_MIN(QB, Nq - qb * QB), ck_min, ck_max, &w);
+        }
+        free(w.q);
+    }
+    free(ck_min);
+    return true;
+}
+
+void ISA_FN(tl_cpu_register_attn)(struct tl_cpu_kernels *k) { k->op[TL_OP_FLASH_ATTN] = fast_flash_attn; }

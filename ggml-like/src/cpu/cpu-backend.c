@@ -1,0 +1,111 @@
+// The CPU backend: ISA detection and selection, and the node-by-node graph executor.
+#include "tl-cpu.h"
+#include "cpu-impl.h"
+
+#include <omp.h>
+
+static const char *isa_names[TL_ISA_COUNT] = { "scalar", "avx2", "avx512" };
+
+static struct tl_cpu_kernels kernels[TL_ISA_COUNT];
+static enum tl_cpu_isa current_isa;
+static bool initialised;
+
+const char *tl_cpu_isa_name(enum tl_cpu_isa isa) {
+    return isa >= 0 && isa < TL_ISA_COUNT ? isa_names[isa] : "?";
+}
+
+bool tl_cpu_isa_supported(enum tl_cpu_isa isa) {
+    switch (isa) {
+    case TL_ISA_SCALAR: return true;
+    case TL_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    case TL_ISA_AVX512:
+        return tl_cpu_isa_supported(TL_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512dq");
+    default: return false;
+    }
+}
+
+enum tl_cpu_isa tl_cpu_isa_best(void) {
+    for (int isa = TL_ISA_COUNT - 1; isa > 0; isa--)
+        if (tl_cpu_isa_supported((enum tl_cpu_isa)isa)) return (enum tl_cpu_isa)isa;
+    return TL_ISA_SCALAR;
+}
+
+bool tl_cpu_isa_parse(const char *s, enum tl_cpu_isa *isa) {
+    for (int i = 0; i < TL_ISA_COUNT; i++)
+        if (strcmp(s, isa_names[i]) == 0) {
+            *isa = (enum tl_cpu_isa)i;
+            return true;
+        }
+    return false;
+}
+
+static void init_once(void) {
+    if (initialised) return;
+    tl_cpu_register_elementwise_scalar(&kernels[TL_ISA_SCALAR]);
+    tl_cpu_register_matmul_scalar(&kernels[TL_ISA_SCALAR]);
+    tl_cpu_register_attn_scalar(&kernels[TL_ISA_SCALAR]);
+    tl_cpu_register_elementwise_avx2(&kernels[TL_ISA_AVX2]);
+    tl_cpu_register_matmul_avx2(&kernels[TL_ISA_AVX2]);
+    tl_cpu_register_attn_avx2(&kernels[TL_ISA_AVX2]);
+    tl_cpu_register_elementwise_avx512(&kernels[TL_ISA_AVX512]);
+    tl_cpu_register_matmul_avx512(&kernels[TL_ISA_AVX512]);
+    tl_cpu_register_attn_avx512(&kernels[TL_ISA_AVX512]);
+    current_isa = tl_cpu_isa_best();
+    const char *env = getenv("LONGVL_CPU_ISA");
+    enum tl_cpu_isa want;
+    if (env && *env) {
+        if (!tl_cpu_isa_parse(env, &want))
+            fprintf(stderr, "longvl: LONGVL_CPU_ISA=%s is not one of scalar, avx2, avx512; using %s\n",
+                    env, isa_names[current_isa]);
+        else if (!tl_cpu_isa_supported(want))
+            fprintf(stderr, "longvl: LONGVL_CPU_ISA=%s is not supported by this CPU; using %s\n",
+                    env, isa_names[current_isa]);
+        else current_isa = want;
+    }
+    initialised = true;
+}
+
+enum tl_cpu_isa tl_cpu_get_isa(void) {
+    init_once();
+    return current_isa;
+}
+
+bool tl_cpu_set_isa(enum tl_cpu_isa isa) {
+    init_once();
+    if (isa < 0 || isa >= TL_ISA_COUNT || !tl_cpu_isa_supported(isa)) return false;
+    current_isa = isa;
+    return true;
+}
+
+int tl_cpu_default_threads(void) { return omp_get_num_procs(); }
+
+bool tl_cpu_has_fast_kernel(enum tl_op op) {
+    init_once();
+    return kernels[current_isa].op[op] != NULL;
+}
+
+static void compute_node(struct tl_tensor *t, int n_threads, bool reference) {
+    if (t->op == TL_OP_VIEW) return;   // shares its source's data
+    tl_fast_kernel fast = reference ? NULL : kernels[current_isa].op[t->op];
+    if (fast && fast(t, n_threads)) return;
+    tl_ref_kernel ref = tl_op_ref_kernel(t->op);
+    TL_ASSERT(ref);
+    ref(t);
+}
+
+static void compute(struct tl_graph *g, int n_threads, bool reference) {
+    init_once();
+    if (n_threads < 1) n_threads = tl_cpu_default_threads();
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct tl_tensor *t = g->nodes[i];
+        TL_ASSERT(t->data || t->op == TL_OP_VIEW);
+        compute_node(t, n_threads, reference);
+    }
+}
+
+void tl_cpu_compute(struct tl_graph *g, int n_threads) { compute(g, n_threads, false); }
+void tl_cpu_compute_reference(struct tl_graph *g) { compute(g, 1, true); }

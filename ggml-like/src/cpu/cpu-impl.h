@@ -1,0 +1,35 @@
+// Private to the CPU backend: the fast-kernel table each ISA build fills in.
+#pragma once
+
+#include "tl-impl.h"
+
+// A fast kernel computes dst with n_threads OpenMP threads, or returns false when it
+// does not handle this case (layout, type), and the reference kernel runs instead.
+typedef bool (*tl_fast_kernel)(struct tl_tensor *dst, int n_threads);
+
+struct tl_cpu_kernels {
+    tl_fast_kernel op[TL_OP_COUNT];
+};
+
+void tl_cpu_register_elementwise_scalar(struct tl_cpu_kernels *k);
+void tl_cpu_register_elementwise_avx2(struct tl_cpu_kernels *k);
+void tl_cpu_register_elementwise_avx512(struct tl_cpu_kernels *k);
+void tl_cpu_register_matmul_scalar(struct tl_cpu_kernels *k);
+void tl_cpu_register_matmul_avx2(struct tl_cpu_kernels *k);
+void tl_cpu_register_matmul_avx512(struct tl_cpu_kernels *k);
+void tl_cpu_register_attn_scalar(struct tl_cpu_kernels *k);
+void tl_cpu_register_attn_avx2(struct tl_cpu_kernels *k);
+void tl_cpu_register_attn_avx512(struct tl_cpu_kernels *k);
+
+// Row r of a tensor in (i1, i2, i3) order.
+static inline void tl_row_index(const struct tl_tensor *t, int64_t r, int64_t *i1, int64_t *i2,
+                                int64_t *i3) {
+    *i1 = r % t->ne[1];
+    r /= t->ne[1];
+    *i2 = r % t->ne[2];
+    *i3 = r / t->ne[2];
+}
+
+static inline bool tl_rows_contiguous_f32(const struct tl_tensor *t) {
+    return t->type == TL_F32 && t->nb[0] == sizeof(float);
+}

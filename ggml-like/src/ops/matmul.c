@@ -1,0 +1,42 @@
+// mul_mat: weights a [K, M, A2, A3] (f32/f16/bf16) times activations b f32 [K, N, B2, B3]
+// gives f32 [M, N, B2, B3]; dims 2-3 of a are broadcast over b's.
+#include "tl-impl.h"
+
+struct tl_tensor *tl_mul_mat(struct tl_context *ctx, struct tl_tensor *a, struct tl_tensor *b) {
+    if (!a || !b) return NULL;
+    if (!tl_type_traits(a->type)->is_float)
+        return tl_op_error(ctx, "mul_mat", a, b, "weights must be a float or block type");
+    if (b->type != TL_F32) return tl_op_error(ctx, "mul_mat", a, b, "activations must be f32");
+    if (a->ne[0] != b->ne[0])
+        return tl_op_error(ctx, "mul_mat", a, b, "inner dimensions differ (%lld vs %lld)",
+                           (long long)a->ne[0], (long long)b->ne[0]);
+    if (b->ne[2] % a->ne[2] || b->ne[3] % a->ne[3])
+        return tl_op_error(ctx, "mul_mat", a, b, "a's dims 2-3 do not broadcast over b's");
+    if (a->nb[0] != tl_type_traits(a->type)->type_size)
+        return tl_op_error(ctx, "mul_mat", a, b, "weight rows must be contiguous");
+    int64_t ne[4] = { a->ne[1], b->ne[1], b->ne[2], b->ne[3] };
+    return tl_new_op(ctx, TL_OP_MUL_MAT, TL_F32, ne, a, b);
+}
+
+// dst[n][m] = sum_k a[m][k] * b[n][k], accumulated in double: the oracle.
+void tl_ref_mul_mat(struct tl_tensor *dst) {
+    const struct tl_tensor *a = dst->src[0], *b = dst->src[1];
+    int64_t K = a->ne[0];
+    float *arow = malloc(K * sizeof(float));
+    TL_ASSERT(arow);
+    tl_to_float_fn to_float = tl_type_traits(a->type)->to_float;
+    for (int64_t i3 = 0; i3 < dst->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < dst->ne[2]; i2++) {
+            int64_t a2 = i2 / (b->ne[2] / a->ne[2]), a3 = i3 / (b->ne[3] / a->ne[3]);
+            for (int64_t m = 0; m < a->ne[1]; m++) {
+                to_float(tl_elem_ptr(a, 0, m, a2, a3), arow, K);
+                for (int64_t n = 0; n < b->ne[1]; n++) {
+                    double s = 0;
+                    for (int64_t k = 0; k < K; k++)
+                        s += (double)arow[k] * *(const float *)tl_elem_ptr(b, k, n, i2, i3);
+                    *(float *)tl_elem_ptr(dst, m, n, i2, i3) = (float)s;
+                }
+            }
+        }
+    free(arow);
+}

@@ -1,0 +1,136 @@
+// The type-traits table and the half-precision conversions.
+#include "tl-impl.h"
+
+#include <math.h>
+
+// IEEE binary16 from binary32, round to nearest even; NaN stays NaN, overflow -> inf.
+uint16_t tl_fp32_to_fp16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t exp = (x >> 23) & 0xffu;
+    uint32_t man = x & 0x7fffffu;
+    if (exp == 0xffu) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
+    int32_t e = (int32_t)exp - 127 + 15;
+    if (e >= 0x1f) return (uint16_t)(sign | 0x7c00u);
+    if (e <= 0) {
+        // subnormal (or zero) half: shift the implicit-1 mantissa into place
+        if (e < -10) return (uint16_t)sign;
+        man |= 0x800000u;
+        int shift = 14 - e;   // 24-bit mantissa -> 10 bits at exponent 1-15
+        uint32_t h = man >> shift;
+        uint32_t rem = man & ((1u << shift) - 1);
+        uint32_t half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)e << 10) | (man >> 13);
+    uint32_t rem = man & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;   // may carry into exp: correct
+    return (uint16_t)(sign | h);
+}
+
+float tl_fp16_to_fp32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    uint32_t x;
+    if (exp == 0x1fu) {
+        x = sign | 0x7f800000u | (man << 13);
+    } else if (exp == 0) {
+        if (man == 0) {
+            x = sign;
+        } else {   // subnormal: normalise
+            int e = -1;
+            do { man <<= 1; e++; } while (!(man & 0x400u));
+            x = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
+        }
+    } else {
+        x = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+uint16_t tl_fp32_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40);   // quiet NaN
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+
+float tl_bf16_to_fp32(uint16_t h) {
+    uint32_t x = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+static void f32_to_float(const void *src, float *dst, int64_t n) { memcpy(dst, src, n * 4); }
+static void f32_from_float(const float *src, void *dst, int64_t n) { memcpy(dst, src, n * 4); }
+
+static void f16_to_float(const void *src, float *dst, int64_t n) {
+    const uint16_t *s = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = tl_fp16_to_fp32(s[i]);
+}
+static void f16_from_float(const float *src, void *dst, int64_t n) {
+    uint16_t *d = dst;
+    for (int64_t i = 0; i < n; i++) d[i] = tl_fp32_to_fp16(src[i]);
+}
+static void bf16_to_float(const void *src, float *dst, int64_t n) {
+    const uint16_t *s = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = tl_bf16_to_fp32(s[i]);
+}
+static void bf16_from_float(const float *src, void *dst, int64_t n) {
+    uint16_t *d = dst;
+    for (int64_t i = 0; i < n; i++) d[i] = tl_fp32_to_bf16(src[i]);
+}
+
+static const struct tl_type_traits type_traits[TL_TYPE_COUNT] = {
+    [TL_F32]  = { "f32",  1, 4, true,  f32_to_float,  f32_from_float },
+    [TL_F16]  = { "f16",  1, 2, true,  f16_to_float,  f16_from_float },
+    [TL_BF16] = { "bf16", 1, 2, true,  bf16_to_float, bf16_from_float },
+    [TL_I32]  = { "i32",  1, 4, false, NULL,          NULL },
+};
+
+const struct tl_type_traits *tl_type_traits(enum tl_type type) {
+    TL_ASSERT(type >= 0 && type < TL_TYPE_COUNT);
+    return &type_traits[type];
+}
+
+const char *tl_type_name(enum tl_type type) {
+    return (type >= 0 && type < TL_TYPE_COUNT) ? type_traits[type].name : "?";
+}
+
+size_t tl_row_size(enum tl_type type, int64_t ne0) {
+    const struct tl_type_traits *tt = tl_type_traits(type);
+    return tt->type_size * (size_t)(ne0 / tt->block_size);
+}
+
+float tl_load_f32(enum tl_type type, const void *p) {
+    switch (type) {
+    case TL_F32:  return *(const float *)p;
+    case TL_F16:  return tl_fp16_to_fp32(*(const uint16_t *)p);
+    case TL_BF16: return tl_bf16_to_fp32(*(const uint16_t *)p);
+    case TL_I32:  return (float)*(const int32_t *)p;
+    default: TL_ASSERT(!"tl_load_f32: not an element type"); return 0;
+    }
+}
+
+void tl_store_f32(enum tl_type type, void *p, float v) {
+    switch (type) {
+    case TL_F32:  *(float *)p = v; break;
+    case TL_F16:  *(uint16_t *)p = tl_fp32_to_fp16(v); break;
+    case TL_BF16: *(uint16_t *)p = tl_fp32_to_bf16(v); break;
+    case TL_I32:  *(int32_t *)p = (int32_t)v; break;
+    default: TL_ASSERT(!"tl_store_f32: not an element type");
+    }
+}
+
+float tl_gelu_erf_f32(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+float tl_gelu_tanh_f32(float x) {
+    const float c = 0.7978845608028654f;   // sqrt(2/pi)
+    return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
+}

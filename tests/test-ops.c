@@ -1,0 +1,268 @@
+// Every op's fast path (per ISA, 2 threads) against its scalar reference kernel, over
+// random shapes with odd sizes, broadcasting and non-contiguous views.
+// Usage: test-ops [scalar|avx2|avx512]   (default: every ISA this CPU has)
+#include "test-util.h"
+
+#define REPS 3
+
+static const int64_t odd_sizes[] = { 1, 2, 3, 7, 16, 17, 31, 33, 64, 67, 100 };
+static int64_t odd(void) { return odd_sizes[rng_int(0, sizeof odd_sizes / sizeof odd_sizes[0] - 1)]; }
+
+enum layout { CONTIG, PADDED_ROWS, TRANSPOSED };
+
+// A filled input of the given shape in one of three layouts: contiguous, rows padded (a
+// view with a larger row stride), or ne0 strided (a transposed view).
+static struct tl_tensor *input(struct tl_context *ctx, enum tl_type type, int64_t n0, int64_t n1,
+                               int64_t n2, int64_t n3, enum layout layout) {
+    struct tl_tensor *t;
+    if (layout == PADDED_ROWS) {
+        struct tl_tensor *big = tl_new_tensor_4d(ctx, type, n0 + 5, n1, n2, n3);
+        t = tl_view_4d(ctx, big, n0, n1, n2, n3, big->nb[1], big->nb[2], big->nb[3], 0);
+    } else if (layout == TRANSPOSED) {
+        struct tl_tensor *big = tl_new_tensor_4d(ctx, type, n1, n0, n2, n3);
+        t = tl_transpose(ctx, big);
+    } else {
+        t = tl_new_tensor_4d(ctx, type, n0, n1, n2, n3);
+    }
+    if (t && type != TL_I32) fill_uniform(t, -1, 1);
+    return t;
+}
+
+static enum layout any_layout(void) { return (enum layout)rng_int(0, 2); }
+static enum layout row_layout(void) { return (enum layout)rng_int(0, 1); }
+
+static struct tl_tensor *case_binary(struct tl_context *ctx, int v) {
+    static struct tl_tensor *(*ops[])(struct tl_context *, struct tl_tensor *, struct tl_tensor *) = {
+        tl_add, tl_sub, tl_mul, tl_div };
+    int64_t n0 = odd(), n1 = odd(), n2 = rng_int(1, 3), n3 = rng_int(1, 2);
+    struct tl_tensor *a = input(ctx, TL_F32, n0, n1, n2, n3, any_layout());
+    int64_t bn[4] = { n0, n1, n2, n3 };
+    switch (v / 4) {   // broadcast modes
+    case 1: bn[1] = bn[2] = bn[3] = 1; break;             // one row for all
+    case 2: bn[0] = 1; break;                             // one value per row
+    case 3: bn[0] = bn[1] = bn[2] = bn[3] = 1; break;     // a scalar
+    }
+    struct tl_tensor *b = input(ctx, TL_F32, bn[0], bn[1], bn[2], bn[3], row_layout());
+    if (v % 4 == 3) fill_uniform(b, 0.5f, 2.0f);   // keep division well conditioned
+    return ops[v % 4](ctx, a, b);
+}
+
+static struct tl_tensor *case_unary(struct tl_context *ctx, int v) {
+    int64_t n0 = odd(), n1 = odd(), n2 = rng_int(1, 3);
+    struct tl_tensor *a = input(ctx, TL_F32, n0, n1, n2, 1, any_layout());
+    fill_uniform(a, -8, 8);
+    switch (v) {
+    case 0: return tl_scale(ctx, a, 0.37f);
+    case 1: return tl_silu(ctx, a);
+    case 2: return tl_gelu(ctx, a);
+    case 3: return tl_gelu_tanh(ctx, a);
+    default: {
+        struct tl_tensor *u = input(ctx, TL_F32, n0, n1, n2, 1, any_layout());
+        return tl_swiglu(ctx, a, u);
+    }
+    }
+}
+
+static struct tl_tensor *case_norm(struct tl_context *ctx, int v) {
+    struct tl_tensor *a = input(ctx, TL_F32, odd() * 3, odd(), rng_int(1, 3), 1, row_layout());
+    fill_uniform(a, -3, 5);
+    return v ? tl_layer_norm(ctx, a, 1e-5f) : tl_rms_norm(ctx, a, 1e-6f);
+}
+
+static struct tl_tensor *case_soft_max(struct tl_context *ctx, int v) {
+    int64_t n0 = odd(), n1 = odd();
+    struct tl_tensor *a = input(ctx, TL_F32, n0, n1, rng_int(1, 4), 1, row_layout());
+    fill_uniform(a, -10, 10);
+    struct tl_tensor *mask = NULL;
+    if (v) {   // causal-style mask with -inf, one fully masked row
+        mask = tl_new_tensor_2d(ctx, TL_F32, n0, n1 + 2);
+        for (int64_t i = 0; i < n1 + 2; i++)
+            for (int64_t j = 0; j < n0; j++)
+                ((float *)mask->data)[i * n0 + j] = (j > i || i == 1) ? -INFINITY : rng_uniform(-1, 1);
+    }
+    return tl_soft_max(ctx, a, mask, 0.3f);
+}
+
+static struct tl_tensor *positions(struct tl_context *ctx, int64_t n_tok, int streams) {
+    struct tl_tensor *pos = tl_new_tensor_1d(ctx, TL_I32, n_tok * streams);
+    for (int64_t i = 0; i < n_tok * streams; i++) ((int32_t *)pos->data)[i] = (int32_t)rng_int(0, 5000);
+    return pos;
+}
+
+static struct tl_tensor *case_rope(struct tl_context *ctx, int v) {
+    int64_t H = rng_int(1, 5), N = odd();
+    struct tl_rope_params p = { .freq_base = 10000.0f };
+    int64_t D;
+    int streams = 1;
+    switch (v) {
+    case 0: D = 64; p.mode = TL_ROPE_NEOX; p.n_dims = 64; break;
+    case 1: D = 96; p.mode = TL_ROPE_NEOX; p.n_dims = 32; p.freq_scale = 0.25f; break;
+    case 2:
+        D = 128; p.mode = TL_ROPE_MROPE; p.n_dims = 128; p.freq_base = 1e6f; streams = 4;
+        p.sections[0] = 16; p.sections[1] = 24; p.sections[2] = 24;
+        break;
+    case 3:
+        D = 34; p.mode = TL_ROPE_MROPE; p.n_dims = 34; streams = 3; p.attn_factor = 1.2f;
+        p.sections[0] = 5; p.sections[1] = 6; p.sections[2] = 6;
+        break;
+    default:
+        D = 80; p.mode = TL_ROPE_VISION; p.n_dims = 40; streams = 4;
+        p.sections[0] = 20; p.sections[1] = 20;
+    }
+    struct tl_tensor *a = input(ctx, TL_F32, D, H, N, 1, row_layout());
+    return tl_rope(ctx, a, positions(ctx, N, streams), p);
+}
+
+static struct tl_tensor *case_mul_mat(struct tl_context *ctx, int v) {
+    static const enum tl_type wt[] = { TL_F32, TL_F16, TL_BF16 };
+    enum tl_type type = wt[v % 3];
+    int64_t K = rng_int(1, 300), M = rng_int(1, 100), N;
+    int64_t a2 = 1, a3 = 1, b2 = 1, b3 = 1;
+    switch (v / 3) {
+    case 0: N = 1; break;                         // GEMV
+    case 1: N = rng_int(2, 3); break;             // tiny batch
+    case 2: N = rng_int(4, 40); break;            // GEMM
+    default: N = rng_int(1, 20); a2 = 2; b2 = 4; b3 = 3; break;   // broadcast over 2-3
+    }
+    struct tl_tensor *a = input(ctx, type, K, M, a2, a3, row_layout());
+    struct tl_tensor *b = input(ctx, TL_F32, K, N, b2, b3, any_layout());
+    return tl_mul_mat(ctx, a, b);
+}
+
+static struct tl_tensor *case_get_rows(struct tl_context *ctx, int v) {
+    static const enum tl_type types[] = { TL_F32, TL_F16, TL_BF16 };
+    int64_t E = odd(), R = odd(), n = odd(), B2 = rng_int(1, 3);
+    struct tl_tensor *a = input(ctx, types[v], E, R, B2, 1, row_layout());
+    struct tl_tensor *ids = tl_new_tensor_2d(ctx, TL_I32, n, B2);
+    for (int64_t i = 0; i < n * B2; i++) ((int32_t *)ids->data)[i] = (int32_t)rng_int(0, R - 1);
+    return tl_get_rows(ctx, a, ids);
+}
+
+static struct tl_tensor *case_copy(struct tl_context *ctx, int v) {
+    int64_t n0 = odd(), n1 = odd(), n2 = rng_int(1, 3);
+    switch (v) {
+    case 0: return tl_cont(ctx, input(ctx, TL_F32, n0, n1, n2, 1, TRANSPOSED));
+    case 1: return tl_cont(ctx, tl_permute(ctx, input(ctx, TL_F32, n0, n1, n2, 1, CONTIG), 0, 2, 1, 3));
+    case 2: return tl_cast(ctx, input(ctx, TL_F32, n0, n1, n2, 1, row_layout()), TL_F16);
+    case 3: return tl_cast(ctx, input(ctx, TL_F16, n0, n1, n2, 1, row_layout()), TL_F32);
+    case 4: return tl_cast(ctx, input(ctx, TL_F32, n0, n1, n2, 1, row_layout()), TL_BF16);
+    case 5: return tl_cast(ctx, input(ctx, TL_BF16, n0, n1, n2, 1, any_layout()), TL_F32);
+    case 6: {   // cpy into a row-padded f16 view, as a KV-cache write does
+        struct tl_tensor *src = input(ctx, TL_F32, n0, n1, n2, 1, CONTIG);
+        struct tl_tensor *dst = input(ctx, TL_F16, n0, n1, n2, 1, PADDED_ROWS);
+        return tl_cpy(ctx, src, dst);
+    }
+    default: {   // cpy with a reshape: [n0, n1] into [n0*n1]
+        struct tl_tensor *src = input(ctx, TL_F32, n0, n1, 1, 1, CONTIG);
+        return tl_cpy(ctx, src, tl_new_tensor_1d(ctx, TL_F32, n0 * n1));
+    }
+    }
+}
+
+static struct tl_tensor *case_concat(struct tl_context *ctx, int v) {
+    int64_t ne[4] = { odd(), odd(), rng_int(1, 3), rng_int(1, 2) };
+    struct tl_tensor *a = input(ctx, TL_F32, ne[0], ne[1], ne[2], ne[3], row_layout());
+    ne[v] = rng_int(1, 5);
+    struct tl_tensor *b = input(ctx, TL_F32, ne[0], ne[1], ne[2], ne[3], row_layout());
+    return tl_concat(ctx, a, b, v);
+}
+
+static struct tl_tensor *case_argmax(struct tl_context *ctx, int v) {
+    struct tl_tensor *a = input(ctx, TL_F32, odd() * (v + 1) * 7, odd(), rng_int(1, 3), 1, row_layout());
+    return tl_argmax(ctx, a);
+}
+
+// Attention: q is a permuted view of [D, H, N] as a model's projection gives it.
+static struct tl_tensor *case_attn(struct tl_context *ctx, int v) {
+    int64_t D = 64, Hkv = rng_int(1, 3), G = 1, Nq = rng_int(1, 90), Nk = rng_int(1, 300);
+    enum tl_type kvt = TL_F32;
+    struct tl_attn_params p = { 0 };
+    bool segs = false;
+    switch (v) {
+    case 0: G = 7; kvt = TL_F16; D = 128; p.causal = true; Nk = Nq + rng_int(0, 200); p.q_offset = (int32_t)(Nk - Nq); break;
+    case 1: break;                                                       // full, f32
+    case 2: p.causal = true; p.window = (int32_t)rng_int(1, 40); Nk = Nq; break;
+    case 3: segs = true; Nk = Nq; D = 80; G = 2; break;                  // packed segments
+    case 4: Nq = 1; G = 7; kvt = TL_F16; D = 128; p.causal = true; p.q_offset = (int32_t)(Nk - 1); break;   // decode
+    default: D = 40; G = 3; p.causal = true; Nk = Nq; break;             // head dim not a vector multiple
+    }
+    p.scale = 1.0f / sqrtf((float)D);
+    struct tl_tensor *qraw = input(ctx, TL_F32, D, Hkv * G, Nq, 1, CONTIG);
+    struct tl_tensor *q = tl_permute(ctx, qraw, 0, 2, 1, 3);   // [D, Nq, Hq]
+    struct tl_tensor *k = tl_permute(ctx, input(ctx, kvt, D, Hkv, Nk, 1, CONTIG), 0, 2, 1, 3);
+    struct tl_tensor *vv = tl_permute(ctx, input(ctx, kvt, D, Hkv, Nk, 1, CONTIG), 0, 2, 1, 3);
+    fill_uniform(qraw, -2, 2);
+    struct tl_tensor *sq = NULL, *sk = NULL;
+    if (segs) {   // runs of random length, as ViT windows or packed instances
+        sq = tl_new_tensor_1d(ctx, TL_I32, Nq);
+        sk = tl_new_tensor_1d(ctx, TL_I32, Nk);
+        int32_t seg = 0;
+        for (int64_t i = 0; i < Nq; i++) {
+            if (rng_int(0, 15) == 0) seg++;
+            ((int32_t *)sq->data)[i] = ((int32_t *)sk->data)[i] = seg;
+        }
+    }
+    return tl_flash_attn(ctx, q, k, vv, sq, sk, p);
+}
+
+struct op_case {
+    const char *name;
+    struct tl_tensor *(*build)(struct tl_context *ctx, int variant);
+    int    n_variants;
+    double atol, rtol;   // |fast - ref| <= atol + rtol * |ref|
+};
+
+static const struct op_case cases[] = {
+    { "add/sub/mul/div", case_binary,   16, 1e-6, 1e-6 },
+    { "scale/silu/gelu/gelu_tanh/swiglu", case_unary, 5, 2e-6, 2e-5 },
+    { "rms_norm/layer_norm", case_norm,  2, 1e-5, 1e-5 },
+    { "soft_max",        case_soft_max,  2, 1e-6, 1e-5 },
+    { "rope neox/mrope/vision", case_rope, 5, 1e-5, 1e-5 },
+    { "mul_mat f32/f16/bf16", case_mul_mat, 12, 1e-4, 1e-4 },
+    { "get_rows",        case_get_rows,  3, 0, 0 },
+    { "cont/cpy/cast",   case_copy,      8, 0, 0 },
+    { "concat",          case_concat,    4, 0, 0 },
+    { "argmax",          case_argmax,    2, 0, 0 },
+    { "flash_attn",      case_attn,      6, 1e-5, 1e-4 },
+};
+
+static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_isa isa) {
+    rng_seed(1000003u * (uint64_t)(c - cases) + 1009u * variant + rep);
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = 64u << 20 });
+    struct tl_tensor *out = c->build(ctx, variant);
+    struct tl_graph *g = tl_graph_new(ctx, 256);
+    if (!out || !tl_graph_build(g, out)) {
+        check(0, "%s v%d: build failed: %s", c->name, variant, tl_error(ctx));
+        tl_free(ctx);
+        return;
+    }
+    int64_t n = tl_nelements(out);
+    float *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+    tl_cpu_compute_reference(g);
+    for (int64_t i = 0; i < n; i++) want[i] = tl_get_f32_1d(out, i);
+    tl_cpu_set_isa(isa);
+    tl_cpu_compute(g, 2);
+    for (int64_t i = 0; i < n; i++) got[i] = tl_get_f32_1d(out, i);
+    double max_abs;
+    double excess = compare(got, want, n, c->atol, c->rtol, &max_abs);
+    char shape[96];
+    check(excess <= 0, "%-34s %-6s v%d %s: max |fast-ref| %.2e (atol %.0e rtol %.0e)", c->name,
+          tl_cpu_isa_name(isa), variant, tl_shape_str(out, shape, sizeof shape), max_abs, c->atol, c->rtol);
+    free(want);
+    free(got);
+    tl_free(ctx);
+}
+
+int main(int argc, char **argv) {
+    enum tl_cpu_isa isas[TL_ISA_COUNT];
+    int n_isa = test_isas(argc, argv, isas);
+    if (n_isa < 0) {
+        printf("skipped: this CPU lacks %s\n", argv[1]);
+        return 77;
+    }
+    for (int i = 0; i < n_isa; i++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            for (int v = 0; v < cases[c].n_variants; v++)
+                for (int rep = 0; rep < REPS; rep++) run_case(&cases[c], v, rep, isas[i]);
+    return test_summary("test-ops");
+}
