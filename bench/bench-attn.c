@@ -61,9 +61,9 @@ static void run_shape(const struct attn_shape *s, const struct bench_opts *o, do
     double t = bench_best(run_graph, &r, o->min_seconds, 2);
     double gf = flops / t / 1e9;
     size_t kv_bytes = tl_nbytes(k) + tl_nbytes(v);
-    printf("| %s | %lld | %lld | %.2f ms | %.1f | %.2fx | %.1f MiB | %.0f | %.1f MiB |\n", s->name, (long long)s->Nq,
+    printf("| %s | %lld | %lld | %.2f ms | %.1f | %.2fx | %.1f MiB | %.0f | %.0f |\n", s->name, (long long)s->Nq,
            (long long)s->Nk, t * 1e3, gf, ref_gflops > 0 ? gf / ref_gflops : 0, tl_gallocr_peak_bytes(a) / 1048576.0,
-           (double)kv_bytes / s->Nk, bench_peak_rss_bytes() / 1048576.0);
+           (double)tl_gallocr_peak_bytes(a) / s->Nk, (double)kv_bytes / s->Nk);
     tl_gallocr_free(a);
     tl_free(ctx);
 }
@@ -86,7 +86,7 @@ static double ref_gemm_gflops(const struct bench_opts *o) {
 void bench_attention(const struct bench_opts *o) {
     double ref = ref_gemm_gflops(o);
     printf("## fused attention (f16 KV for text; reference: our f32 GEMM 2048x512x2048 = %.1f GFLOP/s)\n\n", ref);
-    printf("| shape | queries | keys | time | GFLOP/s | vs GEMM | graph bytes | KV bytes/token | peak RSS |\n");
+    printf("| shape | queries | keys | time | GFLOP/s | vs GEMM | graph bytes | graph bytes/key | KV bytes/key |\n");
     printf("|---|---|---|---|---|---|---|---|---|\n");
     int64_t kv_full[] = { 4096, 32768, 131072 }, kv_quick[] = { 1024, 4096 };
     int64_t *kvs = o->quick ? kv_quick : kv_full;

@@ -11,4 +11,3 @@ double bench_best(void (*fn)(void *), void *arg, double min_seconds, int min_run
 // DRAM read bandwidth in bytes/s: summing a buffer of `bytes` (far beyond the L3) with
 // n_threads threads.
 double bench_dram_read_bw(size_t bytes, int n_threads);
-size_t bench_peak_rss_bytes(void);
