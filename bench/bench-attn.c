@@ -9,12 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-struct graph_run { struct tl_graph *g; int threads; };
-static void run_graph(void *p) {
-    struct graph_run *r = p;
-    tl_cpu_compute(r->g, r->threads);
-}
-
 struct attn_shape {
     const char *name;
     int64_t D, Hq, Hkv, Nq, Nk;
@@ -57,8 +51,7 @@ static void run_shape(const struct attn_shape *s, const struct bench_opts *o, do
         else pairs += s->causal ? (double)(s->Nk - s->Nq + i + 1) : (double)s->Nk;
     }
     double flops = 4.0 * s->D * s->Hq * pairs;
-    struct graph_run r = { g, o->threads };
-    double t = bench_best(run_graph, &r, o->min_seconds, 2);
+    double t = bench_graph_seconds(g, o, 2);
     double gf = flops / t / 1e9;
     size_t kv_bytes = tl_nbytes(k) + tl_nbytes(v);
     printf("| %s | %lld | %lld | %.2f ms | %.1f | %.2fx | %.1f MiB | %.0f | %.0f |\n", s->name, (long long)s->Nq,
@@ -68,23 +61,8 @@ static void run_shape(const struct attn_shape *s, const struct bench_opts *o, do
     tl_free(ctx);
 }
 
-// Our f32 GEMM at 2048x512x2048: the compute reference measured in this run.
-static double ref_gemm_gflops(const struct bench_opts *o) {
-    int M = 2048, N = 512, K = 2048;
-    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(M * K + N * K + M * N) * 4 + (1 << 20) });
-    struct tl_tensor *w = tl_new_tensor_2d(ctx, TL_F32, K, M), *x = tl_new_tensor_2d(ctx, TL_F32, K, N);
-    memset(w->data, 0, tl_nbytes(w));
-    memset(x->data, 0, tl_nbytes(x));
-    struct tl_graph *g = tl_graph_new(ctx, 8);
-    tl_graph_build(g, tl_mul_mat(ctx, w, x));
-    struct graph_run r = { g, o->threads };
-    double t = bench_best(run_graph, &r, o->min_seconds, 3);
-    tl_free(ctx);
-    return 2.0 * M * N * K / t / 1e9;
-}
-
 void bench_attention(const struct bench_opts *o) {
-    double ref = ref_gemm_gflops(o);
+    double ref = bench_gemm_gflops(TL_F32, 2048, 512, 2048, o);   // the compute reference
     printf("## fused attention (f16 KV for text; reference: our f32 GEMM 2048x512x2048 = %.1f GFLOP/s)\n\n", ref);
     printf("| shape | queries | keys | time | GFLOP/s | vs GEMM | graph bytes | graph bytes/key | KV bytes/key |\n");
     printf("|---|---|---|---|---|---|---|---|---|\n");

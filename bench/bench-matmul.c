@@ -19,6 +19,11 @@ static void run_graph(void *p) {
     tl_cpu_compute(r->g, r->threads);
 }
 
+double bench_graph_seconds(struct tl_graph *g, const struct bench_opts *o, int min_runs) {
+    struct graph_run r = { g, o->threads };
+    return bench_best(run_graph, &r, o->min_seconds, min_runs);
+}
+
 struct sgemm_run { int M, N, K; float *a, *b, *c; };
 #ifdef LONGVL_HAVE_OPENBLAS
 static void run_sgemm(void *p) {
@@ -51,7 +56,7 @@ static void fill_distinct(struct tl_tensor *t, uint64_t seed) {
 }
 
 // GFLOP/s of our mul_mat for weights of `type`, M x K weights, N activations.
-static double gemm_gflops(enum tl_type type, int M, int N, int K, const struct bench_opts *o) {
+double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts *o) {
     size_t bytes = (size_t)M * K * 4 + (size_t)N * K * 4 + (size_t)M * N * 4 + (1 << 20);
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = bytes });
     struct tl_tensor *w = tl_new_tensor_2d(ctx, type, K, M), *x = tl_new_tensor_2d(ctx, TL_F32, K, N);
@@ -59,8 +64,7 @@ static double gemm_gflops(enum tl_type type, int M, int N, int K, const struct b
     fill(x);
     struct tl_graph *g = tl_graph_new(ctx, 8);
     tl_graph_build(g, tl_mul_mat(ctx, w, x));
-    struct graph_run r = { g, o->threads };
-    double t = bench_best(run_graph, &r, o->min_seconds, 3);
+    double t = bench_graph_seconds(g, o, 3);
     tl_free(ctx);
     return 2.0 * M * N * K / t / 1e9;
 }
@@ -99,8 +103,7 @@ static double gemv_bytes_per_s(enum tl_type type, int M, int K, size_t cycle_byt
         fill_distinct(w, (uint64_t)i + 1);
         tl_graph_build(g, tl_mul_mat(ctx, w, x));
     }
-    struct graph_run r = { g, o->threads };
-    double t = bench_best(run_graph, &r, o->min_seconds, 3);
+    double t = bench_graph_seconds(g, o, 3);
     tl_free(ctx);
     return (double)wbytes * n_mat / t;
 }
@@ -112,7 +115,7 @@ void bench_matmul(const struct bench_opts *o) {
     printf("## mul_mat GEMM %dx%dx%d (weights M x K, N activations)\n\n", M, K, N);
     printf("| weights | GFLOP/s | vs OpenBLAS sgemm (%.0f GFLOP/s) |\n|---|---|---|\n", blas);
     for (int i = 0; i < 3; i++) {
-        double gf = gemm_gflops(types[i], M, N, K, o);
+        double gf = bench_gemm_gflops(types[i], M, N, K, o);
         if (blas > 0) printf("| %s | %.1f | %.2fx |\n", tl_type_name(types[i]), gf, gf / blas);
         else printf("| %s | %.1f | (no OpenBLAS) |\n", tl_type_name(types[i]), gf);
     }

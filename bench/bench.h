@@ -11,5 +11,12 @@ struct bench_opts {
     bool   matmul, attn;
 };
 
+struct tl_graph;
+
+// Fastest run of tl_cpu_compute(g, o->threads), in seconds.
+double bench_graph_seconds(struct tl_graph *g, const struct bench_opts *o, int min_runs);
+// GFLOP/s of our mul_mat with M x K weights of `type` (enum tl_type) and N activations.
+double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts *o);
+
 void bench_matmul(const struct bench_opts *o);
 void bench_attention(const struct bench_opts *o);
