@@ -120,17 +120,20 @@ void bench_matmul(const struct bench_opts *o) {
         else printf("| %s | %.1f | (no OpenBLAS) |\n", tl_type_name(types[i]), gf);
     }
     size_t cycle = o->quick ? (64u << 20) : (768u << 20);   // well past the L3
-    double bw = bench_dram_read_bw(o->quick ? (256u << 20) : (1024u << 20), o->threads);
+    size_t bw_bytes = o->quick ? (256u << 20) : (1024u << 20);
     printf("\n## mul_mat GEMV (one token), weights streamed from DRAM\n\n");
-    printf("DRAM read bandwidth, same run: %.1f GB/s\n\n", bw / 1e9);
-    printf("| shape (M x K) | weights | matrices cycled | GB/s of weights | vs DRAM read |\n|---|---|---|---|---|\n");
+    printf("DRAM read bandwidth is measured right before each row (it drifts on a shared machine).\n\n");
+    printf("| shape (M x K) | weights | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read |\n"
+           "|---|---|---|---|---|---|\n");
     int shapes[2][2] = { { 4096, 4096 }, { 18944, 3584 } };
     for (int s = 0; s < 2; s++) {
         int m = o->quick ? shapes[s][0] / 4 : shapes[s][0], k = o->quick ? shapes[s][1] / 4 : shapes[s][1];
         for (int i = 0; i < 3; i++) {
             int n_mat;
+            double bw = bench_dram_read_bw(bw_bytes, o->threads, o->min_seconds);
             double b = gemv_bytes_per_s(types[i], m, k, cycle, o, &n_mat);
-            printf("| %dx%d | %s | %d | %.1f | %.2fx |\n", m, k, tl_type_name(types[i]), n_mat, b / 1e9, b / bw);
+            printf("| %dx%d | %s | %d | %.1f | %.1f | %.2fx |\n", m, k, tl_type_name(types[i]), n_mat, b / 1e9,
+                   bw / 1e9, b / bw);
         }
     }
     printf("\n");

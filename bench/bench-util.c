@@ -42,15 +42,15 @@ static float sum_plain(const float *p, size_t n) {
 
 static volatile float sink;
 
-double bench_dram_read_bw(size_t bytes, int n_threads) {
+double bench_dram_read_bw(size_t bytes, int n_threads, double min_seconds) {
     size_t n = bytes / sizeof(float);
     float *buf = aligned_alloc(64, n * sizeof(float));
     if (!buf) return 0;
     #pragma omp parallel for num_threads(n_threads) schedule(static)
     for (size_t i = 0; i < n; i++) buf[i] = 1.0f;   // touch on the threads that read it
     int avx2 = __builtin_cpu_supports("avx2");
-    double best = 1e30;
-    for (int rep = 0; rep < 5; rep++) {
+    double best = 1e30, start = bench_now();
+    for (int rep = 0; rep < 5 || bench_now() - start < min_seconds; rep++) {
         double t0 = bench_now();
         float total = 0;
         #pragma omp parallel num_threads(n_threads) reduction(+ : total)
