@@ -33,14 +33,6 @@ static void run_sgemm(void *p) {
 }
 #endif
 
-static void fill(struct tl_tensor *t) {
-    uint32_t s = 12345;
-    for (int64_t i = 0; i < tl_nelements(t); i++) {
-        s = s * 1664525u + 1013904223u;
-        tl_set_f32_1d(t, i, (float)(s >> 8) / (1 << 24) - 0.5f);
-    }
-}
-
 // Pseudo-random normal numbers in [1, 2), different in every matrix: identical pages could
 // be merged by the host or served from cache, which would flatter the bandwidth.
 static void fill_distinct(struct tl_tensor *t, uint64_t seed) {
@@ -60,8 +52,8 @@ double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts 
     size_t bytes = (size_t)M * K * 4 + (size_t)N * K * 4 + (size_t)M * N * 4 + (1 << 20);
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = bytes });
     struct tl_tensor *w = tl_new_tensor_2d(ctx, type, K, M), *x = tl_new_tensor_2d(ctx, TL_F32, K, N);
-    fill(w);
-    fill(x);
+    fill_distinct(w, 1);
+    fill_distinct(x, 2);
     struct tl_graph *g = tl_graph_new(ctx, 8);
     tl_graph_build(g, tl_mul_mat(ctx, w, x));
     double t = bench_graph_seconds(g, o, 3);
@@ -96,7 +88,7 @@ static double gemv_bytes_per_s(enum tl_type type, int M, int K, size_t cycle_byt
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = wbytes * n_mat + (size_t)n_mat * M * 4 + K * 4 + (1 << 20) });
     if (!ctx) return 0;
     struct tl_tensor *x = tl_new_tensor_1d(ctx, TL_F32, K);
-    fill(x);
+    fill_distinct(x, 1000);
     struct tl_graph *g = tl_graph_new(ctx, 4 * n_mat + 8);
     for (int i = 0; i < n_mat; i++) {
         struct tl_tensor *w = tl_new_tensor_2d(ctx, type, K, M);

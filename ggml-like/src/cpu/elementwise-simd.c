@@ -177,6 +177,15 @@ static bool fast_rope(struct tl_tensor *dst, int nth) {
     int n_pairs = p.mode == TL_ROPE_VISION ? p.n_dims : p.n_dims / 2;
     int64_t n_tok = a->ne[2], H = a->ne[1], D = a->ne[0];
     const int32_t *ps = pos->data;
+    // each pair's stream and frequency depend on the pair alone: once per op, not per token
+    int *stream = malloc(n_pairs * sizeof(int));
+    double *theta = malloc(n_pairs * sizeof(double));
+    TL_ASSERT(stream && theta);
+    for (int i = 0; i < n_pairs; i++) {
+        int f;
+        tl_rope_pair(&p, i, &stream[i], &f);
+        theta[i] = p.freq_scale * pow(p.freq_base, -2.0 * f / p.n_dims);
+    }
     #pragma omp parallel num_threads(nth)
     {
         // cos/sin of one token, shared by all of its heads
@@ -185,9 +194,7 @@ static bool fast_rope(struct tl_tensor *dst, int nth) {
         for (int64_t t = 0; t < n_tok * a->ne[3]; t++) {
             int64_t i2 = t % n_tok, i3 = t / n_tok;
             for (int i = 0; i < n_pairs; i++) {
-                int s, f;
-                tl_rope_pair(&p, i, &s, &f);
-                double ang = (double)ps[s * n_tok + i2] * p.freq_scale * pow(p.freq_base, -2.0 * f / p.n_dims);
+                double ang = (double)ps[stream[i] * n_tok + i2] * theta[i];
                 cs[i] = (float)cos(ang) * p.attn_factor;
                 sn[i] = (float)sin(ang) * p.attn_factor;
             }
@@ -210,6 +217,8 @@ static bool fast_rope(struct tl_tensor *dst, int nth) {
         }
         free(cs);
     }
+    free(stream);
+    free(theta);
     return true;
 }
 
