@@ -9,7 +9,9 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *help;
 } verbs[] = {
-    { "info",  verb_info,  "show the CPU features, the kernels in use and the build" },
+    { "info",  verb_info,  "show a GGUF file's metadata and tensors, or (no file) the CPU and kernels" },
+    { "convert", verb_convert, "convert a HuggingFace Qwen2.5-VL checkpoint to GGUF (text + mmproj)" },
+    { "make-tiny", verb_make_tiny, "write a random tiny Qwen2.5-VL checkpoint in HuggingFace's layout" },
     { "demo",  verb_demo,  "build and run a small transformer-block graph, check it against the reference" },
     { "bench", verb_bench, "benchmark matmul and attention against OpenBLAS and memory bandwidth" },
 };
@@ -17,7 +19,7 @@ static const struct {
 static void usage(FILE *f) {
     fprintf(f, "usage: longvl <verb> [options]\n\nverbs:\n");
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].help);
+        fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
     fprintf(f, "\n'longvl <verb> --help' shows a verb's options.\n"
                "LONGVL_CPU_ISA=scalar|avx2|avx512 lowers the instruction set used.\n");
 }

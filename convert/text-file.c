@@ -1,0 +1,27 @@
+#include "text-file.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *read_text_file(const char *path, size_t max, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (err && errlen) snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(max + 1);
+    if (!buf) abort();
+    size_t n = fread(buf, 1, max + 1, f);
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed || n > max) {
+        if (err && errlen) snprintf(err, errlen, "%s: %s", path, failed ? "read error" : "file too large");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    return buf;
+}
