@@ -220,7 +220,7 @@ static int cmp_name(const void *a, const void *b) {
 
 // Sorted by name, so a name given twice (in one header or in two shards) is refused.
 static bool sort_and_check_names(struct safetensors *st, const char *where, char *err, size_t errlen) {
-    qsort(st->tensors, st->n_tensors, sizeof *st->tensors, cmp_name);
+    if (st->n_tensors > 1) qsort(st->tensors, st->n_tensors, sizeof *st->tensors, cmp_name);
     for (int64_t i = 1; i < st->n_tensors; i++)
         if (!strcmp(st->tensors[i].name, st->tensors[i - 1].name)) {
             errf(err, errlen, "%s: tensor '%s' appears twice", where, st->tensors[i].name);

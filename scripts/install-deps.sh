@@ -6,6 +6,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# compiler + OpenMP (gcc's libgomp), build tools, and OpenBLAS (the benchmark's reference)
+# compiler + OpenMP (gcc's libgomp), build tools, OpenBLAS (the benchmark's reference),
+# cJSON (config.json, tokenizer.json, safetensors headers)
 apt-get install -y -qq --no-install-recommends \
-  gcc libc6-dev libgomp1 cmake ninja-build pkg-config libopenblas-dev
+  gcc libc6-dev libgomp1 cmake ninja-build pkg-config libopenblas-dev \
+  libcjson-dev

@@ -41,8 +41,9 @@ static bool put_str(struct tl_gguf_writer *w, const struct tl_gguf_str *s, char 
 static bool put_value(struct tl_gguf_writer *w, const struct tl_gguf_value *v, char *e, size_t n) {
     if (v->type == TL_GGUF_STRING) return put_str(w, &v->str, e, n);
     if (v->type != TL_GGUF_ARRAY) {
-        uint8_t b = v->b;   // bools are one byte 0/1 in the file
-        return v->type == TL_GGUF_BOOL ? put(w, &b, 1, e, n) : put(w, &v->u8, tl_gguf_type_size(v->type), e, n);
+        if (v->type != TL_GGUF_BOOL) return put(w, &v->u8, tl_gguf_type_size(v->type), e, n);
+        uint8_t b = v->b;   // one byte, 0 or 1, whatever the size of the C bool
+        return put(w, &b, 1, e, n);
     }
     if (!put_u32(w, v->arr.type, e, n) || !put_u64(w, v->arr.n, e, n)) return false;
     if (v->arr.type == TL_GGUF_STRING) {

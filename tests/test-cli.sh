@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The longvl verbs of the file-format work, end to end through the program: make-tiny,
+# convert, info; and wrong flags or bad files answered with a message and a non-zero exit.
+# usage: test-cli.sh LONGVL TOKENIZER_DIR
+set -u
+longvl=$1
+tok=$2
+dir=$(mktemp -d "${TMPDIR:-/tmp}/longvl-test-cli-XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+passed=0 failed=0
+ok()   { echo "ok   $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+
+# expect CODE PATTERN CMD...: exit status CODE and PATTERN in stdout+stderr.
+expect() {
+  local code=$1 pattern=$2; shift 2
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -eq "$code" ] && grep -q -- "$pattern" <<<"$out"; then ok "$* -> $rc, '$pattern'"
+  else fail "$* -> $rc (want $code), output: $(head -c 300 <<<"$out")"; fi
+}
+
+expect 0 "wrote a random Qwen2.5-VL" "$longvl" make-tiny "$dir/hf" --tokenizer "$tok" --shards 3
+expect 0 "wrote $dir/m.gguf (27 tensors) and $dir/m-mmproj.gguf (71 tensors)" \
+  "$longvl" convert "$dir/hf" -o "$dir/m" --outtype bf16 --quiet
+expect 0 "check: ok, all 27 tensors" "$longvl" info "$dir/m.gguf"
+expect 0 "qwen2.5-vl vision projector: 4 blocks" "$longvl" info "$dir/m-mmproj.gguf" --all
+expect 0 "tokenizer.ggml.eos_token_id" "$longvl" info "$dir/m.gguf"
+
+expect 2 "usage: longvl convert" "$longvl" convert
+expect 2 "outtype must be" "$longvl" convert "$dir/hf" -o "$dir/x" --outtype q4
+expect 2 "unexpected argument" "$longvl" convert "$dir/hf" "$dir/other" -o "$dir/x"
+expect 1 "No such file" "$longvl" convert "$dir/none" -o "$dir/x"
+expect 2 "unknown verb" "$longvl" frobnicate
+expect 1 "No such file" "$longvl" info "$dir/none.gguf"
+head -c 1000 "$dir/m.gguf" > "$dir/cut.gguf"
+expect 1 "cannot fit" "$longvl" info "$dir/cut.gguf"
+sz=$(stat -c %s "$dir/m.gguf"); head -c $((sz - 64)) "$dir/m.gguf" > "$dir/cut2.gguf"
+expect 1 "truncated or corrupt" "$longvl" info "$dir/cut2.gguf"
+printf 'GGUF\x03\x00\x00\x00' > "$dir/short.gguf"
+expect 1 "too small" "$longvl" info "$dir/short.gguf"
+expect 1 "unknown preset" "$longvl" make-tiny "$dir/y" --preset huge --tokenizer "$tok"
+expect 1 "tokenizer.json" "$longvl" make-tiny "$dir/z" --tokenizer "$dir/none"
+if ls "$dir" | grep -q '\.tmp$'; then fail "temporary files left: $(ls "$dir")"; else ok "no temporary file left"; fi
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
