@@ -18,8 +18,9 @@ int verb_bench(int argc, char **argv) {
             const char *w = argv[++i];
             o.matmul = !strcmp(w, "matmul");
             o.attn = !strcmp(w, "attention");
-            if (!o.matmul && !o.attn) {
-                fprintf(stderr, "longvl bench: --only takes matmul or attention, got '%s'\n", w);
+            o.convert = !strcmp(w, "convert");
+            if (!o.matmul && !o.attn && !o.convert) {
+                fprintf(stderr, "longvl bench: --only takes matmul, attention or convert, got '%s'\n", w);
                 return 2;
             }
         } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
@@ -29,8 +30,10 @@ int verb_bench(int argc, char **argv) {
                 return 2;
             }
         } else {
-            printf("usage: longvl bench [--threads N] [--isa scalar|avx2|avx512] [--only matmul|attention] [--quick]\n"
-                   "  --quick  small sizes, for checking that the benchmark runs\n");
+            printf("usage: longvl bench [--threads N] [--isa scalar|avx2|avx512] [--only matmul|attention|convert]\n"
+                   "                    [--quick]\n"
+                   "  --quick  small sizes, for checking that the benchmark runs\n"
+                   "  convert  (only with --only) converts a synthetic 2.6 GiB checkpoint; needs ~8 GiB in $TMPDIR\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
@@ -42,5 +45,6 @@ int verb_bench(int argc, char **argv) {
     printf("longvl bench: %d threads, %s kernels%s\n\n", o.threads, tl_cpu_isa_name(tl_cpu_get_isa()), o.quick ? " (quick)" : "");
     if (o.matmul) bench_matmul(&o);
     if (o.attn) bench_attention(&o);
+    if (o.convert) bench_convert(&o);
     return 0;
 }

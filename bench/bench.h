@@ -8,7 +8,7 @@ struct bench_opts {
     int    threads;
     double min_seconds;   // per measurement
     bool   quick;         // small sizes
-    bool   matmul, attn;
+    bool   matmul, attn, convert;
 };
 
 struct tl_graph;
@@ -20,3 +20,4 @@ double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts 
 
 void bench_matmul(const struct bench_opts *o);
 void bench_attention(const struct bench_opts *o);
+void bench_convert(const struct bench_opts *o);

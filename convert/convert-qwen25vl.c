@@ -5,6 +5,7 @@
 #include "progress.h"
 #include "qwen25vl-gguf.h"
 #include "safetensors.h"
+#include "tl-cpu.h"
 #include "tl-gguf.h"
 
 #include <signal.h>
@@ -250,7 +251,6 @@ static void on_signal(int sig) {
 }
 
 struct stream {
-    float *fbuf;
     uint8_t *obuf;
     int64_t chunk;   // elements per conversion step
     struct progress *progress;
@@ -259,25 +259,27 @@ struct stream {
 
 static bool write_item(struct tl_gguf_writer *w, struct stream *s, const struct safetensors *st,
                        const struct item *it, char *err, size_t errlen) {
-    const struct tl_type_traits *in = tl_type_traits(it->src->type), *out = tl_type_traits(it->out);
+    size_t in_size = tl_type_traits(it->src->type)->type_size, out_size = tl_type_traits(it->out)->type_size;
     const uint8_t *base = it->src->data;
     for (int64_t r = 0; r < it->n_runs; r++) {
         int64_t first = it->start + r * it->stride;
         for (int64_t done = 0; done < it->run_len;) {
             int64_t k = it->run_len - done < s->chunk ? it->run_len - done : s->chunk;
-            const uint8_t *src = base + (size_t)(first + done) * in->type_size;
+            const uint8_t *src = base + (size_t)(first + done) * in_size;
             bool ok;
             if (it->src->type == it->out) {
-                ok = tl_gguf_writer_write(w, src, (size_t)k * out->type_size, err, errlen);
+                ok = tl_gguf_writer_write(w, src, (size_t)k * out_size, err, errlen);
             } else {
-                in->to_float(src, s->fbuf, k);
-                out->from_float(s->fbuf, s->obuf, k);
-                ok = tl_gguf_writer_write(w, s->obuf, (size_t)k * out->type_size, err, errlen);
+                tl_cpu_convert(it->src->type, src, it->out, s->obuf, k);
+                ok = tl_gguf_writer_write(w, s->obuf, (size_t)k * out_size, err, errlen);
             }
             if (!ok) return false;
+            // Drop the source pages already consumed, so even a 1 GiB embedding never
+            // becomes resident as a whole.
+            if (it->n_runs == 1) safetensors_release_bytes(st, it->src, src, (size_t)k * in_size);
             done += k;
-            s->bytes_in += (uint64_t)k * in->type_size;
-            s->bytes_out += (uint64_t)k * out->type_size;
+            s->bytes_in += (uint64_t)k * in_size;
+            s->bytes_out += (uint64_t)k * out_size;
         }
     }
     safetensors_release(st, it->src);
@@ -375,9 +377,8 @@ bool convert_qwen25vl(const struct convert_options *o, struct convert_result *r,
     struct progress prog;
     progress_start(&prog, "convert", plan_out_bytes(&text) + plan_out_bytes(&vision), o->progress);
     struct stream s = { .chunk = 1 << 18, .progress = &prog };
-    s.fbuf = malloc((size_t)s.chunk * sizeof(float));
     s.obuf = malloc((size_t)s.chunk * sizeof(float));
-    if (!s.fbuf || !s.obuf) abort();
+    if (!s.obuf) abort();
 
     struct tl_gguf_writer *wt = NULL, *wv = NULL;
     void (*old_int)(int) = signal(SIGINT, on_signal);
@@ -421,7 +422,6 @@ bool convert_qwen25vl(const struct convert_options *o, struct convert_result *r,
     r->bytes_in = s.bytes_in;
     r->bytes_out = s.bytes_out;
     r->seconds = progress_now() - t0;
-    free(s.fbuf);
     free(s.obuf);
     free(text.items);
     free(vision.items);

@@ -416,3 +416,12 @@ void safetensors_release(const struct safetensors *st, const struct safetensors_
     uintptr_t end = (uintptr_t)t->data + t->nbytes;
     madvise((void *)begin, end - begin, MADV_DONTNEED);
 }
+
+void safetensors_release_bytes(const struct safetensors *st, const struct safetensors_tensor *t, const void *p,
+                               size_t n) {
+    if (!st->files[t->file].mapped || !n) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t begin = ((uintptr_t)p + page - 1) / page * page;   // whole pages only: the
+    uintptr_t end = ((uintptr_t)p + n) / page * page;             // neighbours may be in use
+    if (end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
+}

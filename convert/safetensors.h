@@ -50,6 +50,9 @@ uint64_t safetensors_total_bytes(const struct safetensors *st);   // of tensor d
 // Tells the kernel the tensor's pages will not be read again, so converting a checkpoint
 // one tensor at a time keeps only the tensor at hand resident.
 void safetensors_release(const struct safetensors *st, const struct safetensors_tensor *t);
+// The same for the whole pages inside [p, p + n) of tensor t (a part already consumed).
+void safetensors_release_bytes(const struct safetensors *st, const struct safetensors_tensor *t, const void *p,
+                               size_t n);
 
 // "F32" -> TL_F32 etc.; false for dtypes libtl has no type for.
 bool safetensors_dtype_to_tl(const char *dtype, enum tl_type *type);

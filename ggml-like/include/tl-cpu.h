@@ -40,6 +40,11 @@ void tl_cpu_compute_reference(struct tl_graph *g);
 // to the reference for an unusual layout)
 bool tl_cpu_has_fast_kernel(enum tl_op op);
 
+// n elements of one float type (F32, F16, BF16) converted to another, rounding to
+// nearest even, with the selected ISA's vector instructions (one thread). Bit-identical
+// to the type-traits conversions except for NaN payloads (a NaN stays a NaN).
+void tl_cpu_convert(enum tl_type src_type, const void *src, enum tl_type dst_type, void *dst, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif

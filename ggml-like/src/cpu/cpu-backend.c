@@ -48,12 +48,15 @@ static void init_once(void) {
     tl_cpu_register_elementwise_scalar(&kernels[TL_ISA_SCALAR]);
     tl_cpu_register_matmul_scalar(&kernels[TL_ISA_SCALAR]);
     tl_cpu_register_attn_scalar(&kernels[TL_ISA_SCALAR]);
+    tl_cpu_register_convert_scalar(&kernels[TL_ISA_SCALAR]);
     tl_cpu_register_elementwise_avx2(&kernels[TL_ISA_AVX2]);
     tl_cpu_register_matmul_avx2(&kernels[TL_ISA_AVX2]);
     tl_cpu_register_attn_avx2(&kernels[TL_ISA_AVX2]);
+    tl_cpu_register_convert_avx2(&kernels[TL_ISA_AVX2]);
     tl_cpu_register_elementwise_avx512(&kernels[TL_ISA_AVX512]);
     tl_cpu_register_matmul_avx512(&kernels[TL_ISA_AVX512]);
     tl_cpu_register_attn_avx512(&kernels[TL_ISA_AVX512]);
+    tl_cpu_register_convert_avx512(&kernels[TL_ISA_AVX512]);
     current_isa = tl_cpu_isa_best();
     const char *env = getenv("LONGVL_CPU_ISA");
     enum tl_cpu_isa want;
@@ -109,3 +112,13 @@ static void compute(struct tl_graph *g, int n_threads, bool reference) {
 
 void tl_cpu_compute(struct tl_graph *g, int n_threads) { compute(g, n_threads, false); }
 void tl_cpu_compute_reference(struct tl_graph *g) { compute(g, 1, true); }
+
+void tl_cpu_convert(enum tl_type src_type, const void *src, enum tl_type dst_type, void *dst, int64_t n) {
+    TL_ASSERT(tl_type_traits(src_type)->is_float && tl_type_traits(dst_type)->is_float);
+    if (src_type == dst_type) {
+        memcpy(dst, src, (size_t)n * tl_type_traits(src_type)->type_size);
+        return;
+    }
+    init_once();
+    kernels[current_isa].convert(src_type, src, dst_type, dst, n);
+}

@@ -9,6 +9,8 @@ typedef bool (*tl_fast_kernel)(struct tl_tensor *dst, int n_threads);
 
 struct tl_cpu_kernels {
     tl_fast_kernel op[TL_OP_COUNT];
+    // n elements of a float type to another (tl_cpu_convert), one thread.
+    void (*convert)(enum tl_type src_type, const void *src, enum tl_type dst_type, void *dst, int64_t n);
 };
 
 void tl_cpu_register_elementwise_scalar(struct tl_cpu_kernels *k);
@@ -17,6 +19,9 @@ void tl_cpu_register_elementwise_avx512(struct tl_cpu_kernels *k);
 void tl_cpu_register_matmul_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_matmul_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_matmul_avx512(struct tl_cpu_kernels *k);
+void tl_cpu_register_convert_scalar(struct tl_cpu_kernels *k);
+void tl_cpu_register_convert_avx2(struct tl_cpu_kernels *k);
+void tl_cpu_register_convert_avx512(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_avx512(struct tl_cpu_kernels *k);

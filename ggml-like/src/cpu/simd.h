@@ -36,6 +36,15 @@ static inline vf vload_bf16(const uint16_t *p) {
     __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
 }
+// Round to nearest even on the bit pattern; a NaN keeps its top bits and is made quiet.
+static inline void vstore_bf16(uint16_t *p, vf v) {
+    __m512i x = _mm512_castps_si512(v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(x, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    __m512i q = _mm512_or_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(0x40));
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    _mm256_storeu_si256((__m256i *)p, _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, r, q)));
+}
 static inline vf vpow2i(vf n) {   // 2^n for integral n in [-126, 127]
     __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
     return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
@@ -87,6 +96,16 @@ static inline vf vload_bf16(const uint16_t *p) {
     __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
 }
+static inline void vstore_bf16(uint16_t *p, vf v) {
+    __m256i x = _mm256_castps_si256(v);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(x, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+    __m256i q = _mm256_or_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(0x40));
+    __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    __m256i w = _mm256_blendv_epi8(r, q, nan);   // 8 x 32-bit, values < 2^16
+    __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    _mm_storeu_si128((__m128i *)p, packed);
+}
 static inline vf vpow2i(vf n) {
     __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
@@ -120,6 +139,7 @@ static inline float vhmax(vf a) { return a; }
 static inline vf vload_f16(const uint16_t *p) { return tl_fp16_to_fp32(*p); }
 static inline void vstore_f16(uint16_t *p, vf v) { *p = tl_fp32_to_fp16(v); }
 static inline vf vload_bf16(const uint16_t *p) { return tl_bf16_to_fp32(*p); }
+static inline void vstore_bf16(uint16_t *p, vf v) { *p = tl_fp32_to_bf16(v); }
 static inline vf vpow2i(vf n) { return ldexpf(1.0f, (int)n); }
 static inline vf vround(vf x) { return nearbyintf(x); }
 static inline vf vselect_ge(vf x, vf lim, vf v) { return x >= lim ? v : 0.0f; }
