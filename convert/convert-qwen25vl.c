@@ -15,15 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 bool convert_parse_outtype(const char *s, enum tl_type *type) {
     if (!strcmp(s, "f32")) *type = TL_F32;
     else if (!strcmp(s, "f16")) *type = TL_F16;
@@ -161,7 +152,7 @@ static bool plan_item(struct item *it, const struct qwen25vl_tensor_spec *spec, 
     it->spec = spec;
     it->src = src;
     if (!src->is_float) {
-        errf(err, errlen, "tensor %s has dtype %s; longvl converts F32, F16 and BF16", src->name, src->dtype);
+        tl_errorf(err, errlen, "tensor %s has dtype %s; longvl converts F32, F16 and BF16", src->name, src->dtype);
         return false;
     }
     // The expected PyTorch shape: the GGUF ne reversed, then widened by the slice.
@@ -184,7 +175,7 @@ static bool plan_item(struct item *it, const struct qwen25vl_tensor_spec *spec, 
         char got_s[128], want_s[128];
         format_shape(got_s, sizeof got_s, src->n_dims, src->shape);
         format_shape(want_s, sizeof want_s, nd, want);
-        errf(err, errlen, "tensor %s has shape %s; config.json implies %s (for %s)", src->name, got_s, want_s,
+        tl_errorf(err, errlen, "tensor %s has shape %s; config.json implies %s (for %s)", src->name, got_s, want_s,
              spec->name);
         return false;
     }
@@ -223,12 +214,12 @@ static bool make_plan(struct plan *p, struct qwen25vl_tensor_spec *specs, int n,
         enum slice slice;
         int index;
         if (!hf_source(specs[i].name, px, hf, sizeof hf, &slice, &index)) {
-            errf(err, errlen, "internal: no source rule for %s", specs[i].name);
+            tl_errorf(err, errlen, "internal: no source rule for %s", specs[i].name);
             return false;
         }
         const struct safetensors_tensor *src = safetensors_find(st, hf);
         if (!src) {
-            errf(err, errlen, "missing tensor %s (needed for %s)", hf, specs[i].name);
+            tl_errorf(err, errlen, "missing tensor %s (needed for %s)", hf, specs[i].name);
             return false;
         }
         used[src - safetensors_tensor(st, 0)] = true;
@@ -358,7 +349,7 @@ bool convert_qwen25vl(const struct convert_options *o, struct convert_result *r,
     for (int64_t i = 0; ok && i < safetensors_n_tensors(st); i++) {
         const char *name = safetensors_tensor(st, i)->name;
         if (!used[i] && !(cfg.text.tied_embeddings && !strcmp(name, "lm_head.weight"))) {
-            errf(err, errlen, "unexpected tensor %s: not part of Qwen2.5-VL as config.json describes it", name);
+            tl_errorf(err, errlen, "unexpected tensor %s: not part of Qwen2.5-VL as config.json describes it", name);
             ok = false;
         }
     }
@@ -405,7 +396,7 @@ bool convert_qwen25vl(const struct convert_options *o, struct convert_result *r,
         wv = NULL;
     }
     if (ok && (rename(tmp_t, r->text_path) != 0 || rename(tmp_v, r->mmproj_path) != 0)) {
-        errf(err, errlen, "cannot rename the finished files into place");
+        tl_errorf(err, errlen, "cannot rename the finished files into place");
         unlink(tmp_t);
         unlink(tmp_v);
         unlink(r->text_path);

@@ -1,6 +1,7 @@
 // Reading a HuggingFace Qwen2.5-VL config.json (see hf-config.h).
 #include "hf-config.h"
 #include "text-file.h"
+#include "tl.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -9,15 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#include <sys/stat.h>
 
 // Where a text key is looked up: text_config first (nested layout), then the top level.
 struct lookup {
@@ -40,13 +33,13 @@ static uint32_t get_uint(struct lookup *l, const char *key, uint32_t dflt) {
     const cJSON *j = find(l, key);
     if (!j) {
         if (dflt) return dflt;
-        errf(l->err, l->errlen, "%s: missing \"%s\"", l->where, key);
+        tl_errorf(l->err, l->errlen, "%s: missing \"%s\"", l->where, key);
         l->ok = false;
         return 0;
     }
     if (!cJSON_IsNumber(j) || j->valuedouble < 1 || j->valuedouble > 4294967295.0 ||
         j->valuedouble != floor(j->valuedouble)) {
-        errf(l->err, l->errlen, "%s: \"%s\" must be a positive integer", l->where, key);
+        tl_errorf(l->err, l->errlen, "%s: \"%s\" must be a positive integer", l->where, key);
         l->ok = false;
         return 0;
     }
@@ -58,7 +51,7 @@ static float get_float(struct lookup *l, const char *key, float dflt) {
     const cJSON *j = find(l, key);
     if (!j) return dflt;
     if (!cJSON_IsNumber(j) || !(j->valuedouble > 0)) {
-        errf(l->err, l->errlen, "%s: \"%s\" must be a positive number", l->where, key);
+        tl_errorf(l->err, l->errlen, "%s: \"%s\" must be a positive number", l->where, key);
         l->ok = false;
         return 0;
     }
@@ -103,13 +96,13 @@ static bool read_text(const cJSON *root, struct hf_qwen25vl_config *c, const cha
     const cJSON *sec = cJSON_IsObject(rope) ? cJSON_GetObjectItemCaseSensitive(rope, "mrope_section") : NULL;
     int n_sec = cJSON_IsArray(sec) ? cJSON_GetArraySize(sec) : 0;
     if (n_sec < 1 || n_sec > 4) {
-        errf(err, errlen, "%s: rope_scaling / rope_parameters needs an \"mrope_section\" list of up to 4", where);
+        tl_errorf(err, errlen, "%s: rope_scaling / rope_parameters needs an \"mrope_section\" list of up to 4", where);
         return false;
     }
     int i = 0;
     for (const cJSON *e = sec->child; e; e = e->next, i++) {
         if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 65536) {
-            errf(err, errlen, "%s: mrope_section holds a bad number", where);
+            tl_errorf(err, errlen, "%s: mrope_section holds a bad number", where);
             return false;
         }
         t->rope_sections[i] = (int32_t)e->valuedouble;
@@ -125,7 +118,7 @@ static bool read_text(const cJSON *root, struct hf_qwen25vl_config *c, const cha
 static bool read_vision(const cJSON *root, struct hf_qwen25vl_config *c, const char *where, char *err, size_t errlen) {
     const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
     if (!cJSON_IsObject(vc)) {
-        errf(err, errlen, "%s: missing \"vision_config\"", where);
+        tl_errorf(err, errlen, "%s: missing \"vision_config\"", where);
         return false;
     }
     char vwhere[4200];
@@ -145,12 +138,12 @@ static bool read_vision(const cJSON *root, struct hf_qwen25vl_config *c, const c
                                                                        : get_uint(&l, "in_channels", 3);
     if (!l.ok) return false;
     if (chans != 3 || c->temporal_patch_size != 2) {
-        errf(err, errlen, "%s: %u input channels and temporal patch %u; Qwen2.5-VL has 3 and 2", vwhere, chans,
+        tl_errorf(err, errlen, "%s: %u input channels and temporal patch %u; Qwen2.5-VL has 3 and 2", vwhere, chans,
              c->temporal_patch_size);
         return false;
     }
     if (v->projection_dim != c->text.n_embd) {
-        errf(err, errlen, "%s: out_hidden_size %u differs from the text hidden_size %u", vwhere, v->projection_dim,
+        tl_errorf(err, errlen, "%s: out_hidden_size %u differs from the text hidden_size %u", vwhere, v->projection_dim,
              c->text.n_embd);
         return false;
     }
@@ -159,14 +152,14 @@ static bool read_vision(const cJSON *root, struct hf_qwen25vl_config *c, const c
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(vc, "hidden_act");
     v->use_silu = !cJSON_IsString(act) || !strcmp(act->valuestring, "silu");
     if (!v->use_silu) {
-        errf(err, errlen, "%s: hidden_act '%s'; Qwen2.5-VL's vision MLP is SiLU-gated", vwhere, act->valuestring);
+        tl_errorf(err, errlen, "%s: hidden_act '%s'; Qwen2.5-VL's vision MLP is SiLU-gated", vwhere, act->valuestring);
         return false;
     }
     // Full-attention blocks must be evenly spaced: block i is full iff (i+1) % pattern == 0.
     const cJSON *full = cJSON_GetObjectItemCaseSensitive(vc, "fullatt_block_indexes");
     int n_full = cJSON_IsArray(full) ? cJSON_GetArraySize(full) : 0;
     if (n_full < 1) {
-        errf(err, errlen, "%s: missing \"fullatt_block_indexes\"", vwhere);
+        tl_errorf(err, errlen, "%s: missing \"fullatt_block_indexes\"", vwhere);
         return false;
     }
     int prev = -1, k = 0;
@@ -176,7 +169,7 @@ static bool read_vision(const cJSON *root, struct hf_qwen25vl_config *c, const c
         if (!bad && k == 0) v->n_wa_pattern = (uint32_t)idx + 1;
         else if (!bad) bad = (uint32_t)(idx - prev) != v->n_wa_pattern;
         if (bad) {
-            errf(err, errlen, "%s: fullatt_block_indexes must be evenly spaced, each (i+1) a multiple of the "
+            tl_errorf(err, errlen, "%s: fullatt_block_indexes must be evenly spaced, each (i+1) a multiple of the "
                               "first (i+1)", vwhere);
             return false;
         }
@@ -191,21 +184,14 @@ bool hf_qwen25vl_config_read(const char *dir, struct hf_qwen25vl_config *c, char
     memset(c, 0, sizeof *c);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    char *text = read_text_file(path, 16u << 20, err, errlen);
-    if (!text) return false;
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    if (!cJSON_IsObject(root)) {
-        errf(err, errlen, "%s: not a JSON object", path);
-        cJSON_Delete(root);
-        return false;
-    }
+    cJSON *root = read_json_object(path, 16u << 20, err, errlen);
+    if (!root) return false;
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     const char *arch0 = cJSON_IsArray(arch) && cJSON_IsString(arch->child) ? arch->child->valuestring : "?";
     bool ok = cJSON_IsString(mt) && !strcmp(mt->valuestring, "qwen2_5_vl");
     if (!ok)
-        errf(err, errlen, "%s: unsupported architecture %s (model_type '%s'); longvl converts Qwen2.5-VL "
+        tl_errorf(err, errlen, "%s: unsupported architecture %s (model_type '%s'); longvl converts Qwen2.5-VL "
                           "(model_type 'qwen2_5_vl')", path, arch0, cJSON_IsString(mt) ? mt->valuestring : "?");
     ok = ok && read_text(root, c, path, err, errlen) && read_vision(root, c, path, err, errlen);
     c->bos_token_id = get_id(root, "bos_token_id");
@@ -219,13 +205,13 @@ bool hf_qwen25vl_config_read(const char *dir, struct hf_qwen25vl_config *c, char
     memcpy(c->vision.image_mean, clip_mean, sizeof clip_mean);
     memcpy(c->vision.image_std, clip_std, sizeof clip_std);
     snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
-    text = read_text_file(path, 1u << 20, NULL, 0);
-    if (text) {
-        cJSON *pp = cJSON_Parse(text);
-        free(text);
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        cJSON *pp = read_json_object(path, 1u << 20, err, errlen);
+        if (!pp) return false;
         float mean[3], std[3];
         if (!read_float3(pp, "image_mean", mean) || !read_float3(pp, "image_std", std)) {
-            errf(err, errlen, "%s: needs \"image_mean\" and \"image_std\" lists of 3 numbers", path);
+            tl_errorf(err, errlen, "%s: needs \"image_mean\" and \"image_std\" lists of 3 numbers", path);
             cJSON_Delete(pp);
             return false;
         }

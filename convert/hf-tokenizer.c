@@ -4,6 +4,7 @@
 // "left right" strings, special ids from tokenizer_config.json then config.json.
 #include "hf-tokenizer.h"
 #include "text-file.h"
+#include "tl.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -12,28 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static cJSON *parse_json_file(const char *path, bool optional, char *err, size_t errlen) {
     struct stat st;
     if (optional && stat(path, &st) != 0) return NULL;
-    char *text = read_text_file(path, 256u << 20, err, errlen);
-    if (!text) return NULL;
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    if (!cJSON_IsObject(j)) {
-        errf(err, errlen, "%s: not a JSON object", path);
-        cJSON_Delete(j);
-        return NULL;
-    }
-    return j;
+    return read_json_object(path, 256u << 20, err, errlen);
 }
 
 static bool looks_special(const char *s) {
@@ -87,7 +70,7 @@ bool hf_tokenizer_to_gguf(const char *dir, uint32_t n_vocab, int64_t config_bos,
     char cfg_err[512] = "";
     cJSON *tcfg = parse_json_file(path, true, cfg_err, sizeof cfg_err);
     if (!tcfg && cfg_err[0]) {   // present but unreadable
-        errf(err, errlen, "%s", cfg_err);
+        tl_errorf(err, errlen, "%s", cfg_err);
         cJSON_Delete(tj);
         return false;
     }
@@ -106,17 +89,17 @@ bool hf_tokenizer_to_gguf(const char *dir, uint32_t n_vocab, int64_t config_bos,
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     const cJSON *mj = cJSON_GetObjectItemCaseSensitive(model, "merges");
     if (!cJSON_IsString(mtype) || strcmp(mtype->valuestring, "BPE") || !cJSON_IsObject(vocab) || !cJSON_IsArray(mj)) {
-        errf(err, errlen, "%s: expected a BPE model with \"vocab\" and \"merges\"", path);
+        tl_errorf(err, errlen, "%s: expected a BPE model with \"vocab\" and \"merges\"", path);
         ok = false;
     }
     for (const cJSON *e = ok ? vocab->child : NULL; e && ok; e = e->next) {
         double id = cJSON_IsNumber(e) ? e->valuedouble : -1;
         if (id < 0 || id >= n_vocab || id != (double)(uint32_t)id) {
-            errf(err, errlen, "%s: token '%s' has id %g outside the model's %u embedding rows", path, e->string, id,
+            tl_errorf(err, errlen, "%s: token '%s' has id %g outside the model's %u embedding rows", path, e->string, id,
                  n_vocab);
             ok = false;
         } else if (tokens[(uint32_t)id]) {
-            errf(err, errlen, "%s: id %u is given to two tokens", path, (uint32_t)id);
+            tl_errorf(err, errlen, "%s: id %u is given to two tokens", path, (uint32_t)id);
             ok = false;
         } else {
             tokens[(uint32_t)id] = strdup(e->string);
@@ -129,7 +112,7 @@ bool hf_tokenizer_to_gguf(const char *dir, uint32_t n_vocab, int64_t config_bos,
         const char *content = token_text(e);
         double id = cJSON_IsNumber(idj) ? idj->valuedouble : -1;
         if (!content || id < 0 || id >= n_vocab || id != (double)(uint32_t)id) {
-            errf(err, errlen, "%s: an added token has no content or an id outside %u rows", path, n_vocab);
+            tl_errorf(err, errlen, "%s: an added token has no content or an id outside %u rows", path, n_vocab);
             ok = false;
             break;
         }
@@ -165,7 +148,7 @@ bool hf_tokenizer_to_gguf(const char *dir, uint32_t n_vocab, int64_t config_bos,
                 snprintf(merge_buf[k], n, "%s %s", e->child->valuestring, e->child->next->valuestring);
                 merges[k] = merge_buf[k];
             } else {
-                errf(err, errlen, "%s: merge %d is neither \"a b\" nor [\"a\", \"b\"]", path, k);
+                tl_errorf(err, errlen, "%s: merge %d is neither \"a b\" nor [\"a\", \"b\"]", path, k);
                 ok = false;
             }
         }

@@ -2,6 +2,7 @@
 #include "make-tiny.h"
 #include "safetensors.h"
 #include "text-file.h"
+#include "tl.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -10,15 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 // The Qwen2-VL / Qwen2.5-VL chat template as the model repositories ship it.
 static const char qwen25vl_chat_template[] =
@@ -206,7 +198,7 @@ static bool write_json(const char *dir, const char *name, cJSON *j, char *err, s
     bool ok = f && text && fputs(text, f) >= 0;
     if (f && fclose(f) != 0) ok = false;
     free(text);
-    if (!ok) errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    if (!ok) tl_errorf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
     return ok;
 }
 
@@ -297,7 +289,7 @@ static bool copy_tokenizer(const struct make_tiny_options *o, char *err, size_t 
     if (f && fclose(f) != 0) ok = false;
     free(text);
     if (!ok) {
-        errf(err, errlen, "%s: cannot write", dst);
+        tl_errorf(err, errlen, "%s: cannot write", dst);
         return false;
     }
     // tokenizer_config.json with the Qwen2.5-VL chat template in place of the shipped one.
@@ -307,7 +299,7 @@ static bool copy_tokenizer(const struct make_tiny_options *o, char *err, size_t 
     cJSON *cfg = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsObject(cfg)) {
-        errf(err, errlen, "%s: not a JSON object", src);
+        tl_errorf(err, errlen, "%s: not a JSON object", src);
         cJSON_Delete(cfg);
         return false;
     }
@@ -321,15 +313,15 @@ bool make_tiny_checkpoint(const struct make_tiny_options *o, char *err, size_t e
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (!strcmp(presets[i].name, o->preset)) p = &presets[i];
     if (!p) {
-        errf(err, errlen, "unknown preset '%s' (tiny, small or bench)", o->preset);
+        tl_errorf(err, errlen, "unknown preset '%s' (tiny, small or bench)", o->preset);
         return false;
     }
     if (o->shards < 1 || o->shards > 99) {
-        errf(err, errlen, "--shards must be 1 to 99");
+        tl_errorf(err, errlen, "--shards must be 1 to 99");
         return false;
     }
     if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST) {
-        errf(err, errlen, "%s: cannot create: %s", o->out_dir, strerror(errno));
+        tl_errorf(err, errlen, "%s: cannot create: %s", o->out_dir, strerror(errno));
         return false;
     }
     if (!write_json(o->out_dir, "config.json", config_json(p, o), err, errlen) ||

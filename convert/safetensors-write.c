@@ -1,5 +1,6 @@
 // Writing safetensors files, streamed (see safetensors.h).
 #include "safetensors.h"
+#include "tl.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -14,15 +15,6 @@ struct safetensors_writer {
     char path[4096], tmp[4096 + 8];
     uint64_t expected, written;
 };
-
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void safetensors_write_abort(struct safetensors_writer *w) {
     if (!w) return;
@@ -41,7 +33,7 @@ struct safetensors_writer *safetensors_write_begin(const char *path, const struc
         const struct safetensors_write_item *it = &items[i];
         const char *dtype = safetensors_dtype_from_tl(it->type);
         if (!dtype || it->n_dims < 0 || it->n_dims > SAFETENSORS_MAX_DIMS) {
-            errf(err, errlen, "%s: tensor '%s' has an unsupported type or rank", path, it->name);
+            tl_errorf(err, errlen, "%s: tensor '%s' has an unsupported type or rank", path, it->name);
             cJSON_Delete(root);
             return NULL;
         }
@@ -78,7 +70,7 @@ struct safetensors_writer *safetensors_write_begin(const char *path, const struc
     }
     free(header);
     if (!ok) {
-        errf(err, errlen, "%s: cannot write: %s", w->tmp, strerror(errno));
+        tl_errorf(err, errlen, "%s: cannot write: %s", w->tmp, strerror(errno));
         safetensors_write_abort(w);
         return NULL;
     }
@@ -87,11 +79,11 @@ struct safetensors_writer *safetensors_write_begin(const char *path, const struc
 
 bool safetensors_write_data(struct safetensors_writer *w, const void *data, size_t n, char *err, size_t errlen) {
     if (w->written + n > w->expected) {
-        errf(err, errlen, "%s: more data than the tensors described", w->tmp);
+        tl_errorf(err, errlen, "%s: more data than the tensors described", w->tmp);
         return false;
     }
     if (n && fwrite(data, 1, n, w->f) != n) {
-        errf(err, errlen, "%s: write failed: %s", w->tmp, strerror(errno));
+        tl_errorf(err, errlen, "%s: write failed: %s", w->tmp, strerror(errno));
         return false;
     }
     w->written += n;
@@ -100,17 +92,17 @@ bool safetensors_write_data(struct safetensors_writer *w, const void *data, size
 
 bool safetensors_write_finish(struct safetensors_writer *w, char *err, size_t errlen) {
     bool ok = w->written == w->expected;
-    if (!ok) errf(err, errlen, "%s: %llu of %llu data bytes written", w->tmp, (unsigned long long)w->written,
+    if (!ok) tl_errorf(err, errlen, "%s: %llu of %llu data bytes written", w->tmp, (unsigned long long)w->written,
                   (unsigned long long)w->expected);
     if (ok && fflush(w->f) != 0) {
-        errf(err, errlen, "%s: flush failed: %s", w->tmp, strerror(errno));
+        tl_errorf(err, errlen, "%s: flush failed: %s", w->tmp, strerror(errno));
         ok = false;
     }
     if (ok) {
         int rc = fclose(w->f);
         w->f = NULL;
         if (rc != 0 || rename(w->tmp, w->path) != 0) {
-            errf(err, errlen, "%s: cannot finish: %s", w->path, strerror(errno));
+            tl_errorf(err, errlen, "%s: cannot finish: %s", w->path, strerror(errno));
             ok = false;
         }
     }

@@ -33,15 +33,6 @@ struct safetensors {
     int64_t n_strings, cap_strings;
 };
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static const struct { const char *name; size_t size; } dtypes[] = {
     { "F32", 4 }, { "F16", 2 }, { "BF16", 2 }, { "F64", 8 }, { "I64", 8 }, { "U64", 8 },
     { "I32", 4 }, { "U32", 4 }, { "I16", 2 }, { "U16", 2 }, { "I8", 1 }, { "U8", 1 },
@@ -108,13 +99,13 @@ static int cmp_offset(const void *a, const void *b) {
 static bool parse_file(struct safetensors *st, int fi, char *err, size_t errlen) {
     struct st_file *f = &st->files[fi];
     if (f->size < 8) {
-        errf(err, errlen, "%s: %zu bytes is too small for a safetensors file", f->path, f->size);
+        tl_errorf(err, errlen, "%s: %zu bytes is too small for a safetensors file", f->path, f->size);
         return false;
     }
     uint64_t hlen;
     memcpy(&hlen, f->base, 8);
     if (hlen > f->size - 8 || hlen > MAX_HEADER_BYTES) {
-        errf(err, errlen, "%s: header length %llu does not fit in the file (%zu bytes); truncated or not safetensors",
+        tl_errorf(err, errlen, "%s: header length %llu does not fit in the file (%zu bytes); truncated or not safetensors",
              f->path, (unsigned long long)hlen, f->size);
         return false;
     }
@@ -122,7 +113,7 @@ static bool parse_file(struct safetensors *st, int fi, char *err, size_t errlen)
     uint64_t data_size = f->size - f->data_start;
     cJSON *root = cJSON_ParseWithLength((const char *)f->base + 8, hlen);
     if (!root || !cJSON_IsObject(root)) {
-        errf(err, errlen, "%s: the header is not a JSON object", f->path);
+        tl_errorf(err, errlen, "%s: the header is not a JSON object", f->path);
         cJSON_Delete(root);
         return false;
     }
@@ -135,7 +126,7 @@ static bool parse_file(struct safetensors *st, int fi, char *err, size_t errlen)
         const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
         if (!cJSON_IsObject(e) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) ||
             cJSON_GetArraySize(offs) != 2) {
-            errf(err, errlen, "%s: entry '%s' needs \"dtype\", \"shape\" and two \"data_offsets\"", f->path, e->string);
+            tl_errorf(err, errlen, "%s: entry '%s' needs \"dtype\", \"shape\" and two \"data_offsets\"", f->path, e->string);
             ok = false;
             break;
         }
@@ -143,7 +134,7 @@ static bool parse_file(struct safetensors *st, int fi, char *err, size_t errlen)
         for (size_t k = 0; k < sizeof dtypes / sizeof dtypes[0]; k++)
             if (!strcmp(dt->valuestring, dtypes[k].name)) esize = dtypes[k].size;
         if (!esize) {
-            errf(err, errlen, "%s: tensor '%s' has unknown dtype '%s'", f->path, e->string, dt->valuestring);
+            tl_errorf(err, errlen, "%s: tensor '%s' has unknown dtype '%s'", f->path, e->string, dt->valuestring);
             ok = false;
             break;
         }
@@ -154,7 +145,7 @@ static bool parse_file(struct safetensors *st, int fi, char *err, size_t errlen)
         t->file = fi;
         t->n_dims = cJSON_GetArraySize(shape);
         if (t->n_dims > SAFETENSORS_MAX_DIMS) {
-            errf(err, errlen, "%s: tensor '%s' has %d dimensions (at most %d)", f->path, t->name, t->n_dims,
+            tl_errorf(err, errlen, "%s: tensor '%s' has %d dimensions (at most %d)", f->path, t->name, t->n_dims,
                  SAFETENSORS_MAX_DIMS);
             ok = false;
             break;
@@ -164,10 +155,10 @@ static bool parse_file(struct safetensors *st, int fi, char *err, size_t errlen)
         for (const cJSON *s = shape->child; s && ok; s = s->next, d++) {
             uint64_t v;
             if (!json_uint(s, &v)) {
-                errf(err, errlen, "%s: tensor '%s': dimension %d is not a non-negative integer", f->path, t->name, d);
+                tl_errorf(err, errlen, "%s: tensor '%s': dimension %d is not a non-negative integer", f->path, t->name, d);
                 ok = false;
             } else if (v && nel > (uint64_t)INT64_MAX / esize / v) {
-                errf(err, errlen, "%s: tensor '%s': size overflows", f->path, t->name);
+                tl_errorf(err, errlen, "%s: tensor '%s': size overflows", f->path, t->name);
                 ok = false;
             } else {
                 t->shape[d] = (int64_t)v;
@@ -178,7 +169,7 @@ static bool parse_file(struct safetensors *st, int fi, char *err, size_t errlen)
         uint64_t begin, end;
         if (!json_uint(offs->child, &begin) || !json_uint(offs->child->next, &end) || begin > end ||
             end > data_size) {
-            errf(err, errlen, "%s: tensor '%s': data_offsets lie outside the %llu data bytes; the file is "
+            tl_errorf(err, errlen, "%s: tensor '%s': data_offsets lie outside the %llu data bytes; the file is "
                               "truncated or corrupt", f->path, t->name, (unsigned long long)data_size);
             ok = false;
             break;
@@ -186,7 +177,7 @@ static bool parse_file(struct safetensors *st, int fi, char *err, size_t errlen)
         t->n_elements = (int64_t)nel;
         t->nbytes = end - begin;
         if (t->nbytes != nel * esize) {
-            errf(err, errlen, "%s: tensor '%s': %llu bytes for %llu %s elements (expected %llu)", f->path, t->name,
+            tl_errorf(err, errlen, "%s: tensor '%s': %llu bytes for %llu %s elements (expected %llu)", f->path, t->name,
                  (unsigned long long)t->nbytes, (unsigned long long)nel, t->dtype,
                  (unsigned long long)(nel * esize));
             ok = false;
@@ -206,7 +197,7 @@ static bool parse_file(struct safetensors *st, int fi, char *err, size_t errlen)
     for (int64_t i = 1; i < n && ok; i++) {
         const uint8_t *prev_end = (const uint8_t *)order[i - 1]->data + order[i - 1]->nbytes;
         if ((const uint8_t *)order[i]->data < prev_end) {
-            errf(err, errlen, "%s: tensors '%s' and '%s' overlap", f->path, order[i - 1]->name, order[i]->name);
+            tl_errorf(err, errlen, "%s: tensors '%s' and '%s' overlap", f->path, order[i - 1]->name, order[i]->name);
             ok = false;
         }
     }
@@ -223,7 +214,7 @@ static bool sort_and_check_names(struct safetensors *st, const char *where, char
     if (st->n_tensors > 1) qsort(st->tensors, st->n_tensors, sizeof *st->tensors, cmp_name);
     for (int64_t i = 1; i < st->n_tensors; i++)
         if (!strcmp(st->tensors[i].name, st->tensors[i - 1].name)) {
-            errf(err, errlen, "%s: tensor '%s' appears twice", where, st->tensors[i].name);
+            tl_errorf(err, errlen, "%s: tensor '%s' appears twice", where, st->tensors[i].name);
             return false;
         }
     return true;
@@ -255,12 +246,12 @@ static bool map_file(struct st_file *f, const char *path, char *err, size_t errl
     if (!f->path) abort();
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        errf(err, errlen, "%s: %s", path, strerror(errno));
+        tl_errorf(err, errlen, "%s: %s", path, strerror(errno));
         return false;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        errf(err, errlen, "%s: not a regular file", path);
+        tl_errorf(err, errlen, "%s: not a regular file", path);
         close(fd);
         return false;
     }
@@ -268,7 +259,7 @@ static bool map_file(struct st_file *f, const char *path, char *err, size_t errl
     if (f->size) {
         void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {
-            errf(err, errlen, "%s: mmap failed: %s", path, strerror(errno));
+            tl_errorf(err, errlen, "%s: mmap failed: %s", path, strerror(errno));
             close(fd);
             return false;
         }
@@ -308,13 +299,11 @@ struct safetensors *safetensors_open_memory(const void *data, size_t size, const
 
 // A sharded checkpoint: the index names each tensor's shard.
 static struct safetensors *open_index(const char *dir, const char *index_path, char *err, size_t errlen) {
-    char *text = read_text_file(index_path, 64u << 20, err, errlen);
-    if (!text) return NULL;
-    cJSON *root = cJSON_Parse(text);
-    free(text);
+    cJSON *root = read_json_object(index_path, 64u << 20, err, errlen);
+    if (!root) return NULL;
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(map)) {
-        errf(err, errlen, "%s: not JSON with a \"weight_map\" object", index_path);
+        tl_errorf(err, errlen, "%s: not JSON with a \"weight_map\" object", index_path);
         cJSON_Delete(root);
         return NULL;
     }
@@ -325,7 +314,7 @@ static struct safetensors *open_index(const char *dir, const char *index_path, c
     for (const cJSON *e = map->child; e && ok; e = e->next) {
         if (!cJSON_IsString(e) || !e->valuestring[0] || strchr(e->valuestring, '/') ||
             !strcmp(e->valuestring, "..")) {
-            errf(err, errlen, "%s: tensor '%s' maps to an invalid shard name", index_path, e->string);
+            tl_errorf(err, errlen, "%s: tensor '%s' maps to an invalid shard name", index_path, e->string);
             ok = false;
             break;
         }
@@ -355,7 +344,7 @@ static struct safetensors *open_index(const char *dir, const char *index_path, c
     for (const cJSON *e = ok ? map->child : NULL; e && ok; e = e->next) {
         const struct safetensors_tensor *t = safetensors_find(st, e->string);
         if (!t || strcmp(names[t->file], e->valuestring)) {
-            errf(err, errlen, "%s: tensor '%s' is not in shard %s as the index says", index_path, e->string,
+            tl_errorf(err, errlen, "%s: tensor '%s' is not in shard %s as the index says", index_path, e->string,
                  e->valuestring);
             ok = false;
         }
@@ -379,7 +368,7 @@ struct safetensors *safetensors_open_dir(const char *dir, char *err, size_t errl
     } else {
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         if (stat(path, &sb) != 0) {
-            errf(err, errlen, "%s: no model.safetensors.index.json and no model.safetensors", dir);
+            tl_errorf(err, errlen, "%s: no model.safetensors.index.json and no model.safetensors", dir);
             return NULL;
         }
         st = safetensors_open(path, err, errlen);

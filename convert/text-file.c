@@ -1,5 +1,6 @@
 #include "text-file.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,4 +25,17 @@ char *read_text_file(const char *path, size_t max, char *err, size_t errlen) {
     }
     buf[n] = 0;
     return buf;
+}
+
+cJSON *read_json_object(const char *path, size_t max, char *err, size_t errlen) {
+    char *text = read_text_file(path, max, err, errlen);
+    if (!text) return NULL;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(j)) {
+        if (err && errlen) snprintf(err, errlen, "%s: not a JSON object", path);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
 }

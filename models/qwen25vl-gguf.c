@@ -1,57 +1,49 @@
 // Qwen2.5-VL hyperparameters and tensor inventories in llama.cpp's GGUF conventions.
 #include "qwen25vl-gguf.h"
+#include "tl.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 // ---------------------------------------------------------------------------------------
 // Validity
 
 bool qwen25vl_text_hparams_valid(const struct qwen25vl_text_hparams *hp, char *err, size_t errlen) {
     if (!hp->n_vocab || !hp->n_embd || !hp->n_layer || !hp->n_ff || !hp->n_head || !hp->n_head_kv) {
-        errf(err, errlen, "text model: vocab, embedding, layer, feed-forward and head counts must be positive");
+        tl_errorf(err, errlen, "text model: vocab, embedding, layer, feed-forward and head counts must be positive");
         return false;
     }
     if (hp->n_layer > 1024 || hp->n_head > 1024) {
-        errf(err, errlen, "text model: %u layers / %u heads is not a plausible model", hp->n_layer, hp->n_head);
+        tl_errorf(err, errlen, "text model: %u layers / %u heads is not a plausible model", hp->n_layer, hp->n_head);
         return false;
     }
     if (hp->head_dim * hp->n_head != hp->n_embd) {
-        errf(err, errlen, "text model: head_dim %u x %u heads != embedding %u", hp->head_dim, hp->n_head, hp->n_embd);
+        tl_errorf(err, errlen, "text model: head_dim %u x %u heads != embedding %u", hp->head_dim, hp->n_head, hp->n_embd);
         return false;
     }
     if (hp->head_dim % 2 || hp->n_head % hp->n_head_kv) {
-        errf(err, errlen, "text model: head_dim %u must be even and %u heads a multiple of %u kv heads",
+        tl_errorf(err, errlen, "text model: head_dim %u must be even and %u heads a multiple of %u kv heads",
              hp->head_dim, hp->n_head, hp->n_head_kv);
         return false;
     }
     int64_t sum = 0;
     for (int i = 0; i < 4; i++) {
         if (hp->rope_sections[i] < 0) {
-            errf(err, errlen, "text model: negative rope section");
+            tl_errorf(err, errlen, "text model: negative rope section");
             return false;
         }
         sum += hp->rope_sections[i];
     }
     if (sum != hp->head_dim / 2) {
-        errf(err, errlen, "text model: rope sections [%d, %d, %d, %d] sum to %lld, expected head_dim/2 = %u",
+        tl_errorf(err, errlen, "text model: rope sections [%d, %d, %d, %d] sum to %lld, expected head_dim/2 = %u",
              hp->rope_sections[0], hp->rope_sections[1], hp->rope_sections[2], hp->rope_sections[3],
              (long long)sum, hp->head_dim / 2);
         return false;
     }
     if (!(hp->rms_eps > 0) || !(hp->rope_freq_base > 0)) {
-        errf(err, errlen, "text model: rms eps and rope base must be positive");
+        tl_errorf(err, errlen, "text model: rms eps and rope base must be positive");
         return false;
     }
     return true;
@@ -60,21 +52,21 @@ bool qwen25vl_text_hparams_valid(const struct qwen25vl_text_hparams *hp, char *e
 bool qwen25vl_vision_hparams_valid(const struct qwen25vl_vision_hparams *hp, char *err, size_t errlen) {
     if (!hp->n_embd || !hp->n_ff || !hp->n_layer || !hp->n_head || !hp->projection_dim || !hp->patch_size ||
         !hp->spatial_merge_size || !hp->n_wa_pattern) {
-        errf(err, errlen, "vision tower: sizes, counts and the window pattern must be positive");
+        tl_errorf(err, errlen, "vision tower: sizes, counts and the window pattern must be positive");
         return false;
     }
     if (hp->n_layer > 1024 || hp->n_head > 1024 || hp->patch_size > 1024 || hp->spatial_merge_size > 16) {
-        errf(err, errlen, "vision tower: %u blocks / %u heads / patch %u is not a plausible model", hp->n_layer,
+        tl_errorf(err, errlen, "vision tower: %u blocks / %u heads / patch %u is not a plausible model", hp->n_layer,
              hp->n_head, hp->patch_size);
         return false;
     }
     if (hp->head_dim * hp->n_head != hp->n_embd || hp->head_dim % 4) {
-        errf(err, errlen, "vision tower: head_dim %u x %u heads != %u, or head_dim not a multiple of 4",
+        tl_errorf(err, errlen, "vision tower: head_dim %u x %u heads != %u, or head_dim not a multiple of 4",
              hp->head_dim, hp->n_head, hp->n_embd);
         return false;
     }
     if (!(hp->eps > 0)) {
-        errf(err, errlen, "vision tower: eps must be positive");
+        tl_errorf(err, errlen, "vision tower: eps must be positive");
         return false;
     }
     return true;
@@ -175,19 +167,24 @@ static const char *type_name_of(const struct tl_gguf_value *v) {
     return v->type == TL_GGUF_ARRAY ? "array" : tl_gguf_type_name(v->type);
 }
 
+// The value of key. NULL when it is absent: *ok stays true for an optional key (the
+// caller uses its default) and turns false, with a message, for a required one.
+static const struct tl_gguf_value *lookup(const struct tl_gguf *g, const char *key, bool optional, bool *ok,
+                                          char *err, size_t errlen) {
+    const struct tl_gguf_value *v = tl_gguf_get(g, key);
+    *ok = v || optional;
+    if (!*ok) tl_errorf(err, errlen, "missing key %s", key);
+    return v;
+}
+
 // A u32 key, or (as llama.cpp allows for per-layer values) a u32/i32 array whose
-// elements are all equal. Missing: *out = dflt when optional, else an error.
+// elements are all equal.
 static bool get_u32(const struct tl_gguf *g, const char *key, bool optional, uint32_t dflt, uint32_t *out,
                     bool allow_array, char *err, size_t errlen) {
-    const struct tl_gguf_value *v = tl_gguf_get(g, key);
-    if (!v) {
-        if (optional) {
-            *out = dflt;
-            return true;
-        }
-        errf(err, errlen, "missing key %s", key);
-        return false;
-    }
+    bool ok;
+    const struct tl_gguf_value *v = lookup(g, key, optional, &ok, err, errlen);
+    *out = dflt;
+    if (!v) return ok;
     if (v->type == TL_GGUF_UINT32) {
         *out = v->u32;
         return true;
@@ -197,29 +194,24 @@ static bool get_u32(const struct tl_gguf *g, const char *key, bool optional, uin
         const uint32_t *a = v->arr.data;
         for (uint64_t i = 1; i < v->arr.n; i++)
             if (a[i] != a[0]) {
-                errf(err, errlen, "key %s differs between layers; per-layer sizes are not supported", key);
+                tl_errorf(err, errlen, "key %s differs between layers; per-layer sizes are not supported", key);
                 return false;
             }
         *out = a[0];
         return true;
     }
-    errf(err, errlen, "key %s has type %s, expected u32", key, type_name_of(v));
+    tl_errorf(err, errlen, "key %s has type %s, expected u32", key, type_name_of(v));
     return false;
 }
 
 static bool get_f32(const struct tl_gguf *g, const char *key, bool optional, float dflt, float *out, char *err,
                     size_t errlen) {
-    const struct tl_gguf_value *v = tl_gguf_get(g, key);
-    if (!v) {
-        if (optional) {
-            *out = dflt;
-            return true;
-        }
-        errf(err, errlen, "missing key %s", key);
-        return false;
-    }
+    bool ok;
+    const struct tl_gguf_value *v = lookup(g, key, optional, &ok, err, errlen);
+    *out = dflt;
+    if (!v) return ok;
     if (v->type != TL_GGUF_FLOAT32) {
-        errf(err, errlen, "key %s has type %s, expected f32", key, type_name_of(v));
+        tl_errorf(err, errlen, "key %s has type %s, expected f32", key, type_name_of(v));
         return false;
     }
     *out = v->f32;
@@ -229,11 +221,11 @@ static bool get_f32(const struct tl_gguf *g, const char *key, bool optional, flo
 static bool get_str_is(const struct tl_gguf *g, const char *key, const char *want, char *err, size_t errlen) {
     const struct tl_gguf_value *v = tl_gguf_get(g, key);
     if (!v || v->type != TL_GGUF_STRING) {
-        errf(err, errlen, "missing string key %s", key);
+        tl_errorf(err, errlen, "missing string key %s", key);
         return false;
     }
     if (strcmp(v->str.data, want)) {
-        errf(err, errlen, "%s is '%s'; longvl reads '%s'", key, v->str.data, want);
+        tl_errorf(err, errlen, "%s is '%s'; longvl reads '%s'", key, v->str.data, want);
         return false;
     }
     return true;
@@ -242,7 +234,7 @@ static bool get_str_is(const struct tl_gguf *g, const char *key, const char *wan
 static bool get_f32x3(const struct tl_gguf *g, const char *key, float out[3], char *err, size_t errlen) {
     const struct tl_gguf_value *v = tl_gguf_get(g, key);
     if (!v || v->type != TL_GGUF_ARRAY || v->arr.type != TL_GGUF_FLOAT32 || v->arr.n != 3) {
-        errf(err, errlen, "key %s must be an f32 array of 3", key);
+        tl_errorf(err, errlen, "key %s must be an f32 array of 3", key);
         return false;
     }
     memcpy(out, v->arr.data, 3 * sizeof(float));
@@ -270,14 +262,14 @@ bool qwen25vl_text_hparams_from_gguf(const struct tl_gguf *g, struct qwen25vl_te
         !get_u32(g, TK("rope.dimension_count"), true, kl, &rot, false, err, errlen))
         return false;
     if (kl != vl || rot != kl) {
-        errf(err, errlen, "key_length %u, value_length %u and rope.dimension_count %u must be equal", kl, vl, rot);
+        tl_errorf(err, errlen, "key_length %u, value_length %u and rope.dimension_count %u must be equal", kl, vl, rot);
         return false;
     }
     hp->head_dim = kl;
     const struct tl_gguf_value *s = tl_gguf_get(g, TK("rope.dimension_sections"));
     if (!s || s->type != TL_GGUF_ARRAY || (s->arr.type != TL_GGUF_INT32 && s->arr.type != TL_GGUF_UINT32) ||
         s->arr.n != 4) {
-        errf(err, errlen, "key " TK("rope.dimension_sections") " must be an i32 or u32 array of exactly 4");
+        tl_errorf(err, errlen, "key " TK("rope.dimension_sections") " must be an i32 or u32 array of exactly 4");
         return false;
     }
     memcpy(hp->rope_sections, s->arr.data, sizeof hp->rope_sections);
@@ -285,12 +277,12 @@ bool qwen25vl_text_hparams_from_gguf(const struct tl_gguf *g, struct qwen25vl_te
     // The vocabulary size is the embedding's row count.
     int64_t te = tl_gguf_find_tensor(g, "token_embd.weight");
     if (te < 0) {
-        errf(err, errlen, "missing tensor token_embd.weight");
+        tl_errorf(err, errlen, "missing tensor token_embd.weight");
         return false;
     }
     const struct tl_gguf_tensor_info *t = tl_gguf_tensor(g, te);
     if (t->n_dims != 2 || t->ne[1] <= 0 || t->ne[1] > UINT32_MAX) {
-        errf(err, errlen, "token_embd.weight must be 2-D");
+        tl_errorf(err, errlen, "token_embd.weight must be 2-D");
         return false;
     }
     hp->n_vocab = (uint32_t)t->ne[1];
@@ -306,22 +298,22 @@ bool qwen25vl_vision_hparams_from_gguf(const struct tl_gguf *g, struct qwen25vl_
     const struct tl_gguf_value *pt = tl_gguf_get(g, "clip.projector_type");
     if (!pt) pt = tl_gguf_get(g, "clip.vision.projector_type");
     if (!pt || pt->type != TL_GGUF_STRING) {
-        errf(err, errlen, "missing string key clip.projector_type");
+        tl_errorf(err, errlen, "missing string key clip.projector_type");
         return false;
     }
     if (strcmp(pt->str.data, QWEN25VL_PROJECTOR_TYPE)) {
-        errf(err, errlen, "projector type '%s' is not supported (longvl reads '%s', Qwen2.5-VL)", pt->str.data,
+        tl_errorf(err, errlen, "projector type '%s' is not supported (longvl reads '%s', Qwen2.5-VL)", pt->str.data,
              QWEN25VL_PROJECTOR_TYPE);
         return false;
     }
     const struct tl_gguf_value *hv = tl_gguf_get(g, "clip.has_vision_encoder");
     if (!hv || hv->type != TL_GGUF_BOOL || !hv->b) {
-        errf(err, errlen, "clip.has_vision_encoder must be a bool set to true");
+        tl_errorf(err, errlen, "clip.has_vision_encoder must be a bool set to true");
         return false;
     }
     const struct tl_gguf_value *silu = tl_gguf_get(g, "clip.use_silu");
     if (silu && silu->type != TL_GGUF_BOOL) {
-        errf(err, errlen, "key clip.use_silu has type %s, expected bool", type_name_of(silu));
+        tl_errorf(err, errlen, "key clip.use_silu has type %s, expected bool", type_name_of(silu));
         return false;
     }
     hp->use_silu = silu && silu->b;
@@ -351,12 +343,12 @@ bool qwen25vl_check_tensors(const struct tl_gguf *g, const struct qwen25vl_tenso
     for (int i = 0; i < n; i++) {
         int64_t k = tl_gguf_find_tensor(g, specs[i].name);
         if (k < 0) {
-            errf(err, errlen, "missing tensor %s", specs[i].name);
+            tl_errorf(err, errlen, "missing tensor %s", specs[i].name);
             return false;
         }
         const struct tl_gguf_tensor_info *t = tl_gguf_tensor(g, k);
         if (memcmp(t->ne, specs[i].ne, sizeof t->ne)) {
-            errf(err, errlen, "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld, %lld]",
+            tl_errorf(err, errlen, "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld, %lld]",
                  t->name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
                  (long long)specs[i].ne[0], (long long)specs[i].ne[1], (long long)specs[i].ne[2],
                  (long long)specs[i].ne[3]);
@@ -364,7 +356,7 @@ bool qwen25vl_check_tensors(const struct tl_gguf *g, const struct qwen25vl_tenso
         }
         const struct tl_ggml_type_info *ti = tl_ggml_type_info(t->type);
         if (t->type == 24 || t->type == 25 || t->type == 26 || t->type == 27) {
-            errf(err, errlen, "tensor %s has integer type %s", t->name, ti ? ti->name : "?");
+            tl_errorf(err, errlen, "tensor %s has integer type %s", t->name, ti ? ti->name : "?");
             return false;
         }
     }
@@ -374,7 +366,7 @@ bool qwen25vl_check_tensors(const struct tl_gguf *g, const struct qwen25vl_tenso
             int i = 0;
             while (i < n && strcmp(specs[i].name, name)) i++;
             if (i == n) {
-                errf(err, errlen, "unexpected tensor %s (expected %d tensors, the file has %lld)", name, n,
+                tl_errorf(err, errlen, "unexpected tensor %s (expected %d tensors, the file has %lld)", name, n,
                      (long long)tl_gguf_n_tensors(g));
                 return false;
             }

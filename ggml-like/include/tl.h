@@ -64,6 +64,10 @@ const struct tl_type_traits *tl_type_traits(enum tl_type type);
 const char *tl_type_name(enum tl_type type);
 size_t tl_row_size(enum tl_type type, int64_t ne0);   // bytes of ne0 elements
 
+// Formats a message into err (of errlen bytes) if err is not NULL: the error-reporting
+// convention of the file readers ("false / NULL, and a message in err").
+void tl_errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 uint16_t tl_fp32_to_fp16(float f);
 float    tl_fp16_to_fp32(uint16_t h);
 uint16_t tl_fp32_to_bf16(float f);

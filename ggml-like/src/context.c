@@ -242,3 +242,11 @@ struct tl_tensor *tl_op_error(struct tl_context *ctx, const char *op, const stru
     }
     return NULL;
 }
+
+void tl_errorf(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}

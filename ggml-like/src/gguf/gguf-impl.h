@@ -50,4 +50,3 @@ static inline uint64_t gguf_pad(uint64_t x, uint64_t align) { return (x + align 
 // present but not a UINT32 power of two.
 size_t gguf_alignment_from_kv(const struct tl_gguf *g, char *err, size_t errlen);
 
-void gguf_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -50,14 +50,6 @@ const struct tl_ggml_type_info *tl_ggml_type_info(uint32_t t) {
     return &ggml_types[t];
 }
 
-void gguf_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 // ---------------------------------------------------------------------------------------
 // Arena
 
@@ -162,11 +154,11 @@ size_t gguf_alignment_from_kv(const struct tl_gguf *g, char *err, size_t errlen)
     const struct tl_gguf_value *v = tl_gguf_get(g, "general.alignment");
     if (!v) return TL_GGUF_DEFAULT_ALIGNMENT;
     if (v->type != TL_GGUF_UINT32) {
-        gguf_errf(err, errlen, "general.alignment has type %s, expected u32", tl_gguf_type_name(v->type));
+        tl_errorf(err, errlen, "general.alignment has type %s, expected u32", tl_gguf_type_name(v->type));
         return 0;
     }
     if (v->u32 == 0 || (v->u32 & (v->u32 - 1))) {
-        gguf_errf(err, errlen, "general.alignment = %u is not a power of two", v->u32);
+        tl_errorf(err, errlen, "general.alignment = %u is not a power of two", v->u32);
         return 0;
     }
     return v->u32;
@@ -360,33 +352,33 @@ void tl_gguf_set_tensor_data(struct tl_gguf *g, int64_t i, const void *data) {
 uint64_t tl_gguf_tensor_nbytes(uint32_t type, uint32_t n_dims, const int64_t *ne, char *err, size_t errlen) {
     const struct tl_ggml_type_info *ti = tl_ggml_type_info(type);
     if (!ti) {
-        gguf_errf(err, errlen, "unknown ggml type %u", type);
+        tl_errorf(err, errlen, "unknown ggml type %u", type);
         return 0;
     }
     if (n_dims < 1 || n_dims > TL_GGUF_MAX_DIMS) {
-        gguf_errf(err, errlen, "%u dimensions (1 to %d allowed)", n_dims, TL_GGUF_MAX_DIMS);
+        tl_errorf(err, errlen, "%u dimensions (1 to %d allowed)", n_dims, TL_GGUF_MAX_DIMS);
         return 0;
     }
     uint64_t nel = 1;
     for (uint32_t d = 0; d < n_dims; d++) {
         if (ne[d] < 0) {
-            gguf_errf(err, errlen, "dimension %u is negative (%lld)", d, (long long)ne[d]);
+            tl_errorf(err, errlen, "dimension %u is negative (%lld)", d, (long long)ne[d]);
             return 0;
         }
         if (ne[d] && nel > (uint64_t)INT64_MAX / (uint64_t)ne[d]) {
-            gguf_errf(err, errlen, "element count overflows");
+            tl_errorf(err, errlen, "element count overflows");
             return 0;
         }
         nel *= (uint64_t)ne[d];
     }
     if (ne[0] % ti->block_size) {
-        gguf_errf(err, errlen, "ne[0] = %lld is not a multiple of the %s block size %lld", (long long)ne[0],
+        tl_errorf(err, errlen, "ne[0] = %lld is not a multiple of the %s block size %lld", (long long)ne[0],
                   ti->name, (long long)ti->block_size);
         return 0;
     }
     uint64_t blocks = nel / (uint64_t)ti->block_size;
     if (blocks > UINT64_MAX / 2 / ti->type_size) {
-        gguf_errf(err, errlen, "byte size overflows");
+        tl_errorf(err, errlen, "byte size overflows");
         return 0;
     }
     return blocks * ti->type_size;
@@ -396,17 +388,17 @@ int64_t tl_gguf_add_tensor(struct tl_gguf *g, const char *name, uint32_t type, u
                            const int64_t *ne, char *err, size_t errlen) {
     size_t len = strlen(name);
     if (len == 0 || len >= TL_GGUF_MAX_NAME) {
-        gguf_errf(err, errlen, "tensor name '%s' must have 1 to %d bytes", name, TL_GGUF_MAX_NAME - 1);
+        tl_errorf(err, errlen, "tensor name '%s' must have 1 to %d bytes", name, TL_GGUF_MAX_NAME - 1);
         return -1;
     }
     if (tl_gguf_find_tensor(g, name) >= 0) {
-        gguf_errf(err, errlen, "duplicate tensor name '%s'", name);
+        tl_errorf(err, errlen, "duplicate tensor name '%s'", name);
         return -1;
     }
     char why[160] = "";
     uint64_t bytes = tl_gguf_tensor_nbytes(type, n_dims, ne, why, sizeof why);
     if (why[0]) {
-        gguf_errf(err, errlen, "tensor '%s': %s", name, why);
+        tl_errorf(err, errlen, "tensor '%s': %s", name, why);
         return -1;
     }
     struct tl_gguf_tensor_info *t = gguf_append_tensor(g);

@@ -29,7 +29,7 @@ static bool fail(struct cursor *c, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    gguf_errf(c->err, c->errlen, "%s (at byte %llu of %llu)", what, (unsigned long long)c->pos,
+    tl_errorf(c->err, c->errlen, "%s (at byte %llu of %llu)", what, (unsigned long long)c->pos,
               (unsigned long long)c->size);
     return false;
 }
@@ -225,30 +225,30 @@ struct tl_gguf *tl_gguf_open_memory(const void *data, size_t size, char *err, si
 struct tl_gguf *tl_gguf_open(const char *path, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        gguf_errf(err, errlen, "%s: %s", path, strerror(errno));
+        tl_errorf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        gguf_errf(err, errlen, "%s: not a regular file", path);
+        tl_errorf(err, errlen, "%s: not a regular file", path);
         close(fd);
         return NULL;
     }
     if (st.st_size < 24) {
-        gguf_errf(err, errlen, "%s: %lld bytes is too small for a GGUF file", path, (long long)st.st_size);
+        tl_errorf(err, errlen, "%s: %lld bytes is too small for a GGUF file", path, (long long)st.st_size);
         close(fd);
         return NULL;
     }
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) {
-        gguf_errf(err, errlen, "%s: mmap failed: %s", path, strerror(errno));
+        tl_errorf(err, errlen, "%s: mmap failed: %s", path, strerror(errno));
         return NULL;
     }
     char why[512] = "";
     struct tl_gguf *g = tl_gguf_open_memory(map, (size_t)st.st_size, why, sizeof why);
     if (!g) {
-        gguf_errf(err, errlen, "%s: %s", path, why);
+        tl_errorf(err, errlen, "%s: %s", path, why);
         munmap(map, (size_t)st.st_size);
         return NULL;
     }

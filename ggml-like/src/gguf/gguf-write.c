@@ -24,7 +24,7 @@ struct tl_gguf_writer {
 
 static bool put(struct tl_gguf_writer *w, const void *p, size_t n, char *err, size_t errlen) {
     if (n && fwrite(p, 1, n, w->f) != n) {
-        gguf_errf(err, errlen, "%s: write failed: %s", w->tmp_path, strerror(errno));
+        tl_errorf(err, errlen, "%s: write failed: %s", w->tmp_path, strerror(errno));
         w->failed = true;
         return false;
     }
@@ -101,7 +101,7 @@ struct tl_gguf_writer *tl_gguf_writer_begin(const struct tl_gguf *g, const char 
     size_t alignment = gguf_alignment_from_kv(g, err, errlen);
     if (!alignment) return NULL;
     if (strlen(path) >= 4096) {
-        gguf_errf(err, errlen, "output path too long");
+        tl_errorf(err, errlen, "output path too long");
         return NULL;
     }
     struct tl_gguf_writer *w = calloc(1, sizeof *w);
@@ -121,7 +121,7 @@ struct tl_gguf_writer *tl_gguf_writer_begin(const struct tl_gguf *g, const char 
     }
     w->f = fopen(w->tmp_path, "wb");
     if (!w->f) {
-        gguf_errf(err, errlen, "%s: cannot create: %s", w->tmp_path, strerror(errno));
+        tl_errorf(err, errlen, "%s: cannot create: %s", w->tmp_path, strerror(errno));
         free(w->offsets);
         free(w->sizes);
         free(w);
@@ -158,13 +158,13 @@ struct tl_gguf_writer *tl_gguf_writer_begin(const struct tl_gguf *g, const char 
 
 bool tl_gguf_writer_write(struct tl_gguf_writer *w, const void *data, size_t n, char *err, size_t errlen) {
     if (w->failed) {
-        gguf_errf(err, errlen, "%s: write after a failure", w->tmp_path);
+        tl_errorf(err, errlen, "%s: write after a failure", w->tmp_path);
         return false;
     }
     const uint8_t *p = data;
     while (n) {
         if (w->current >= w->n_tensors) {
-            gguf_errf(err, errlen, "%s: %zu bytes more than the tensors described", w->tmp_path, n);
+            tl_errorf(err, errlen, "%s: %zu bytes more than the tensors described", w->tmp_path, n);
             w->failed = true;
             return false;
         }
@@ -186,7 +186,7 @@ bool tl_gguf_writer_finish_unrenamed(struct tl_gguf_writer *w, char *tmp_path, s
                                      size_t errlen) {
     bool ok = !w->failed;
     if (ok && w->current < w->n_tensors) {
-        gguf_errf(err, errlen, "%s: tensor %lld of %lld is incomplete (%llu of %llu bytes)", w->tmp_path,
+        tl_errorf(err, errlen, "%s: tensor %lld of %lld is incomplete (%llu of %llu bytes)", w->tmp_path,
                   (long long)w->current, (long long)w->n_tensors, (unsigned long long)w->written,
                   (unsigned long long)w->sizes[w->current]);
         ok = false;
@@ -194,14 +194,14 @@ bool tl_gguf_writer_finish_unrenamed(struct tl_gguf_writer *w, char *tmp_path, s
     // Like llama.cpp's writers, end the file on the alignment too.
     if (ok) ok = put_zeros(w, gguf_pad(w->data_pos, w->alignment) - w->data_pos, err, errlen);
     if (ok && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)) {
-        gguf_errf(err, errlen, "%s: flush failed: %s", w->tmp_path, strerror(errno));
+        tl_errorf(err, errlen, "%s: flush failed: %s", w->tmp_path, strerror(errno));
         ok = false;
     }
     if (ok) {
         int rc = fclose(w->f);
         w->f = NULL;
         if (rc != 0) {
-            gguf_errf(err, errlen, "%s: close failed: %s", w->tmp_path, strerror(errno));
+            tl_errorf(err, errlen, "%s: close failed: %s", w->tmp_path, strerror(errno));
             ok = false;
         }
     }
@@ -222,7 +222,7 @@ bool tl_gguf_writer_finish(struct tl_gguf_writer *w, char *err, size_t errlen) {
     snprintf(path, sizeof path, "%s", w->path);
     if (!tl_gguf_writer_finish_unrenamed(w, tmp, sizeof tmp, err, errlen)) return false;
     if (rename(tmp, path) != 0) {
-        gguf_errf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        tl_errorf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         unlink(tmp);
         return false;
     }
@@ -232,7 +232,7 @@ bool tl_gguf_writer_finish(struct tl_gguf_writer *w, char *err, size_t errlen) {
 bool tl_gguf_write_file(const struct tl_gguf *g, const char *path, char *err, size_t errlen) {
     for (int64_t i = 0; i < g->n_tensors; i++)
         if (g->tensors[i].size && !g->tensors[i].data) {
-            gguf_errf(err, errlen, "tensor '%s' has no data to write", g->tensors[i].name);
+            tl_errorf(err, errlen, "tensor '%s' has no data to write", g->tensors[i].name);
             return false;
         }
     struct tl_gguf_writer *w = tl_gguf_writer_begin(g, path, err, errlen);
