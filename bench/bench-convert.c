@@ -72,9 +72,13 @@ void bench_convert(const struct bench_opts *o) {
     if (system("sync") != 0) printf("  (sync failed)\n");
     uint64_t bytes = dir_bytes(hf, "*.safetensors");
     printf("  checkpoint: %.2f GiB of safetensors\n\n", bytes / 1073741824.0);
-    printf("  %-24s %9s %9s %10s %12s %14s\n", "what", "seconds", "GB/s", "vs cp+sync", "peak RSS MiB",
-           "RSS/checkpoint");
-    for (int rep = 0; rep < 2; rep++) {
+    // Three rounds of (cp + sync, convert to bf16, convert to f16); the best time of each
+    // is reported, since the shared disk's write-back speed swings between rounds.
+    enum { ROUNDS = 3 };
+    enum tl_type outs[2] = { TL_BF16, TL_F16 };
+    double best[3] = { 1e30, 1e30, 1e30 }, rss[2] = { 0, 0 }, worst_cp = 0;
+    uint64_t written[2] = { 0, 0 };
+    for (int rep = 0; rep < ROUNDS; rep++) {
         // The reference: the same bytes copied and flushed to disk, as the converter does.
         snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir %s && cp %s/*.safetensors %s/ && sync %s/*", copy, copy, hf, copy,
                  copy);
@@ -84,26 +88,33 @@ void bench_convert(const struct bench_opts *o) {
             goto done;
         }
         double cp_s = bench_now() - t0;
-        printf("  %-24s %9.2f %9.2f %10s %12s %14s\n", "cp + sync (reference)", cp_s, bytes / cp_s / 1e9, "1.00", "-",
-               "-");
+        if (cp_s < best[0]) best[0] = cp_s;
+        if (cp_s > worst_cp) worst_cp = cp_s;
         snprintf(cmd, sizeof cmd, "rm -rf %s", copy);
         if (system(cmd) != 0) printf("  (could not remove %s)\n", copy);
-        enum tl_type outs[2] = { TL_BF16, TL_F16 };
         for (int k = 0; k < 2; k++) {
-            double rss = 0;
-            double s = convert_in_child(hf, out, outs[k], &rss);
-            if (s < 0) {
+            double r = 0, sec = convert_in_child(hf, out, outs[k], &r);
+            if (sec < 0) {
                 printf("  convert failed\n");
                 goto done;
             }
-            char what[64];
-            snprintf(what, sizeof what, "convert bf16 -> %s", tl_type_name(outs[k]));
-            uint64_t written = dir_bytes(dir, "out*.gguf");
-            printf("  %-24s %9.2f %9.2f %9.2fx %12.0f %13.1f%%\n", what, s, written / s / 1e9, cp_s / s, rss,
-                   100.0 * rss * 1048576.0 / bytes);
+            if (sec < best[1 + k]) best[1 + k] = sec;
+            if (r > rss[k]) rss[k] = r;
+            written[k] = dir_bytes(dir, "out*.gguf");
             snprintf(cmd, sizeof cmd, "rm -f %s/out*.gguf", dir);
             if (system(cmd) != 0) printf("  (could not remove outputs)\n");
         }
+    }
+    printf("  best of %d rounds (cp + sync took %.2f to %.2f s across rounds)\n\n", ROUNDS, best[0], worst_cp);
+    printf("  %-24s %9s %9s %10s %12s %14s\n", "what", "seconds", "GB/s", "vs cp+sync", "peak RSS MiB",
+           "RSS/checkpoint");
+    printf("  %-24s %9.2f %9.2f %10s %12s %14s\n", "cp + sync (reference)", best[0], bytes / best[0] / 1e9, "1.00x",
+           "-", "-");
+    for (int k = 0; k < 2; k++) {
+        char what[64];
+        snprintf(what, sizeof what, "convert bf16 -> %s", tl_type_name(outs[k]));
+        printf("  %-24s %9.2f %9.2f %9.2fx %12.0f %13.1f%%\n", what, best[1 + k], written[k] / best[1 + k] / 1e9,
+               best[0] / best[1 + k], rss[k], 100.0 * rss[k] * 1048576.0 / bytes);
     }
 done:
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
