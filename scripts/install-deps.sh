@@ -7,7 +7,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # compiler + OpenMP (gcc's libgomp), build tools, OpenBLAS (the benchmark's reference),
-# cJSON (config.json, tokenizer.json, safetensors headers)
+# cJSON (config.json, tokenizer.json, safetensors headers), PCRE2 + utf8proc (the tokenizer)
 apt-get install -y -qq --no-install-recommends \
   gcc libc6-dev libgomp1 cmake ninja-build pkg-config libopenblas-dev \
-  libcjson-dev
+  libcjson-dev libpcre2-dev libutf8proc-dev
