@@ -23,7 +23,7 @@ static int64_t ids_of(const cJSON *a, int32_t *out, int64_t cap) {
 
 // Runs every reference case through t; returns the number that match exactly.
 static int run_cases(struct tokenizer *t, const char *path, const char *label, int *total, bool skip_special_exact) {
-    size_t n;
+    size_t n = 0;
     char *text = (char *)read_whole_file(path, &n);
     text = realloc(text, n + 1);   // a C string for the line loop
     text[n] = 0;
