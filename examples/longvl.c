@@ -11,6 +11,8 @@ static const struct {
 } verbs[] = {
     { "info",  verb_info,  "show a GGUF file's metadata and tensors, or (no file) the CPU and kernels" },
     { "convert", verb_convert, "convert a HuggingFace Qwen2.5-VL checkpoint to GGUF (text + mmproj)" },
+    { "tokenize", verb_tokenize, "text -> token ids with the model's tokenizer (GGUF or tokenizer.json)" },
+    { "detokenize", verb_detokenize, "token ids -> text" },
     { "make-tiny", verb_make_tiny, "write a random tiny Qwen2.5-VL checkpoint in HuggingFace's layout" },
     { "demo",  verb_demo,  "build and run a small transformer-block graph, check it against the reference" },
     { "bench", verb_bench, "benchmark matmul and attention against OpenBLAS and memory bandwidth" },

@@ -27,6 +27,15 @@ expect 0 "check: ok, all 27 tensors" "$longvl" info "$dir/m.gguf"
 expect 0 "qwen2.5-vl vision projector: 4 blocks" "$longvl" info "$dir/m-mmproj.gguf" --all
 expect 0 "tokenizer.ggml.eos_token_id" "$longvl" info "$dir/m.gguf"
 
+expect 0 "\[151644, 8948, 198, 2610, 525, 1207, 16948, 11, 3465, 553, 54364, 14817, 13, 1446, 525, 264, 10950, 17847, 13, 151645, 198\]" \
+  "$longvl" tokenize --tokenizer "$tok" $'<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n'
+expect 0 "\[9707, 1879\]" "$longvl" tokenize -m "$dir/m.gguf" "Hello world"
+expect 0 "^Hello world$" "$longvl" detokenize -m "$dir/m.gguf" --ids "[9707, 1879]"
+expect 0 "^system$" "$longvl" detokenize --tokenizer "$tok" --ids 151644,8948 --skip-special
+expect 1 "outside the vocabulary" "$longvl" detokenize --tokenizer "$tok" --ids 99999999
+expect 2 "not a token id" "$longvl" detokenize --tokenizer "$tok" --ids 1,x
+expect 2 "exactly one of" "$longvl" tokenize "text"
+expect 1 "No such file" "$longvl" tokenize --tokenizer "$dir/none" "text"
 expect 2 "usage: longvl convert" "$longvl" convert
 expect 2 "outtype must be" "$longvl" convert "$dir/hf" -o "$dir/x" --outtype q4
 expect 2 "unexpected argument" "$longvl" convert "$dir/hf" "$dir/other" -o "$dir/x"
