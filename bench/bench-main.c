@@ -10,7 +10,8 @@
 #include <string.h>
 
 int verb_bench(int argc, char **argv) {
-    struct bench_opts o = { .threads = tl_cpu_default_threads(), .min_seconds = 1.0, .matmul = true, .attn = true };
+    struct bench_opts o = { .threads = tl_cpu_default_threads(), .min_seconds = 1.0, .matmul = true, .attn = true,
+                            .tokenizer = true };
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) o.quick = true;
@@ -19,8 +20,9 @@ int verb_bench(int argc, char **argv) {
             o.matmul = !strcmp(w, "matmul");
             o.attn = !strcmp(w, "attention");
             o.convert = !strcmp(w, "convert");
-            if (!o.matmul && !o.attn && !o.convert) {
-                fprintf(stderr, "longvl bench: --only takes matmul, attention or convert, got '%s'\n", w);
+            o.tokenizer = !strcmp(w, "tokenizer");
+            if (!o.matmul && !o.attn && !o.convert && !o.tokenizer) {
+                fprintf(stderr, "longvl bench: --only takes matmul, attention, convert or tokenizer, got '%s'\n", w);
                 return 2;
             }
         } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
@@ -30,7 +32,7 @@ int verb_bench(int argc, char **argv) {
                 return 2;
             }
         } else {
-            printf("usage: longvl bench [--threads N] [--isa scalar|avx2|avx512] [--only matmul|attention|convert]\n"
+            printf("usage: longvl bench [--threads N] [--isa scalar|avx2|avx512] [--only matmul|attention|convert|tokenizer]\n"
                    "                    [--quick]\n"
                    "  --quick  small sizes, for checking that the benchmark runs\n"
                    "  convert  (only with --only) converts a synthetic 2.6 GiB checkpoint; needs ~8 GiB in $TMPDIR\n");
@@ -46,5 +48,6 @@ int verb_bench(int argc, char **argv) {
     if (o.matmul) bench_matmul(&o);
     if (o.attn) bench_attention(&o);
     if (o.convert) bench_convert(&o);
+    if (o.tokenizer) bench_tokenizer(&o);
     return 0;
 }

@@ -8,7 +8,7 @@ struct bench_opts {
     int    threads;
     double min_seconds;   // per measurement
     bool   quick;         // small sizes
-    bool   matmul, attn, convert;
+    bool   matmul, attn, convert, tokenizer;
 };
 
 struct tl_graph;
@@ -21,3 +21,4 @@ double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts 
 void bench_matmul(const struct bench_opts *o);
 void bench_attention(const struct bench_opts *o);
 void bench_convert(const struct bench_opts *o);
+void bench_tokenizer(const struct bench_opts *o);

@@ -191,7 +191,9 @@ static bool encode_text(struct tokenizer *t, struct bpe_scratch *s, const uint8_
     }
     size_t pos = 0;
     while (pos < (size_t)m) {
-        int rc = pcre2_match(t->re, nfc, (PCRE2_SIZE)m, pos, 0, t->md, NULL);
+        // The text is valid UTF-8 (cleaned, then NFC): skip PCRE2's check of the whole subject,
+        // which on every call would make splitting quadratic.
+        int rc = pcre2_match(t->re, nfc, (PCRE2_SIZE)m, pos, PCRE2_NO_UTF_CHECK, t->md, NULL);
         size_t start = (size_t)m, end = (size_t)m;
         if (rc >= 0) {
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->md);
@@ -252,6 +254,21 @@ int64_t tokenizer_encode(struct tokenizer *t, const char *text, size_t len, bool
     }
     *ids = out.v;
     return out.n;
+}
+
+int64_t tokenizer_count_pieces(struct tokenizer *t, const char *text, size_t len) {
+    utf8proc_uint8_t *nfc = NULL;
+    utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len, &nfc,
+                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    if (m < 0) return -1;
+    int64_t pieces = 0;
+    for (size_t pos = 0; pos < (size_t)m; pieces++) {
+        if (pcre2_match(t->re, nfc, (PCRE2_SIZE)m, pos, PCRE2_NO_UTF_CHECK, t->md, NULL) < 0) break;
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->md);
+        pos = ov[1] > pos ? ov[1] : pos + 1;
+    }
+    free(nfc);
+    return pieces;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -40,6 +40,10 @@ int32_t tokenizer_find(const struct tokenizer *t, const char *text); // exact to
 int64_t tokenizer_encode(struct tokenizer *t, const char *text, size_t len, bool parse_special, int32_t **ids,
                          char *err, size_t errlen);
 
+// NFC + the pre-tokenizer split only, without BPE: how many pieces the text makes
+// (-1 on error). The benchmark's reference for the cost of BPE itself.
+int64_t tokenizer_count_pieces(struct tokenizer *t, const char *text, size_t len);
+
 // Decodes n ids into a malloc'd NUL-terminated string (*out, length in *out_len).
 // false with err for an id outside the vocabulary.
 bool tokenizer_decode(const struct tokenizer *t, const int32_t *ids, int64_t n, bool skip_special, char **out,

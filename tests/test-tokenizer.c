@@ -173,6 +173,22 @@ int main(int argc, char **argv) {
     free(ids);
     free(word);
 
+    // Many pieces: 4x the text must cost about 4x, not 16x (a check of the complexity, with
+    // a wide margin for a noisy machine; speed itself is in the benchmark).
+    double secs_n[2];
+    for (int r = 0; r < 2; r++) {
+        size_t n_bytes = (size_t)(r ? 4 : 1) << 20;
+        char *words = malloc(n_bytes + 1);
+        for (size_t i = 0; i < n_bytes; i++) words[i] = "the quick brown fox, 12 jumps!\n"[i % 31];
+        c0 = clock();
+        k = tokenizer_encode(t, words, n_bytes, true, &ids, err, sizeof err);
+        secs_n[r] = (double)(clock() - c0) / CLOCKS_PER_SEC;
+        free(ids);
+        free(words);
+    }
+    check(secs_n[1] < 8 * secs_n[0] + 0.05, "1 MiB of short words in %.2f s, 4 MiB in %.2f s: linear, not quadratic",
+          secs_n[0], secs_n[1]);
+
     tokenizer_free(t);
     tokenizer_free(tg);
     tl_gguf_free(g);
