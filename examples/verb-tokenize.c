@@ -1,6 +1,7 @@
 // longvl tokenize / detokenize: the Qwen tokenizer from a GGUF file or tokenizer.json,
 // with the output llama-tokenize users expect (ids comma-separated on one line).
 #include "verbs.h"
+#include "chat-template.h"
 #include "tokenizer.h"
 #include "tl-gguf.h"
 
@@ -11,16 +12,19 @@
 
 struct tok_args {
     const char *model, *tokenizer, *file, *text, *ids;
-    bool tokens, no_special, skip_special;
+    bool tokens, no_special, skip_special, chat;
+    int n_images, image_w[16], image_h[16];
 };
 
 static int tok_usage(FILE *f, const char *verb, int rc) {
     if (!strcmp(verb, "tokenize"))
         fprintf(f, "usage: longvl tokenize (-m MODEL.gguf | --tokenizer DIR_OR_tokenizer.json) [--file F | TEXT]\n"
-                   "                       [--tokens] [--no-parse-special]\n\n"
+                   "                       [--tokens] [--no-parse-special] [--chat [--image WxH ...]]\n\n"
                    "Prints the token ids of TEXT (or of file F, or of standard input) comma-separated on one\n"
                    "line; --tokens adds a line per token: id and token string. Added tokens such as\n"
-                   "<|im_start|> are recognised unless --no-parse-special.\n");
+                   "<|im_start|> are recognised unless --no-parse-special. --chat renders TEXT as a user\n"
+                   "turn of the Qwen2.5-VL chat template (default system prompt, generation prompt), after\n"
+                   "the images given by --image WIDTHxHEIGHT, each as its smart_resize'd number of pads.\n");
     else
         fprintf(f, "usage: longvl detokenize (-m MODEL.gguf | --tokenizer DIR_OR_tokenizer.json) --ids 1,2,3\n"
                    "                         [--skip-special]\n\n"
@@ -40,6 +44,15 @@ static bool parse_args(int argc, char **argv, const char *verb, struct tok_args 
         else if (!strcmp(s, "--tokens")) a->tokens = true;
         else if (!strcmp(s, "--no-parse-special")) a->no_special = true;
         else if (!strcmp(s, "--skip-special")) a->skip_special = true;
+        else if (!strcmp(s, "--chat")) a->chat = true;
+        else if (!strcmp(s, "--image") && has) {
+            const char *v = argv[++i];
+            if (a->n_images == 16 || sscanf(v, "%dx%d", &a->image_w[a->n_images], &a->image_h[a->n_images]) != 2) {
+                fprintf(stderr, "longvl %s: --image takes WIDTHxHEIGHT (at most 16), not '%s'\n", verb, v);
+                return *rc = 2, false;
+            }
+            a->n_images++;
+        }
         else if (s[0] == '-' || a->text) {
             fprintf(stderr, "longvl %s: unexpected argument '%s'\n", verb, s);
             return *rc = tok_usage(stderr, verb, 2), false;
@@ -104,6 +117,30 @@ int verb_tokenize(int argc, char **argv) {
         }
         text = read_stream(f, &len);
         if (a.file) fclose(f);
+    }
+    if (a.n_images && !a.chat) {
+        fprintf(stderr, "longvl tokenize: --image needs --chat\n");
+        free(text);
+        return 2;
+    }
+    if (a.chat) {   // TEXT as a user turn after its images
+        struct chat_part parts[17];
+        int np = 0;
+        for (int i = 0; i < a.n_images; i++) parts[np++] = (struct chat_part){ CHAT_IMAGE, NULL, a.image_h[i], a.image_w[i] };
+        text = realloc(text, len + 1);
+        text[len] = 0;
+        parts[np++] = (struct chat_part){ CHAT_TEXT, text, 0, 0 };
+        struct chat_message m = { "user", parts, np };
+        struct chat_options co = { .add_generation_prompt = true };
+        char err[512];
+        char *prompt = qwen25vl_chat_format(&m, 1, &co, err, sizeof err);
+        free(text);
+        if (!prompt) {
+            fprintf(stderr, "longvl tokenize: %s\n", err);
+            return 1;
+        }
+        text = prompt;
+        len = strlen(prompt);
     }
     struct tokenizer *t = load(&a, "tokenize");
     if (!t) {

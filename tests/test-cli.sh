@@ -36,6 +36,9 @@ expect 1 "outside the vocabulary" "$longvl" detokenize --tokenizer "$tok" --ids 
 expect 2 "not a token id" "$longvl" detokenize --tokenizer "$tok" --ids 1,x
 expect 2 "exactly one of" "$longvl" tokenize "text"
 expect 1 "No such file" "$longvl" tokenize --tokenizer "$dir/none" "text"
+expect 0 "^\[151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198, 151652, 151655, 151655, 151655, 151655, 151653, 3838" \
+  "$longvl" tokenize --tokenizer "$tok" --chat --image 56x56 "What kind of dog is this?"
+expect 1 "at least 28 pixels" "$longvl" tokenize --tokenizer "$tok" --chat --image 20x20 "x"
 expect 2 "usage: longvl convert" "$longvl" convert
 expect 2 "outtype must be" "$longvl" convert "$dir/hf" -o "$dir/x" --outtype q4
 expect 2 "unexpected argument" "$longvl" convert "$dir/hf" "$dir/other" -o "$dir/x"
