@@ -6,9 +6,6 @@
 
 #include <stdint.h>
 
-// Token types as llama.cpp numbers them.
-enum { TOKEN_TYPE_NORMAL = 1, TOKEN_TYPE_CONTROL = 3, TOKEN_TYPE_USER_DEFINED = 4, TOKEN_TYPE_UNUSED = 5 };
-
 // Writes tokenizer.ggml.{model,pre,tokens,token_type,merges}, the special token ids,
 // add_bos_token and tokenizer.chat_template. n_vocab is the model's embedding row count:
 // ids the tokenizer does not use become "[PAD<id>]" of type UNUSED. config_bos/eos are

@@ -383,9 +383,8 @@ const struct safetensors_tensor *safetensors_tensor(const struct safetensors *st
 }
 
 const struct safetensors_tensor *safetensors_find(const struct safetensors *st, const char *name) {
-    for (int64_t i = 0; i < st->n_tensors; i++)
-        if (!strcmp(st->tensors[i].name, name)) return &st->tensors[i];
-    return NULL;
+    struct safetensors_tensor key = { .name = name };
+    return st->n_tensors ? bsearch(&key, st->tensors, st->n_tensors, sizeof *st->tensors, cmp_name) : NULL;
 }
 
 int safetensors_n_files(const struct safetensors *st) { return st->n_files; }

@@ -7,8 +7,6 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-enum token_kind { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_USER_DEFINED = 4, TOKEN_UNUSED = 5 };
-
 // Open-addressing hash of byte strings -> int32 (token ids).
 struct str_map {
     uint32_t *slots;   // id + 1; 0 = empty
@@ -21,6 +19,17 @@ struct pair_map {
     int32_t  *rank, *merged;
     uint32_t  mask;
 };
+
+static inline uint64_t pair_key(int32_t left, int32_t right) {   // never 0 (0 = empty slot)
+    return ((uint64_t)(uint32_t)left << 32 | (uint32_t)right) + 1;
+}
+
+static inline uint64_t pair_hash(uint64_t k) {   // murmur3's finaliser
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return k;
+}
 
 struct added_token {
     const char *text;
@@ -38,6 +47,8 @@ struct tokenizer {
     uint32_t *bytes_len;
     struct str_map vocab;
     struct pair_map merges;
+    int32_t (*merge_list)[2];  // (left, right) ids in rank order, as loaded
+    int64_t n_merges;
     int32_t byte_token[256];   // the single-byte tokens
     struct added_token *added; // longest first
     int n_added;

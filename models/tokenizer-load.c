@@ -1,6 +1,7 @@
 // Loading the tokenizer from tokenizer.json or from GGUF metadata, and building the
 // tables both share (see tokenizer.h).
 #include "tokenizer-impl.h"
+#include "text-file.h"
 #include "tl.h"
 
 #include <cjson/cJSON.h>
@@ -45,13 +46,6 @@ static uint32_t pow2_at_least(uint64_t n) {
     uint32_t c = 16;
     while (c < n) c *= 2;
     return c;
-}
-
-static uint64_t pair_hash(uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return k;
 }
 
 // Decodes one UTF-8 code point (valid input assumed: token strings come from JSON/GGUF
@@ -134,6 +128,9 @@ bool tokenizer_finish_load(struct tokenizer *t, const char *const *left, const c
     t->merges.rank = malloc(cap * sizeof *t->merges.rank);
     t->merges.merged = malloc(cap * sizeof *t->merges.merged);
     if (!t->merges.keys || !t->merges.rank || !t->merges.merged) abort();
+    t->merge_list = malloc((size_t)(n_merges ? n_merges : 1) * sizeof *t->merge_list);
+    if (!t->merge_list) abort();
+    t->n_merges = n_merges;
     char buf[1024];
     for (int64_t r = 0; r < n_merges; r++) {
         size_t ll = strlen(left[r]), rl = strlen(right[r]);
@@ -152,7 +149,9 @@ bool tokenizer_finish_load(struct tokenizer *t, const char *const *left, const c
                       right[r]);
             return false;
         }
-        uint64_t key = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
+        t->merge_list[r][0] = a;
+        t->merge_list[r][1] = b;
+        uint64_t key = pair_key(a, b);
         for (uint64_t i = pair_hash(key) & t->merges.mask;; i = (i + 1) & t->merges.mask) {
             if (!t->merges.keys[i]) {
                 t->merges.keys[i] = key;
@@ -174,6 +173,17 @@ bool tokenizer_finish_load(struct tokenizer *t, const char *const *left, const c
     pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE);   // optional: matching works without it
     t->md = pcre2_match_data_create_from_pattern(t->re, NULL);
     if (!t->md) abort();
+    return true;
+}
+
+// Splits a "left right" merge string into a copy whose space is a NUL; false if it has none.
+static bool split_merge(const char *s, char **copy, const char **left, const char **right) {
+    *copy = strdup(s);
+    char *sp = *copy ? strchr(*copy, ' ') : NULL;
+    if (!sp) return false;
+    *sp = 0;
+    *left = *copy;
+    *right = sp + 1;
     return true;
 }
 
@@ -205,6 +215,7 @@ void tokenizer_free(struct tokenizer *t) {
     free(t->merges.keys);
     free(t->merges.rank);
     free(t->merges.merged);
+    free(t->merge_list);
     free(t->added);
     if (t->md) pcre2_match_data_free(t->md);
     if (t->re) pcre2_code_free(t->re);
@@ -222,30 +233,9 @@ static void set_token(struct tokenizer *t, int32_t id, const char *s, size_t len
     t->special[id] = special;
 }
 
-static bool looks_special(const char *s) {
+bool tokenizer_looks_special(const char *s) {
     size_t n = strlen(s);
     return n >= 4 && !strncmp(s, "<|", 2) && !strcmp(s + n - 2, "|>");
-}
-
-static char *read_file(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        tl_errorf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 && n < (1l << 30) ? malloc((size_t)n + 1) : NULL;
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        tl_errorf(err, errlen, "%s: cannot read", path);
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = 0;
-    return buf;
 }
 
 struct tokenizer *tokenizer_load_json(const char *path, char *err, size_t errlen) {
@@ -253,7 +243,7 @@ struct tokenizer *tokenizer_load_json(const char *path, char *err, size_t errlen
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(file, sizeof file, "%s/tokenizer.json", path);
     else snprintf(file, sizeof file, "%s", path);
-    char *text = read_file(file, err, errlen);
+    char *text = read_text_file(file, 1u << 30, err, errlen);
     if (!text) return NULL;
     cJSON *root = cJSON_Parse(text);
     free(text);
@@ -300,7 +290,7 @@ struct tokenizer *tokenizer_load_json(const char *path, char *err, size_t errlen
         }
         bool special = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "special"));
         set_token(t, (int32_t)id->valuedouble, content->valuestring, strlen(content->valuestring),
-                  special || looks_special(content->valuestring) ? TOKEN_CONTROL : TOKEN_USER_DEFINED, special);
+                  special || tokenizer_looks_special(content->valuestring) ? TOKEN_CONTROL : TOKEN_USER_DEFINED, special);
     }
     for (int32_t i = 0; ok && i < t->n_vocab; i++)
         if (!t->text[i]) {
@@ -314,10 +304,7 @@ struct tokenizer *tokenizer_load_json(const char *path, char *err, size_t errlen
     if (!left || !right || !split) abort();
     for (const cJSON *e = ok ? merges->child : NULL; e && ok; e = e->next, k++) {
         if (cJSON_IsString(e)) {   // "a b"
-            split[k] = strdup(e->valuestring);
-            char *sp = split[k] ? strchr(split[k], ' ') : NULL;
-            if (!sp) ok = false;
-            else *sp = 0, left[k] = split[k], right[k] = sp + 1;
+            ok = split_merge(e->valuestring, &split[k], &left[k], &right[k]);
         } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) &&
                    cJSON_IsString(e->child->next)) {
             left[k] = e->child->valuestring;
@@ -373,18 +360,9 @@ struct tokenizer *tokenizer_load_gguf(const struct tl_gguf *g, char *err, size_t
     char **split = calloc(n_merges + 1, sizeof *split);
     if (!left || !right || !split) abort();
     bool ok = true;
-    for (int64_t k = 0; k < n_merges && ok; k++) {
-        split[k] = strdup(m[k].data);
-        char *sp = split[k] ? strchr(split[k], ' ') : NULL;
-        if (!sp) {
+    for (int64_t k = 0; k < n_merges && ok; k++)
+        if (!(ok = split_merge(m[k].data, &split[k], &left[k], &right[k])))
             tl_errorf(err, errlen, "tokenizer.ggml.merges[%lld] is not \"left right\"", (long long)k);
-            ok = false;
-        } else {
-            *sp = 0;
-            left[k] = split[k];
-            right[k] = sp + 1;
-        }
-    }
     ok = ok && tokenizer_finish_load(t, left, right, n_merges, err, errlen);
     for (int64_t i = 0; i < n_merges; i++) free(split[i]);
     free(split);

@@ -16,6 +16,19 @@ bool tokenizer_is_special(const struct tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_vocab && t->special[id];
 }
 
+int tokenizer_token_kind(const struct tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->n_vocab ? t->kind[id] : 0;
+}
+
+int64_t tokenizer_n_merges(const struct tokenizer *t) { return t->n_merges; }
+
+bool tokenizer_merge(const struct tokenizer *t, int64_t rank, int32_t *left, int32_t *right) {
+    if (rank < 0 || rank >= t->n_merges) return false;
+    *left = t->merge_list[rank][0];
+    *right = t->merge_list[rank][1];
+    return true;
+}
+
 int32_t tokenizer_find(const struct tokenizer *t, const char *text) {
     return str_map_get(&t->vocab, t->text, t->text_len, text, strlen(text));
 }
@@ -109,12 +122,8 @@ static struct cand heap_pop(struct bpe_scratch *s) {
 }
 
 static bool merge_of(const struct tokenizer *t, int32_t a, int32_t b, int32_t *rank, int32_t *merged) {
-    uint64_t key = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
-    uint64_t h = key;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    for (uint64_t i = h & t->merges.mask;; i = (i + 1) & t->merges.mask) {
+    uint64_t key = pair_key(a, b);
+    for (uint64_t i = pair_hash(key) & t->merges.mask;; i = (i + 1) & t->merges.mask) {
         if (!t->merges.keys[i]) return false;
         if (t->merges.keys[i] == key) {
             *rank = t->merges.rank[i];

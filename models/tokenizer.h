@@ -23,6 +23,10 @@
 
 struct tokenizer;
 
+// Token types, numbered as llama.cpp's tokenizer.ggml.token_type: normal, control (special,
+// or spelled <|...|>), user-defined (other added tokens), unused (ids with no token).
+enum token_kind { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_USER_DEFINED = 4, TOKEN_UNUSED = 5 };
+
 // path: a tokenizer.json file, or a folder holding one.
 struct tokenizer *tokenizer_load_json(const char *path, char *err, size_t errlen);
 struct tokenizer *tokenizer_load_gguf(const struct tl_gguf *g, char *err, size_t errlen);
@@ -33,6 +37,12 @@ int32_t tokenizer_n_vocab(const struct tokenizer *t);
 const char *tokenizer_token_text(const struct tokenizer *t, int32_t id);
 bool tokenizer_is_special(const struct tokenizer *t, int32_t id);   // skipped by skip_special
 int32_t tokenizer_find(const struct tokenizer *t, const char *text); // exact token string; -1 if none
+// The token's enum token_kind; 0 for a bad id.
+int tokenizer_token_kind(const struct tokenizer *t, int32_t id);
+bool tokenizer_looks_special(const char *text);   // spelled <|...|>
+// The merges in rank order, as loaded: rank r merges tokens *left and *right.
+int64_t tokenizer_n_merges(const struct tokenizer *t);
+bool tokenizer_merge(const struct tokenizer *t, int64_t rank, int32_t *left, int32_t *right);
 
 // Encodes len bytes of text. Invalid UTF-8 is replaced by U+FFFD first. With
 // parse_special, added tokens in the text become their ids; without, they are plain text.
