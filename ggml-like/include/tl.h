@@ -45,24 +45,44 @@ enum tl_type {
     TL_F16,
     TL_BF16,
     TL_I32,
+    // block formats, byte-compatible with GGUF's (ggml-like/src/quants/blocks.h)
+    TL_Q4_0,
+    TL_Q4_1,
+    TL_Q8_0,
+    TL_Q4_K,
+    TL_Q5_K,
+    TL_Q6_K,
+    TL_Q8_K,   // activations only: the dot partner of the K formats
     TL_TYPE_COUNT,
 };
 
 typedef void (*tl_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*tl_from_float_fn)(const float *src, void *dst, int64_t n);
+// Dot product of n weights (in the type) with n activations in its vec_dot_type.
+typedef float (*tl_vec_dot_fn)(int64_t n, const void *x, const void *y);
 
 struct tl_type_traits {
     const char      *name;
-    int64_t          block_size;   // elements per block (1 for plain types)
-    size_t           type_size;    // bytes per block
-    bool             is_float;     // can be a mul_mat weight / converted to float
-    tl_to_float_fn   to_float;     // NULL for I32
-    tl_from_float_fn from_float;   // round to nearest even
+    int64_t          block_size;    // elements per block (1 for plain types)
+    size_t           type_size;     // bytes per block
+    bool             is_float;      // an element type: F32, F16, BF16
+    bool             is_quantized;  // a block format
+    uint32_t         ggml_type;     // its number in GGUF files
+    tl_to_float_fn   to_float;      // NULL for I32
+    tl_from_float_fn from_float;    // floats: round to nearest even; blocks: GGUF's quantizer
+    tl_vec_dot_fn    vec_dot;       // block formats: the reference dot kernel
+    enum tl_type     vec_dot_type;  // what activations are quantized to for vec_dot
 };
 
 const struct tl_type_traits *tl_type_traits(enum tl_type type);
 const char *tl_type_name(enum tl_type type);
 size_t tl_row_size(enum tl_type type, int64_t ne0);   // bytes of ne0 elements
+// The type of a GGUF/ggml type number; false if libtl does not compute with it.
+bool tl_type_from_ggml(uint32_t ggml_type, enum tl_type *type);
+// Parses a type name as printed by tl_type_name ("q4_K" and "q4_k" both); false if unknown.
+bool tl_type_parse(const char *name, enum tl_type *type);
+// A weight matrix can be multiplied in this type (float or block format).
+static inline bool tl_type_is_weight(const struct tl_type_traits *tt) { return tt->is_float || tt->vec_dot; }
 
 // Formats a message into err (of errlen bytes) if err is not NULL: the error-reporting
 // convention of the file readers ("false / NULL, and a message in err").

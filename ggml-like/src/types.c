@@ -1,7 +1,9 @@
 // The type-traits table and the half-precision conversions.
 #include "tl-impl.h"
+#include "quants/quants.h"
 
 #include <math.h>
+#include <strings.h>
 
 // IEEE binary16 from binary32, round to nearest even; NaN stays NaN, overflow -> inf.
 uint16_t tl_fp32_to_fp16(float f) {
@@ -87,11 +89,27 @@ static void bf16_from_float(const float *src, void *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] = tl_fp32_to_bf16(src[i]);
 }
 
+// One row a type. Block formats: from_float is GGUF's reference quantizer, to_float its
+// dequantizer, vec_dot the reference dot against activations in vec_dot_type.
 static const struct tl_type_traits type_traits[TL_TYPE_COUNT] = {
-    [TL_F32]  = { "f32",  1, 4, true,  f32_to_float,  f32_from_float },
-    [TL_F16]  = { "f16",  1, 2, true,  f16_to_float,  f16_from_float },
-    [TL_BF16] = { "bf16", 1, 2, true,  bf16_to_float, bf16_from_float },
-    [TL_I32]  = { "i32",  1, 4, false, NULL,          NULL },
+    [TL_F32]  = { "f32",  1, 4, true, false, 0, f32_to_float, f32_from_float, NULL, TL_F32 },
+    [TL_F16]  = { "f16",  1, 2, true, false, 1, f16_to_float, f16_from_float, NULL, TL_F32 },
+    [TL_BF16] = { "bf16", 1, 2, true, false, 30, bf16_to_float, bf16_from_float, NULL, TL_F32 },
+    [TL_I32]  = { "i32",  1, 4, false, false, 26, NULL, NULL, NULL, TL_I32 },
+    [TL_Q4_0] = { "q4_0", QK_LEGACY, sizeof(block_q4_0), false, true, 2,
+                  dequantize_q4_0, quantize_q4_0, vec_dot_q4_0_q8_0, TL_Q8_0 },
+    [TL_Q4_1] = { "q4_1", QK_LEGACY, sizeof(block_q4_1), false, true, 3,
+                  dequantize_q4_1, quantize_q4_1, vec_dot_q4_1_q8_0, TL_Q8_0 },
+    [TL_Q8_0] = { "q8_0", QK_LEGACY, sizeof(block_q8_0), false, true, 8,
+                  dequantize_q8_0, quantize_q8_0, vec_dot_q8_0_q8_0, TL_Q8_0 },
+    [TL_Q4_K] = { "q4_K", QK_K, sizeof(block_q4_K), false, true, 12,
+                  dequantize_q4_K, quantize_q4_K, vec_dot_q4_K_q8_K, TL_Q8_K },
+    [TL_Q5_K] = { "q5_K", QK_K, sizeof(block_q5_K), false, true, 13,
+                  dequantize_q5_K, quantize_q5_K, vec_dot_q5_K_q8_K, TL_Q8_K },
+    [TL_Q6_K] = { "q6_K", QK_K, sizeof(block_q6_K), false, true, 14,
+                  dequantize_q6_K, quantize_q6_K, vec_dot_q6_K_q8_K, TL_Q8_K },
+    [TL_Q8_K] = { "q8_K", QK_K, sizeof(block_q8_K), false, true, 15,
+                  dequantize_q8_K, quantize_q8_K, NULL, TL_Q8_K },
 };
 
 const struct tl_type_traits *tl_type_traits(enum tl_type type) {
@@ -101,6 +119,24 @@ const struct tl_type_traits *tl_type_traits(enum tl_type type) {
 
 const char *tl_type_name(enum tl_type type) {
     return (type >= 0 && type < TL_TYPE_COUNT) ? type_traits[type].name : "?";
+}
+
+bool tl_type_from_ggml(uint32_t ggml_type, enum tl_type *type) {
+    for (int t = 0; t < TL_TYPE_COUNT; t++)
+        if (type_traits[t].ggml_type == ggml_type && t != TL_Q8_K) {
+            *type = (enum tl_type)t;
+            return true;
+        }
+    return false;
+}
+
+bool tl_type_parse(const char *name, enum tl_type *type) {
+    for (int t = 0; t < TL_TYPE_COUNT; t++)
+        if (strcasecmp(type_traits[t].name, name) == 0) {
+            *type = (enum tl_type)t;
+            return true;
+        }
+    return false;
 }
 
 size_t tl_row_size(enum tl_type type, int64_t ne0) {

@@ -157,8 +157,8 @@ struct tl_tensor *tl_get_rows(struct tl_context *ctx, struct tl_tensor *a,
                               struct tl_tensor *ids) {
     if (!a || !ids) return NULL;
     if (ids->type != TL_I32) return tl_op_error(ctx, "get_rows", a, ids, "ids must be i32");
-    if (!tl_type_traits(a->type)->is_float)
-        return tl_op_error(ctx, "get_rows", a, ids, "rows must be a float type");
+    if (!tl_type_is_weight(tl_type_traits(a->type)))
+        return tl_op_error(ctx, "get_rows", a, ids, "rows must be a float or block type");
     if (ids->ne[1] != a->ne[2] || ids->ne[2] != a->ne[3] || ids->ne[3] != 1)
         return tl_op_error(ctx, "get_rows", a, ids, "ids [n, B2, B3] must match a's dims 2-3");
     int64_t ne[4] = { a->ne[0], ids->ne[0], a->ne[2], a->ne[3] };
@@ -167,12 +167,20 @@ struct tl_tensor *tl_get_rows(struct tl_context *ctx, struct tl_tensor *a,
 
 // dst [E, n, B2, B3] = a[:, ids[i], b2, b3]; an id outside [0, R) gives a zero row (the
 // fast path checks ids up front and reports them).
+// Rows of a block format are dequantized whole (dst rows are contiguous f32).
 void tl_ref_get_rows(struct tl_tensor *dst) {
     const struct tl_tensor *a = dst->src[0], *ids = dst->src[1];
+    const struct tl_type_traits *tt = tl_type_traits(a->type);
     for (int64_t i3 = 0; i3 < dst->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < dst->ne[2]; i2++)
             for (int64_t i1 = 0; i1 < dst->ne[1]; i1++) {
                 int32_t r = *(const int32_t *)tl_elem_ptr(ids, i1, i2, i3, 0);
+                if (tt->is_quantized) {
+                    float *out = tl_elem_ptr(dst, 0, i1, i2, i3);
+                    if (r >= 0 && r < a->ne[1]) tt->to_float(tl_elem_ptr(a, 0, r, i2, i3), out, dst->ne[0]);
+                    else memset(out, 0, dst->ne[0] * sizeof(float));
+                    continue;
+                }
                 for (int64_t i0 = 0; i0 < dst->ne[0]; i0++) {
                     float v = (r >= 0 && r < a->ne[1])
                                   ? tl_load_f32(a->type, tl_elem_ptr(a, i0, r, i2, i3)) : 0.0f;

@@ -1,0 +1,53 @@
+// The block formats, laid out byte for byte as in GGUF files (ggml-common.h): a block is
+// a fixed-size group of weights sharing scales. All fields are little-endian; fp16
+// scales are stored as raw IEEE half bits.
+//
+//   Q8_0  32 weights: d (f16), qs[32] int8               w = d * q
+//   Q4_0  32 weights: d (f16), qs[16] two 4-bit per byte w = d * (q - 8)
+//   Q4_1  32 weights: d, m (f16), qs[16]                 w = d * q + m
+//   Q4_K 256 weights in 8 sub-blocks of 32: d, dmin (f16), 12 bytes of 6-bit scale and
+//        min per sub-block, qs[128]                      w = d*sc[j]*q - dmin*m[j]
+//   Q5_K as Q4_K plus qh[32], the fifth bit of each q
+//   Q6_K 256 weights in 16 sub-blocks of 16: ql[128] low 4 bits, qh[64] high 2 bits,
+//        scales[16] int8, d (f16)                        w = d*sc[j]*(q - 32)
+//   Q8_K 256 activations: d (f32), qs[256] int8, bsums[16] sums of 16 qs (dot partner of
+//        the K formats; never stored in files)
+//
+// Nibble order: in Q4_0/Q4_1 byte j holds element j (low nibble) and j+16 (high). In the
+// K formats each 64-element chunk takes 32 bytes: element l low, element l+32 high.
+#pragma once
+
+#include <assert.h>
+#include <stdint.h>
+
+#define QK_LEGACY 32   // Q4_0, Q4_1, Q8_0
+#define QK_K 256       // K formats
+
+typedef struct { uint16_t d; uint8_t qs[QK_LEGACY / 2]; } block_q4_0;
+typedef struct { uint16_t d, m; uint8_t qs[QK_LEGACY / 2]; } block_q4_1;
+typedef struct { uint16_t d; int8_t qs[QK_LEGACY]; } block_q8_0;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; } block_q4_K;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
+typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } block_q6_K;
+typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
+
+static_assert(sizeof(block_q4_0) == 18, "q4_0 block");
+static_assert(sizeof(block_q4_1) == 20, "q4_1 block");
+static_assert(sizeof(block_q8_0) == 34, "q8_0 block");
+static_assert(sizeof(block_q4_K) == 144, "q4_K block");
+static_assert(sizeof(block_q5_K) == 176, "q5_K block");
+static_assert(sizeof(block_q6_K) == 210, "q6_K block");
+static_assert(sizeof(block_q8_K) == 292, "q8_K block");
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block: sub-blocks 0-3 keep
+// them in the low 6 bits of bytes j and j+4; 4-7 keep the low 4 bits in byte j+4 and the
+// top 2 bits in the spare high bits of bytes j-4 (scale) and j (min).
+static inline void k_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}

@@ -1,0 +1,288 @@
+// The block formats: GGUF bytes for a known input, the layouts decoded independently,
+// round-trip error on Gaussian and heavy-tailed data within stated bounds, the K
+// quantizers' final rounding, and the reference dot products against dequantized math.
+#include "test-util.h"
+#include "quants/blocks.h"
+
+// 32 values and the bytes GGUF's reference quantizers write for them, computed by an
+// independent float32 (NumPy) transcription of the published block formats.
+static const float known_x[32] = {
+    0.f, 2.18265295f, 3.45634913f, 3.33962822f, 2.00496459f, -1.05234969f, -2.36472702f, -4.75f,
+    -1.14380014f, 1.05044079f, 1.97095978f, 3.21450448f, 3.06379724f, 1.70729661f, -0.099437952f,
+    -2.6390872f, -2.68753338f, -1.35441232f, 0.85086745f, 3.00870967f, 2.97182226f, 2.78724074f,
+    1.40935612f, -0.396215439f, -1.66270018f, -2.92687798f, -1.56450117f, 0.651266932f, 2.79589176f,
+    3.9782989f, 2.50996685f, 1.11116123f,
+};
+static const uint8_t known_q4_0[18] = {
+    0xc0, 0x38, 0x38, 0x6c, 0x9e, 0xde, 0xdb, 0xd6, 0xa4, 0x70, 0x56, 0x3a, 0x5b, 0x9d, 0xdd, 0xfb, 0xc8, 0xa4,
+};
+static const uint8_t known_q4_1[20] = {
+    0xa8, 0x38, 0xc0, 0xc4, 0x48, 0x6c, 0xae, 0xde, 0xdc, 0xd6, 0xb4, 0x70, 0x56, 0x3a, 0x5c, 0x9e, 0xdd,
+    0xfb, 0xc8, 0xa4,
+};
+static const uint8_t known_q8_0[34] = {
+    0xca, 0x28, 0x00, 0x3a, 0x5c, 0x59, 0x36, 0xe4, 0xc1, 0x81, 0xe1, 0x1c, 0x35, 0x56, 0x52, 0x2e, 0xfd,
+    0xb9, 0xb8, 0xdc, 0x17, 0x50, 0x4f, 0x4b, 0x26, 0xf5, 0xd4, 0xb2, 0xd6, 0x11, 0x4b, 0x6a, 0x43, 0x1e,
+};
+
+static void test_known_bytes(void) {
+    struct { enum tl_type t; const uint8_t *want; size_t n; } cases[] = {
+        { TL_Q4_0, known_q4_0, sizeof known_q4_0 },
+        { TL_Q4_1, known_q4_1, sizeof known_q4_1 },
+        { TL_Q8_0, known_q8_0, sizeof known_q8_0 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint8_t got[64];
+        tl_type_traits(cases[c].t)->from_float(known_x, got, 32);
+        int first_diff = -1;
+        for (size_t i = 0; i < cases[c].n && first_diff < 0; i++)
+            if (got[i] != cases[c].want[i]) first_diff = (int)i;
+        check(first_diff < 0 && tl_type_traits(cases[c].t)->type_size == cases[c].n,
+              "%s: GGUF bytes for the known block (first difference at byte %d)", tl_type_name(cases[c].t), first_diff);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Layouts, decoded the way the format descriptions walk them (chunk by chunk, shift by
+// shift), independent of the library's index arithmetic.
+
+static void decode_q4_K(const block_q4_K *x, float *y) {
+    const float d = tl_fp16_to_fp32(x->d), dmin = tl_fp16_to_fp32(x->dmin);
+    const uint8_t *q = x->qs;
+    for (int chunk = 0; chunk < 4; chunk++, q += 32) {
+        uint8_t sc[2], m[2];
+        k_scale_min(2 * chunk, x->scales, &sc[0], &m[0]);
+        k_scale_min(2 * chunk + 1, x->scales, &sc[1], &m[1]);
+        for (int l = 0; l < 32; l++) *y++ = d * sc[0] * (q[l] & 0xF) - dmin * m[0];
+        for (int l = 0; l < 32; l++) *y++ = d * sc[1] * (q[l] >> 4) - dmin * m[1];
+    }
+}
+
+static void decode_q5_K(const block_q5_K *x, float *y) {
+    const float d = tl_fp16_to_fp32(x->d), dmin = tl_fp16_to_fp32(x->dmin);
+    const uint8_t *q = x->qs;
+    uint8_t u1 = 1, u2 = 2;
+    for (int chunk = 0; chunk < 4; chunk++, q += 32, u1 <<= 2, u2 <<= 2) {
+        uint8_t sc[2], m[2];
+        k_scale_min(2 * chunk, x->scales, &sc[0], &m[0]);
+        k_scale_min(2 * chunk + 1, x->scales, &sc[1], &m[1]);
+        for (int l = 0; l < 32; l++) *y++ = d * sc[0] * ((q[l] & 0xF) + (x->qh[l] & u1 ? 16 : 0)) - dmin * m[0];
+        for (int l = 0; l < 32; l++) *y++ = d * sc[1] * ((q[l] >> 4) + (x->qh[l] & u2 ? 16 : 0)) - dmin * m[1];
+    }
+}
+
+static void decode_q6_K(const block_q6_K *x, float *y) {
+    const float d = tl_fp16_to_fp32(x->d);
+    const uint8_t *ql = x->ql, *qh = x->qh;
+    const int8_t *sc = x->scales;
+    for (int half = 0; half < 2; half++, y += 128, ql += 64, qh += 32, sc += 8)
+        for (int l = 0; l < 32; l++) {
+            int is = l / 16;
+            y[l] = d * sc[is] * ((int8_t)((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+            y[l + 32] = d * sc[is + 2] * ((int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            y[l + 64] = d * sc[is + 4] * ((int8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            y[l + 96] = d * sc[is + 6] * ((int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+}
+
+static void test_layouts(void) {
+    // random bytes are valid blocks of every format (finite fp16 scales forced)
+    enum tl_type types[] = { TL_Q4_K, TL_Q5_K, TL_Q6_K };
+    for (int ti = 0; ti < 3; ti++) {
+        const struct tl_type_traits *tt = tl_type_traits(types[ti]);
+        int bad = 0;
+        for (int rep = 0; rep < 200; rep++) {
+            uint8_t blk[256];
+            for (size_t i = 0; i < tt->type_size; i++) blk[i] = (uint8_t)rng_u64();
+            uint16_t d = (uint16_t)(0x2000 + rng_int(0, 0x1000)), dmin = (uint16_t)(0x2000 + rng_int(0, 0x1000));
+            float got[256], want[256];
+            if (types[ti] == TL_Q6_K) {
+                memcpy(blk + 208, &d, 2);
+                decode_q6_K((const block_q6_K *)blk, want);
+            } else {
+                memcpy(blk, &d, 2);
+                memcpy(blk + 2, &dmin, 2);
+                if (types[ti] == TL_Q4_K) decode_q4_K((const block_q4_K *)blk, want);
+                else decode_q5_K((const block_q5_K *)blk, want);
+            }
+            tt->to_float(blk, got, 256);
+            for (int i = 0; i < 256; i++) bad += got[i] != want[i];
+        }
+        check(bad == 0, "%s: layout decoded as the format describes (%d mismatches in 200 random blocks)", tt->name, bad);
+    }
+    // Q4_0: element j is the low nibble of byte j, element j+16 the high nibble
+    block_q4_0 b = { tl_fp32_to_fp16(0.5f), { 0 } };
+    for (int j = 0; j < 16; j++) b.qs[j] = (uint8_t)(j | ((15 - j) << 4));
+    float y[32];
+    tl_type_traits(TL_Q4_0)->to_float(&b, y, 32);
+    int ok = 1;
+    for (int j = 0; j < 16; j++) ok &= y[j] == (j - 8) * 0.5f && y[j + 16] == (7 - j) * 0.5f;
+    check(ok, "q4_0: nibble order (low = first half, high = second half)");
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trip: RMSE / RMS of dequantize(quantize(x)).
+
+static float gaussian(void) {
+    float u1 = rng_uniform(1e-7f, 1), u2 = rng_uniform(0, 1);
+    return sqrtf(-2 * logf(u1)) * cosf(6.2831853f * u2);
+}
+// Student's t with 3 degrees of freedom: heavy tails like real weight outliers.
+static float heavy_tailed(void) {
+    float g = gaussian(), c = 0;
+    for (int i = 0; i < 3; i++) {
+        float z = gaussian();
+        c += z * z;
+    }
+    return g / sqrtf(c / 3);
+}
+
+static double round_trip_error(enum tl_type t, const float *x, int64_t n) {
+    const struct tl_type_traits *tt = tl_type_traits(t);
+    void *q = malloc(tl_row_size(t, n));
+    float *y = malloc(n * sizeof(float));
+    tt->from_float(x, q, n);
+    tt->to_float(q, y, n);
+    double se = 0, ss = 0;
+    for (int64_t i = 0; i < n; i++) {
+        se += (double)(y[i] - x[i]) * (y[i] - x[i]);
+        ss += (double)x[i] * x[i];
+    }
+    free(q);
+    free(y);
+    return sqrt(se / ss);
+}
+
+static void test_round_trip(void) {
+    // bounds: 1.15x what these formats measured on this data (README, "Block formats");
+    // the order Q8_0 < Q6_K < Q5_K < Q4_K < Q4_1 < Q4_0 is checked too
+    struct { enum tl_type t; double gauss, heavy; } cases[] = {
+        { TL_Q8_0, 0.0062, 0.0098 }, { TL_Q6_K, 0.0205, 0.0303 }, { TL_Q5_K, 0.0417, 0.0543 },
+        { TL_Q4_K, 0.0822, 0.1080 }, { TL_Q4_1, 0.0903, 0.1160 }, { TL_Q4_0, 0.0992, 0.1500 },
+        { TL_Q8_K, 0.0080, 0.0209 },
+    };
+    const int64_t n = 256 * 256;
+    float *g = malloc(n * sizeof(float)), *h = malloc(n * sizeof(float));
+    rng_seed(5);
+    for (int64_t i = 0; i < n; i++) {
+        g[i] = gaussian() * 0.02f;
+        h[i] = heavy_tailed() * 0.02f;
+    }
+    double prev = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double eg = round_trip_error(cases[c].t, g, n), eh = round_trip_error(cases[c].t, h, n);
+        if (cases[c].t != TL_Q8_K) {
+            check(eg > prev, "%s: more bits, less error (%.5f after %.5f)", tl_type_name(cases[c].t), eg, prev);
+            prev = eg;
+        }
+        check(eg <= cases[c].gauss, "%s: round trip RMSE/RMS on Gaussian data %.5f <= %.4f", tl_type_name(cases[c].t), eg,
+              cases[c].gauss);
+        check(eh <= cases[c].heavy, "%s: round trip RMSE/RMS on t(3) data %.5f <= %.4f", tl_type_name(cases[c].t), eh,
+              cases[c].heavy);
+    }
+    free(g);
+    free(h);
+}
+
+// Degenerate inputs: zeros give zero blocks, constants and single spikes survive.
+static void test_degenerate(void) {
+    enum tl_type types[] = { TL_Q4_0, TL_Q4_1, TL_Q8_0, TL_Q4_K, TL_Q5_K, TL_Q6_K };
+    for (int ti = 0; ti < 6; ti++) {
+        const struct tl_type_traits *tt = tl_type_traits(types[ti]);
+        float x[256] = { 0 }, y[256];
+        uint8_t q[256];
+        tt->from_float(x, q, 256);
+        tt->to_float(q, y, 256);
+        int zero = 1;
+        for (int i = 0; i < 256; i++) zero &= y[i] == 0;
+        x[77] = 3.0f;
+        tt->from_float(x, q, 256);
+        tt->to_float(q, y, 256);
+        int spike = fabsf(y[77] - 3.0f) < 0.03f;
+        for (int i = 0; i < 256; i++) spike &= i == 77 || fabsf(y[i]) < 0.03f;
+        check(zero && spike, "%s: zeros stay zeros, a single spike survives (got %g)", tt->name, y[77]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Dot products: vec_dot(x, quantize(a)) equals the double-precision dot of the
+// dequantized operands (the integer part is exact, only float scaling rounds).
+
+static void test_vec_dot(void) {
+    enum tl_type types[] = { TL_Q4_0, TL_Q4_1, TL_Q8_0, TL_Q4_K, TL_Q5_K, TL_Q6_K };
+    const int64_t n = 256 * 16;
+    float *w = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float));
+    float *wd = malloc(n * sizeof(float)), *ad = malloc(n * sizeof(float));
+    for (int ti = 0; ti < 6; ti++) {
+        const struct tl_type_traits *tt = tl_type_traits(types[ti]), *at = tl_type_traits(tt->vec_dot_type);
+        double worst = 0;
+        for (int rep = 0; rep < 20; rep++) {
+            for (int64_t i = 0; i < n; i++) {
+                w[i] = heavy_tailed();
+                a[i] = gaussian() * (rep % 2 ? 10.0f : 0.1f);
+            }
+            void *wq = malloc(tl_row_size(types[ti], n)), *aq = malloc(tl_row_size(tt->vec_dot_type, n));
+            tt->from_float(w, wq, n);
+            at->from_float(a, aq, n);
+            tt->to_float(wq, wd, n);
+            at->to_float(aq, ad, n);
+            double want = 0, mag = 0;
+            for (int64_t i = 0; i < n; i++) {
+                want += (double)wd[i] * ad[i];
+                mag += fabs((double)wd[i] * ad[i]);
+            }
+            double got = tt->vec_dot(n, wq, aq);
+            worst = fmax(worst, fabs(got - want) / mag);
+            free(wq);
+            free(aq);
+        }
+        check(worst < 1e-5, "%s x %s: vec_dot equals the dequantized dot (error %.2e of sum |terms|)", tt->name, at->name,
+              worst);
+    }
+    free(w);
+    free(a);
+    free(wd);
+    free(ad);
+}
+
+// The K quantizers end by re-rounding every weight to the nearest level of the stored
+// scales: check that property on the bytes (x lies within half a step of its level,
+// unless clamped at the ends of the range).
+static void test_k_final_rounding(void) {
+    const int64_t n = 256 * 32;
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    rng_seed(11);
+    for (int64_t i = 0; i < n; i++) x[i] = heavy_tailed();
+    block_q4_K *q = malloc(n / 256 * sizeof(block_q4_K));
+    {
+        tl_type_traits(TL_Q4_K)->from_float(x, q, n);
+        tl_type_traits(TL_Q4_K)->to_float(q, y, n);
+        int bad = 0;
+        for (int64_t b = 0; b < n / 256; b++)
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, m;
+                k_scale_min(j, q[b].scales, &sc, &m);
+                float step = tl_fp16_to_fp32(q[b].d) * sc;
+                float lo = -tl_fp16_to_fp32(q[b].dmin) * m, hi = lo + 15 * step;
+                for (int i = 0; i < 32; i++) {
+                    float xv = x[b * 256 + 32 * j + i], yv = y[b * 256 + 32 * j + i];
+                    if (step == 0 || xv <= lo || xv >= hi) continue;
+                    if (fabsf(xv - yv) > 0.5f * step * 1.0001f) bad++;
+                }
+            }
+        check(bad == 0, "q4_K: every weight is on its nearest stored level (%d off)", bad);
+    }
+    free(q);
+    free(x);
+    free(y);
+}
+
+int main(void) {
+    test_known_bytes();
+    test_layouts();
+    test_round_trip();
+    test_degenerate();
+    test_vec_dot();
+    test_k_final_rounding();
+    return test_summary("test-quants");
+}
