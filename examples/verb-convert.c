@@ -1,8 +1,11 @@
 // longvl convert: a HuggingFace Qwen2.5-VL folder -> PREFIX.gguf + PREFIX-mmproj.gguf.
 // longvl make-tiny: a random Qwen2.5-VL folder in HuggingFace's layout, for tests.
+// longvl quantize: a GGUF file (text or mmproj) -> its quantized copy.
 #include "verbs.h"
 #include "convert-qwen25vl.h"
 #include "make-tiny.h"
+#include "quantize.h"
+#include "tl-cpu.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,5 +114,60 @@ int verb_make_tiny(int argc, char **argv) {
     }
     printf("wrote a random Qwen2.5-VL checkpoint (preset %s, %s, %d shard%s) to %s\n", o.preset,
            tl_type_name(o.dtype), o.shards, o.shards > 1 ? "s" : "", o.out_dir);
+    return 0;
+}
+
+static int quantize_usage(FILE *f, int rc) {
+    fprintf(f, "usage: longvl quantize IN.gguf OUT.gguf TYPE [--threads N] [--quiet]\n\n"
+               "TYPE: q4_0, q4_1, q8_0, q4_k_m, q5_k_m, q6_k or f16. Works on the text model and on the\n"
+               "mmproj file. Norms, biases and other 1-D tensors stay f32; in the K mixes output.weight\n"
+               "and the attn_v / ffn_down of some layers get q6_K (llama.cpp's rule); rows the block\n"
+               "size does not divide fall back to q8_0 or f16. IN must be f32, f16 or bf16.\n");
+    return rc;
+}
+
+int verb_quantize(int argc, char **argv) {
+    struct quantize_options o = { .n_threads = tl_cpu_default_threads(), .progress = true };
+    const char *pos[3];
+    int npos = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return quantize_usage(stdout, 0);
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            o.n_threads = atoi(argv[++i]);
+            if (o.n_threads < 1) {
+                fprintf(stderr, "longvl quantize: --threads must be a positive number\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--quiet")) {
+            o.progress = false;
+        } else if (argv[i][0] == '-' || npos == 3) {
+            fprintf(stderr, "longvl quantize: unexpected argument '%s'\n", argv[i]);
+            return quantize_usage(stderr, 2);
+        } else {
+            pos[npos++] = argv[i];
+        }
+    }
+    if (npos != 3) return quantize_usage(stderr, 2);
+    o.in_path = pos[0];
+    o.out_path = pos[1];
+    if (!quant_scheme_parse(pos[2], &o.scheme)) {
+        fprintf(stderr, "longvl quantize: TYPE must be q4_0, q4_1, q8_0, q4_k_m, q5_k_m, q6_k or f16, not '%s'\n", pos[2]);
+        return 2;
+    }
+    if (!strcmp(o.in_path, o.out_path)) {
+        fprintf(stderr, "longvl quantize: OUT must differ from IN\n");
+        return 2;
+    }
+    struct quantize_result r;
+    char err[1024] = "";
+    if (!quantize_gguf(&o, &r, err, sizeof err)) {
+        fprintf(stderr, "longvl quantize: %s\n", err);
+        return 1;
+    }
+    printf("wrote %s: %d tensors (%d quantized:", o.out_path, r.n_tensors, r.n_quantized);
+    for (int t = 0; t < TL_TYPE_COUNT; t++)
+        if (r.n_by_type[t]) printf(" %d %s", r.n_by_type[t], tl_type_name((enum tl_type)t));
+    printf(")\n%.1f MiB -> %.1f MiB (%.2fx) in %.1f s\n", r.bytes_in / 1048576.0, r.bytes_out / 1048576.0,
+           r.bytes_out ? (double)r.bytes_in / r.bytes_out : 0, r.seconds);
     return 0;
 }

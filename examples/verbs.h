@@ -6,5 +6,6 @@ int verb_demo(int argc, char **argv);
 int verb_bench(int argc, char **argv);   // bench/bench-main.c
 int verb_convert(int argc, char **argv);     // verb-convert.c
 int verb_make_tiny(int argc, char **argv);   // verb-convert.c
+int verb_quantize(int argc, char **argv);    // verb-convert.c
 int verb_tokenize(int argc, char **argv);     // verb-tokenize.c
 int verb_detokenize(int argc, char **argv);   // verb-tokenize.c

@@ -18,7 +18,7 @@ extern "C" {
 enum tl_cpu_isa {
     TL_ISA_SCALAR = 0,   // portable C, the same blocked algorithms without SIMD
     TL_ISA_AVX2,         // AVX2 + FMA + F16C (laptops)
-    TL_ISA_AVX512,       // AVX-512 F/BW/VL/DQ
+    TL_ISA_AVX512,       // AVX-512 F/BW/VL/DQ + VNNI (Ice Lake, Zen 4 and later)
     TL_ISA_COUNT,
 };
 

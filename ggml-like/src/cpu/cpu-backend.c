@@ -23,7 +23,7 @@ bool tl_cpu_isa_supported(enum tl_cpu_isa isa) {
     case TL_ISA_AVX512:
         return tl_cpu_isa_supported(TL_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx512dq");
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
     default: return false;
     }
 }

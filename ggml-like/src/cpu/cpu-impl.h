@@ -19,6 +19,10 @@ void tl_cpu_register_elementwise_avx512(struct tl_cpu_kernels *k);
 void tl_cpu_register_matmul_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_matmul_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_matmul_avx512(struct tl_cpu_kernels *k);
+// mul_mat with block-format weights (qmatmul-simd.c), called by each build's mul_mat.
+bool tl_cpu_mul_mat_quantized_scalar(struct tl_tensor *dst, int n_threads);
+bool tl_cpu_mul_mat_quantized_avx2(struct tl_tensor *dst, int n_threads);
+bool tl_cpu_mul_mat_quantized_avx512(struct tl_tensor *dst, int n_threads);
 void tl_cpu_register_convert_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_convert_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_convert_avx512(struct tl_cpu_kernels *k);

@@ -152,6 +152,7 @@ static void gemv(enum tl_type type, int64_t M, int64_t K, const void *a, size_t 
 
 static bool fast_mul_mat(struct tl_tensor *dst, int nth) {
     const struct tl_tensor *a = dst->src[0], *b = dst->src[1];
+    if (tl_type_traits(a->type)->is_quantized) return ISA_FN(tl_cpu_mul_mat_quantized)(dst, nth);
     if (b->nb[0] != sizeof(float) || dst->nb[0] != sizeof(float)) return false;
     if (b->nb[1] % sizeof(float) || dst->nb[1] % sizeof(float)) return false;
     int64_t M = a->ne[1], N = b->ne[1], K = a->ne[0];

@@ -1,0 +1,88 @@
+// mul_mat with block-format weights: each ISA's fast path (GEMV and GEMM shapes, several
+// threads) against the reference (activations quantized by the reference quantizer,
+// reference dot), and the reference against exact f32 math within each format's error.
+//
+// usage: test-quant-matmul [scalar|avx2|avx512]   (exit 77 = this CPU lacks the ISA)
+#include "test-util.h"
+
+static const enum tl_type types[] = { TL_Q4_0, TL_Q4_1, TL_Q8_0, TL_Q4_K, TL_Q5_K, TL_Q6_K };
+
+// Relative error bounds of the quantized product vs f32 (RMS of the difference over RMS
+// of the exact result, Gaussian data): weights and activations both rounded.
+static double product_bound(enum tl_type t) {
+    switch (t) {
+    case TL_Q8_0: return 0.012;
+    case TL_Q6_K: return 0.03;
+    case TL_Q5_K: return 0.05;
+    case TL_Q4_K: return 0.10;
+    default: return 0.16;   // Q4_0, Q4_1: one scale per 32
+    }
+}
+
+static float gaussian(void) {
+    float u1 = rng_uniform(1e-7f, 1), u2 = rng_uniform(0, 1);
+    return sqrtf(-2 * logf(u1)) * cosf(6.2831853f * u2);
+}
+
+static void run_case(enum tl_type t, int64_t M, int64_t N, int64_t K, enum tl_cpu_isa isa, int nth) {
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = (size_t)64 << 20 });
+    struct tl_tensor *a = tl_new_tensor_2d(ctx, t, K, M);
+    struct tl_tensor *b = tl_new_tensor_2d(ctx, TL_F32, K, N);
+    float *af = malloc(K * M * sizeof(float));
+    for (int64_t i = 0; i < K * M; i++) af[i] = gaussian() * 0.05f;
+    for (int64_t i = 0; i < K * N; i++) ((float *)b->data)[i] = gaussian();
+    tl_type_traits(t)->from_float(af, a->data, K * M);
+    struct tl_tensor *c = tl_mul_mat(ctx, a, b);
+    struct tl_graph *g = tl_graph_new(ctx, 8);
+    tl_graph_build(g, c);
+    float *want = malloc(M * N * sizeof(float)), *got = malloc(M * N * sizeof(float));
+    tl_cpu_compute_reference(g);
+    memcpy(want, c->data, M * N * sizeof(float));
+    tl_cpu_set_isa(isa);
+    memset(c->data, 0, M * N * sizeof(float));
+    tl_cpu_compute(g, nth);
+    memcpy(got, c->data, M * N * sizeof(float));
+    // fast vs reference: the same integer sums, float scaling in another order
+    double se = 0, ss = 0, worst = 0;
+    for (int64_t i = 0; i < M * N; i++) ss += (double)want[i] * want[i];
+    double rms = sqrt(ss / (M * N));
+    for (int64_t i = 0; i < M * N; i++) worst = fmax(worst, fabs((double)got[i] - want[i]) / rms);
+    check(worst < 2e-5, "%-4s %-6s M=%-4lld N=%-3lld K=%-5lld %d threads: max |fast-ref| / rms %.1e < 2e-5", tl_type_name(t),
+          tl_cpu_isa_name(isa), (long long)M, (long long)N, (long long)K, nth, worst);
+    // reference vs exact f32 math (on the original, unquantized weights)
+    if (isa == TL_ISA_SCALAR || N > 1) {
+        ss = 0;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t m = 0; m < M; m++) {
+                double e = 0;
+                for (int64_t k = 0; k < K; k++) e += (double)af[m * K + k] * ((float *)b->data)[n * K + k];
+                se += (want[n * M + m] - e) * (want[n * M + m] - e);
+                ss += e * e;
+            }
+        double rel = sqrt(se / ss);
+        check(rel < product_bound(t), "%-4s M=%lld N=%lld K=%lld: quantized product vs f32, rms error %.4f < %.3f",
+              tl_type_name(t), (long long)M, (long long)N, (long long)K, rel, product_bound(t));
+    }
+    free(af);
+    free(want);
+    free(got);
+    tl_free(ctx);
+}
+
+int main(int argc, char **argv) {
+    enum tl_cpu_isa isas[TL_ISA_COUNT];
+    int n_isa = test_isas(argc, argv, isas);
+    if (n_isa < 0) {
+        printf("skipped: this CPU lacks %s\n", argv[1]);
+        return 77;
+    }
+    rng_seed(3);
+    for (int i = 0; i < n_isa; i++)
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            run_case(types[ti], 37, 1, 512, isas[i], 2);     // GEMV, odd row count
+            run_case(types[ti], 64, 7, 1024, isas[i], 2);    // a few columns (partial QNC group)
+            run_case(types[ti], 19, 70, 768, isas[i], 1);    // more than one column block
+            run_case(types[ti], 96, 33, 256, isas[i], 3);    // one super-block per row
+        }
+    return test_summary("test-quant-matmul");
+}
