@@ -10,7 +10,7 @@
 #include <string.h>
 
 int verb_bench(int argc, char **argv) {
-    struct bench_opts o = { .threads = tl_cpu_default_threads(), .min_seconds = 1.0, .matmul = true, .attn = true,
+    struct bench_opts o = { .threads = tl_cpu_default_threads(), .min_seconds = 1.0, .matmul = true, .quant = true, .attn = true,
                             .tokenizer = true };
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
@@ -18,11 +18,12 @@ int verb_bench(int argc, char **argv) {
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             const char *w = argv[++i];
             o.matmul = !strcmp(w, "matmul");
+            o.quant = !strcmp(w, "quant");
             o.attn = !strcmp(w, "attention");
             o.convert = !strcmp(w, "convert");
             o.tokenizer = !strcmp(w, "tokenizer");
-            if (!o.matmul && !o.attn && !o.convert && !o.tokenizer) {
-                fprintf(stderr, "longvl bench: --only takes matmul, attention, convert or tokenizer, got '%s'\n", w);
+            if (!o.matmul && !o.quant && !o.attn && !o.convert && !o.tokenizer) {
+                fprintf(stderr, "longvl bench: --only takes matmul, quant, attention, convert or tokenizer, got '%s'\n", w);
                 return 2;
             }
         } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
@@ -32,7 +33,7 @@ int verb_bench(int argc, char **argv) {
                 return 2;
             }
         } else {
-            printf("usage: longvl bench [--threads N] [--isa scalar|avx2|avx512] [--only matmul|attention|convert|tokenizer]\n"
+            printf("usage: longvl bench [--threads N] [--isa scalar|avx2|avx512] [--only matmul|quant|attention|convert|tokenizer]\n"
                    "                    [--quick]\n"
                    "  --quick  small sizes, for checking that the benchmark runs\n"
                    "  convert  (only with --only) converts a synthetic 2.6 GiB checkpoint; needs ~8 GiB in $TMPDIR\n");
@@ -46,6 +47,7 @@ int verb_bench(int argc, char **argv) {
     if (o.quick) o.min_seconds = 0.05;
     printf("longvl bench: %d threads, %s kernels%s\n\n", o.threads, tl_cpu_isa_name(tl_cpu_get_isa()), o.quick ? " (quick)" : "");
     if (o.matmul) bench_matmul(&o);
+    if (o.quant) bench_qmatmul(&o);
     if (o.attn) bench_attention(&o);
     if (o.convert) bench_convert(&o);
     if (o.tokenizer) bench_tokenizer(&o);

@@ -61,7 +61,7 @@ double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts 
     return 2.0 * M * N * K / t / 1e9;
 }
 
-static double sgemm_gflops(int M, int N, int K, const struct bench_opts *o) {
+double bench_sgemm_gflops(int M, int N, int K, const struct bench_opts *o) {
 #ifdef LONGVL_HAVE_OPENBLAS
     openblas_set_num_threads(o->threads);
     struct sgemm_run r = { M, N, K, malloc((size_t)M * K * 4), malloc((size_t)N * K * 4), malloc((size_t)M * N * 4) };
@@ -103,7 +103,7 @@ static double gemv_bytes_per_s(enum tl_type type, int M, int K, size_t cycle_byt
 void bench_matmul(const struct bench_opts *o) {
     static const enum tl_type types[] = { TL_F32, TL_F16, TL_BF16 };
     int M = o->quick ? 1024 : 4096, K = M, N = o->quick ? 128 : 512;
-    double blas = sgemm_gflops(M, N, K, o);
+    double blas = bench_sgemm_gflops(M, N, K, o);
     printf("## mul_mat GEMM %dx%dx%d (weights M x K, N activations)\n\n", M, K, N);
     printf("| weights | GFLOP/s | vs OpenBLAS sgemm (%.0f GFLOP/s) |\n|---|---|---|\n", blas);
     for (int i = 0; i < 3; i++) {

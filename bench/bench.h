@@ -8,7 +8,7 @@ struct bench_opts {
     int    threads;
     double min_seconds;   // per measurement
     bool   quick;         // small sizes
-    bool   matmul, attn, convert, tokenizer;
+    bool   matmul, quant, attn, convert, tokenizer;
 };
 
 struct tl_graph;
@@ -18,7 +18,11 @@ double bench_graph_seconds(struct tl_graph *g, const struct bench_opts *o, int m
 // GFLOP/s of our mul_mat with M x K weights of `type` (enum tl_type) and N activations.
 double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts *o);
 
+// OpenBLAS sgemm GFLOP/s at this shape (0 without OpenBLAS).
+double bench_sgemm_gflops(int M, int N, int K, const struct bench_opts *o);
+
 void bench_matmul(const struct bench_opts *o);
+void bench_qmatmul(const struct bench_opts *o);
 void bench_attention(const struct bench_opts *o);
 void bench_convert(const struct bench_opts *o);
 void bench_tokenizer(const struct bench_opts *o);
