@@ -43,12 +43,24 @@ expect 2 "usage: longvl convert" "$longvl" convert
 expect 2 "outtype must be" "$longvl" convert "$dir/hf" -o "$dir/x" --outtype q4
 expect 2 "unexpected argument" "$longvl" convert "$dir/hf" "$dir/other" -o "$dir/x"
 expect 1 "No such file" "$longvl" convert "$dir/none" -o "$dir/x"
+expect 0 "wrote $dir/q.gguf: 27 tensors (16 quantized: 11 f32 16 q8_0)" "$longvl" quantize "$dir/m.gguf" "$dir/q.gguf" q4_k_m --quiet
+expect 0 "check: ok, all 27 tensors" "$longvl" info "$dir/q.gguf"
+expect 0 "general.file_type *u32 *15" "$longvl" info "$dir/q.gguf"
+expect 0 "wrote $dir/qv.gguf: 71 tensors" "$longvl" quantize "$dir/m-mmproj.gguf" "$dir/qv.gguf" q8_0 --quiet
+expect 0 "qwen2.5-vl vision projector: 4 blocks" "$longvl" info "$dir/qv.gguf" --all
+expect 2 "TYPE must be" "$longvl" quantize "$dir/m.gguf" "$dir/x.gguf" q3_k
+expect 2 "OUT must differ" "$longvl" quantize "$dir/m.gguf" "$dir/m.gguf" q8_0
+expect 2 "usage: longvl quantize" "$longvl" quantize "$dir/m.gguf"
+expect 1 "already q8_0" "$longvl" quantize "$dir/q.gguf" "$dir/x.gguf" q4_0 --quiet
+expect 1 "No such file" "$longvl" quantize "$dir/none.gguf" "$dir/x.gguf" q4_0
+[ ! -e "$dir/x.gguf" ] && ok "no output after a refused quantize" || fail "a refused quantize left $dir/x.gguf"
 expect 2 "unknown verb" "$longvl" frobnicate
 expect 1 "No such file" "$longvl" info "$dir/none.gguf"
 head -c 1000 "$dir/m.gguf" > "$dir/cut.gguf"
 expect 1 "cannot fit" "$longvl" info "$dir/cut.gguf"
 sz=$(stat -c %s "$dir/m.gguf"); head -c $((sz - 64)) "$dir/m.gguf" > "$dir/cut2.gguf"
 expect 1 "truncated or corrupt" "$longvl" info "$dir/cut2.gguf"
+expect 1 "truncated or corrupt" "$longvl" quantize "$dir/cut2.gguf" "$dir/x.gguf" q4_0
 printf 'GGUF\x03\x00\x00\x00' > "$dir/short.gguf"
 expect 1 "too small" "$longvl" info "$dir/short.gguf"
 expect 1 "unknown preset" "$longvl" make-tiny "$dir/y" --preset huge --tokenizer "$tok"
