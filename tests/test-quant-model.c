@@ -103,6 +103,29 @@ static float *forward(struct model *m, const int32_t *tokens, int n) {
     return r;
 }
 
+// A weight holding inf is refused, naming the tensor, and nothing is written.
+static void test_non_finite(void) {
+    char in[400], out[400], err[512] = "";
+    snprintf(in, sizeof in, "%s/inf.gguf", tmpdir);
+    snprintf(out, sizeof out, "%s/inf-q.gguf", tmpdir);
+    float w[64 * 4] = { 0 };
+    w[100] = INFINITY;
+    struct tl_gguf *g = tl_gguf_new();
+    tl_gguf_set_str(g, "general.architecture", "test");
+    int64_t ne[2] = { 64, 4 };
+    int64_t i = tl_gguf_add_tensor(g, "blk.0.ffn_up.weight", TL_GGML_F32, 2, ne, err, sizeof err);
+    tl_gguf_set_tensor_data(g, i, w);
+    bool made = i >= 0 && tl_gguf_write_file(g, in, err, sizeof err);
+    tl_gguf_free(g);
+    struct quantize_options qo = { .in_path = in, .out_path = out, .scheme = QUANT_Q8_0, .n_threads = 2 };
+    struct quantize_result qr;
+    bool ok = made && quantize_gguf(&qo, &qr, err, sizeof err);
+    check(made && !ok && strstr(err, "blk.0.ffn_up.weight") && strstr(err, "non-finite") && access(out, F_OK) != 0 &&
+              access(qo.out_path, F_OK) != 0,
+          "a weight holding inf is refused with no output: %s", err);
+    unlink(in);
+}
+
 static void unload(struct model *m) {
     tl_free(m->wctx);
     tl_gguf_free(m->g);
@@ -118,6 +141,7 @@ int main(int argc, char **argv) {
         perror("mkdtemp");
         return 1;
     }
+    test_non_finite();
     char hf[400], prefix[400], f32[4096], qpath[420], err[1024] = "";
     snprintf(hf, sizeof hf, "%s/hf", tmpdir);
     snprintf(prefix, sizeof prefix, "%s/small", tmpdir);
