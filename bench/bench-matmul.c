@@ -33,9 +33,42 @@ static void run_sgemm(void *p) {
 }
 #endif
 
+// Byte offsets of the fp16 scale fields inside a block.
+static int scale_fields(enum tl_type t, int off[2]) {
+    switch (t) {
+    case TL_Q4_0: case TL_Q8_0: off[0] = 0; return 1;
+    case TL_Q4_1: case TL_Q4_K: case TL_Q5_K: off[0] = 0; off[1] = 2; return 2;
+    case TL_Q6_K: off[0] = 208; return 1;
+    default: return 0;
+    }
+}
+
+// Block formats: random codes with small finite scales (quantizing real data at these
+// sizes would take longer than the benchmark; the speed does not depend on the values).
+static void fill_blocks(struct tl_tensor *t, uint64_t seed) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 7;
+    size_t n = tl_nbytes(t), bs = tl_type_traits(t->type)->type_size;
+    uint8_t *p = t->data;
+    for (size_t i = 0; i < n; i += 8) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t r = s ^ (s >> 29);
+        memcpy(p + i, &r, n - i < 8 ? n - i : 8);
+    }
+    int off[2], nf = scale_fields(t->type, off);
+    for (size_t b = 0; b < n / bs; b++)
+        for (int f = 0; f < nf; f++) {
+            uint16_t h = (uint16_t)(0x1800 + (b * 131 + (size_t)f * 7 + seed) % 0x800);   // ~0.002..0.008
+            memcpy(p + b * bs + off[f], &h, 2);
+        }
+}
+
 // Pseudo-random normal numbers in [1, 2), different in every matrix: identical pages could
 // be merged by the host or served from cache, which would flatter the bandwidth.
 static void fill_distinct(struct tl_tensor *t, uint64_t seed) {
+    if (tl_type_traits(t->type)->is_quantized) {
+        fill_blocks(t, seed);
+        return;
+    }
     uint64_t s = seed * 0x9E3779B97F4A7C15ull;
     int64_t n = tl_nelements(t);
     for (int64_t i = 0; i < n; i++) {
@@ -79,8 +112,7 @@ double bench_sgemm_gflops(int M, int N, int K, const struct bench_opts *o) {
 }
 
 // Weight bytes per second of GEMV through `n_mat` distinct matrices (so none stays cached).
-static double gemv_bytes_per_s(enum tl_type type, int M, int K, size_t cycle_bytes, const struct bench_opts *o,
-                               int *n_mat_out) {
+double bench_gemv_bytes_per_s(int type, int M, int K, size_t cycle_bytes, const struct bench_opts *o, int *n_mat_out) {
     size_t wbytes = tl_row_size(type, K) * (size_t)M;
     int n_mat = (int)((cycle_bytes + wbytes - 1) / wbytes);
     if (n_mat < 2) n_mat = 2;
@@ -123,7 +155,7 @@ void bench_matmul(const struct bench_opts *o) {
         for (int i = 0; i < 3; i++) {
             int n_mat;
             double bw = bench_dram_read_bw(bw_bytes, o->threads, o->min_seconds);
-            double b = gemv_bytes_per_s(types[i], m, k, cycle, o, &n_mat);
+            double b = bench_gemv_bytes_per_s(types[i], m, k, cycle, o, &n_mat);
             printf("| %dx%d | %s | %d | %.1f | %.1f | %.2fx |\n", m, k, tl_type_name(types[i]), n_mat, b / 1e9,
                    bw / 1e9, b / bw);
         }

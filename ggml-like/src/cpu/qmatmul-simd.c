@@ -61,8 +61,9 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
         }
     }
     int off = code_offset(wt);
-    for (int64_t i = 0; i < K / 4; i++)
-        bias[i] = -off * (qs[4 * i] + qs[4 * i + 1] + qs[4 * i + 2] + qs[4 * i + 3]);
+    if (off)
+        for (int64_t i = 0; i < K / 4; i++)
+            bias[i] = -off * (qs[4 * i] + qs[4 * i + 1] + qs[4 * i + 2] + qs[4 * i + 3]);
     *c = (struct qcol){ blocks, qs, d, sa, bs, off ? bias : NULL };
 }
 
@@ -251,7 +252,7 @@ static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t
     size_t qrow = tl_row_size(vt, K);
     size_t prow = (planar_bytes(K) + 63) / 64 * 64;
     uint8_t *blocks = aligned_alloc(64, (qrow * N + 63) / 64 * 64);
-    uint8_t *planar = aligned_alloc(64, prow * N);
+    uint8_t *planar = aligned_alloc(64, VL > 1 ? prow * N : 64);
     struct qcol *cols = malloc(N * sizeof *cols);
     TL_ASSERT(blocks && planar && cols);
     #pragma omp parallel num_threads(nth)
@@ -259,7 +260,8 @@ static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; n++) {
             qt->from_float(b + n * ldb, blocks + n * qrow, K);
-            unpack_column(t, blocks + n * qrow, K, planar + n * prow, &cols[n]);
+            if (VL > 1) unpack_column(t, blocks + n * qrow, K, planar + n * prow, &cols[n]);   // SIMD builds only
+            else cols[n] = (struct qcol){ .blocks = blocks + n * qrow };
         }
         // rows in contiguous ranges per thread; columns in blocks of QCB, QNC at a time
         for (int64_t n0 = 0; n0 < N; n0 += QCB) {

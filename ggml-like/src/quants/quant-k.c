@@ -273,16 +273,24 @@ void quantize_q8_K(const float *x, void *vy, int64_t n) {
 // ---------------------------------------------------------------------------------------
 // Dequantization: the element q of sub-block j of a super-block.
 
-static inline int q4k_at(const block_q4_K *x, int i) {   // i in 0..255
-    uint8_t byte = x->qs[32 * (i / 64) + i % 32];
-    return (i % 64) < 32 ? byte & 0xF : byte >> 4;
+// The codes of a whole Q4_K / Q5_K super-block, in element order.
+static void codes_q4_K(const void *vx, int q[QK_K]) {
+    const block_q4_K *x = vx;
+    for (int i = 0; i < QK_K; i++) {
+        uint8_t byte = x->qs[32 * (i / 64) + i % 32];
+        q[i] = (i % 64) < 32 ? byte & 0xF : byte >> 4;
+    }
 }
-static inline int q5k_at(const block_q5_K *x, int i) {
-    uint8_t byte = x->qs[32 * (i / 64) + i % 32];
-    int lo = (i % 64) < 32 ? byte & 0xF : byte >> 4;
-    int bit = 2 * (i / 64) + ((i % 64) >= 32);
-    return lo | (((x->qh[i % 32] >> bit) & 1) << 4);
+static void codes_q5_K(const void *vx, int q[QK_K]) {
+    const block_q5_K *x = vx;
+    for (int i = 0; i < QK_K; i++) {
+        uint8_t byte = x->qs[32 * (i / 64) + i % 32];
+        int lo = (i % 64) < 32 ? byte & 0xF : byte >> 4;
+        int bit = 2 * (i / 64) + ((i % 64) >= 32);
+        q[i] = lo | (((x->qh[i % 32] >> bit) & 1) << 4);
+    }
 }
+typedef void (*k_codes_fn)(const void *block, int q[QK_K]);
 static inline int q6k_at(const block_q6_K *x, int i) {   // 0..63, subtract 32 for the value
     int h = i / 128, r = i % 128, l = r % 32, quarter = r / 32;
     uint8_t lowbyte = x->ql[64 * h + l + 32 * (quarter & 1)];
@@ -291,31 +299,24 @@ static inline int q6k_at(const block_q6_K *x, int i) {   // 0..63, subtract 32 f
     return lo | (hi << 4);
 }
 
-void dequantize_q4_K(const void *vx, float *y, int64_t n) {
-    const block_q4_K *x = vx;
-    for (int64_t b = 0; b < n / QK_K; b++, y += QK_K) {
-        const float d = tl_fp16_to_fp32(x[b].d), dmin = tl_fp16_to_fp32(x[b].dmin);
+// Q4_K and Q5_K begin alike (d, dmin, scales), so one walker serves both.
+static void dequantize_k_asym(const uint8_t *x, size_t block_bytes, k_codes_fn codes, float *y, int64_t n) {
+    int q[QK_K];
+    for (int64_t b = 0; b < n / QK_K; b++, x += block_bytes, y += QK_K) {
+        const block_q4_K *head = (const block_q4_K *)x;
+        const float d = tl_fp16_to_fp32(head->d), dmin = tl_fp16_to_fp32(head->dmin);
+        codes(x, q);
         for (int j = 0; j < QK_K / 32; j++) {
             uint8_t sc, m;
-            k_scale_min(j, x[b].scales, &sc, &m);
+            k_scale_min(j, head->scales, &sc, &m);
             const float dj = d * sc, mj = dmin * m;
-            for (int i = 0; i < 32; i++) y[32 * j + i] = dj * q4k_at(&x[b], 32 * j + i) - mj;
+            for (int i = 0; i < 32; i++) y[32 * j + i] = dj * q[32 * j + i] - mj;
         }
     }
 }
 
-void dequantize_q5_K(const void *vx, float *y, int64_t n) {
-    const block_q5_K *x = vx;
-    for (int64_t b = 0; b < n / QK_K; b++, y += QK_K) {
-        const float d = tl_fp16_to_fp32(x[b].d), dmin = tl_fp16_to_fp32(x[b].dmin);
-        for (int j = 0; j < QK_K / 32; j++) {
-            uint8_t sc, m;
-            k_scale_min(j, x[b].scales, &sc, &m);
-            const float dj = d * sc, mj = dmin * m;
-            for (int i = 0; i < 32; i++) y[32 * j + i] = dj * q5k_at(&x[b], 32 * j + i) - mj;
-        }
-    }
-}
+void dequantize_q4_K(const void *x, float *y, int64_t n) { dequantize_k_asym(x, sizeof(block_q4_K), codes_q4_K, y, n); }
+void dequantize_q5_K(const void *x, float *y, int64_t n) { dequantize_k_asym(x, sizeof(block_q5_K), codes_q5_K, y, n); }
 
 void dequantize_q6_K(const void *vx, float *y, int64_t n) {
     const block_q6_K *x = vx;
@@ -335,42 +336,32 @@ void dequantize_q8_K(const void *vx, float *y, int64_t n) {
 // Dot products against Q8_K: per super-block, integer sums weighted by the integer
 // sub-block scales (exact), then d_x * d_y in float.
 
-// sum_j sc_j sum_i q a  and  sum_j m_j sum_i a, for the 4/5-bit formats
-static float dot_k_asym(const uint8_t *scales, float d, float dmin, const int *q, const block_q8_K *y) {
-    int sumi = 0, summ = 0;
-    for (int j = 0; j < QK_K / 32; j++) {
-        uint8_t sc, m;
-        k_scale_min(j, scales, &sc, &m);
-        int s = 0;
-        for (int i = 0; i < 32; i++) s += q[32 * j + i] * y->qs[32 * j + i];
-        sumi += sc * s;
-        summ += m * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
-    }
-    return y->d * (d * (float)sumi - dmin * (float)summ);
-}
-
-float vec_dot_q4_K_q8_K(int64_t n, const void *vx, const void *vy) {
-    const block_q4_K *x = vx;
-    const block_q8_K *y = vy;
+// Q4_K / Q5_K: sum_j sc_j sum_i q a  and  sum_j m_j sum_i a, per super-block.
+static float vec_dot_k_asym(const uint8_t *x, size_t block_bytes, k_codes_fn codes, int64_t n, const block_q8_K *y) {
     float s = 0;
     int q[QK_K];
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        for (int i = 0; i < QK_K; i++) q[i] = q4k_at(&x[b], i);
-        s += dot_k_asym(x[b].scales, tl_fp16_to_fp32(x[b].d), tl_fp16_to_fp32(x[b].dmin), q, &y[b]);
+    for (int64_t b = 0; b < n / QK_K; b++, x += block_bytes) {
+        const block_q4_K *head = (const block_q4_K *)x;
+        codes(x, q);
+        int sumi = 0, summ = 0;
+        for (int j = 0; j < QK_K / 32; j++) {
+            uint8_t sc, m;
+            k_scale_min(j, head->scales, &sc, &m);
+            int t = 0;
+            for (int i = 0; i < 32; i++) t += q[32 * j + i] * y[b].qs[32 * j + i];
+            sumi += sc * t;
+            summ += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        }
+        s += y[b].d * (tl_fp16_to_fp32(head->d) * (float)sumi - tl_fp16_to_fp32(head->dmin) * (float)summ);
     }
     return s;
 }
 
-float vec_dot_q5_K_q8_K(int64_t n, const void *vx, const void *vy) {
-    const block_q5_K *x = vx;
-    const block_q8_K *y = vy;
-    float s = 0;
-    int q[QK_K];
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        for (int i = 0; i < QK_K; i++) q[i] = q5k_at(&x[b], i);
-        s += dot_k_asym(x[b].scales, tl_fp16_to_fp32(x[b].d), tl_fp16_to_fp32(x[b].dmin), q, &y[b]);
-    }
-    return s;
+float vec_dot_q4_K_q8_K(int64_t n, const void *x, const void *y) {
+    return vec_dot_k_asym(x, sizeof(block_q4_K), codes_q4_K, n, y);
+}
+float vec_dot_q5_K_q8_K(int64_t n, const void *x, const void *y) {
+    return vec_dot_k_asym(x, sizeof(block_q5_K), codes_q5_K, n, y);
 }
 
 float vec_dot_q6_K_q8_K(int64_t n, const void *vx, const void *vy) {
