@@ -18,9 +18,13 @@ struct tl_graph;
 double bench_graph_seconds(struct tl_graph *g, const struct bench_opts *o, int min_runs);
 // GFLOP/s of our mul_mat with M x K weights of `type` (enum tl_type) and N activations.
 double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts *o);
-// Weight bytes per second of GEMV (one token) with M x K weights of `type`, cycling
-// through enough distinct matrices (*n_mat_out) to cover cycle_bytes, so none stays cached.
-double bench_gemv_bytes_per_s(int type, int M, int K, size_t cycle_bytes, const struct bench_opts *o, int *n_mat_out);
+// GEMV (one token) with M x K weights of `type`, cycling through enough distinct
+// matrices (n_mat) to cover cycle_bytes so none stays cached, against the DRAM read
+// bandwidth (over dram_bytes). The two are measured alternately, three times, and the best
+// of each kept: the bandwidth left to us on a shared machine drifts from second to second.
+struct gemv_vs_dram { int n_mat; double weight_bytes_per_s, dram_bytes_per_s; };
+struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, size_t dram_bytes,
+                                       const struct bench_opts *o);
 
 // OpenBLAS sgemm GFLOP/s at this shape (0 without OpenBLAS).
 double bench_sgemm_gflops(int M, int N, int K, const struct bench_opts *o);

@@ -45,6 +45,11 @@ bool tl_cpu_has_fast_kernel(enum tl_op op);
 // to the type-traits conversions except for NaN payloads (a NaN stays a NaN).
 void tl_cpu_convert(enum tl_type src_type, const void *src, enum tl_type dst_type, void *dst, int64_t n);
 
+// n floats quantized to an activation format (TL_Q8_0 or TL_Q8_K; n a multiple of its
+// block size) with the selected ISA's vector instructions (one thread), as quantized
+// mul_mat does. Byte-identical to the type-traits quantizer for finite input.
+void tl_cpu_quantize_row(enum tl_type type, const float *x, void *y, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif

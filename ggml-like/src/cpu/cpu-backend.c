@@ -49,14 +49,17 @@ static void init_once(void) {
     tl_cpu_register_matmul_scalar(&kernels[TL_ISA_SCALAR]);
     tl_cpu_register_attn_scalar(&kernels[TL_ISA_SCALAR]);
     tl_cpu_register_convert_scalar(&kernels[TL_ISA_SCALAR]);
+    tl_cpu_register_quantize_scalar(&kernels[TL_ISA_SCALAR]);
     tl_cpu_register_elementwise_avx2(&kernels[TL_ISA_AVX2]);
     tl_cpu_register_matmul_avx2(&kernels[TL_ISA_AVX2]);
     tl_cpu_register_attn_avx2(&kernels[TL_ISA_AVX2]);
     tl_cpu_register_convert_avx2(&kernels[TL_ISA_AVX2]);
+    tl_cpu_register_quantize_avx2(&kernels[TL_ISA_AVX2]);
     tl_cpu_register_elementwise_avx512(&kernels[TL_ISA_AVX512]);
     tl_cpu_register_matmul_avx512(&kernels[TL_ISA_AVX512]);
     tl_cpu_register_attn_avx512(&kernels[TL_ISA_AVX512]);
     tl_cpu_register_convert_avx512(&kernels[TL_ISA_AVX512]);
+    tl_cpu_register_quantize_avx512(&kernels[TL_ISA_AVX512]);
     current_isa = tl_cpu_isa_best();
     const char *env = getenv("LONGVL_CPU_ISA");
     enum tl_cpu_isa want;
@@ -121,4 +124,10 @@ void tl_cpu_convert(enum tl_type src_type, const void *src, enum tl_type dst_typ
     }
     init_once();
     kernels[current_isa].convert(src_type, src, dst_type, dst, n);
+}
+
+void tl_cpu_quantize_row(enum tl_type type, const float *x, void *y, int64_t n) {
+    TL_ASSERT((type == TL_Q8_0 || type == TL_Q8_K) && n % tl_type_traits(type)->block_size == 0);
+    init_once();
+    kernels[current_isa].quantize(type, x, y, n);
 }

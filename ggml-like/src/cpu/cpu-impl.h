@@ -11,6 +11,8 @@ struct tl_cpu_kernels {
     tl_fast_kernel op[TL_OP_COUNT];
     // n elements of a float type to another (tl_cpu_convert), one thread.
     void (*convert)(enum tl_type src_type, const void *src, enum tl_type dst_type, void *dst, int64_t n);
+    // n floats to blocks of an activation format (Q8_0, Q8_K) (tl_cpu_quantize_row), one thread.
+    void (*quantize)(enum tl_type type, const float *x, void *y, int64_t n);
 };
 
 void tl_cpu_register_elementwise_scalar(struct tl_cpu_kernels *k);
@@ -26,6 +28,9 @@ bool tl_cpu_mul_mat_quantized_avx512(struct tl_tensor *dst, int n_threads);
 void tl_cpu_register_convert_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_convert_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_convert_avx512(struct tl_cpu_kernels *k);
+void tl_cpu_register_quantize_scalar(struct tl_cpu_kernels *k);
+void tl_cpu_register_quantize_avx2(struct tl_cpu_kernels *k);
+void tl_cpu_register_quantize_avx512(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_avx512(struct tl_cpu_kernels *k);

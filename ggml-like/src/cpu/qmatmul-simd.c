@@ -1,25 +1,31 @@
-// mul_mat with block-format weights. Each activation column is quantized once with the
-// reference quantizer of the format's partner (Q8_0 or Q8_K), so the integer sums are
-// exactly those of the reference dot; only the order of the float scaling differs.
+// mul_mat with block-format weights, one weight row at a time: GEMV (one token) and
+// small batches; from QPANEL_MIN_N columns on, qgemm-panel-simd.c takes over. Each
+// activation column is quantized once with the reference quantizer of the format's
+// partner (Q8_0 or Q8_K), so the integer sums are exactly those of the reference dot;
+// only the order of the float scaling differs.
 //
 // The SIMD builds unpack the quantized activations into a planar layout (all int8 values
-// contiguous, scales and sums beside them) and walk a weight row 32 elements at a time:
-// the row's 4-, 5-, 6- or 8-bit codes are widened to 32 unsigned bytes once and
-// multiplied into up to QNC activation columns with u8 x s8 dot instructions
-// (AVX512-VNNI vpdpbusd, or vpmaddubsw + vpmaddwd on AVX2). Codes stored with an offset
-// (q - 8, q - 32) are fixed up by starting each accumulator at -offset * (sum of the 4
-// activations of that lane), precomputed per column.
+// contiguous, scales and sums beside them), in the order in which the ISA's kernel
+// (qrow-avx2.h, qrow-avx512.h) widens a row's 4-, 5-, 6- or 8-bit codes to unsigned
+// bytes, and multiply codes and activations with u8 x s8 dot instructions (vpdpbusd, or
+// vpmaddubsw + vpmaddwd on AVX2). Codes stored with an offset (q - 8, q - 32, and on
+// AVX-512 Q8_0's q + 128) are fixed up by starting each int32 lane at -offset * (sum of
+// its 4 activations), precomputed per column.
 //
 // Rows are split over the threads; columns go QNC at a time so one decoded weight chunk
-// serves several columns (GEMM) while one column (GEMV) streams the weights once.
+// serves several columns while one column streams the weights once.
 #include "cpu-impl.h"
 #include "simd.h"
 #include "quants/quants.h"
+#include "qmatmul.h"
 
 #include <omp.h>
 
 #define QNC 4    // columns per pass over a weight row
 #define QCB 64   // columns per block: their activations (~2.3 bytes/element) stay in L2
+// From this many columns on, decoding row panels once (qgemm-panel-simd.c) beats these
+// row kernels.
+#define QPANEL_MIN_N 8
 
 // One activation column, quantized: blocks in the reference layout (the scalar build
 // and the reference dot use them) and, for SIMD builds, the planar unpacking.
@@ -29,10 +35,47 @@ struct qcol {
     const float *d;       // scale per 32 (Q8_0) or per 256 (Q8_K)
     const float *sa;      // Q8_0: d * (sum of the block's 32 values), for Q4_1's min term
     const int32_t *bs;    // Q8_K: sum of each 32 values, for the K formats' min terms
-    const int32_t *bias;  // per 4 values: -offset * their sum (Q4_0: 8, Q6_K: 32), or NULL
+    const int32_t *bias;  // per 4 values of qs: -offset * their sum, or NULL
 };
 
-static int code_offset(enum tl_type t) { return t == TL_Q4_0 ? 8 : t == TL_Q6_K ? 32 : 0; }
+// What the kernels subtract from a stored code. AVX-512 also stores Q8_0 as q + 128: it
+// has no byte sign instruction for the vpmaddubsw sign trick of the AVX2 kernel.
+static int code_offset(enum tl_type t) {
+    switch (t) {
+    case TL_Q4_0: return 8;
+    case TL_Q6_K: return 32;
+#if defined(__AVX512F__)
+    case TL_Q8_0: return 128;
+#endif
+    default: return 0;
+    }
+}
+
+#if defined(__AVX512F__)
+// The AVX-512 kernels take 64 codes per register and reach activations in that order.
+// Q4_0/Q4_1, per 4 blocks: the 64 low-nibble elements (16 per block), then the 64 high.
+// Q4_K/Q5_K, per 256: sub-blocks 0,2 | 1,3 | 4,6 | 5,7 (low and high nibbles of 64 bytes).
+static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
+    int8_t tmp[256];
+    if (t == TL_Q4_0 || t == TL_Q4_1) {
+        for (int64_t g = 0; g + 128 <= K; g += 128) {
+            for (int i = 0; i < 4; i++) {
+                memcpy(tmp + 16 * i, qs + g + 32 * i, 16);
+                memcpy(tmp + 64 + 16 * i, qs + g + 32 * i + 16, 16);
+            }
+            memcpy(qs + g, tmp, 128);
+        }
+    } else if (t == TL_Q4_K || t == TL_Q5_K) {
+        static const int order[8] = { 0, 2, 1, 3, 4, 6, 5, 7 };
+        for (int64_t g = 0; g < K; g += 256) {
+            for (int j = 0; j < 8; j++) memcpy(tmp + 32 * j, qs + g + 32 * order[j], 32);
+            memcpy(qs + g, tmp, 256);
+        }
+    }
+}
+#else
+static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) { (void)t; (void)qs; (void)K; }
+#endif
 
 // Bytes of planar data per column of K elements.
 static size_t planar_bytes(int64_t K) { return (size_t)K + (size_t)K / 32 * 12 + (size_t)K + 64; }
@@ -60,6 +103,7 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
             for (int j = 0; j < 8; j++) bs[8 * i + j] = b[i].bsums[2 * j] + b[i].bsums[2 * j + 1];
         }
     }
+    permute_for_kernel(wt, qs, K);
     int off = code_offset(wt);
     if (off)
         for (int64_t i = 0; i < K / 4; i++)
@@ -68,152 +112,11 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
 }
 
 #if VL > 1
-// ---------------------------------------------------------------------------------------
-// 256-bit integer vocabulary (both SIMD builds)
-
-typedef __m256i vi;
-static inline vi vi_load(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-static inline vi vi_nibbles(const uint8_t *p) {   // 16 bytes -> 32 codes: low nibbles, then high
-    __m128i x = _mm_loadu_si128((const __m128i *)p);
-    vi both = _mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
-#if defined(__AVX512VNNI__)
-static inline vi dp_u8s8(vi acc, vi u, vi s) { return _mm256_dpbusd_epi32(acc, u, s); }
+#if defined(__AVX512F__)
+#include "qrow-avx512.h"
 #else
-static inline vi dp_u8s8(vi acc, vi u, vi s) {
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-}
+#include "qrow-avx2.h"
 #endif
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-static inline vi acc_start(const struct qcol *c, int64_t k) {   // 8 lanes of 4 values from k
-    return c->bias ? vi_load(c->bias + k / 4) : _mm256_setzero_si256();
-}
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-// Legacy formats: per 32-block, p = sum over lanes of (code - offset) * a, then
-// acc += p * (d_w * d_a). Q4_1 adds its min: m * d_a * sum(a).
-ALWAYS_INLINE void row_legacy(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    __m256 acc[QNC];
-    float accm[QNC] = { 0 };
-    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
-    size_t bsz = tl_type_traits(t)->type_size;
-    for (int64_t b = 0; b < K / 32; b++, w += bsz) {
-        vi u, s_sign = _mm256_setzero_si256();
-        float dw, mw = 0;
-        uint16_t h;
-        memcpy(&h, w, 2);
-        dw = _cvtsh_ss(h);
-        if (t == TL_Q4_0) {
-            u = vi_nibbles(w + 2);
-        } else if (t == TL_Q4_1) {
-            memcpy(&h, w + 2, 2);
-            mw = _cvtsh_ss(h);
-            u = vi_nibbles(w + 4);
-        } else {   // Q8_0: signed codes, |w| times a with w's sign
-            s_sign = vi_load(w + 2);
-            u = _mm256_sign_epi8(s_sign, s_sign);
-        }
-        for (int c = 0; c < nc; c++) {
-            vi a = vi_load(cols[c].qs + 32 * b);
-            if (t == TL_Q8_0) a = _mm256_sign_epi8(a, s_sign);
-            vi p = dp_u8s8(acc_start(&cols[c], 32 * b), u, a);
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * cols[c].d[b]), acc[c]);
-            if (t == TL_Q4_1) accm[c] += mw * cols[c].sa[b];
-        }
-    }
-    for (int c = 0; c < nc; c++) out[c] = hsum8(acc[c]) + accm[c];
-}
-
-// Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scale sc and min m; per super-block
-// sum_j sc_j * p_j (integer), then * d_w * d_a, minus dmin * d_a * sum_j m_j * bs_j.
-ALWAYS_INLINE void row_k_asym(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    __m256 acc[QNC];
-    float accm[QNC] = { 0 };
-    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
-    size_t bsz = tl_type_traits(t)->type_size;
-    for (int64_t b = 0; b < K / 256; b++, w += bsz) {
-        const block_q4_K *x4 = (const block_q4_K *)w;   // d, dmin, scales: same place in both
-        const uint8_t *qs = t == TL_Q4_K ? x4->qs : ((const block_q5_K *)w)->qs;
-        uint8_t sc[8], m[8];
-        for (int j = 0; j < 8; j++) k_scale_min(j, x4->scales, &sc[j], &m[j]);
-        vi qh = t == TL_Q5_K ? vi_load(((const block_q5_K *)w)->qh) : _mm256_setzero_si256();
-        vi isum[QNC];
-        for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
-        for (int chunk = 0; chunk < 4; chunk++) {
-            vi raw = vi_load(qs + 32 * chunk);
-            vi lo = _mm256_and_si256(raw, _mm256_set1_epi8(0x0F));
-            vi hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), _mm256_set1_epi8(0x0F));
-            if (t == TL_Q5_K) {   // fifth bits: qh bit 2*chunk for lo, 2*chunk+1 for hi
-                vi bit_lo = _mm256_set1_epi8((char)(1 << (2 * chunk))), bit_hi = _mm256_set1_epi8((char)(2 << (2 * chunk)));
-                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit_lo), bit_lo),
-                                                          _mm256_set1_epi8(16)));
-                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit_hi), bit_hi),
-                                                          _mm256_set1_epi8(16)));
-            }
-            vi s_lo = _mm256_set1_epi32(sc[2 * chunk]), s_hi = _mm256_set1_epi32(sc[2 * chunk + 1]);
-            int64_t k = 256 * b + 64 * chunk;
-            for (int c = 0; c < nc; c++) {
-                vi p_lo = dp_u8s8(_mm256_setzero_si256(), lo, vi_load(cols[c].qs + k));
-                vi p_hi = dp_u8s8(_mm256_setzero_si256(), hi, vi_load(cols[c].qs + k + 32));
-                isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_mullo_epi32(p_lo, s_lo),
-                                                                      _mm256_mullo_epi32(p_hi, s_hi)));
-            }
-        }
-        const float d = _cvtsh_ss(x4->d), dmin = _cvtsh_ss(x4->dmin);
-        for (int c = 0; c < nc; c++) {
-            const int32_t *bs = cols[c].bs + 8 * b;
-            int summ = 0;
-            for (int j = 0; j < 8; j++) summ += m[j] * bs[j];
-            float da = cols[c].d[b];
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_set1_ps(d * da), acc[c]);
-            accm[c] -= dmin * da * (float)summ;
-        }
-    }
-    for (int c = 0; c < nc; c++) out[c] = hsum8(acc[c]) + accm[c];
-}
-
-// Q6_K: 16 sub-blocks of 16 with int8 scales, codes 0..63 offset by 32.
-ALWAYS_INLINE void row_q6_K(const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    __m256 acc[QNC];
-    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
-    const vi m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    for (int64_t b = 0; b < K / 256; b++, w += sizeof(block_q6_K)) {
-        const block_q6_K *x = (const block_q6_K *)w;
-        vi isum[QNC];
-        for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
-        for (int half = 0; half < 2; half++) {
-            vi ql0 = vi_load(x->ql + 64 * half), ql1 = vi_load(x->ql + 64 * half + 32), qh = vi_load(x->qh + 32 * half);
-            vi q[4] = {   // elements 0-31, 32-63, 64-95, 96-127 of this half
-                _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)),
-                _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)),
-            };
-            for (int quarter = 0; quarter < 4; quarter++) {
-                const int8_t *sc = x->scales + 8 * half + 2 * quarter;   // two sub-blocks of 16
-                vi s = _mm256_setr_epi32(sc[0], sc[0], sc[0], sc[0], sc[1], sc[1], sc[1], sc[1]);
-                int64_t k = 256 * b + 128 * half + 32 * quarter;
-                for (int c = 0; c < nc; c++) {
-                    vi p = dp_u8s8(acc_start(&cols[c], k), q[quarter], vi_load(cols[c].qs + k));
-                    isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(p, s));
-                }
-            }
-        }
-        const float d = _cvtsh_ss(x->d);
-        for (int c = 0; c < nc; c++)
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_set1_ps(d * cols[c].d[b]), acc[c]);
-    }
-    for (int c = 0; c < nc; c++) out[c] = hsum8(acc[c]);
-}
 
 ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     switch (t) {
@@ -247,6 +150,7 @@ static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const
 // C[n][m] = A[m] . B[n] for M block-format rows (stride lda) and N f32 columns.
 static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t *a, size_t lda, const float *b,
                   size_t ldb, float *c, size_t ldc, int nth) {
+    if (N >= QPANEL_MIN_N && ISA_FN(tl_cpu_qgemm_panel)(t, M, N, K, a, lda, b, ldb, c, ldc, nth)) return;
     enum tl_type vt = tl_type_traits(t)->vec_dot_type;
     const struct tl_type_traits *qt = tl_type_traits(vt);
     size_t qrow = tl_row_size(vt, K);
@@ -257,9 +161,21 @@ static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t
     TL_ASSERT(blocks && planar && cols);
     #pragma omp parallel num_threads(nth)
     {
+        if (N == 1) {   // one column: its blocks split over the threads
+            int64_t nblk = K / qt->block_size, per = (nblk + nth - 1) / nth;
+            #pragma omp for schedule(static)
+            for (int64_t b0 = 0; b0 < nblk; b0 += per) {
+                int64_t nb = TL_MIN(per, nblk - b0);
+                ISA_FN(tl_cpu_quantize_activations)(vt, b + b0 * qt->block_size, blocks + b0 * qt->type_size,
+                                                    nb * qt->block_size);
+            }
+        } else {
+            #pragma omp for schedule(static)
+            for (int64_t n = 0; n < N; n++)
+                ISA_FN(tl_cpu_quantize_activations)(vt, b + n * ldb, blocks + n * qrow, K);
+        }
         #pragma omp for schedule(static)
         for (int64_t n = 0; n < N; n++) {
-            qt->from_float(b + n * ldb, blocks + n * qrow, K);
             if (VL > 1) unpack_column(t, blocks + n * qrow, K, planar + n * prow, &cols[n]);   // SIMD builds only
             else cols[n] = (struct qcol){ .blocks = blocks + n * qrow };
         }

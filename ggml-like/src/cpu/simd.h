@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <string.h>
 
+// For small kernels specialised by constant arguments (column counts, block sizes).
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #define VL 16
@@ -50,6 +53,7 @@ static inline vf vpow2i(vf n) {   // 2^n for integral n in [-126, 127]
     return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
 }
 static inline vf vround(vf x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT); }
+static inline vf vtrunc(vf x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_ZERO); }
 static inline vf vselect_ge(vf x, vf lim, vf v) {   // x >= lim ? v : 0
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lim, _CMP_GE_OQ), v);
 }
@@ -111,6 +115,7 @@ static inline vf vpow2i(vf n) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
 }
 static inline vf vround(vf x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline vf vtrunc(vf x) { return _mm256_round_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); }
 static inline vf vselect_ge(vf x, vf lim, vf v) {
     return _mm256_and_ps(_mm256_cmp_ps(x, lim, _CMP_GE_OQ), v);
 }
