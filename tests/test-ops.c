@@ -256,10 +256,6 @@ static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_
 int main(int argc, char **argv) {
     enum tl_cpu_isa isas[TL_ISA_COUNT];
     int n_isa = test_isas(argc, argv, isas);
-    if (n_isa < 0) {
-        printf("skipped: this CPU lacks %s\n", argv[1]);
-        return 77;
-    }
     for (int i = 0; i < n_isa; i++)
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
             for (int v = 0; v < cases[c].n_variants; v++)

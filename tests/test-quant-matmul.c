@@ -104,10 +104,6 @@ static void check_activation_quantizer(enum tl_type t, enum tl_cpu_isa isa) {
 int main(int argc, char **argv) {
     enum tl_cpu_isa isas[TL_ISA_COUNT];
     int n_isa = test_isas(argc, argv, isas);
-    if (n_isa < 0) {
-        printf("skipped: this CPU lacks %s\n", argv[1]);
-        return 77;
-    }
     rng_seed(3);
     for (int i = 0; i < n_isa; i++) {
         check_activation_quantizer(TL_Q8_0, isas[i]);

@@ -66,15 +66,20 @@ static inline double compare(const float *got, const float *want, int64_t n, dou
     return worst;
 }
 
-// The ISAs to test: the one named in argv[1], else all that this CPU supports.
-// Returns the count written to isas; -1 if the named one is unsupported (skip).
+// The ISAs to test: the one named in argv[1], else all that this CPU supports. Returns
+// the count written to isas; if the named one is unsupported, says so and exits 77 (the
+// test's skip code).
 static inline int test_isas(int argc, char **argv, enum tl_cpu_isa *isas) {
     if (argc > 1) {
         if (!tl_cpu_isa_parse(argv[1], &isas[0])) {
             fprintf(stderr, "unknown ISA %s\n", argv[1]);
             exit(2);
         }
-        return tl_cpu_isa_supported(isas[0]) ? 1 : -1;
+        if (!tl_cpu_isa_supported(isas[0])) {
+            printf("skipped: this CPU lacks %s\n", argv[1]);
+            exit(77);
+        }
+        return 1;
     }
     int n = 0;
     for (int i = 0; i < TL_ISA_COUNT; i++)

@@ -22,6 +22,10 @@ ALWAYS_INLINE uint16_t ld16(const uint8_t *p) {
     memcpy(&h, p, 2);
     return h;
 }
+ALWAYS_INLINE float hsum4(__m128 v) {
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
+}
 // Four fp16 scales `stride` bytes apart, as floats.
 ALWAYS_INLINE __m128 fp16x4(const uint8_t *p, size_t stride) {
     return _mm_cvtph_ps(_mm_setr_epi16((short)ld16(p), (short)ld16(p + stride), (short)ld16(p + 2 * stride),
@@ -99,11 +103,7 @@ ALWAYS_INLINE void row_q4_legacy(enum tl_type t, const uint8_t *w, int64_t K, co
         q4_legacy_step(t, w, b, cols, nc, acc0, accm);
         b += 4, w += 4 * bsz;
     }
-    for (int c = 0; c < nc; c++) {
-        __m128 m = accm[c];
-        m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-        out[c] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[c], acc1[c])) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)));
-    }
+    for (int c = 0; c < nc; c++) out[c] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[c], acc1[c])) + hsum4(accm[c]);
     tail_reference(t, w, b, nb, cols, nc, out);
 }
 
@@ -191,11 +191,8 @@ ALWAYS_INLINE void row_k_asym(enum tl_type t, const uint8_t *w, int64_t K, const
             accm[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mb), _mm256_set1_ps(-dmin * da), accm[c]);
         }
     }
-    for (int c = 0; c < nc; c++) {
-        __m128 m = _mm_add_ps(_mm256_castps256_ps128(accm[c]), _mm256_extractf128_ps(accm[c], 1));
-        m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-        out[c] = _mm512_reduce_add_ps(acc[c]) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)));
-    }
+    for (int c = 0; c < nc; c++)
+        out[c] = _mm512_reduce_add_ps(acc[c]) + hsum4(_mm_add_ps(_mm256_castps256_ps128(accm[c]), _mm256_extractf128_ps(accm[c], 1)));
 }
 
 // Q6_K, one 256-element block per step: per 128-element half, 64 bytes of low bits and
