@@ -11,3 +11,5 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   gcc libc6-dev libgomp1 cmake ninja-build pkg-config libopenblas-dev \
   libcjson-dev libpcre2-dev libutf8proc-dev
+# tests only: the independent NumPy reference of the model (tests/reference)
+apt-get install -y -qq --no-install-recommends python3-numpy

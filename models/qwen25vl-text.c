@@ -1,0 +1,305 @@
+// The Qwen2.5-VL text model: loading, the KV cache and the decoder graph (spec section 5).
+#include "qwen25vl-text.h"
+
+#include "tl-cpu.h"
+#include "tl-gguf.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------
+// Loading
+
+static struct tl_tensor *bind(struct qwen25vl_text_model *m, const char *fmt, int layer) {
+    char name[TL_GGUF_MAX_NAME];
+    snprintf(name, sizeof name, fmt, layer);
+    int64_t i = tl_gguf_find_tensor(m->file, name);
+    if (i < 0) return NULL;
+    const struct tl_gguf_tensor_info *ti = tl_gguf_tensor(m->file, i);
+    enum tl_type type;
+    if (!tl_type_from_ggml(ti->type, &type)) return NULL;
+    struct tl_tensor *t = tl_new_tensor(m->wctx, type, (int)ti->n_dims, ti->ne);
+    if (t) {
+        t->data = (void *)ti->data;
+        tl_set_name(t, "%s", name);
+    }
+    return t;
+}
+
+bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    char why[512] = "";
+    m->file = tl_gguf_open(path, why, sizeof why);
+    if (!m->file) {
+        tl_errorf(err, errlen, "%s", why);
+        return false;
+    }
+    int n_specs = 0;
+    struct qwen25vl_tensor_spec *specs = NULL;
+    bool ok = qwen25vl_text_hparams_from_gguf(m->file, &m->hp, why, sizeof why) &&
+              qwen25vl_text_hparams_valid(&m->hp, why, sizeof why) &&
+              (specs = qwen25vl_text_tensor_specs(&m->hp, &n_specs)) != NULL &&
+              qwen25vl_check_tensors(m->file, specs, n_specs, why, sizeof why);
+    free(specs);
+    if (!ok) {
+        tl_errorf(err, errlen, "%s: %s", path, why);
+        qwen25vl_text_free(m);
+        return false;
+    }
+    const struct qwen25vl_text_hparams *hp = &m->hp;
+    m->wctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(16 * hp->n_layer + 16) * 1024, .no_alloc = true });
+    m->layers = calloc(hp->n_layer, sizeof *m->layers);
+    if (!m->wctx || !m->layers) {
+        tl_errorf(err, errlen, "out of memory");
+        qwen25vl_text_free(m);
+        return false;
+    }
+    m->tok_embd = bind(m, "token_embd.weight", 0);
+    m->output_norm = bind(m, "output_norm.weight", 0);
+    m->output = hp->tied_embeddings ? m->tok_embd : bind(m, "output.weight", 0);
+    ok = m->tok_embd && m->output_norm && m->output;
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        struct qwen25vl_text_layer *L = &m->layers[l];
+        L->attn_norm = bind(m, "blk.%d.attn_norm.weight", l);
+        L->wq = bind(m, "blk.%d.attn_q.weight", l);
+        L->bq = bind(m, "blk.%d.attn_q.bias", l);
+        L->wk = bind(m, "blk.%d.attn_k.weight", l);
+        L->bk = bind(m, "blk.%d.attn_k.bias", l);
+        L->wv = bind(m, "blk.%d.attn_v.weight", l);
+        L->bv = bind(m, "blk.%d.attn_v.bias", l);
+        L->wo = bind(m, "blk.%d.attn_output.weight", l);
+        L->ffn_norm = bind(m, "blk.%d.ffn_norm.weight", l);
+        L->ffn_gate = bind(m, "blk.%d.ffn_gate.weight", l);
+        L->ffn_up = bind(m, "blk.%d.ffn_up.weight", l);
+        L->ffn_down = bind(m, "blk.%d.ffn_down.weight", l);
+        struct tl_tensor **all = (struct tl_tensor **)L;
+        for (size_t i = 0; i < sizeof *L / sizeof *all; i++) ok = ok && all[i];
+    }
+    // norms and biases are added to f32 activations elementwise
+    struct tl_tensor *vecs[] = { m->output_norm };
+    for (size_t i = 0; ok && i < sizeof vecs / sizeof vecs[0]; i++) ok = vecs[i]->type == TL_F32;
+    for (uint32_t l = 0; ok && l < hp->n_layer; l++) {
+        const struct qwen25vl_text_layer *L = &m->layers[l];
+        ok = L->attn_norm->type == TL_F32 && L->ffn_norm->type == TL_F32 && L->bq->type == TL_F32 &&
+             L->bk->type == TL_F32 && L->bv->type == TL_F32;
+    }
+    if (!ok) {
+        tl_errorf(err, errlen, "%s: a tensor has a type libtl cannot compute with (norms and biases must be f32)", path);
+        qwen25vl_text_free(m);
+        return false;
+    }
+    return true;
+}
+
+void qwen25vl_text_free(struct qwen25vl_text_model *m) {
+    free(m->layers);
+    tl_free(m->wctx);
+    tl_gguf_free(m->file);
+    memset(m, 0, sizeof *m);
+}
+
+bool qwen25vl_text_embed(const struct qwen25vl_text_model *m, const int32_t *ids, int64_t n, float *out, char *err,
+                         size_t errlen) {
+    const struct tl_tensor *e = m->tok_embd;
+    const struct tl_type_traits *tt = tl_type_traits(e->type);
+    int64_t E = e->ne[0];
+    for (int64_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= e->ne[1]) {
+            tl_errorf(err, errlen, "token %lld: id %d is outside the vocabulary [0, %lld)", (long long)i, ids[i],
+                      (long long)e->ne[1]);
+            return false;
+        }
+        tt->to_float((const char *)e->data + (size_t)ids[i] * e->nb[1], out + i * E, E);
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// The context: KV cache and compute buffer
+
+struct qwen25vl_text_context {
+    const struct qwen25vl_text_model *m;
+    struct qwen25vl_text_params p;
+    struct tl_context *kv_ctx;
+    struct tl_tensor **k, **v;   // per layer [D, n_ctx, Hkv]: one row per token and head
+    int64_t n_past;
+    struct tl_gallocr *alloc;
+    size_t compute_peak;
+};
+
+size_t qwen25vl_kv_bytes_per_token(const struct qwen25vl_text_hparams *hp, enum tl_type kv_type) {
+    return 2 * (size_t)hp->n_layer * hp->n_head_kv * tl_row_size(kv_type, hp->head_dim);
+}
+
+int64_t qwen25vl_text_n_past(const struct qwen25vl_text_context *c) { return c->n_past; }
+size_t qwen25vl_text_compute_bytes(const struct qwen25vl_text_context *c) { return c->compute_peak; }
+
+void qwen25vl_text_truncate(struct qwen25vl_text_context *c, int64_t n_keep) {
+    if (n_keep >= 0 && n_keep < c->n_past) c->n_past = n_keep;
+}
+
+struct qwen25vl_text_context *qwen25vl_text_context_new(const struct qwen25vl_text_model *m,
+                                                        const struct qwen25vl_text_params *p, char *err,
+                                                        size_t errlen) {
+    const struct qwen25vl_text_hparams *hp = &m->hp;
+    if (p->kv_type != TL_F32 && p->kv_type != TL_F16) {
+        tl_errorf(err, errlen, "KV cache type %s is not supported (f32, f16)", tl_type_name(p->kv_type));
+        return NULL;
+    }
+    if (p->n_ctx < 1 || p->n_ctx > INT32_MAX) {
+        tl_errorf(err, errlen, "context size %lld out of range", (long long)p->n_ctx);
+        return NULL;
+    }
+    struct qwen25vl_text_context *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    c->m = m;
+    c->p = *p;
+    if (c->p.n_ubatch <= 0) c->p.n_ubatch = 512;
+    if (c->p.n_threads <= 0) c->p.n_threads = tl_cpu_default_threads();
+    if (!(c->p.rope_freq_base > 0)) c->p.rope_freq_base = hp->rope_freq_base;
+    size_t bytes = qwen25vl_kv_bytes_per_token(hp, p->kv_type) * (size_t)p->n_ctx;
+    // one allocation; pages are committed as the cache fills
+    c->kv_ctx = tl_init((struct tl_init_params){ .mem_size = bytes + (size_t)(2 * hp->n_layer + 8) * 1024 });
+    c->k = calloc(hp->n_layer, sizeof *c->k);
+    c->v = calloc(hp->n_layer, sizeof *c->v);
+    c->alloc = tl_gallocr_new();
+    if (!c->kv_ctx || !c->k || !c->v || !c->alloc) {
+        tl_errorf(err, errlen, "cannot allocate the KV cache: %.2f GiB for %lld tokens of %s", bytes / 1073741824.0,
+                  (long long)p->n_ctx, tl_type_name(p->kv_type));
+        qwen25vl_text_context_free(c);
+        return NULL;
+    }
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        c->k[l] = tl_set_name(tl_new_tensor_3d(c->kv_ctx, p->kv_type, hp->head_dim, p->n_ctx, hp->n_head_kv), "cache_k.%u", l);
+        c->v[l] = tl_set_name(tl_new_tensor_3d(c->kv_ctx, p->kv_type, hp->head_dim, p->n_ctx, hp->n_head_kv), "cache_v.%u", l);
+    }
+    return c;
+}
+
+void qwen25vl_text_context_free(struct qwen25vl_text_context *c) {
+    if (!c) return;
+    tl_gallocr_free(c->alloc);
+    tl_free(c->kv_ctx);
+    free(c->k);
+    free(c->v);
+    free(c);
+}
+
+// ---------------------------------------------------------------------------------------
+// The graph of one micro-batch of n tokens appended after n_past cached ones.
+
+static struct tl_tensor *rms_norm(struct tl_context *ctx, struct tl_tensor *x, struct tl_tensor *w, float eps) {
+    return tl_mul(ctx, tl_rms_norm(ctx, x, eps), w);
+}
+
+// A linear layer y = W x (+ b).
+static struct tl_tensor *linear(struct tl_context *ctx, struct tl_tensor *w, struct tl_tensor *b, struct tl_tensor *x) {
+    struct tl_tensor *y = tl_mul_mat(ctx, w, x);
+    return b ? tl_add(ctx, y, b) : y;
+}
+
+// The cache rows [n0, n0 + n) of every kv head: a [D, n, Hkv] view.
+static struct tl_tensor *cache_view(struct tl_context *ctx, struct tl_tensor *cache, int64_t n0, int64_t n) {
+    return tl_view_4d(ctx, cache, cache->ne[0], n, cache->ne[2], 1, cache->nb[1], cache->nb[2], cache->nb[2] * cache->ne[2],
+                      (size_t)n0 * cache->nb[1]);
+}
+
+struct ubatch_graph {
+    struct tl_graph *g;
+    struct tl_tensor *embd, *pos, *logits;
+};
+
+static bool build_ubatch(struct qwen25vl_text_context *c, struct tl_context *ctx, int64_t n, bool all_logits,
+                         struct ubatch_graph *u) {
+    const struct qwen25vl_text_model *m = c->m;
+    const struct qwen25vl_text_hparams *hp = &m->hp;
+    int64_t D = hp->head_dim, Hq = hp->n_head, Hkv = hp->n_head_kv, n0 = c->n_past, n_kv = n0 + n;
+    u->embd = tl_new_tensor_2d(ctx, TL_F32, hp->n_embd, n);
+    u->pos = tl_new_tensor_1d(ctx, TL_I32, 3 * n);
+    tl_set_input(u->embd);
+    tl_set_input(u->pos);
+    struct tl_rope_params rp = { .mode = TL_ROPE_MROPE, .n_dims = (int)D, .freq_base = c->p.rope_freq_base };
+    memcpy(rp.sections, hp->rope_sections, sizeof rp.sections);
+    struct tl_attn_params ap = { .scale = 1.0f / sqrtf((float)D), .causal = true, .q_offset = (int32_t)n0 };
+    u->g = tl_graph_new(ctx, 64 * hp->n_layer + 64);
+    struct tl_tensor *x = u->embd;
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        const struct qwen25vl_text_layer *L = &m->layers[l];
+        struct tl_tensor *h = rms_norm(ctx, x, L->attn_norm, hp->rms_eps);
+        struct tl_tensor *q = tl_reshape_4d(ctx, linear(ctx, L->wq, L->bq, h), D, Hq, n, 1);
+        struct tl_tensor *k = tl_reshape_4d(ctx, linear(ctx, L->wk, L->bk, h), D, Hkv, n, 1);
+        struct tl_tensor *v = tl_reshape_4d(ctx, linear(ctx, L->wv, L->bv, h), D, Hkv, n, 1);
+        q = tl_rope(ctx, q, u->pos, rp);
+        k = tl_rope(ctx, k, u->pos, rp);
+        // [D, heads, tokens] -> [D, tokens, heads], the layout of the cache and the attention op.
+        // The copies into the cache go into the graph before anything that reads the cache.
+        struct tl_tensor *k_store = tl_cpy(ctx, tl_permute(ctx, k, 0, 2, 1, 3), cache_view(ctx, c->k[l], n0, n));
+        struct tl_tensor *v_store = tl_cpy(ctx, tl_permute(ctx, v, 0, 2, 1, 3), cache_view(ctx, c->v[l], n0, n));
+        if (!tl_graph_build(u->g, k_store) || !tl_graph_build(u->g, v_store)) return false;
+        struct tl_tensor *o = tl_flash_attn(ctx, tl_permute(ctx, q, 0, 2, 1, 3), cache_view(ctx, c->k[l], 0, n_kv),
+                                            cache_view(ctx, c->v[l], 0, n_kv), NULL, NULL, ap);
+        x = tl_add(ctx, x, tl_mul_mat(ctx, L->wo, tl_reshape_2d(ctx, o, D * Hq, n)));
+        h = rms_norm(ctx, x, L->ffn_norm, hp->rms_eps);
+        struct tl_tensor *f = tl_swiglu(ctx, tl_mul_mat(ctx, L->ffn_gate, h), tl_mul_mat(ctx, L->ffn_up, h));
+        x = tl_add(ctx, x, tl_mul_mat(ctx, L->ffn_down, f));
+    }
+    if (!all_logits && x)   // only the last token's logits: skip the vocabulary product for the rest
+        x = tl_view_4d(ctx, x, x->ne[0], 1, 1, 1, x->nb[1], x->nb[1], x->nb[1], (size_t)(n - 1) * x->nb[1]);
+    x = rms_norm(ctx, x, m->output_norm, hp->rms_eps);
+    u->logits = tl_mul_mat(ctx, m->output, x);
+    return tl_graph_build(u->g, u->logits);
+}
+
+static bool decode_ubatch(struct qwen25vl_text_context *c, const float *embd, const int32_t *pos, int64_t n,
+                          float *logits, bool all_logits, char *err, size_t errlen) {
+    const struct qwen25vl_text_hparams *hp = &c->m->hp;
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(hp->n_layer + 4) * 48 * 1024, .no_alloc = true });
+    if (!ctx) {
+        tl_errorf(err, errlen, "out of memory");
+        return false;
+    }
+    struct ubatch_graph u;
+    bool ok = build_ubatch(c, ctx, n, all_logits, &u);
+    if (!ok) {
+        tl_errorf(err, errlen, "building the text graph: %s", tl_error(ctx) ? tl_error(ctx) : "graph too large");
+    } else if (!tl_gallocr_alloc_graph(c->alloc, u.g)) {
+        tl_errorf(err, errlen, "out of memory for the compute buffer (%lld tokens per micro-batch)", (long long)n);
+        ok = false;
+    }
+    if (ok) {
+        size_t peak = tl_gallocr_peak_bytes(c->alloc);
+        if (peak > c->compute_peak) c->compute_peak = peak;
+        memcpy(u.embd->data, embd, (size_t)n * hp->n_embd * sizeof(float));
+        for (int s = 0; s < 3; s++) memcpy((int32_t *)u.pos->data + s * n, pos + s * n, (size_t)n * sizeof(int32_t));
+        tl_cpu_compute(u.g, c->p.n_threads);
+        if (logits) memcpy(logits, u.logits->data, tl_nbytes(u.logits));
+        c->n_past += n;
+    }
+    tl_free(ctx);
+    return ok;
+}
+
+bool qwen25vl_text_decode(struct qwen25vl_text_context *c, const float *embd, const int32_t *pos, int64_t n,
+                          float *logits, bool all_logits, char *err, size_t errlen) {
+    const struct qwen25vl_text_hparams *hp = &c->m->hp;
+    if (n < 1 || c->n_past + n > c->p.n_ctx) {
+        tl_errorf(err, errlen, "%lld tokens do not fit: %lld of %lld context tokens are used", (long long)n,
+                  (long long)c->n_past, (long long)c->p.n_ctx);
+        return false;
+    }
+    int32_t *ub_pos = malloc((size_t)3 * c->p.n_ubatch * sizeof *ub_pos);
+    if (!ub_pos) abort();
+    int64_t n_past = c->n_past;
+    bool ok = true;
+    for (int64_t i = 0; ok && i < n; i += c->p.n_ubatch) {
+        int64_t k = n - i < c->p.n_ubatch ? n - i : c->p.n_ubatch;
+        for (int s = 0; s < 3; s++) memcpy(ub_pos + s * k, pos + s * n + i, (size_t)k * sizeof *ub_pos);
+        float *out = !logits ? NULL : all_logits ? logits + i * hp->n_vocab : i + k == n ? logits : NULL;
+        ok = decode_ubatch(c, embd + i * hp->n_embd, ub_pos, k, out, all_logits, err, errlen);
+    }
+    if (!ok) c->n_past = n_past;   // all or nothing
+    free(ub_pos);
+    return ok;
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The text model against the independent NumPy reference (tests/reference/qwen25vl_ref.py,
+# which reads the HuggingFace checkpoint, not our GGUF): `longvl logits` on the converted
+# tiny checkpoint for a text-only, a one-image and a two-image prompt, whole and in
+# micro-batches (the KV cache carries the context between them), F32 and F16 KV cache.
+# Bounds (F32 weights and cache): max |diff| <= 1e-4 (the issue's bound) and max |diff| /
+# RMS(logits) <= 1e-5. The second bound is the sharp one: this tiny model's logits have RMS
+# 0.16, and giving an image the wrong grid (3x2 read as 2x3, so wrong M-RoPE positions)
+# moves them by only 7.5e-5 absolute but 4.6e-4 relative; that case must fail.
+# usage: test-text-model.sh LONGVL TOKENIZER_DIR
+set -u
+longvl=$1
+tok=$2
+ref="$(dirname "$0")/reference/qwen25vl_ref.py"
+py=/usr/bin/python3   # Debian's, with python3-numpy (the pyenv python on PATH has no NumPy)
+dir=$(mktemp -d "${TMPDIR:-/tmp}/longvl-test-text-XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+passed=0 failed=0
+ok()   { echo "ok   $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+run()  { local out; if out=$("$@" 2>&1); then ok "$*"; else fail "$* -> $out"; fi; }
+# expect CODE PATTERN CMD...: exit status CODE and PATTERN in stdout+stderr.
+expect() {
+  local code=$1 pattern=$2; shift 2
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -eq "$code" ] && grep -q -- "$pattern" <<<"$out"; then ok "$* -> $rc, '$pattern'"
+  else fail "$* -> $rc (want $code), output: $(head -c 300 <<<"$out")"; fi
+}
+# compare LABEL GOT WANT ATOL RTOL: prints the numbers; counts as passed when within bounds
+compare() {
+  local out; out=$("$py" "$ref" compare "$2" "$3" --atol "$4" --rtol "$5" --label "$1" 2>&1)
+  if [ $? -eq 0 ]; then ok "$out"; else fail "$out"; fi
+}
+
+if ! "$py" -c "import numpy" 2>/dev/null; then
+  echo "FAIL $py has no NumPy: install python3-numpy (scripts/install-deps.sh does)"; exit 1
+fi
+run "$py" "$ref" selftest
+run "$longvl" make-tiny "$dir/hf" --preset tiny --tokenizer "$tok" --dtype f32 --shards 2 --seed 11
+run "$longvl" convert "$dir/hf" -o "$dir/m" --outtype f32 --quiet
+"$py" -c "
+import numpy as np; r = np.random.default_rng(5)
+for name, rows in (('A', 6), ('B', 4), ('C', 20)):
+    (r.standard_normal((rows, 64)) * 0.5).astype('<f4').tofile('$dir/' + name + '.f32')"
+
+text=151644,8948,198,2610,525,264,10950,17847,13,151645,198,151644,872,198,9707,1879,11,1246,525,498
+one=151644,872,198,151652,img,151653,3838,374,419,30,151645,198,151644,77091,198
+two=151644,872,198,151652,img,151653,151652,img,151653,151652,img,151653,1879,11,1246
+img_one=(--image-embd "$dir/C.f32" 5 4)
+img_two=(--image-embd "$dir/A.f32" 3 2 --image-embd "$dir/B.f32" 2 2 --image-embd "$dir/C.f32" 4 5)
+for case in text one two; do
+  tokens=${!case}
+  case $case in one) imgs=("${img_one[@]}");; two) imgs=("${img_two[@]}");; *) imgs=();; esac
+  run "$py" "$ref" logits --hf "$dir/hf" --tokens "$tokens" "${imgs[@]}" -o "$dir/want-$case.f32"
+  run "$longvl" logits -m "$dir/m.gguf" --tokens "$tokens" "${imgs[@]}" --kv f32 -o "$dir/got-$case.f32"
+  compare "$case, f32 cache, one batch" "$dir/got-$case.f32" "$dir/want-$case.f32" 1e-4 1e-5
+  run "$longvl" logits -m "$dir/m.gguf" --tokens "$tokens" "${imgs[@]}" --kv f32 --ubatch 4 --ctx 100 -o "$dir/got-$case-ub.f32"
+  compare "$case, f32 cache, micro-batches of 4" "$dir/got-$case-ub.f32" "$dir/want-$case.f32" 1e-4 1e-5
+  # f16 keys and values: measured 7e-4 of the RMS
+  run "$longvl" logits -m "$dir/m.gguf" --tokens "$tokens" "${imgs[@]}" --ubatch 7 -o "$dir/got-$case-f16.f32"
+  compare "$case, f16 cache, micro-batches of 7" "$dir/got-$case-f16.f32" "$dir/want-$case.f32" 1e-3 2e-3
+done
+
+# the comparison can fail: a transposed image grid gives other M-RoPE positions
+"$longvl" logits -m "$dir/m.gguf" --tokens "$one" --image-embd "$dir/C.f32" 4 5 --kv f32 -o "$dir/bad.f32" 2>/dev/null
+if "$py" "$ref" compare "$dir/bad.f32" "$dir/want-one.f32" --atol 1e-4 --rtol 1e-5 >/dev/null; then
+  fail "a transposed image grid was not detected"
+else ok "a transposed image grid is detected: $("$py" "$ref" compare "$dir/bad.f32" "$dir/want-one.f32" --atol 1e-4 --rtol 1e-5)"; fi
+
+# bad input: a message, a non-zero exit, no output file
+m=(-m "$dir/m.gguf")
+expect 1 "neither a token id nor" "$longvl" logits "${m[@]}" --tokens 1,x,3 -o "$dir/e.f32"
+expect 1 "outside the vocabulary" "$longvl" logits "${m[@]}" --tokens 1,99999999 -o "$dir/e.f32"
+expect 1 "more \`img\` entries" "$longvl" logits "${m[@]}" --tokens 1,img -o "$dir/e.f32"
+expect 1 "1 --image-embd files but 0" "$longvl" logits "${m[@]}" --tokens 1,2 --image-embd "$dir/A.f32" 3 2 -o "$dir/e.f32"
+expect 1 "1536 bytes, expected 2048" "$longvl" logits "${m[@]}" --tokens 1,img --image-embd "$dir/A.f32" 4 2 -o "$dir/e.f32"
+expect 1 "No such file" "$longvl" logits "${m[@]}" --tokens 1,img --image-embd "$dir/none.f32" 3 2 -o "$dir/e.f32"
+expect 1 "do not fit" "$longvl" logits "${m[@]}" --tokens 1,2,3 --ctx 2 -o "$dir/e.f32"
+expect 1 "No such file" "$longvl" logits -m "$dir/none.gguf" --tokens 1 -o "$dir/e.f32"
+expect 1 "general.architecture is 'clip'" "$longvl" logits -m "$dir/m-mmproj.gguf" --tokens 1 -o "$dir/e.f32"
+expect 2 "required" "$longvl" logits "${m[@]}" --tokens 1
+expect 2 "takes f16 or f32" "$longvl" logits "${m[@]}" --tokens 1 --kv q9 -o "$dir/e.f32"
+expect 1 "cannot write" "$longvl" logits "${m[@]}" --tokens 1 -o "$dir/no/such/dir/e.f32"
+if [ -e "$dir/e.f32" ] || ls "$dir"/*.tmp >/dev/null 2>&1; then fail "a failed run left an output file"
+else ok "failed runs left no output file"; fi
+
+echo "test-text-model: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
