@@ -10,3 +10,4 @@ int verb_quantize(int argc, char **argv);    // verb-convert.c
 int verb_tokenize(int argc, char **argv);     // verb-tokenize.c
 int verb_detokenize(int argc, char **argv);   // verb-tokenize.c
 int verb_logits(int argc, char **argv);       // verb-logits.c
+int verb_vision(int argc, char **argv);       // verb-vision.c

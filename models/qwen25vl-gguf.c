@@ -413,3 +413,19 @@ void qwen25vl_vision_hparams_to_gguf(const struct qwen25vl_vision_hparams *hp, s
     if (hp->spatial_merge_size != 2) tl_gguf_set_u32(g, VK("spatial_merge_size"), hp->spatial_merge_size);
     if (hp->window_size != 112) tl_gguf_set_u32(g, VK("window_size"), hp->window_size);
 }
+
+struct tl_tensor *qwen25vl_bind_tensor(const struct tl_gguf *g, struct tl_context *wctx, const char *fmt, int layer) {
+    char name[TL_GGUF_MAX_NAME];
+    snprintf(name, sizeof name, fmt, layer);
+    int64_t i = tl_gguf_find_tensor(g, name);
+    if (i < 0) return NULL;
+    const struct tl_gguf_tensor_info *ti = tl_gguf_tensor(g, i);
+    enum tl_type type;
+    if (!tl_type_from_ggml(ti->type, &type)) return NULL;
+    struct tl_tensor *t = tl_new_tensor(wctx, type, (int)ti->n_dims, ti->ne);
+    if (t) {
+        t->data = (void *)ti->data;
+        tl_set_name(t, "%s", name);
+    }
+    return t;
+}

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "tl-gguf.h"
+#include "tl.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,3 +67,8 @@ bool qwen25vl_check_tensors(const struct tl_gguf *g, const struct qwen25vl_tenso
 // Writes the metadata keys of a text / projector file for these hyperparameters.
 void qwen25vl_text_hparams_to_gguf(const struct qwen25vl_text_hparams *hp, struct tl_gguf *g);
 void qwen25vl_vision_hparams_to_gguf(const struct qwen25vl_vision_hparams *hp, struct tl_gguf *g);
+
+// A tensor header in wctx (a no_alloc context) for the tensor named fmt % layer of an
+// open file, its data pointing into the file's mapping; NULL if the file lacks it or
+// holds it in a type libtl cannot compute with.
+struct tl_tensor *qwen25vl_bind_tensor(const struct tl_gguf *g, struct tl_context *wctx, const char *fmt, int layer);

@@ -13,19 +13,7 @@
 // Loading
 
 static struct tl_tensor *bind(struct qwen25vl_text_model *m, const char *fmt, int layer) {
-    char name[TL_GGUF_MAX_NAME];
-    snprintf(name, sizeof name, fmt, layer);
-    int64_t i = tl_gguf_find_tensor(m->file, name);
-    if (i < 0) return NULL;
-    const struct tl_gguf_tensor_info *ti = tl_gguf_tensor(m->file, i);
-    enum tl_type type;
-    if (!tl_type_from_ggml(ti->type, &type)) return NULL;
-    struct tl_tensor *t = tl_new_tensor(m->wctx, type, (int)ti->n_dims, ti->ne);
-    if (t) {
-        t->data = (void *)ti->data;
-        tl_set_name(t, "%s", name);
-    }
-    return t;
+    return qwen25vl_bind_tensor(m->file, m->wctx, fmt, layer);
 }
 
 bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *err, size_t errlen) {

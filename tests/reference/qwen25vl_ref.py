@@ -11,6 +11,9 @@ side, which reads the converted GGUF.
       the logits of every position, float32 [n_tokens][vocab]; `img` expands to NX*NY
       <|image_pad|> tokens whose embeddings are the file's rows (NY rows of NX merged
       tokens); images are found as HuggingFace finds them, after <|vision_start|>
+  qwen25vl_ref.py vision --hf DIR --pixels FILE.f32 H W -o OUT.f32
+      the merged vision embeddings [(H/28)*(W/28)][out_hidden] of normalised [H][W][3]
+      pixels: the processor's patch rows, then the tower as HuggingFace runs it
   qwen25vl_ref.py compare GOT.f32 WANT.f32 --atol A --rtol R
       max |got - want| and that over the RMS of want; exit 1 if either bound fails
   qwen25vl_ref.py selftest
@@ -18,6 +21,7 @@ side, which reads the converted GGUF.
 """
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -64,8 +68,11 @@ def load_checkpoint(d):
     for f in files:
         tensors.update(read_safetensors(os.path.join(d, f)))
     # both name layouts: model.* / visual.* and model.language_model.* / model.visual.*
-    text = {}
+    text, vision = {}, {}
     for k, v in tensors.items():
+        if k.startswith("visual.") or k.startswith("model.visual."):
+            vision[k[k.index("visual.") + len("visual."):]] = v
+            continue
         if k.startswith("model.language_model."):
             text[k[len("model.language_model."):]] = v
         elif k.startswith("model.") and not k.startswith("model.visual."):
@@ -83,6 +90,18 @@ def load_checkpoint(d):
         "tied": cfg.get("tie_word_embeddings", tc.get("tie_word_embeddings", False)),
     }
     return hp, text
+
+
+def load_vision(d):
+    tensors = {}
+    index = os.path.join(d, "model.safetensors.index.json")
+    files = sorted(set(json.load(open(index))["weight_map"].values())) if os.path.exists(index) else ["model.safetensors"]
+    for f in files:
+        for k, v in read_safetensors(os.path.join(d, f)).items():
+            if k.startswith("visual.") or k.startswith("model.visual."):
+                tensors[k[k.index("visual.") + len("visual."):]] = v
+    vc = json.load(open(os.path.join(d, "config.json")))["vision_config"]
+    return vc, tensors
 
 
 # --------------------------------------------------------------------------------------
@@ -175,6 +194,88 @@ def text_forward(hp, w, ids, image_rows, image_grid_thw):
 
 
 # --------------------------------------------------------------------------------------
+# vision tower: Qwen2VLImageProcessor's patch rows, then Qwen2_5_VisionTransformer
+
+def patchify(pixels, patch=14, merge=2, temporal=2):
+    """[H][W][3] normalised pixels -> pixel_values [gh*gw, 3*2*14*14], as the processor."""
+    H, W, C = pixels.shape
+    frames = np.repeat(pixels.transpose(2, 0, 1)[None], temporal, axis=0)   # a still image: 2 equal frames
+    gt, gh, gw = 1, H // patch, W // patch
+    p = frames.reshape(gt, temporal, C, gh // merge, merge, patch, gw // merge, merge, patch)
+    p = p.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)
+    return p.reshape(gt * gh * gw, C * temporal * patch * patch), (gt, gh, gw)
+
+
+def rot_pos_emb(grid, head_dim):
+    t, h, w = grid
+    hpos = np.broadcast_to(np.arange(h)[:, None], (h, w)).reshape(h // 2, 2, w // 2, 2).transpose(0, 2, 1, 3).flatten()
+    wpos = np.broadcast_to(np.arange(w)[None, :], (h, w)).reshape(h // 2, 2, w // 2, 2).transpose(0, 2, 1, 3).flatten()
+    pos = np.tile(np.stack([hpos, wpos], axis=-1), (t, 1))
+    dim = head_dim // 2
+    inv = 1.0 / 10000 ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
+    table = np.outer(np.arange(max(h, w)), inv)
+    return table[pos].reshape(len(pos), -1)          # [n, head_dim / 2]: row angles, then column angles
+
+
+def get_window_index(grid, window_size, merge, patch):
+    ws = window_size // merge // patch
+    t, h, w = grid
+    lh, lw = h // merge, w // merge
+    index = np.arange(t * lh * lw).reshape(t, lh, lw)
+    pad_h, pad_w = ws - lh % ws, ws - lw % ws
+    nwh, nww = (lh + pad_h) // ws, (lw + pad_w) // ws
+    padded = np.pad(index, ((0, 0), (0, pad_h), (0, pad_w)), constant_values=-100)
+    padded = padded.reshape(t, nwh, ws, nww, ws).transpose(0, 1, 3, 2, 4).reshape(t, nwh * nww, ws, ws)
+    seqlens = (padded != -100).sum(axis=(2, 3)).reshape(-1)
+    flat = padded.reshape(-1)
+    cu = [0] + list(np.cumsum(seqlens) * merge * merge)
+    cu = [c for i, c in enumerate(cu) if i == 0 or c != cu[i - 1]]   # unique_consecutive
+    return flat[flat != -100], cu
+
+
+def vision_forward(vc, w, pixels):
+    E, nh = vc["hidden_size"], vc["num_heads"]
+    hd = E // nh
+    merge, patch = vc.get("spatial_merge_size", 2), vc.get("patch_size", 14)
+    eps = 1e-6
+    x_in, grid = patchify(pixels, patch, merge, vc.get("temporal_patch_size", 2))
+    n = len(x_in)
+    x = x_in @ w["patch_embed.proj.weight"].reshape(E, -1).T         # Conv3d, stride = kernel, no bias
+    rpe = rot_pos_emb(grid, hd)
+    window_index, cu_window = get_window_index(grid, vc.get("window_size", 112), merge, patch)
+    unit = merge * merge
+    x = x.reshape(n // unit, unit, -1)[window_index].reshape(n, -1)
+    rpe = rpe.reshape(n // unit, unit, -1)[window_index].reshape(n, -1)
+    emb = np.concatenate([rpe, rpe], axis=-1)
+    cos, sin = np.cos(emb), np.sin(emb)
+    cu_full = [0, n]
+    for l in range(vc["depth"]):
+        p = f"blocks.{l}."
+        cu = cu_full if l in vc["fullatt_block_indexes"] else cu_window
+        h = rms_norm(x, w[p + "norm1.weight"], eps)
+        qkv = (h @ w[p + "attn.qkv.weight"].T + w[p + "attn.qkv.bias"]).reshape(n, 3, nh, hd)
+        q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+        q = q * cos[:, None, :] + rotate_half(q) * sin[:, None, :]
+        k = k * cos[:, None, :] + rotate_half(k) * sin[:, None, :]
+        o = np.zeros_like(q)
+        for a, b in zip(cu[:-1], cu[1:]):
+            s = np.einsum("qhd,khd->hqk", q[a:b], k[a:b]) / np.sqrt(hd)
+            s = np.exp(s - s.max(axis=-1, keepdims=True))
+            s /= s.sum(axis=-1, keepdims=True)
+            o[a:b] = np.einsum("hqk,khd->qhd", s, v[a:b])
+        x = x + o.reshape(n, E) @ w[p + "attn.proj.weight"].T + w[p + "attn.proj.bias"]
+        h = rms_norm(x, w[p + "norm2.weight"], eps)
+        g = h @ w[p + "mlp.gate_proj.weight"].T + w[p + "mlp.gate_proj.bias"]
+        u = h @ w[p + "mlp.up_proj.weight"].T + w[p + "mlp.up_proj.bias"]
+        x = x + (g / (1 + np.exp(-g)) * u) @ w[p + "mlp.down_proj.weight"].T + w[p + "mlp.down_proj.bias"]
+    m = rms_norm(x, w["merger.ln_q.weight"], eps).reshape(n // unit, unit * E)
+    m = m @ w["merger.mlp.0.weight"].T + w["merger.mlp.0.bias"]
+    m = 0.5 * m * (1 + np.vectorize(math.erf)(m / math.sqrt(2)))      # exact GELU
+    m = m @ w["merger.mlp.2.weight"].T + w["merger.mlp.2.bias"]
+    return m[np.argsort(window_index)]
+
+
+# --------------------------------------------------------------------------------------
 # command line
 
 def cmd_logits(a):
@@ -194,6 +295,15 @@ def cmd_logits(a):
     logits = text_forward(hp, w, ids, np.concatenate(rows) if rows else np.zeros((0, hp["hidden"])), grids)
     logits.astype("<f4").tofile(a.o)
     print(f"reference: {len(ids)} tokens, {len(grids)} images -> {a.o}")
+
+
+def cmd_vision(a):
+    vc, w = load_vision(a.hf)
+    H, W = int(a.pixels[1]), int(a.pixels[2])
+    pixels = np.fromfile(a.pixels[0], dtype="<f4").astype(np.float64).reshape(H, W, 3)
+    out = vision_forward(vc, w, pixels)
+    out.astype("<f4").tofile(a.o)
+    print(f"reference: {H} x {W} pixels -> {out.shape[0]} tokens x {out.shape[1]} -> {a.o}")
 
 
 def cmd_compare(a):
@@ -231,6 +341,10 @@ def main():
     p.add_argument("--tokens", required=True)
     p.add_argument("--image-embd", nargs=3, action="append")
     p.add_argument("-o", required=True)
+    p = sub.add_parser("vision")
+    p.add_argument("--hf", required=True)
+    p.add_argument("--pixels", nargs=3, required=True)
+    p.add_argument("-o", required=True)
     p = sub.add_parser("compare")
     p.add_argument("got")
     p.add_argument("want")
@@ -239,7 +353,7 @@ def main():
     p.add_argument("--label", default="logits")
     sub.add_parser("selftest")
     a = ap.parse_args()
-    return {"logits": cmd_logits, "compare": cmd_compare, "selftest": cmd_selftest}[a.cmd](a) or 0
+    return {"logits": cmd_logits, "vision": cmd_vision, "compare": cmd_compare, "selftest": cmd_selftest}[a.cmd](a) or 0
 
 
 if __name__ == "__main__":

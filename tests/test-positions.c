@@ -1,8 +1,11 @@
-// M-RoPE position ids (models/mrope-positions.c) against the spec's section 6, exactly:
-// the worked example of two images between text, the 50-page document's maxima, a
-// conversation continued in two calls equal to one call, and refused spans.
+// Positions and layouts, exactly, against the spec: the text model's M-RoPE ids
+// (models/mrope-positions.c, section 6: the worked example of two images between text,
+// the 50-page document's maxima, a conversation continued in two calls equal to one
+// call, refused spans) and the vision tower's window order and patch positions
+// (models/vision-layout.c, section 4.3: the gh=12, gw=16 example, the pad quirk).
 #include "test-util.h"
 #include "mrope-positions.h"
+#include "vision-layout.h"
 
 static void test_worked_example(void) {
     // 3 text, <vs>, image A (merged 2x3), <ve>, <vs>, image B (2x2), <ve>, 2 text
@@ -72,10 +75,43 @@ static void test_refused(void) {
     check(!c, "an image of 0 rows refused: %s", err);
 }
 
+// Section 4.3's example: gh = 12, gw = 16 (6 x 8 merge units), windows of 4 x 4 units.
+static void test_window_example(void) {
+    struct vision_layout l;
+    bool ok = vision_layout_init(&l, 12, 16, 4, NULL, 0);
+    static const int32_t want[48] = { 0,  1,  2,  3,  8,  9,  10, 11, 16, 17, 18, 19, 24, 25, 26, 27,
+                                      4,  5,  6,  7,  12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31,
+                                      32, 33, 34, 35, 40, 41, 42, 43, 36, 37, 38, 39, 44, 45, 46, 47 };
+    check(ok && !memcmp(l.window_index, want, sizeof want), "window_index of the 12 x 16 example");
+    // cu_window = [0, 64, 128, 160, 192]: windows of 64, 64, 32 and 32 patch rows
+    int counts[4] = { 0 };
+    for (int64_t r = 0; ok && r < l.n_patches; r++) counts[l.window_of[r] < 4 ? l.window_of[r] : 0]++;
+    check(ok && l.n_windows == 4 && counts[0] == 64 && counts[1] == 64 && counts[2] == 32 && counts[3] == 32,
+          "4 windows of 64, 64, 32, 32 patch rows (cu_window 0, 64, 128, 160, 192)");
+    // window-order row 16*4 is merge unit 4 = patch (0, 8): positions py = 0, px = 8
+    int32_t *pos = malloc(2 * l.n_patches * sizeof *pos);
+    vision_layout_positions(&l, pos);
+    check(pos[64] == 0 && pos[l.n_patches + 64] == 8 && pos[67] == 1 && pos[l.n_patches + 67] == 9,
+          "rotary positions follow the window order: unit 4's patches at (0,8) (0,9) (1,8) (1,9)");
+    free(pos);
+    vision_layout_free(&l);
+    // lh % 4 == 0: HuggingFace pads a whole empty window row; it holds nothing and is dropped
+    ok = vision_layout_init(&l, 16, 8, 4, NULL, 0);
+    check(ok && l.n_windows == 2, "8 x 4 merge units make 2 windows, the padded empty ones dropped (%d)", l.n_windows);
+    vision_layout_free(&l);
+    // an A4 page at 144 dpi: 120 x 86 patches, 60 x 43 units in 15 x 11 = 165 windows
+    ok = vision_layout_init(&l, 120, 86, 4, NULL, 0);
+    check(ok && l.n_windows == 165, "an A4 page at 144 dpi has 165 windows (%d)", l.n_windows);
+    vision_layout_free(&l);
+    char err[128] = "";
+    check(!vision_layout_init(&l, 11, 16, 4, err, sizeof err) && strstr(err, "11 x 16"), "an odd grid refused: %s", err);
+}
+
 int main(void) {
+    test_window_example();
     test_worked_example();
     test_fifty_pages();
     test_continuation();
     test_refused();
-    return test_summary("test-mrope");
+    return test_summary("test-positions");
 }

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The text model against the independent NumPy reference (tests/reference/qwen25vl_ref.py,
-# which reads the HuggingFace checkpoint, not our GGUF): `longvl logits` on the converted
-# tiny checkpoint for a text-only, a one-image and a two-image prompt, whole and in
-# micro-batches (the KV cache carries the context between them), F32 and F16 KV cache.
+# The model against the independent NumPy reference (tests/reference/qwen25vl_ref.py,
+# which reads the HuggingFace checkpoint, not our GGUF), on the converted tiny checkpoint:
+# `longvl vision` on images whose windows are full, partial and padded; `longvl logits`
+# for a text-only, a one-image and a three-image prompt, whole and in micro-batches (the
+# KV cache carries the context between them), F32 and F16 KV cache; and the vision
+# tower's output spliced into a prompt.
 # Bounds (F32 weights and cache): max |diff| <= 1e-4 (the issue's bound) and max |diff| /
 # RMS(logits) <= 1e-5. The second bound is the sharp one: this tiny model's logits have RMS
 # 0.16, and giving an image the wrong grid (3x2 read as 2x3, so wrong M-RoPE positions)
 # moves them by only 7.5e-5 absolute but 4.6e-4 relative; that case must fail.
-# usage: test-text-model.sh LONGVL TOKENIZER_DIR
+# Vision (F32 weights): the same two bounds; dropping the window attention moves the
+# tiny tower's output by 2.4e-2 of its RMS.
+# usage: test-model.sh LONGVL TOKENIZER_DIR
 set -u
 longvl=$1
 tok=$2
 ref="$(dirname "$0")/reference/qwen25vl_ref.py"
 py=/usr/bin/python3   # Debian's, with python3-numpy (the pyenv python on PATH has no NumPy)
-dir=$(mktemp -d "${TMPDIR:-/tmp}/longvl-test-text-XXXXXX")
+dir=$(mktemp -d "${TMPDIR:-/tmp}/longvl-test-model-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 passed=0 failed=0
 ok()   { echo "ok   $*"; passed=$((passed + 1)); }
@@ -44,6 +48,17 @@ import numpy as np; r = np.random.default_rng(5)
 for name, rows in (('A', 6), ('B', 4), ('C', 20)):
     (r.standard_normal((rows, 64)) * 0.5).astype('<f4').tofile('$dir/' + name + '.f32')"
 
+# vision: 140x196 (5x7 merge units: 4 windows, 3 partial), 224x112 (8x4: the padded empty
+# window row), 168x224 (the spec's 12x16-patch example), 56x56 (one merge-unit window)
+for hw in 140x196 224x112 168x224 56x56; do
+  h=${hw%x*} w=${hw#*x}
+  "$py" -c "
+import numpy as np; np.random.default_rng($h * 7 + $w).standard_normal(($h, $w, 3)).astype('<f4').tofile('$dir/px-$hw.f32')"
+  run "$py" "$ref" vision --hf "$dir/hf" --pixels "$dir/px-$hw.f32" "$h" "$w" -o "$dir/want-v-$hw.f32"
+  run "$longvl" vision --mmproj "$dir/m-mmproj.gguf" --pixels "$dir/px-$hw.f32" "$h" "$w" -o "$dir/got-v-$hw.f32"
+  compare "vision $hw" "$dir/got-v-$hw.f32" "$dir/want-v-$hw.f32" 1e-4 1e-5
+done
+
 text=151644,8948,198,2610,525,264,10950,17847,13,151645,198,151644,872,198,9707,1879,11,1246,525,498
 one=151644,872,198,151652,img,151653,3838,374,419,30,151645,198,151644,77091,198
 two=151644,872,198,151652,img,151653,151652,img,151653,151652,img,151653,1879,11,1246
@@ -62,6 +77,12 @@ for case in text one two; do
   compare "$case, f16 cache, micro-batches of 7" "$dir/got-$case-f16.f32" "$dir/want-$case.f32" 1e-3 2e-3
 done
 
+# vision -> text: the tower's embeddings of a 140x196 image (7 x 5 merged tokens) in a prompt
+chain=151644,872,198,151652,img,151653,3838,374,419,30
+run "$py" "$ref" logits --hf "$dir/hf" --tokens "$chain" --image-embd "$dir/want-v-140x196.f32" 7 5 -o "$dir/want-chain.f32"
+run "$longvl" logits -m "$dir/m.gguf" --tokens "$chain" --image-embd "$dir/got-v-140x196.f32" 7 5 --kv f32 -o "$dir/got-chain.f32"
+compare "our vision + text vs the reference's" "$dir/got-chain.f32" "$dir/want-chain.f32" 1e-4 1e-5
+
 # the comparison can fail: a transposed image grid gives other M-RoPE positions
 "$longvl" logits -m "$dir/m.gguf" --tokens "$one" --image-embd "$dir/C.f32" 4 5 --kv f32 -o "$dir/bad.f32" 2>/dev/null
 if "$py" "$ref" compare "$dir/bad.f32" "$dir/want-one.f32" --atol 1e-4 --rtol 1e-5 >/dev/null; then
@@ -69,6 +90,11 @@ if "$py" "$ref" compare "$dir/bad.f32" "$dir/want-one.f32" --atol 1e-4 --rtol 1e
 else ok "a transposed image grid is detected: $("$py" "$ref" compare "$dir/bad.f32" "$dir/want-one.f32" --atol 1e-4 --rtol 1e-5)"; fi
 
 # bad input: a message, a non-zero exit, no output file
+v=(--mmproj "$dir/m-mmproj.gguf")
+expect 2 "multiples of 28" "$longvl" vision "${v[@]}" --pixels "$dir/px-56x56.f32" 56 50 -o "$dir/e.f32"
+expect 1 "37632 bytes, expected 75264" "$longvl" vision "${v[@]}" --pixels "$dir/px-56x56.f32" 112 56 -o "$dir/e.f32"
+expect 1 "missing string key clip.projector_type" "$longvl" vision --mmproj "$dir/m.gguf" --pixels "$dir/px-56x56.f32" 56 56 -o "$dir/e.f32"
+expect 2 "required" "$longvl" vision "${v[@]}" -o "$dir/e.f32"
 m=(-m "$dir/m.gguf")
 expect 1 "neither a token id nor" "$longvl" logits "${m[@]}" --tokens 1,x,3 -o "$dir/e.f32"
 expect 1 "outside the vocabulary" "$longvl" logits "${m[@]}" --tokens 1,99999999 -o "$dir/e.f32"
@@ -85,5 +111,5 @@ expect 1 "cannot write" "$longvl" logits "${m[@]}" --tokens 1 -o "$dir/no/such/d
 if [ -e "$dir/e.f32" ] || ls "$dir"/*.tmp >/dev/null 2>&1; then fail "a failed run left an output file"
 else ok "failed runs left no output file"; fi
 
-echo "test-text-model: $passed passed, $failed failed"
+echo "test-model: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,42 @@
+// qwen25vl-vision.h: the Qwen2.5-VL vision tower and merger (spec section 4) as libtl
+// graphs, from a projector ("mmproj") GGUF, ours or llama.cpp's.
+//
+// One still image at a time (bounded memory: a 144-dpi A4 page is 10,320 patches):
+//
+//     struct qwen25vl_vision_model v;
+//     qwen25vl_vision_load(&v, "qwen7b-mmproj.gguf", err, sizeof err);
+//     float *out = malloc(qwen25vl_vision_n_tokens(H, W) * v.hp.projection_dim * sizeof(float));
+//     qwen25vl_vision_encode(&v, pixels, H, W, n_threads, out, err, sizeof err);
+//
+// pixels are normalised [H][W][3] float32 (image-preprocess.h makes them), H and W
+// multiples of 28; out receives (H/28) x (W/28) merged tokens in raster order, each
+// projection_dim (= the text model's n_embd) floats: the rows that replace the image's
+// <|image_pad|> tokens.
+#pragma once
+
+#include "qwen25vl-gguf.h"
+#include "tl.h"
+
+struct qwen25vl_vision_layer {
+    struct tl_tensor *ln1, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;
+    struct tl_tensor *ln2, *gate, *gate_b, *up, *up_b, *down, *down_b;
+};
+
+struct qwen25vl_vision_model {
+    struct qwen25vl_vision_hparams hp;
+    struct tl_gguf *file;
+    struct tl_context *wctx;
+    struct tl_tensor *patch_w0, *patch_w1;   // the Conv3d's two temporal slices, [14,14,3,E]
+    struct tl_tensor *post_ln, *mm0_w, *mm0_b, *mm2_w, *mm2_b;
+    struct qwen25vl_vision_layer *layers;
+};
+
+bool qwen25vl_vision_load(struct qwen25vl_vision_model *v, const char *path, char *err, size_t errlen);
+void qwen25vl_vision_free(struct qwen25vl_vision_model *v);
+
+// Merged tokens of an H x W image (H, W multiples of 28).
+int64_t qwen25vl_vision_n_tokens(int H, int W);
+
+// Encodes one image; false with a message for a size that is not a multiple of 28.
+bool qwen25vl_vision_encode(const struct qwen25vl_vision_model *v, const float *pixels, int H, int W, int n_threads,
+                            float *out, char *err, size_t errlen);
