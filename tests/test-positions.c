@@ -2,10 +2,12 @@
 // (models/mrope-positions.c, section 6: the worked example of two images between text,
 // the 50-page document's maxima, a conversation continued in two calls equal to one
 // call, refused spans) and the vision tower's window order and patch positions
-// (models/vision-layout.c, section 4.3: the gh=12, gw=16 example, the pad quirk).
+// (models/vision-layout.c, section 4.3: the gh=12, gw=16 example, the pad quirk), and the
+// NTK rotary bases of section 7 (models/rope-scaling.c).
 #include "test-util.h"
 #include "mrope-positions.h"
 #include "vision-layout.h"
+#include "rope-scaling.h"
 
 static void test_worked_example(void) {
     // 3 text, <vs>, image A (merged 2x3), <ve>, <vs>, image B (2x2), <ve>, 2 text
@@ -107,7 +109,23 @@ static void test_window_example(void) {
     check(!vision_layout_init(&l, 11, 16, 4, err, sizeof err) && strstr(err, "11 x 16"), "an odd grid refused: %s", err);
 }
 
+// Section 7's values for base 1e6 and d = 128, to the digits the spec gives (0.5%).
+static void test_rope_bases(void) {
+    static const struct { double s, want; } stat[] = { { 2, 2.02e6 }, { 4, 4.09e6 }, { 8, 8.27e6 }, { 16, 1.67e7 } };
+    bool ok = true;
+    for (int i = 0; i < 4; i++) ok = ok && fabs(rope_base_static_ntk(1e6, stat[i].s, 128) / stat[i].want - 1) < 5e-3;
+    check(ok, "static NTK bases for s = 2, 4, 8, 16: 2.02e6 4.09e6 8.27e6 1.67e7");
+    static const struct { double L, want; } dyn[] = { { 65536, 5.13e6 }, { 131072, 1.354e7 }, { 262144, 3.06e7 }, { 524288, 6.51e7 } };
+    ok = true;
+    for (int i = 0; i < 4; i++) ok = ok && fabs(rope_base_dynamic_ntk(1e6, 4, dyn[i].L, 32768, 128) / dyn[i].want - 1) < 5e-3;
+    check(ok, "dynamic NTK, L0 = 32768, s = 4: 64K 5.13e6, 128K 1.354e7, 256K 3.06e7, 512K 6.51e7");
+    check(rope_base_dynamic_ntk(1e6, 4, 32768, 32768, 128) == 1e6 &&
+              fabs(rope_base_dynamic_ntk(1e6, 1, 131072, 32768, 128) / rope_base_static_ntk(1e6, 4, 128) - 1) < 1e-12,
+          "dynamic NTK leaves the base alone up to L0, and with s = 1 is static NTK with s = L / L0");
+}
+
 int main(void) {
+    test_rope_bases();
     test_window_example();
     test_worked_example();
     test_fifty_pages();
