@@ -62,12 +62,11 @@ bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *e
         L->ffn_gate = bind(m, "blk.%d.ffn_gate.weight", l);
         L->ffn_up = bind(m, "blk.%d.ffn_up.weight", l);
         L->ffn_down = bind(m, "blk.%d.ffn_down.weight", l);
-        struct tl_tensor **all = (struct tl_tensor **)L;
+        struct tl_tensor **all = (struct tl_tensor **)L;   // the layer struct holds only tensor pointers
         for (size_t i = 0; i < sizeof *L / sizeof *all; i++) ok = ok && all[i];
     }
     // norms and biases are added to f32 activations elementwise
-    struct tl_tensor *vecs[] = { m->output_norm };
-    for (size_t i = 0; ok && i < sizeof vecs / sizeof vecs[0]; i++) ok = vecs[i]->type == TL_F32;
+    ok = ok && m->output_norm->type == TL_F32;
     for (uint32_t l = 0; ok && l < hp->n_layer; l++) {
         const struct qwen25vl_text_layer *L = &m->layers[l];
         ok = L->attn_norm->type == TL_F32 && L->ffn_norm->type == TL_F32 && L->bq->type == TL_F32 &&
