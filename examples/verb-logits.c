@@ -114,8 +114,9 @@ static bool parse_tokens(const struct logits_args *a, struct sequence *seq, char
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        bool is_image = len == 3 && !strncmp(p, "img", 3);
         int64_t add = 1;
-        if (len == 3 && !strncmp(p, "img", 3)) {
+        if (is_image) {
             if (seq->n_spans == a->n_images) {
                 tl_errorf(err, errlen, "--tokens has more `img` entries than --image-embd files (%d)", a->n_images);
                 return false;
@@ -130,7 +131,7 @@ static bool parse_tokens(const struct logits_args *a, struct sequence *seq, char
             seq->ids = realloc(seq->ids, (size_t)cap * sizeof *seq->ids);
             if (!seq->ids) abort();
         }
-        if (add > 1 || (len == 3 && !strncmp(p, "img", 3))) {
+        if (is_image) {
             for (int64_t j = 0; j < add; j++) seq->ids[seq->n++] = IMAGE_PAD_ID;
         } else {
             char tok[32];

@@ -198,7 +198,10 @@ struct ubatch_graph {
     struct tl_tensor *embd, *pos, *logits;
 };
 
-static bool build_ubatch(struct qwen25vl_text_context *c, struct tl_context *ctx, int64_t n, bool all_logits,
+// Which logits a micro-batch computes: a prefill chunk before the last needs none.
+enum logits_wanted { LOGITS_NONE, LOGITS_LAST, LOGITS_ALL };
+
+static bool build_ubatch(struct qwen25vl_text_context *c, struct tl_context *ctx, int64_t n, enum logits_wanted want,
                          struct ubatch_graph *u) {
     const struct qwen25vl_text_model *m = c->m;
     const struct qwen25vl_text_hparams *hp = &m->hp;
@@ -232,15 +235,20 @@ static bool build_ubatch(struct qwen25vl_text_context *c, struct tl_context *ctx
         struct tl_tensor *f = tl_swiglu(ctx, tl_mul_mat(ctx, L->ffn_gate, h), tl_mul_mat(ctx, L->ffn_up, h));
         x = tl_add(ctx, x, tl_mul_mat(ctx, L->ffn_down, f));
     }
-    if (!all_logits && x)   // only the last token's logits: skip the vocabulary product for the rest
+    if (want == LOGITS_NONE) {   // the last layer's cache writes are already in the graph
+        u->logits = NULL;
+        return x != NULL;
+    }
+    if (want == LOGITS_LAST && x)   // only the last token's logits: skip the vocabulary product for the rest
         x = tl_view_4d(ctx, x, x->ne[0], 1, 1, 1, x->nb[1], x->nb[1], x->nb[1], (size_t)(n - 1) * x->nb[1]);
     x = rms_norm(ctx, x, m->output_norm, hp->rms_eps);
     u->logits = tl_mul_mat(ctx, m->output, x);
     return tl_graph_build(u->g, u->logits);
 }
 
+// logits: where the wanted logits go (NULL for LOGITS_NONE)
 static bool decode_ubatch(struct qwen25vl_text_context *c, const float *embd, const int32_t *pos, int64_t n,
-                          float *logits, bool all_logits, char *err, size_t errlen) {
+                          float *logits, enum logits_wanted want, char *err, size_t errlen) {
     const struct qwen25vl_text_hparams *hp = &c->m->hp;
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(hp->n_layer + 4) * 48 * 1024, .no_alloc = true });
     if (!ctx) {
@@ -248,7 +256,7 @@ static bool decode_ubatch(struct qwen25vl_text_context *c, const float *embd, co
         return false;
     }
     struct ubatch_graph u;
-    bool ok = build_ubatch(c, ctx, n, all_logits, &u);
+    bool ok = build_ubatch(c, ctx, n, want, &u);
     if (!ok) {
         tl_errorf(err, errlen, "building the text graph: %s", tl_error(ctx) ? tl_error(ctx) : "graph too large");
     } else if (!tl_gallocr_alloc_graph(c->alloc, u.g)) {
@@ -283,8 +291,9 @@ bool qwen25vl_text_decode(struct qwen25vl_text_context *c, const float *embd, co
     for (int64_t i = 0; ok && i < n; i += c->p.n_ubatch) {
         int64_t k = n - i < c->p.n_ubatch ? n - i : c->p.n_ubatch;
         for (int s = 0; s < 3; s++) memcpy(ub_pos + s * k, pos + s * n + i, (size_t)k * sizeof *ub_pos);
-        float *out = !logits ? NULL : all_logits ? logits + i * hp->n_vocab : i + k == n ? logits : NULL;
-        ok = decode_ubatch(c, embd + i * hp->n_embd, ub_pos, k, out, all_logits, err, errlen);
+        enum logits_wanted want = !logits ? LOGITS_NONE : all_logits ? LOGITS_ALL : i + k == n ? LOGITS_LAST : LOGITS_NONE;
+        float *out = want == LOGITS_ALL ? logits + i * hp->n_vocab : want == LOGITS_LAST ? logits : NULL;
+        ok = decode_ubatch(c, embd + i * hp->n_embd, ub_pos, k, out, want, err, errlen);
     }
     if (!ok) c->n_past = n_past;   // all or nothing
     free(ub_pos);

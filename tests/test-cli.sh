@@ -2,23 +2,9 @@
 # The longvl verbs of the file-format work, end to end through the program: make-tiny,
 # convert, info; and wrong flags or bad files answered with a message and a non-zero exit.
 # usage: test-cli.sh LONGVL TOKENIZER_DIR
-set -u
 longvl=$1
 tok=$2
-dir=$(mktemp -d "${TMPDIR:-/tmp}/longvl-test-cli-XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-passed=0 failed=0
-ok()   { echo "ok   $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-
-# expect CODE PATTERN CMD...: exit status CODE and PATTERN in stdout+stderr.
-expect() {
-  local code=$1 pattern=$2; shift 2
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" -eq "$code" ] && grep -q -- "$pattern" <<<"$out"; then ok "$* -> $rc, '$pattern'"
-  else fail "$* -> $rc (want $code), output: $(head -c 300 <<<"$out")"; fi
-}
+. "$(dirname "$0")/test-lib.sh" cli
 
 expect 0 "wrote a random Qwen2.5-VL" "$longvl" make-tiny "$dir/hf" --tokenizer "$tok" --shards 3
 expect 0 "wrote $dir/m.gguf (27 tensors) and $dir/m-mmproj.gguf (71 tensors)" \
@@ -67,5 +53,4 @@ expect 1 "unknown preset" "$longvl" make-tiny "$dir/y" --preset huge --tokenizer
 expect 1 "tokenizer.json" "$longvl" make-tiny "$dir/z" --tokenizer "$dir/none"
 if ls "$dir" | grep -q '\.tmp$'; then fail "temporary files left: $(ls "$dir")"; else ok "no temporary file left"; fi
 
-echo "cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary
