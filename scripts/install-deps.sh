@@ -11,5 +11,10 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   gcc libc6-dev libgomp1 cmake ninja-build pkg-config libopenblas-dev \
   libcjson-dev libpcre2-dev libutf8proc-dev
-# tests only: the independent NumPy reference of the model (tests/reference)
-apt-get install -y -qq --no-install-recommends python3-numpy
+# MuPDF (PDF pages, PNG/JPEG files): Debian ships it static only, so the -dev packages of
+# its private libraries come too (pkg-config --static --libs mupdf, plus harfbuzz)
+apt-get install -y -qq --no-install-recommends \
+  libmupdf-dev libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev libjpeg-dev \
+  zlib1g-dev libfreetype-dev libharfbuzz-dev libpng-dev libbrotli-dev
+# tests only: the independent references of the model (NumPy) and the image processor (Pillow)
+apt-get install -y -qq --no-install-recommends python3-numpy python3-pil
