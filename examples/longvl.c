@@ -9,6 +9,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *help;
 } verbs[] = {
+    { "run",   verb_run,   "ask about a PDF, images or text: render, encode, prefill, stream the answer" },
     { "info",  verb_info,  "show a GGUF file's metadata and tensors, or (no file) the CPU and kernels" },
     { "convert", verb_convert, "convert a HuggingFace Qwen2.5-VL checkpoint to GGUF (text + mmproj)" },
     { "tokenize", verb_tokenize, "text -> token ids with the model's tokenizer (GGUF or tokenizer.json)" },

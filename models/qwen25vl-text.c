@@ -121,6 +121,7 @@ size_t qwen25vl_kv_bytes_per_token(const struct qwen25vl_text_hparams *hp, enum 
 }
 
 int64_t qwen25vl_text_n_past(const struct qwen25vl_text_context *c) { return c->n_past; }
+int64_t qwen25vl_text_n_ctx(const struct qwen25vl_text_context *c) { return c->p.n_ctx; }
 size_t qwen25vl_text_compute_bytes(const struct qwen25vl_text_context *c) { return c->compute_peak; }
 
 void qwen25vl_text_truncate(struct qwen25vl_text_context *c, int64_t n_keep) {

@@ -60,6 +60,7 @@ void qwen25vl_text_context_free(struct qwen25vl_text_context *c);
 // Bytes the cache holds per token, all layers, for a KV type.
 size_t qwen25vl_kv_bytes_per_token(const struct qwen25vl_text_hparams *hp, enum tl_type kv_type);
 int64_t qwen25vl_text_n_past(const struct qwen25vl_text_context *c);   // tokens in the cache
+int64_t qwen25vl_text_n_ctx(const struct qwen25vl_text_context *c);    // its capacity
 // Forgets the cache from token n_keep on (n_keep <= n_past).
 void qwen25vl_text_truncate(struct qwen25vl_text_context *c, int64_t n_keep);
 // Peak bytes of the compute buffer so far (grows with n_ubatch, not with the context).

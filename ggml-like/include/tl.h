@@ -87,6 +87,8 @@ static inline bool tl_type_is_weight(const struct tl_type_traits *tt) { return t
 // Formats a message into err (of errlen bytes) if err is not NULL: the error-reporting
 // convention of the file readers ("false / NULL, and a message in err").
 void tl_errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+// Seconds on a monotonic clock, for progress and rates.
+double tl_time_seconds(void);
 
 uint16_t tl_fp32_to_fp16(float f);
 float    tl_fp16_to_fp32(uint16_t h);

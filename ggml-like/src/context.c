@@ -2,6 +2,7 @@
 #include "tl-impl.h"
 
 #include <stdarg.h>
+#include <time.h>
 
 #define TL_ALIGN 64
 
@@ -249,4 +250,10 @@ void tl_errorf(char *err, size_t errlen, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+double tl_time_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
 }

@@ -1,0 +1,414 @@
+// longvl run: ask a question about a PDF, images or plain text. Pages are rendered,
+// encoded one at a time (or read from the embedding cache), spliced into the chat prompt
+// and prefilled in micro-batches; the answer streams to stdout as UTF-8, progress and
+// statistics go to stderr.
+#include "verbs.h"
+#include "chat-template.h"
+#include "qwen25vl-generate.h"
+#include "rope-scaling.h"
+#include "run-inputs.h"
+#include "text-file.h"
+#include "tokenizer.h"
+#include "tl-cpu.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define MAX_IMAGES 256
+
+struct run_args {
+    const char *model, *mmproj, *pdf, *pages, *password, *prompt, *prompt_file, *system, *cache_dir, *dump_tokens;
+    const char *images[MAX_IMAGES];
+    int n_images;
+    double dpi, rope_base, rope_factor;
+    long long min_pixels, max_pixels, n_ctx, n_ubatch, n_threads, n_predict, top_k, repeat_last_n, orig_ctx;
+    unsigned long long seed;
+    double temperature, top_p, repeat_penalty;
+    enum tl_type kv_type;
+    enum { ROPE_NONE, ROPE_STATIC, ROPE_DYNAMIC } rope_scaling;
+    bool quiet;
+};
+
+static int usage(FILE *f, int rc) {
+    fprintf(f,
+            "usage: longvl run -m MODEL.gguf [--mmproj MMPROJ.gguf (--pdf FILE | --image FILE ...)] -p PROMPT [options]\n\n"
+            "input:\n"
+            "  --pdf FILE            every page (or --pages) becomes an image, in order, before the prompt\n"
+            "  --pages 1-5,8         pages to use (1-based, inclusive)\n"
+            "  --password P          for an encrypted PDF\n"
+            "  --dpi D               rendering resolution (default 144: ~2,580 tokens per A4 page)\n"
+            "  --image FILE          a PNG/JPEG image (repeatable, after the PDF pages)\n"
+            "  -p TEXT | -f FILE     the question; --system TEXT replaces the default system message\n"
+            "  --min-pixels N, --max-pixels N   smart_resize limits (default 3136, 12845056)\n"
+            "  --cache-dir DIR       keep page embeddings on disk (asking again skips the vision tower)\n"
+            "generation:\n"
+            "  -n, --n-predict N     most tokens to generate (default 512)\n"
+            "  --temp T              0 = greedy (default); --top-k K, --top-p P, --seed S\n"
+            "  --repeat-penalty R    (default 1 = off) over the last --repeat-last-n tokens (default 64, 0 = all)\n"
+            "context:\n"
+            "  --ctx N               KV cache size (default: prompt + n-predict; at most 524288)\n"
+            "  --kv f16|f32          KV cache type (default f16)\n"
+            "  --rope-base B         rotary base override\n"
+            "  --rope-scaling none|static|dynamic --rope-factor S [--rope-orig-ctx L0 (default 32768)]\n"
+            "                        NTK rules of spec section 7; dynamic uses L = the largest position + 1\n"
+            "  --ubatch N            tokens per prefill graph (default 512); --threads N\n"
+            "  --quiet               no progress or statistics on stderr\n"
+            "  --dump-tokens FILE    write the prompt's and the answer's token ids (for checking against a reference)\n");
+    return rc;
+}
+
+static bool parse_ll(const char *s, long long lo, long long hi, long long *v) {
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (errno || end == s || *end || x < lo || x > hi) return false;
+    *v = x;
+    return true;
+}
+
+static bool parse_d(const char *s, double lo, double hi, double *v) {
+    char *end;
+    double x = strtod(s, &end);
+    if (end == s || *end || !(x >= lo && x <= hi)) return false;
+    *v = x;
+    return true;
+}
+
+static bool parse_args(int argc, char **argv, struct run_args *a, int *rc) {
+    *a = (struct run_args){ .dpi = 144, .n_predict = 512, .repeat_penalty = 1, .repeat_last_n = 64, .kv_type = TL_F16,
+                            .orig_ctx = 32768, .seed = 42 };
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long x;
+        bool good = true;
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) return *rc = usage(stdout, 0), false;
+        if (!strcmp(s, "--quiet")) { a->quiet = true; continue; }
+        if (!v) {
+            fprintf(stderr, "longvl run: %s needs a value\n", s);
+            return *rc = 2, false;
+        }
+        i++;
+        if (!strcmp(s, "-m")) a->model = v;
+        else if (!strcmp(s, "--mmproj")) a->mmproj = v;
+        else if (!strcmp(s, "--pdf")) a->pdf = v;
+        else if (!strcmp(s, "--pages")) a->pages = v;
+        else if (!strcmp(s, "--password")) a->password = v;
+        else if (!strcmp(s, "-p")) a->prompt = v;
+        else if (!strcmp(s, "-f")) a->prompt_file = v;
+        else if (!strcmp(s, "--system")) a->system = v;
+        else if (!strcmp(s, "--cache-dir")) a->cache_dir = v;
+        else if (!strcmp(s, "--dump-tokens")) a->dump_tokens = v;
+        else if (!strcmp(s, "--image")) {
+            if (a->n_images == MAX_IMAGES) good = false;
+            else a->images[a->n_images++] = v;
+        } else if (!strcmp(s, "--dpi")) good = parse_d(v, 1, 2400, &a->dpi);
+        else if (!strcmp(s, "--min-pixels")) good = parse_ll(v, 1, 1LL << 40, &a->min_pixels);
+        else if (!strcmp(s, "--max-pixels")) good = parse_ll(v, 1, 1LL << 40, &a->max_pixels);
+        else if (!strcmp(s, "-n") || !strcmp(s, "--n-predict")) good = parse_ll(v, 0, 1 << 24, &a->n_predict);
+        else if (!strcmp(s, "--temp")) good = parse_d(v, 0, 100, &a->temperature);
+        else if (!strcmp(s, "--top-k")) good = parse_ll(v, 0, 1 << 30, &a->top_k);
+        else if (!strcmp(s, "--top-p")) good = parse_d(v, 0, 1, &a->top_p);
+        else if (!strcmp(s, "--repeat-penalty")) good = parse_d(v, 0.01, 100, &a->repeat_penalty);
+        else if (!strcmp(s, "--repeat-last-n")) good = parse_ll(v, 0, 1 << 30, &a->repeat_last_n);
+        else if (!strcmp(s, "--seed")) good = parse_ll(v, 0, INT64_MAX, &x) && (a->seed = (unsigned long long)x, true);
+        else if (!strcmp(s, "--ctx")) good = parse_ll(v, 1, 524288, &a->n_ctx);
+        else if (!strcmp(s, "--ubatch")) good = parse_ll(v, 1, 1 << 16, &a->n_ubatch);
+        else if (!strcmp(s, "--threads")) good = parse_ll(v, 1, 4096, &a->n_threads);
+        else if (!strcmp(s, "--rope-base")) good = parse_d(v, 1, 1e30, &a->rope_base);
+        else if (!strcmp(s, "--rope-factor")) good = parse_d(v, 1, 1e6, &a->rope_factor);
+        else if (!strcmp(s, "--rope-orig-ctx")) good = parse_ll(v, 1, 1 << 30, &a->orig_ctx);
+        else if (!strcmp(s, "--rope-scaling")) {
+            if (!strcmp(v, "none")) a->rope_scaling = ROPE_NONE;
+            else if (!strcmp(v, "static")) a->rope_scaling = ROPE_STATIC;
+            else if (!strcmp(v, "dynamic")) a->rope_scaling = ROPE_DYNAMIC;
+            else good = false;
+        } else if (!strcmp(s, "--kv")) {
+            if (!strcmp(v, "f16")) a->kv_type = TL_F16;
+            else if (!strcmp(v, "f32")) a->kv_type = TL_F32;
+            else good = false;
+        } else {
+            fprintf(stderr, "longvl run: unknown argument '%s'\n", s);
+            return *rc = usage(stderr, 2), false;
+        }
+        if (!good) {
+            fprintf(stderr, "longvl run: bad value for %s: '%s' (see --help)\n", s, v);
+            return *rc = 2, false;
+        }
+    }
+    const char *missing = !a->model ? "-m MODEL.gguf" : !a->prompt == !a->prompt_file ? "exactly one of -p and -f"
+                        : (a->pdf || a->n_images) && !a->mmproj ? "--mmproj (for --pdf/--image)" : NULL;
+    if (!missing && a->rope_scaling != ROPE_NONE && !a->rope_factor) missing = "--rope-factor (for --rope-scaling)";
+    if (missing) {
+        fprintf(stderr, "longvl run: %s is required\n", missing);
+        return *rc = usage(stderr, 2), false;
+    }
+    if ((a->pages || a->password) && !a->pdf) {
+        fprintf(stderr, "longvl run: --pages and --password go with --pdf\n");
+        return *rc = 2, false;
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct run_state {
+    struct run_args a;
+    struct qwen25vl_text_model m;
+    struct qwen25vl_vision_model v;
+    bool have_vision;
+    struct tokenizer *tok;
+    struct run_inputs in;
+    char *prompt_text, *question;
+    int32_t *ids;
+    int64_t n_ids;
+    struct qwen25vl_image_span *spans;
+    struct qwen25vl_text_context *ctx;
+    struct tokenizer_stream stream;
+    int32_t *answer;
+    int32_t n_answer;
+    double last_progress;
+    bool progress_tty;
+};
+
+static bool load_inputs(struct run_state *st, char *err, size_t errlen) {
+    struct run_args *a = &st->a;
+    struct run_inputs *in = &st->in;
+    in->dpi = (float)a->dpi;
+    in->min_pixels = a->min_pixels;
+    in->max_pixels = a->max_pixels;
+    in->vision = &st->v;
+    in->n_threads = (int)a->n_threads;
+    in->cache_dir = a->cache_dir;
+    in->mmproj_path = a->mmproj;
+    in->use_cache = a->cache_dir != NULL;
+    if (a->pdf) {
+        in->pdf = pdf_document_open(a->pdf, a->password, err, errlen);
+        if (!in->pdf) return false;
+        int n_pages = pdf_document_page_count(in->pdf), *pages = NULL, n = 0;
+        bool ok;
+        if (a->pages) ok = parse_page_ranges(a->pages, n_pages, &pages, &n, err, errlen);
+        else {
+            pages = malloc((size_t)n_pages * sizeof *pages);
+            if (!pages) abort();
+            for (n = 0; n < n_pages; n++) pages[n] = n;
+            ok = true;
+        }
+        ok = ok && run_inputs_add_pdf_pages(in, pages, n, err, errlen) &&
+             (!in->use_cache || run_inputs_open_cache(in, a->pdf, err, errlen));
+        free(pages);
+        if (!ok) return false;
+    }
+    for (int i = 0; i < a->n_images; i++)
+        if (!run_inputs_add_image(in, a->images[i], err, errlen)) return false;
+    return true;
+}
+
+// The chat prompt, tokenized, and where each picture's <|image_pad|> run starts.
+static bool build_prompt(struct run_state *st, char *err, size_t errlen) {
+    int n_parts = st->in.n_pics + 1;
+    struct chat_part *parts = calloc(n_parts, sizeof *parts);
+    if (!parts) abort();
+    for (int i = 0; i < st->in.n_pics; i++)
+        parts[i] = (struct chat_part){ .kind = CHAT_IMAGE, .height = st->in.pics[i].src_h, .width = st->in.pics[i].src_w };
+    parts[n_parts - 1] = (struct chat_part){ .kind = CHAT_TEXT, .text = st->question };
+    struct chat_part system_part = { .kind = CHAT_TEXT, .text = st->a.system };
+    struct chat_message msgs[2] = { { "system", &system_part, 1 }, { "user", parts, n_parts } };
+    struct chat_options o = { .add_generation_prompt = true, .min_pixels = st->a.min_pixels, .max_pixels = st->a.max_pixels };
+    st->prompt_text = st->a.system ? qwen25vl_chat_format(msgs, 2, &o, err, errlen) : qwen25vl_chat_format(msgs + 1, 1, &o, err, errlen);
+    free(parts);
+    if (!st->prompt_text) return false;
+    st->n_ids = tokenizer_encode(st->tok, st->prompt_text, strlen(st->prompt_text), true, &st->ids, err, errlen);
+    if (st->n_ids < 0) return false;
+    // each picture is one run of <|image_pad|>, in order
+    int32_t pad = tokenizer_find(st->tok, "<|image_pad|>");
+    st->spans = calloc(st->in.n_pics + 1, sizeof *st->spans);
+    if (!st->spans) abort();
+    int k = 0;
+    for (int64_t i = 0; i < st->n_ids; i++) {
+        if (st->ids[i] != pad || (i > 0 && st->ids[i - 1] == pad)) continue;
+        int64_t run = 0;
+        while (i + run < st->n_ids && st->ids[i + run] == pad) run++;
+        const struct run_picture *p = k < st->in.n_pics ? &st->in.pics[k] : NULL;
+        if (!p || run != qwen25vl_vision_n_tokens(p->H, p->W)) {
+            tl_errorf(err, errlen, "the prompt's image slots do not match the pictures (is <|image_pad|> in the question?)");
+            return false;
+        }
+        st->spans[k++] = (struct qwen25vl_image_span){ .start = i, .lh = p->H / 28, .lw = p->W / 28 };
+    }
+    if (k != st->in.n_pics) {
+        tl_errorf(err, errlen, "the prompt has %d image slots for %d pictures", k, st->in.n_pics);
+        return false;
+    }
+    return true;
+}
+
+static void show_progress(void *user, const struct qwen25vl_prefill_progress *p) {
+    struct run_state *st = user;
+    bool done = p->tokens_done == p->n_tokens;
+    double t = tl_time_seconds();
+    if (st->a.quiet || (!done && t - st->last_progress < (st->progress_tty ? 0.2 : 5.0) &&
+                        !(p->images_done && p->tokens_done == st->spans[p->images_done - 1].start +
+                                                                     (int64_t)st->spans[p->images_done - 1].lh * st->spans[p->images_done - 1].lw)))
+        return;
+    st->last_progress = t;
+    double rate = p->seconds > 0 ? p->tokens_done / p->seconds : 0;
+    double eta = rate > 0 ? (p->n_tokens - p->tokens_done) / rate : 0;
+    fprintf(stderr, "%sprefill: %d/%d images, %lld/%lld tokens, %.0f tok/s, ETA %.0f s%s", st->progress_tty ? "\r" : "",
+            p->images_done, p->n_images, (long long)p->tokens_done, (long long)p->n_tokens, rate, eta,
+            st->progress_tty && !done ? "   " : "\n");
+}
+
+static bool print_token(void *user, int32_t token) {
+    struct run_state *st = user;
+    if (st->a.dump_tokens) {
+        st->answer = realloc(st->answer, (size_t)(st->n_answer + 1) * sizeof *st->answer);
+        if (!st->answer) abort();
+        st->answer[st->n_answer++] = token;
+    }
+    char buf[1024];
+    int n = tokenizer_stream_piece(st->tok, &st->stream, token, true, buf, sizeof buf);
+    if (n > 0) {
+        fwrite(buf, 1, (size_t)n, stdout);
+        fflush(stdout);
+    }
+    return true;
+}
+
+static bool dump_tokens(const struct run_state *st, char *err, size_t errlen) {
+    FILE *f = fopen(st->a.dump_tokens, "w");
+    if (!f) {
+        tl_errorf(err, errlen, "cannot write %s", st->a.dump_tokens);
+        return false;
+    }
+    fprintf(f, "prompt:");
+    for (int64_t i = 0; i < st->n_ids; i++) fprintf(f, "%s%d", i ? "," : " ", st->ids[i]);
+    fprintf(f, "\nanswer:");
+    for (int32_t i = 0; i < st->n_answer; i++) fprintf(f, "%s%d", i ? "," : " ", st->answer[i]);
+    fprintf(f, "\n");
+    return fclose(f) == 0;
+}
+
+static double rope_base_for(const struct run_state *st, int32_t max_position) {
+    const struct run_args *a = &st->a;
+    double base = st->m.hp.rope_freq_base;
+    int d = (int)st->m.hp.head_dim;
+    if (a->rope_base > 0) return a->rope_base;
+    if (a->rope_scaling == ROPE_STATIC) return rope_base_static_ntk(base, a->rope_factor, d);
+    if (a->rope_scaling == ROPE_DYNAMIC)
+        return rope_base_dynamic_ntk(base, a->rope_factor, max_position + 1.0, (double)a->orig_ctx, d);
+    return base;
+}
+
+static long peak_rss_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024;
+}
+
+static bool run(struct run_state *st, char *err, size_t errlen) {
+    struct run_args *a = &st->a;
+    if (!qwen25vl_text_load(&st->m, a->model, err, errlen)) return false;
+    st->tok = tokenizer_load_gguf(st->m.file, err, errlen);
+    if (!st->tok) return false;
+    if (a->prompt_file) {
+        st->question = read_text_file(a->prompt_file, 1 << 26, err, errlen);
+        if (!st->question) return false;
+    } else {
+        st->question = strdup(a->prompt);
+    }
+    if (a->mmproj && (a->pdf || a->n_images)) {
+        if (!qwen25vl_vision_load(&st->v, a->mmproj, err, errlen)) return false;
+        st->have_vision = true;
+        if (st->v.hp.projection_dim != st->m.hp.n_embd) {
+            tl_errorf(err, errlen, "%s projects to %u but %s has n_embd %u: not a pair", a->mmproj,
+                      st->v.hp.projection_dim, a->model, st->m.hp.n_embd);
+            return false;
+        }
+    }
+    if (!load_inputs(st, err, errlen) || !build_prompt(st, err, errlen)) return false;
+    int64_t n_ctx = a->n_ctx ? a->n_ctx : st->n_ids + a->n_predict;
+    if (n_ctx > 524288) n_ctx = 524288;
+    if (st->n_ids + 1 > n_ctx) {
+        tl_errorf(err, errlen, "the prompt is %lld tokens (%d pictures) but --ctx is %lld", (long long)st->n_ids,
+                  st->in.n_pics, (long long)n_ctx);
+        return false;
+    }
+    int32_t *pos = malloc((size_t)3 * st->n_ids * sizeof *pos), next = 0;
+    if (!pos) abort();
+    bool ok = qwen25vl_mrope_positions(st->n_ids, 0, st->spans, st->in.n_pics, pos, &next, err, errlen);
+    free(pos);
+    if (!ok) return false;
+    // positions generation will reach: the prompt's largest + n_predict
+    double base = rope_base_for(st, next - 1 + (int32_t)(n_ctx - st->n_ids));
+    struct qwen25vl_text_params tp = { .n_ctx = n_ctx, .kv_type = a->kv_type, .n_ubatch = (int)a->n_ubatch,
+                                       .n_threads = (int)a->n_threads, .rope_freq_base = (float)base };
+    st->ctx = qwen25vl_text_context_new(&st->m, &tp, err, errlen);
+    if (!st->ctx) return false;
+    size_t kv_tok = qwen25vl_kv_bytes_per_token(&st->m.hp, a->kv_type);
+    if (!a->quiet)
+        fprintf(stderr, "longvl run: %lld prompt tokens (%d pictures), context %lld, KV %s %.1f KiB/token = %.2f GiB, "
+                        "rope base %.6g\n",
+                (long long)st->n_ids, st->in.n_pics, (long long)n_ctx, tl_type_name(a->kv_type), kv_tok / 1024.0,
+                kv_tok * (double)n_ctx / 1073741824.0, base);
+
+    struct sampler *smp = sampler_new(&(struct sampler_params){ .temperature = (float)a->temperature, .top_k = (int32_t)a->top_k,
+                                                                .top_p = (float)a->top_p, .repetition_penalty = (float)a->repeat_penalty,
+                                                                .penalty_last_n = (int32_t)a->repeat_last_n, .seed = a->seed },
+                                      st->m.hp.n_vocab);
+    for (int64_t i = 0; i < st->n_ids; i++) sampler_accept(smp, st->ids[i]);
+    float *logits = malloc((size_t)st->m.hp.n_vocab * sizeof *logits);
+    if (!logits) abort();
+    st->progress_tty = isatty(2);
+    struct qwen25vl_prompt prompt = { st->ids, st->n_ids, st->spans, st->in.n_pics };
+    double t0 = tl_time_seconds();
+    ok = qwen25vl_prefill(st->ctx, &st->m, &prompt, run_inputs_rows, &st->in, show_progress, st, logits, &next, err, errlen);
+    double t_prefill = tl_time_seconds() - t0;
+    struct qwen25vl_generate_result r = { 0 };
+    if (ok && a->n_predict > 0) {
+        int32_t stops[2] = { tokenizer_find(st->tok, "<|im_end|>"), tokenizer_find(st->tok, "<|endoftext|>") };
+        struct qwen25vl_generate_params gp = { .n_predict = (int32_t)a->n_predict, .stop_ids = stops, .n_stop = 2 };
+        ok = qwen25vl_generate(st->ctx, &st->m, smp, logits, next, &gp, print_token, st, &r, err, errlen);
+        char tail[16];
+        int n = tokenizer_stream_flush(&st->stream, tail, sizeof tail);
+        fwrite(tail, 1, (size_t)n, stdout);
+        printf("\n");
+        fflush(stdout);
+    }
+    ok = ok && (!a->dump_tokens || dump_tokens(st, err, errlen));
+    if (ok && !a->quiet) {
+        static const char *why[] = { "stop token", "--n-predict reached", "context full", "stopped" };
+        fprintf(stderr,
+                "longvl run: prefill %lld tokens in %.2f s (%.1f tok/s; %d pictures encoded in %.2f s, %d from the cache); "
+                "generated %d tokens in %.2f s (%.2f tok/s), %s; peak RSS %ld MiB\n",
+                (long long)st->n_ids, t_prefill, st->n_ids / t_prefill, st->in.n_pics - st->in.cache_hits,
+                st->in.encode_seconds, st->in.cache_hits, r.n_generated, r.seconds,
+                r.seconds > 0 ? r.n_generated / r.seconds : 0.0, why[r.stop], peak_rss_mib());
+    }
+    free(logits);
+    sampler_free(smp);
+    return ok;
+}
+
+int verb_run(int argc, char **argv) {
+    struct run_state st = { 0 };
+    int rc = 0;
+    if (!parse_args(argc, argv, &st.a, &rc)) return rc;
+    char err[1024] = "";
+    bool ok = run(&st, err, sizeof err);
+    if (!ok) fprintf(stderr, "longvl run: %s\n", err);
+    qwen25vl_text_context_free(st.ctx);
+    run_inputs_free(&st.in);
+    if (st.have_vision) qwen25vl_vision_free(&st.v);
+    tokenizer_free(st.tok);
+    qwen25vl_text_free(&st.m);
+    free(st.prompt_text);
+    free(st.question);
+    free(st.ids);
+    free(st.spans);
+    free(st.answer);
+    return ok ? 0 : 1;
+}
