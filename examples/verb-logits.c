@@ -29,7 +29,7 @@ struct logits_args {
 static int usage(FILE *f, int rc) {
     fprintf(f,
             "usage: longvl logits -m TEXT.gguf --tokens 1,2,img,3 [--image-embd FILE.f32 NX NY ...] -o OUT.f32\n"
-            "                     [--kv f16|f32] [--ubatch N] [--ctx N] [--threads N] [--rope-base B]\n\n"
+            "                     [--kv f16|f32|q8_0|q4_0] [--ubatch N] [--ctx N] [--threads N] [--rope-base B]\n\n"
             "Writes the logits of every position as raw little-endian float32 [n_tokens][n_vocab].\n"
             "Each `img` in the list takes the next --image-embd file: NX*NY rows of n_embd float32\n"
             "(NY rows of NX merged tokens, row-major), placed with the image's M-RoPE positions.\n"
@@ -72,10 +72,9 @@ static bool parse_args(int argc, char **argv, struct logits_args *a, int *rc) {
             i += 3;
         } else if (!strcmp(s, "--kv") && has) {
             const char *t = argv[++i];
-            if (!strcmp(t, "f16")) a->kv_type = TL_F16;
-            else if (!strcmp(t, "f32")) a->kv_type = TL_F32;
-            else {
-                fprintf(stderr, "longvl logits: --kv takes f16 or f32, not '%s'\n", t);
+            if (!tl_type_parse(t, &a->kv_type) || !(a->kv_type == TL_F16 || a->kv_type == TL_F32 ||
+                                                     a->kv_type == TL_Q8_0 || a->kv_type == TL_Q4_0)) {
+                fprintf(stderr, "longvl logits: --kv takes f16, f32, q8_0 or q4_0, not '%s'\n", t);
                 return *rc = 2, false;
             }
         } else if (!strcmp(s, "--ubatch") && has && parse_long(argv[i + 1], 1, 1 << 20, &v)) a->n_ubatch = v, i++;

@@ -51,7 +51,7 @@ static int usage(FILE *f, int rc) {
             "  --repeat-penalty R    (default 1 = off) over the last --repeat-last-n tokens (default 64, 0 = all)\n"
             "context:\n"
             "  --ctx N               KV cache size (default: prompt + n-predict; at most 524288)\n"
-            "  --kv f16|f32          KV cache type (default f16)\n"
+            "  --kv f16|f32|q8_0|q4_0  KV cache type (default f16; q8_0 0.53x and q4_0 0.28x its bytes)\n"
             "  --rope-base B         rotary base override\n"
             "  --rope-scaling none|static|dynamic --rope-factor S [--rope-orig-ctx L0 (default 32768)]\n"
             "                        NTK rules of spec section 7; dynamic uses L = the largest position + 1\n"
@@ -127,9 +127,8 @@ static bool parse_args(int argc, char **argv, struct run_args *a, int *rc) {
             else if (!strcmp(v, "dynamic")) a->rope_scaling = ROPE_DYNAMIC;
             else good = false;
         } else if (!strcmp(s, "--kv")) {
-            if (!strcmp(v, "f16")) a->kv_type = TL_F16;
-            else if (!strcmp(v, "f32")) a->kv_type = TL_F32;
-            else good = false;
+            good = tl_type_parse(v, &a->kv_type) && (a->kv_type == TL_F16 || a->kv_type == TL_F32 ||
+                                                      a->kv_type == TL_Q8_0 || a->kv_type == TL_Q4_0);
         } else {
             fprintf(stderr, "longvl run: unknown argument '%s'\n", s);
             return *rc = usage(stderr, 2), false;

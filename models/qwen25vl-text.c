@@ -132,8 +132,14 @@ struct qwen25vl_text_context *qwen25vl_text_context_new(const struct qwen25vl_te
                                                         const struct qwen25vl_text_params *p, char *err,
                                                         size_t errlen) {
     const struct qwen25vl_text_hparams *hp = &m->hp;
-    if (p->kv_type != TL_F32 && p->kv_type != TL_F16) {
-        tl_errorf(err, errlen, "KV cache type %s is not supported (f32, f16)", tl_type_name(p->kv_type));
+    if (p->kv_type != TL_F32 && p->kv_type != TL_F16 && p->kv_type != TL_Q8_0 && p->kv_type != TL_Q4_0) {
+        tl_errorf(err, errlen, "KV cache type %s is not supported (f32, f16, q8_0, q4_0)", tl_type_name(p->kv_type));
+        return NULL;
+    }
+    int64_t block = tl_type_traits(p->kv_type)->block_size;
+    if (hp->head_dim % block) {   // each cached row (one head of one token) is whole blocks
+        tl_errorf(err, errlen, "a %s KV cache needs a head dim that is a multiple of %lld; this model's is %u",
+                  tl_type_name(p->kv_type), (long long)block, hp->head_dim);
         return NULL;
     }
     if (p->n_ctx < 1 || p->n_ctx > INT32_MAX) {

@@ -44,7 +44,7 @@ bool qwen25vl_text_embed(const struct qwen25vl_text_model *m, const int32_t *ids
 
 struct qwen25vl_text_params {
     int64_t      n_ctx;           // KV cache capacity in tokens
-    enum tl_type kv_type;         // TL_F32 or TL_F16
+    enum tl_type kv_type;         // TL_F32, TL_F16, TL_Q8_0 or TL_Q4_0 (head_dim a multiple of 32)
     int          n_ubatch;        // tokens per graph during prefill (0: 512)
     int          n_threads;       // 0: all cores
     float        rope_freq_base;  // 0: the model's (rope.freq_base); see rope-scaling.h

@@ -8,16 +8,19 @@
 struct attn_case {
     const char *name;
     int64_t D, Hq, Hkv, Nq, Nk;
-    bool causal, f16;
+    bool causal;
+    enum tl_type kv;   // F32 (0), F16, Q8_0, Q4_0
     int32_t window, seg_len;   // seg_len > 0: segments of that many tokens
 };
 
 static const struct attn_case cases[] = {
-    { "text causal GQA 7:1 f16 KV",  128, 7, 1, 64, 300, true, true, 0, 0 },
-    { "text decode 1 query, 2 kv heads", 128, 14, 2, 1, 515, true, true, 0, 0 },
-    { "vit windows (segments of 64)", 80, 16, 16, 256, 256, false, false, 0, 64 },
-    { "vit full attention",          80, 4, 4, 200, 200, false, false, 0, 0 },
-    { "sliding window 32 causal",    64, 4, 2, 150, 150, true, false, 32, 0 },
+    { "text causal GQA 7:1 f16 KV",  128, 7, 1, 64, 300, true, TL_F16, 0, 0 },
+    { "text decode 1 query, 2 kv heads", 128, 14, 2, 1, 515, true, TL_F16, 0, 0 },
+    { "text causal q8_0 KV",         128, 4, 2, 40, 301, true, TL_Q8_0, 0, 0 },
+    { "text decode q4_0 KV",         64, 8, 2, 1, 777, true, TL_Q4_0, 0, 0 },
+    { "vit windows (segments of 64)", 80, 16, 16, 256, 256, false, TL_F32, 0, 64 },
+    { "vit full attention",          80, 4, 4, 200, 200, false, TL_F32, 0, 0 },
+    { "sliding window 32 causal",    64, 4, 2, 150, 150, true, TL_F32, 32, 0 },
 };
 
 static int visible(const struct attn_case *c, int64_t i, int64_t j) {
@@ -30,13 +33,27 @@ static int visible(const struct attn_case *c, int64_t i, int64_t j) {
 
 static void run(const struct attn_case *c, enum tl_cpu_isa isa) {
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = 256u << 20 });
-    enum tl_type kvt = c->f16 ? TL_F16 : TL_F32;
+    const struct tl_type_traits *tt = tl_type_traits(c->kv);
     struct tl_tensor *q = tl_new_tensor_3d(ctx, TL_F32, c->D, c->Nq, c->Hq);
-    struct tl_tensor *k = tl_new_tensor_3d(ctx, kvt, c->D, c->Nk, c->Hkv);
-    struct tl_tensor *v = tl_new_tensor_3d(ctx, kvt, c->D, c->Nk, c->Hkv);
+    struct tl_tensor *k = tl_new_tensor_3d(ctx, c->kv, c->D, c->Nk, c->Hkv);
+    struct tl_tensor *v = tl_new_tensor_3d(ctx, c->kv, c->D, c->Nk, c->Hkv);
     fill_uniform(q, -2, 2);
-    fill_uniform(k, -2, 2);
-    fill_uniform(v, -1, 1);
+    // block formats: f32 rows quantized by GGUF's reference quantizer; the same rows also
+    // go through a cpy node below, which must give the same bytes
+    struct tl_tensor *kf = NULL, *vf = NULL;
+    if (tt->is_quantized) {
+        kf = tl_new_tensor_3d(ctx, TL_F32, c->D, c->Nk, c->Hkv);
+        vf = tl_new_tensor_3d(ctx, TL_F32, c->D, c->Nk, c->Hkv);
+        fill_uniform(kf, -2, 2);
+        fill_uniform(vf, -1, 1);
+        for (int64_t r = 0; r < c->Nk * c->Hkv; r++) {
+            tt->from_float((float *)kf->data + r * c->D, (char *)k->data + r * k->nb[1], c->D);
+            tt->from_float((float *)vf->data + r * c->D, (char *)v->data + r * v->nb[1], c->D);
+        }
+    } else {
+        fill_uniform(k, -2, 2);
+        fill_uniform(v, -1, 1);
+    }
     struct tl_tensor *sq = NULL, *sk = NULL;
     if (c->seg_len) {
         sq = tl_new_tensor_1d(ctx, TL_I32, c->Nq);
@@ -49,7 +66,21 @@ static void run(const struct attn_case *c, enum tl_cpu_isa isa) {
         (struct tl_attn_params){ .scale = scale, .causal = c->causal, .q_offset = (int32_t)(c->Nk - c->Nq), .window = c->window });
 
     // naive: f32 copies of K and V, the full score matrix, an explicit mask
-    struct tl_tensor *k32 = tl_cast(ctx, k, TL_F32), *v32 = tl_cast(ctx, v, TL_F32);
+    struct tl_tensor *k32, *v32, *k_cpy = NULL;
+    if (tt->is_quantized) {   // dequantized copies
+        k32 = tl_new_tensor_3d(ctx, TL_F32, c->D, c->Nk, c->Hkv);
+        v32 = tl_new_tensor_3d(ctx, TL_F32, c->D, c->Nk, c->Hkv);
+        for (int64_t r = 0; r < c->Nk * c->Hkv; r++) {
+            tt->to_float((char *)k->data + r * k->nb[1], (float *)k32->data + r * c->D, c->D);
+            tt->to_float((char *)v->data + r * v->nb[1], (float *)v32->data + r * c->D, c->D);
+        }
+        // quantizing through the graph: kf viewed [D, Hkv, Nk] and permuted back, as the KV cache stores it
+        struct tl_tensor *kp = tl_permute(ctx, tl_cont(ctx, tl_permute(ctx, kf, 0, 2, 1, 3)), 0, 2, 1, 3);
+        k_cpy = tl_cpy(ctx, kp, tl_new_tensor_3d(ctx, c->kv, c->D, c->Nk, c->Hkv));
+    } else {
+        k32 = tl_cast(ctx, k, TL_F32);
+        v32 = tl_cast(ctx, v, TL_F32);
+    }
     struct tl_tensor *mask = tl_new_tensor_2d(ctx, TL_F32, c->Nk, c->Nq);
     for (int64_t i = 0; i < c->Nq; i++)
         for (int64_t j = 0; j < c->Nk; j++)
@@ -61,7 +92,7 @@ static void run(const struct attn_case *c, enum tl_cpu_isa isa) {
     struct tl_tensor *naive = tl_cont(ctx, tl_permute(ctx, o, 0, 2, 1, 3)); // [D, Hq, Nq]
 
     struct tl_graph *g = tl_graph_new(ctx, 64);
-    if (!tl_graph_build(g, fused) || !tl_graph_build(g, naive)) {
+    if (!tl_graph_build(g, fused) || !tl_graph_build(g, naive) || (k_cpy && !tl_graph_build(g, k_cpy))) {
         check(0, "%s: build failed: %s", c->name, tl_error(ctx));
         tl_free(ctx);
         return;
@@ -73,6 +104,9 @@ static void run(const struct attn_case *c, enum tl_cpu_isa isa) {
     check(excess <= 0 && tl_are_same_shape(fused, naive), "%-32s %-6s D=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld: max |fused-naive| %.2e (atol 2e-5 rtol 1e-4)",
           c->name, tl_cpu_isa_name(isa), (long long)c->D, (long long)c->Hq, (long long)c->Hkv,
           (long long)c->Nq, (long long)c->Nk, max_abs);
+    if (k_cpy)
+        check(!memcmp(k_cpy->data, k->data, tl_nbytes(k)), "%-32s %-6s cpy f32 -> %s through a permuted view: same bytes as the reference quantizer",
+              c->name, tl_cpu_isa_name(isa), tt->name);
     tl_free(ctx);
 }
 

@@ -62,7 +62,11 @@ static void load_row_f32(enum tl_type type, const void *src, float *dst, int64_t
         memcpy(dst, src, D * sizeof(float));
         return;
     }
-    for (int64_t d = 0; d < D; d += VL) vstore(dst + d, vload_f16((const uint16_t *)src + d));
+    if (type == TL_F16) {
+        for (int64_t d = 0; d < D; d += VL) vstore(dst + d, vload_f16((const uint16_t *)src + d));
+        return;
+    }
+    tl_type_traits(type)->to_float(src, dst, D);   // a block-format cache row
 }
 
 enum { CHUNK_SKIP, CHUNK_FULL, CHUNK_PARTIAL };

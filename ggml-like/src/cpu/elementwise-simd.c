@@ -230,6 +230,16 @@ static bool fast_cont(struct tl_tensor *dst, int nth) {
         a->ne[2] != dst->ne[2] || a->type == TL_I32)
         return false;   // reshaping copies take the reference path
     int64_t n = a->ne[0];
+    if (tl_type_traits(dst->type)->is_quantized) {   // rows into a block-format cache
+        if (a->type != TL_F32) return false;
+        tl_from_float_fn quantize = tl_type_traits(dst->type)->from_float;
+        FOR_ROWS(dst, nth) {
+            int64_t i1, i2, i3;
+            tl_row_index(dst, r, &i1, &i2, &i3);
+            quantize(tl_elem_ptr(a, 0, i1, i2, i3), tl_elem_ptr(dst, 0, i1, i2, i3), n);
+        }
+        return true;
+    }
     enum tl_type ta = a->type, td = dst->type;
     tl_to_float_fn to_float = tl_type_traits(ta)->to_float;
     tl_from_float_fn from_float = tl_type_traits(td)->from_float;

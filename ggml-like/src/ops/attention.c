@@ -13,8 +13,12 @@ struct tl_tensor *tl_flash_attn(struct tl_context *ctx, struct tl_tensor *q,
     if ((seg_q == NULL) != (seg_k == NULL))
         return tl_op_error(ctx, "flash_attn", q, k, "seg_q and seg_k come together");
     if (q->type != TL_F32) return tl_op_error(ctx, "flash_attn", q, k, "q must be f32");
-    if ((k->type != TL_F32 && k->type != TL_F16) || v->type != k->type)
-        return tl_op_error(ctx, "flash_attn", k, v, "k and v must both be f32 or both f16");
+    const struct tl_type_traits *tk = tl_type_traits(k->type);
+    if (!(k->type == TL_F32 || k->type == TL_F16 || k->type == TL_Q8_0 || k->type == TL_Q4_0) || v->type != k->type)
+        return tl_op_error(ctx, "flash_attn", k, v, "k and v must have one type of f32, f16, q8_0, q4_0");
+    if (k->ne[0] % tk->block_size)
+        return tl_op_error(ctx, "flash_attn", k, v, "head dim %lld is not whole %s blocks of %lld", (long long)k->ne[0],
+                           tk->name, (long long)tk->block_size);
     if (k->ne[0] != q->ne[0] || v->ne[0] != q->ne[0])
         return tl_op_error(ctx, "flash_attn", q, k, "head dims differ");
     if (!tl_are_same_shape(k, v)) return tl_op_error(ctx, "flash_attn", k, v, "k and v shapes differ");
@@ -70,7 +74,9 @@ void tl_ref_flash_attn(struct tl_tensor *dst) {
     int64_t D = q->ne[0], Nq = q->ne[1], Hq = q->ne[2], Nk = k->ne[1], Hkv = k->ne[2];
     int64_t group = Hq / Hkv;
     double *s = malloc(Nk * sizeof(double));
-    TL_ASSERT(s);
+    float *row = malloc(D * sizeof(float));   // one key or value row, dequantized
+    TL_ASSERT(s && row);
+    tl_to_float_fn k_to_float = tl_type_traits(k->type)->to_float;
     for (int64_t b = 0; b < q->ne[3]; b++)
         for (int64_t h = 0; h < Hq; h++)
             for (int64_t i = 0; i < Nq; i++) {
@@ -80,10 +86,9 @@ void tl_ref_flash_attn(struct tl_tensor *dst) {
                 for (int64_t j = 0; j < Nk; j++) {
                     s[j] = -INFINITY;
                     if (!tl_attn_visible(&p, sq, sk, i, j)) continue;
-                    const char *kj = tl_elem_ptr(k, 0, j, h / group, b);
+                    k_to_float(tl_elem_ptr(k, 0, j, h / group, b), row, D);
                     double dot = 0;
-                    for (int64_t d = 0; d < D; d++)
-                        dot += (double)qi[d] * tl_load_f32(k->type, kj + d * k->nb[0]);
+                    for (int64_t d = 0; d < D; d++) dot += (double)qi[d] * row[d];
                     s[j] = dot * p.scale;
                     if (s[j] > mx) mx = s[j];
                 }
@@ -94,15 +99,16 @@ void tl_ref_flash_attn(struct tl_tensor *dst) {
                     s[j] = s[j] == -INFINITY ? 0 : exp(s[j] - mx);   // now the weight
                     sum += s[j];
                 }
-                for (int64_t d = 0; d < D; d++) {
-                    double acc = 0;
-                    for (int64_t j = 0; j < Nk; j++) {
-                        if (s[j] == 0) continue;
-                        const char *vj = tl_elem_ptr(v, 0, j, h / group, b);
-                        acc += s[j] * tl_load_f32(v->type, vj + d * v->nb[0]);
-                    }
-                    o[d] = (float)(acc / sum);
+                double *acc = calloc(D, sizeof *acc);
+                TL_ASSERT(acc);
+                for (int64_t j = 0; j < Nk; j++) {
+                    if (s[j] == 0) continue;
+                    k_to_float(tl_elem_ptr(v, 0, j, h / group, b), row, D);
+                    for (int64_t d = 0; d < D; d++) acc[d] += s[j] * row[d];
                 }
+                for (int64_t d = 0; d < D; d++) o[d] = (float)(acc[d] / sum);
+                free(acc);
             }
     free(s);
+    free(row);
 }

@@ -90,7 +90,14 @@ struct tl_tensor *tl_cpy(struct tl_context *ctx, struct tl_tensor *a, struct tl_
     if (tl_nelements(a) != tl_nelements(b))
         return tl_op_error(ctx, "cpy", a, b, "element counts differ");
     bool same_int = a->type == TL_I32 && b->type == TL_I32;
-    if (!same_int && (!tl_type_traits(a->type)->is_float || !tl_type_traits(b->type)->is_float))
+    const struct tl_type_traits *tb = tl_type_traits(b->type);
+    if (tb->is_quantized) {   // quantizing rows into a block-format tensor (a KV cache)
+        if (!tl_type_traits(a->type)->is_float)
+            return tl_op_error(ctx, "cpy", a, b, "only float tensors quantize into %s", tb->name);
+        if (b->ne[0] % tb->block_size || b->nb[0] != tb->type_size)
+            return tl_op_error(ctx, "cpy", a, b, "%s rows must be whole contiguous blocks of %lld", tb->name,
+                               (long long)tb->block_size);
+    } else if (!same_int && (!tl_type_traits(a->type)->is_float || !tb->is_float))
         return tl_op_error(ctx, "cpy", a, b, "unsupported type pair");
     // the result is a view of b: writing it writes b (e.g. into a KV cache)
     struct tl_tensor *v = tl_new_view(ctx, b, b->ne, b->nb, 0);
@@ -103,8 +110,30 @@ struct tl_tensor *tl_cpy(struct tl_context *ctx, struct tl_tensor *a, struct tl_
 
 // dst (any float type or I32 with I32 src) <- src0, element i of src0 in ne order going
 // to element i of dst in ne order. Used by cont, cast and cpy.
+// Block-format dst: src elements in ne order fill dst rows, each quantized whole.
+static void ref_cont_quantize(struct tl_tensor *dst) {
+    const struct tl_tensor *a = dst->src[0];
+    int64_t n = tl_nelements(a), ne0 = dst->ne[0];
+    float *row = malloc(ne0 * sizeof *row);
+    TL_ASSERT(row);
+    int64_t x[4] = { 0 }, r = 0;
+    for (int64_t i = 0; i < n; i++) {
+        row[i % ne0] = tl_load_f32(a->type, tl_elem_ptr(a, x[0], x[1], x[2], x[3]));
+        for (int d = 0; d < 4 && ++x[d] == a->ne[d]; d++) x[d] = 0;
+        if ((i + 1) % ne0) continue;
+        int64_t i1 = r % dst->ne[1], i2 = r / dst->ne[1] % dst->ne[2], i3 = r / (dst->ne[1] * dst->ne[2]);
+        r++;
+        tl_type_traits(dst->type)->from_float(row, tl_elem_ptr(dst, 0, i1, i2, i3), ne0);
+    }
+    free(row);
+}
+
 void tl_ref_cont(struct tl_tensor *dst) {
     const struct tl_tensor *a = dst->src[0];
+    if (tl_type_traits(dst->type)->is_quantized) {
+        ref_cont_quantize(dst);
+        return;
+    }
     int64_t n = tl_nelements(a);
     int64_t x[4] = { 0 }, y[4] = { 0 };
     for (int64_t i = 0; i < n; i++) {
