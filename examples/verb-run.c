@@ -25,7 +25,7 @@ struct run_args {
     const char *images[MAX_IMAGES];
     int n_images;
     double dpi, rope_base, rope_factor;
-    long long min_pixels, max_pixels, n_ctx, n_ubatch, n_threads, n_predict, top_k, repeat_last_n, orig_ctx;
+    long long min_pixels, max_pixels, n_ctx, n_ubatch, n_threads, n_predict, top_k, repeat_last_n, orig_ctx, fill_context;
     unsigned long long seed;
     double temperature, top_p, repeat_penalty;
     enum tl_type kv_type;
@@ -57,6 +57,7 @@ static int usage(FILE *f, int rc) {
             "                        NTK rules of spec section 7; dynamic uses L = the largest position + 1\n"
             "  --ubatch N            tokens per prefill graph (default 512); --threads N\n"
             "  --quiet               no progress or statistics on stderr\n"
+            "  --fill-context N      benchmark aid: N synthetic tokens in the KV cache before the prompt\n"
             "  --dump-tokens FILE    write the prompt's and the answer's token ids (for checking against a reference)\n");
     return rc;
 }
@@ -116,6 +117,7 @@ static bool parse_args(int argc, char **argv, struct run_args *a, int *rc) {
         else if (!strcmp(s, "--repeat-last-n")) good = parse_ll(v, 0, 1 << 30, &a->repeat_last_n);
         else if (!strcmp(s, "--seed")) good = parse_ll(v, 0, INT64_MAX, &x) && (a->seed = (unsigned long long)x, true);
         else if (!strcmp(s, "--ctx")) good = parse_ll(v, 1, 524288, &a->n_ctx);
+        else if (!strcmp(s, "--fill-context")) good = parse_ll(v, 1, 524288, &a->fill_context);
         else if (!strcmp(s, "--ubatch")) good = parse_ll(v, 1, 1 << 16, &a->n_ubatch);
         else if (!strcmp(s, "--threads")) good = parse_ll(v, 1, 4096, &a->n_threads);
         else if (!strcmp(s, "--rope-base")) good = parse_d(v, 1, 1e30, &a->rope_base);
@@ -329,9 +331,9 @@ static bool run(struct run_state *st, char *err, size_t errlen) {
         }
     }
     if (!load_inputs(st, err, errlen) || !build_prompt(st, err, errlen)) return false;
-    int64_t n_ctx = a->n_ctx ? a->n_ctx : st->n_ids + a->n_predict;
+    int64_t n_ctx = a->n_ctx ? a->n_ctx : a->fill_context + st->n_ids + a->n_predict;
     if (n_ctx > 524288) n_ctx = 524288;
-    if (st->n_ids + 1 > n_ctx) {
+    if (a->fill_context + st->n_ids + 1 > n_ctx) {
         tl_errorf(err, errlen, "the prompt is %lld tokens (%d pictures) but --ctx is %lld", (long long)st->n_ids,
                   st->in.n_pics, (long long)n_ctx);
         return false;
@@ -342,16 +344,16 @@ static bool run(struct run_state *st, char *err, size_t errlen) {
     free(pos);
     if (!ok) return false;
     // positions generation will reach: the prompt's largest + n_predict
-    double base = rope_base_for(st, next - 1 + (int32_t)(n_ctx - st->n_ids));
+    double base = rope_base_for(st, (int32_t)a->fill_context + next - 1 + (int32_t)(n_ctx - st->n_ids - a->fill_context));
     struct qwen25vl_text_params tp = { .n_ctx = n_ctx, .kv_type = a->kv_type, .n_ubatch = (int)a->n_ubatch,
                                        .n_threads = (int)a->n_threads, .rope_freq_base = (float)base };
     st->ctx = qwen25vl_text_context_new(&st->m, &tp, err, errlen);
     if (!st->ctx) return false;
     size_t kv_tok = qwen25vl_kv_bytes_per_token(&st->m.hp, a->kv_type);
     if (!a->quiet)
-        fprintf(stderr, "longvl run: %lld prompt tokens (%d pictures), context %lld, KV %s %.1f KiB/token = %.2f GiB, "
+        fprintf(stderr, "longvl run: %lld prompt tokens (%d pictures), context %lld, KV %s %zu B/token = %.2f GiB, "
                         "rope base %.6g\n",
-                (long long)st->n_ids, st->in.n_pics, (long long)n_ctx, tl_type_name(a->kv_type), kv_tok / 1024.0,
+                (long long)st->n_ids, st->in.n_pics, (long long)n_ctx, tl_type_name(a->kv_type), kv_tok,
                 kv_tok * (double)n_ctx / 1073741824.0, base);
 
     struct sampler *smp = sampler_new(&(struct sampler_params){ .temperature = (float)a->temperature, .top_k = (int32_t)a->top_k,
@@ -363,8 +365,10 @@ static bool run(struct run_state *st, char *err, size_t errlen) {
     if (!logits) abort();
     st->progress_tty = isatty(2);
     struct qwen25vl_prompt prompt = { st->ids, st->n_ids, st->spans, st->in.n_pics };
+    next = (int32_t)a->fill_context;   // the prompt's positions follow the synthetic ones
+    if (a->fill_context && !qwen25vl_text_fill_synthetic(st->ctx, a->fill_context, err, errlen)) ok = false;
     double t0 = tl_time_seconds();
-    ok = qwen25vl_prefill(st->ctx, &st->m, &prompt, run_inputs_rows, &st->in, show_progress, st, logits, &next, err, errlen);
+    ok = ok && qwen25vl_prefill(st->ctx, &st->m, &prompt, run_inputs_rows, &st->in, show_progress, st, logits, &next, err, errlen);
     double t_prefill = tl_time_seconds() - t0;
     struct qwen25vl_generate_result r = { 0 };
     if (ok && a->n_predict > 0) {

@@ -124,6 +124,31 @@ int64_t qwen25vl_text_n_past(const struct qwen25vl_text_context *c) { return c->
 int64_t qwen25vl_text_n_ctx(const struct qwen25vl_text_context *c) { return c->p.n_ctx; }
 size_t qwen25vl_text_compute_bytes(const struct qwen25vl_text_context *c) { return c->compute_peak; }
 
+bool qwen25vl_text_fill_synthetic(struct qwen25vl_text_context *c, int64_t n, char *err, size_t errlen) {
+    const struct qwen25vl_text_hparams *hp = &c->m->hp;
+    if (n < 0 || c->n_past + n > c->p.n_ctx) {
+        tl_errorf(err, errlen, "%lld synthetic tokens do not fit a context of %lld", (long long)n, (long long)c->p.n_ctx);
+        return false;
+    }
+    size_t row_bytes = tl_row_size(c->p.kv_type, hp->head_dim);
+    float *f = malloc(hp->head_dim * sizeof *f);
+    char *row = malloc(row_bytes);
+    if (!f || !row) abort();
+    for (uint32_t d = 0; d < hp->head_dim; d++) f[d] = 0.01f;
+    tl_type_traits(c->p.kv_type)->from_float(f, row, hp->head_dim);
+    for (uint32_t l = 0; l < hp->n_layer; l++)
+        for (struct tl_tensor *t = c->k[l];; t = c->v[l]) {
+            for (int64_t h = 0; h < t->ne[2]; h++)
+                for (int64_t j = c->n_past; j < c->n_past + n; j++)
+                    memcpy((char *)t->data + h * t->nb[2] + j * t->nb[1], row, row_bytes);
+            if (t == c->v[l]) break;
+        }
+    free(f);
+    free(row);
+    c->n_past += n;
+    return true;
+}
+
 void qwen25vl_text_truncate(struct qwen25vl_text_context *c, int64_t n_keep) {
     if (n_keep >= 0 && n_keep < c->n_past) c->n_past = n_keep;
 }

@@ -61,6 +61,10 @@ void qwen25vl_text_context_free(struct qwen25vl_text_context *c);
 size_t qwen25vl_kv_bytes_per_token(const struct qwen25vl_text_hparams *hp, enum tl_type kv_type);
 int64_t qwen25vl_text_n_past(const struct qwen25vl_text_context *c);   // tokens in the cache
 int64_t qwen25vl_text_n_ctx(const struct qwen25vl_text_context *c);    // its capacity
+// Benchmark aid: appends n tokens of synthetic cache rows (every K and V element 0.01)
+// without computing them, to measure decode speed and memory at a long context without
+// a long prefill. The rows are written, so their pages are resident as real ones would be.
+bool qwen25vl_text_fill_synthetic(struct qwen25vl_text_context *c, int64_t n, char *err, size_t errlen);
 // Forgets the cache from token n_keep on (n_keep <= n_past).
 void qwen25vl_text_truncate(struct qwen25vl_text_context *c, int64_t n_keep);
 // Peak bytes of the compute buffer so far (grows with n_ubatch, not with the context).
