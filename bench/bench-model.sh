@@ -52,14 +52,15 @@ for m in tiny small; do
 done
 
 echo
-echo "## decode at long contexts (synthetic KV rows, then a 20-token prompt and $n_predict tokens)"
+echo "## decode at long contexts (the cache filled to context - 256 with synthetic rows, then a 20-token prompt and $n_predict tokens)"
 echo "| model | KV | context | KV bytes/token | decode tok/s | peak RSS MiB | RSS growth / predicted KV growth |"
 echo "|---|---|---|---|---|---|---|"
 sweep() {   # MODEL KV CONTEXTS...
   local m=$1 kv=$2; shift 2
   local rss0="" n0=""
   for n in "$@"; do
-    "$longvl" run -m "$dir/$m.gguf" -p "What was the revenue of unit 7?" -n "$n_predict" --kv "$kv" --fill-context "$n" 2>"$dir/err" >/dev/null
+    "$longvl" run -m "$dir/$m.gguf" -p "What was the revenue of unit 7?" -n "$n_predict" --kv "$kv" --ctx "$n" \
+      --fill-context $((n - 256)) 2>"$dir/err" >/dev/null
     local d rss per
     d=$(grep -o 'generated [0-9]* tokens in [0-9.]* s ([0-9.]* tok/s' "$dir/err" | grep -o '([0-9.]*' | tr -d '(')
     rss=$(grep -o 'peak RSS [0-9]*' "$dir/err" | grep -o '[0-9]*')
