@@ -3,11 +3,11 @@
 // the list splices in the rows of the next --image-embd file (an image of NY x NX merged
 // tokens) with that image's M-RoPE positions.
 #include "verbs.h"
+#include "cli-args.h"
 #include "f32-file.h"
 #include "mrope-positions.h"
 #include "qwen25vl-text.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,15 +39,6 @@ static int usage(FILE *f, int rc) {
     return rc;
 }
 
-static bool parse_long(const char *s, long long lo, long long hi, long long *v) {
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    if (errno || end == s || *end || x < lo || x > hi) return false;
-    *v = x;
-    return true;
-}
-
 static bool parse_args(int argc, char **argv, struct logits_args *a, int *rc) {
     a->kv_type = TL_F16;
     for (int i = 0; i < argc; i++) {
@@ -60,8 +51,8 @@ static bool parse_args(int argc, char **argv, struct logits_args *a, int *rc) {
         else if (!strcmp(s, "-o") && has) a->out = argv[++i];
         else if (!strcmp(s, "--image-embd") && i + 3 < argc) {
             long long nx, ny;
-            if (a->n_images == MAX_IMAGES || !parse_long(argv[i + 2], 1, 1 << 16, &nx) ||
-                !parse_long(argv[i + 3], 1, 1 << 16, &ny)) {
+            if (a->n_images == MAX_IMAGES || !cli_parse_ll(argv[i + 2], 1, 1 << 16, &nx) ||
+                !cli_parse_ll(argv[i + 3], 1, 1 << 16, &ny)) {
                 fprintf(stderr, "longvl logits: --image-embd takes FILE NX NY (at most %d images), not '%s %s %s'\n",
                         MAX_IMAGES, argv[i + 1], argv[i + 2], argv[i + 3]);
                 return *rc = 2, false;
@@ -77,13 +68,11 @@ static bool parse_args(int argc, char **argv, struct logits_args *a, int *rc) {
                 fprintf(stderr, "longvl logits: --kv takes f16, f32, q8_0 or q4_0, not '%s'\n", t);
                 return *rc = 2, false;
             }
-        } else if (!strcmp(s, "--ubatch") && has && parse_long(argv[i + 1], 1, 1 << 20, &v)) a->n_ubatch = v, i++;
-        else if (!strcmp(s, "--ctx") && has && parse_long(argv[i + 1], 1, 1 << 30, &v)) a->n_ctx = v, i++;
-        else if (!strcmp(s, "--threads") && has && parse_long(argv[i + 1], 1, 4096, &v)) a->n_threads = (int)v, i++;
+        } else if (!strcmp(s, "--ubatch") && has && cli_parse_ll(argv[i + 1], 1, 1 << 20, &v)) a->n_ubatch = v, i++;
+        else if (!strcmp(s, "--ctx") && has && cli_parse_ll(argv[i + 1], 1, 1 << 30, &v)) a->n_ctx = v, i++;
+        else if (!strcmp(s, "--threads") && has && cli_parse_ll(argv[i + 1], 1, 4096, &v)) a->n_threads = (int)v, i++;
         else if (!strcmp(s, "--rope-base") && has) {
-            char *end;
-            a->rope_base = strtod(argv[++i], &end);
-            if (*end || !(a->rope_base > 0)) {
+            if (!cli_parse_double(argv[++i], 1e-30, 1e30, &a->rope_base)) {
                 fprintf(stderr, "longvl logits: --rope-base takes a positive number, not '%s'\n", argv[i]);
                 return *rc = 2, false;
             }
@@ -136,7 +125,7 @@ static bool parse_tokens(const struct logits_args *a, struct sequence *seq, char
             char tok[32];
             long long v;
             snprintf(tok, sizeof tok, "%.*s", (int)(len < 31 ? len : 31), p);
-            if (len == 0 || len > 30 || !parse_long(tok, 0, INT32_MAX, &v)) {
+            if (len == 0 || len > 30 || !cli_parse_ll(tok, 0, INT32_MAX, &v)) {
                 tl_errorf(err, errlen, "--tokens: '%.*s' is neither a token id nor `img`", (int)len, p);
                 return false;
             }

@@ -4,6 +4,7 @@
 // statistics go to stderr.
 #include "verbs.h"
 #include "chat-template.h"
+#include "cli-args.h"
 #include "qwen25vl-generate.h"
 #include "rope-scaling.h"
 #include "run-inputs.h"
@@ -11,7 +12,6 @@
 #include "tokenizer.h"
 #include "tl-cpu.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,23 +62,6 @@ static int usage(FILE *f, int rc) {
     return rc;
 }
 
-static bool parse_ll(const char *s, long long lo, long long hi, long long *v) {
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    if (errno || end == s || *end || x < lo || x > hi) return false;
-    *v = x;
-    return true;
-}
-
-static bool parse_d(const char *s, double lo, double hi, double *v) {
-    char *end;
-    double x = strtod(s, &end);
-    if (end == s || *end || !(x >= lo && x <= hi)) return false;
-    *v = x;
-    return true;
-}
-
 static bool parse_args(int argc, char **argv, struct run_args *a, int *rc) {
     *a = (struct run_args){ .dpi = 144, .n_predict = 512, .repeat_penalty = 1, .repeat_last_n = 64, .kv_type = TL_F16,
                             .orig_ctx = 32768, .seed = 42 };
@@ -106,23 +89,23 @@ static bool parse_args(int argc, char **argv, struct run_args *a, int *rc) {
         else if (!strcmp(s, "--image")) {
             if (a->n_images == MAX_IMAGES) good = false;
             else a->images[a->n_images++] = v;
-        } else if (!strcmp(s, "--dpi")) good = parse_d(v, 1, 2400, &a->dpi);
-        else if (!strcmp(s, "--min-pixels")) good = parse_ll(v, 1, 1LL << 40, &a->min_pixels);
-        else if (!strcmp(s, "--max-pixels")) good = parse_ll(v, 1, 1LL << 40, &a->max_pixels);
-        else if (!strcmp(s, "-n") || !strcmp(s, "--n-predict")) good = parse_ll(v, 0, 1 << 24, &a->n_predict);
-        else if (!strcmp(s, "--temp")) good = parse_d(v, 0, 100, &a->temperature);
-        else if (!strcmp(s, "--top-k")) good = parse_ll(v, 0, 1 << 30, &a->top_k);
-        else if (!strcmp(s, "--top-p")) good = parse_d(v, 0, 1, &a->top_p);
-        else if (!strcmp(s, "--repeat-penalty")) good = parse_d(v, 0.01, 100, &a->repeat_penalty);
-        else if (!strcmp(s, "--repeat-last-n")) good = parse_ll(v, 0, 1 << 30, &a->repeat_last_n);
-        else if (!strcmp(s, "--seed")) good = parse_ll(v, 0, INT64_MAX, &x) && (a->seed = (unsigned long long)x, true);
-        else if (!strcmp(s, "--ctx")) good = parse_ll(v, 1, 524288, &a->n_ctx);
-        else if (!strcmp(s, "--fill-context")) good = parse_ll(v, 1, 524288, &a->fill_context);
-        else if (!strcmp(s, "--ubatch")) good = parse_ll(v, 1, 1 << 16, &a->n_ubatch);
-        else if (!strcmp(s, "--threads")) good = parse_ll(v, 1, 4096, &a->n_threads);
-        else if (!strcmp(s, "--rope-base")) good = parse_d(v, 1, 1e30, &a->rope_base);
-        else if (!strcmp(s, "--rope-factor")) good = parse_d(v, 1, 1e6, &a->rope_factor);
-        else if (!strcmp(s, "--rope-orig-ctx")) good = parse_ll(v, 1, 1 << 30, &a->orig_ctx);
+        } else if (!strcmp(s, "--dpi")) good = cli_parse_double(v, 1, 2400, &a->dpi);
+        else if (!strcmp(s, "--min-pixels")) good = cli_parse_ll(v, 1, 1LL << 40, &a->min_pixels);
+        else if (!strcmp(s, "--max-pixels")) good = cli_parse_ll(v, 1, 1LL << 40, &a->max_pixels);
+        else if (!strcmp(s, "-n") || !strcmp(s, "--n-predict")) good = cli_parse_ll(v, 0, 1 << 24, &a->n_predict);
+        else if (!strcmp(s, "--temp")) good = cli_parse_double(v, 0, 100, &a->temperature);
+        else if (!strcmp(s, "--top-k")) good = cli_parse_ll(v, 0, 1 << 30, &a->top_k);
+        else if (!strcmp(s, "--top-p")) good = cli_parse_double(v, 0, 1, &a->top_p);
+        else if (!strcmp(s, "--repeat-penalty")) good = cli_parse_double(v, 0.01, 100, &a->repeat_penalty);
+        else if (!strcmp(s, "--repeat-last-n")) good = cli_parse_ll(v, 0, 1 << 30, &a->repeat_last_n);
+        else if (!strcmp(s, "--seed")) good = cli_parse_ll(v, 0, INT64_MAX, &x) && (a->seed = (unsigned long long)x, true);
+        else if (!strcmp(s, "--ctx")) good = cli_parse_ll(v, 1, 524288, &a->n_ctx);
+        else if (!strcmp(s, "--fill-context")) good = cli_parse_ll(v, 1, 524288, &a->fill_context);
+        else if (!strcmp(s, "--ubatch")) good = cli_parse_ll(v, 1, 1 << 16, &a->n_ubatch);
+        else if (!strcmp(s, "--threads")) good = cli_parse_ll(v, 1, 4096, &a->n_threads);
+        else if (!strcmp(s, "--rope-base")) good = cli_parse_double(v, 1, 1e30, &a->rope_base);
+        else if (!strcmp(s, "--rope-factor")) good = cli_parse_double(v, 1, 1e6, &a->rope_factor);
+        else if (!strcmp(s, "--rope-orig-ctx")) good = cli_parse_ll(v, 1, 1 << 30, &a->orig_ctx);
         else if (!strcmp(s, "--rope-scaling")) {
             if (!strcmp(v, "none")) a->rope_scaling = ROPE_NONE;
             else if (!strcmp(v, "static")) a->rope_scaling = ROPE_STATIC;
@@ -172,6 +155,7 @@ struct run_state {
     int32_t *answer;
     int32_t n_answer;
     double last_progress;
+    int images_shown;
     bool progress_tty;
 };
 
@@ -249,13 +233,12 @@ static bool build_prompt(struct run_state *st, char *err, size_t errlen) {
 
 static void show_progress(void *user, const struct qwen25vl_prefill_progress *p) {
     struct run_state *st = user;
-    bool done = p->tokens_done == p->n_tokens;
+    bool done = p->tokens_done == p->n_tokens, new_image = p->images_done != st->images_shown;
     double t = tl_time_seconds();
-    if (st->a.quiet || (!done && t - st->last_progress < (st->progress_tty ? 0.2 : 5.0) &&
-                        !(p->images_done && p->tokens_done == st->spans[p->images_done - 1].start +
-                                                                     (int64_t)st->spans[p->images_done - 1].lh * st->spans[p->images_done - 1].lw)))
-        return;
+    // every finished image, the end, and otherwise at most every 0.2 s (a terminal) or 5 s (a log)
+    if (st->a.quiet || (!done && !new_image && t - st->last_progress < (st->progress_tty ? 0.2 : 5.0))) return;
     st->last_progress = t;
+    st->images_shown = p->images_done;
     double rate = p->seconds > 0 ? p->tokens_done / p->seconds : 0;
     double eta = rate > 0 ? (p->n_tokens - p->tokens_done) / rate : 0;
     fprintf(stderr, "%sprefill: %d/%d images, %lld/%lld tokens, %.0f tok/s, ETA %.0f s%s", st->progress_tty ? "\r" : "",

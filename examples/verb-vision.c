@@ -2,11 +2,11 @@
 // [n_tokens][n_embd] in raster order of the merged grid, for comparing the vision tower
 // and the image processor with a reference.
 #include "verbs.h"
+#include "cli-args.h"
 #include "f32-file.h"
 #include "image-preprocess.h"
 #include "qwen25vl-vision.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +29,6 @@ static int usage(FILE *f, int rc) {
     return rc;
 }
 
-static bool parse_ll(const char *s, long long lo, long long hi, long long *v) {
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    if (errno || end == s || *end || x < lo || x > hi) return false;
-    *v = x;
-    return true;
-}
-
 struct vision_args {
     const char *mmproj, *out, *image, *pdf, *pixels, *password, *save_image, *dump_pixels;
     long long page, H, W, min_pixels, max_pixels, n_threads;
@@ -57,19 +48,17 @@ static bool parse_args(int argc, char **argv, struct vision_args *a, int *rc) {
         else if (!strcmp(s, "--password") && has) a->password = argv[++i];
         else if (!strcmp(s, "--save-image") && has) a->save_image = argv[++i];
         else if (!strcmp(s, "--dump-pixels") && has) a->dump_pixels = argv[++i];
-        else if (!strcmp(s, "--page") && has && parse_ll(argv[i + 1], 1, 1 << 30, &a->page)) i++;
-        else if (!strcmp(s, "--threads") && has && parse_ll(argv[i + 1], 1, 4096, &a->n_threads)) i++;
-        else if (!strcmp(s, "--min-pixels") && has && parse_ll(argv[i + 1], 1, 1LL << 40, &a->min_pixels)) i++;
-        else if (!strcmp(s, "--max-pixels") && has && parse_ll(argv[i + 1], 1, 1LL << 40, &a->max_pixels)) i++;
+        else if (!strcmp(s, "--page") && has && cli_parse_ll(argv[i + 1], 1, 1 << 30, &a->page)) i++;
+        else if (!strcmp(s, "--threads") && has && cli_parse_ll(argv[i + 1], 1, 4096, &a->n_threads)) i++;
+        else if (!strcmp(s, "--min-pixels") && has && cli_parse_ll(argv[i + 1], 1, 1LL << 40, &a->min_pixels)) i++;
+        else if (!strcmp(s, "--max-pixels") && has && cli_parse_ll(argv[i + 1], 1, 1LL << 40, &a->max_pixels)) i++;
         else if (!strcmp(s, "--dpi") && has) {
-            char *end;
-            a->dpi = strtod(argv[++i], &end);
-            if (*end || !(a->dpi >= 1 && a->dpi <= 2400)) {
+            if (!cli_parse_double(argv[++i], 1, 2400, &a->dpi)) {
                 fprintf(stderr, "longvl vision: --dpi takes a number in [1, 2400], not '%s'\n", argv[i]);
                 return *rc = 2, false;
             }
         } else if (!strcmp(s, "--pixels") && i + 3 < argc) {
-            if (!parse_ll(argv[i + 2], 1, 1 << 16, &a->H) || !parse_ll(argv[i + 3], 1, 1 << 16, &a->W)) {
+            if (!cli_parse_ll(argv[i + 2], 1, 1 << 16, &a->H) || !cli_parse_ll(argv[i + 3], 1, 1 << 16, &a->W)) {
                 fprintf(stderr, "longvl vision: --pixels takes FILE H W, not '%s %s %s'\n", argv[i + 1], argv[i + 2],
                         argv[i + 3]);
                 return *rc = 2, false;

@@ -136,13 +136,13 @@ bool qwen25vl_text_fill_synthetic(struct qwen25vl_text_context *c, int64_t n, ch
     if (!f || !row) abort();
     for (uint32_t d = 0; d < hp->head_dim; d++) f[d] = 0.01f;
     tl_type_traits(c->p.kv_type)->from_float(f, row, hp->head_dim);
-    for (uint32_t l = 0; l < hp->n_layer; l++)
-        for (struct tl_tensor *t = c->k[l];; t = c->v[l]) {
-            for (int64_t h = 0; h < t->ne[2]; h++)
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        struct tl_tensor *kv[2] = { c->k[l], c->v[l] };
+        for (int i = 0; i < 2; i++)
+            for (int64_t h = 0; h < kv[i]->ne[2]; h++)
                 for (int64_t j = c->n_past; j < c->n_past + n; j++)
-                    memcpy((char *)t->data + h * t->nb[2] + j * t->nb[1], row, row_bytes);
-            if (t == c->v[l]) break;
-        }
+                    memcpy((char *)kv[i]->data + h * kv[i]->nb[2] + j * kv[i]->nb[1], row, row_bytes);
+    }
     free(f);
     free(row);
     c->n_past += n;

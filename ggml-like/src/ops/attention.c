@@ -75,7 +75,8 @@ void tl_ref_flash_attn(struct tl_tensor *dst) {
     int64_t group = Hq / Hkv;
     double *s = malloc(Nk * sizeof(double));
     float *row = malloc(D * sizeof(float));   // one key or value row, dequantized
-    TL_ASSERT(s && row);
+    double *acc = malloc(D * sizeof(double));
+    TL_ASSERT(s && row && acc);
     tl_to_float_fn k_to_float = tl_type_traits(k->type)->to_float;
     for (int64_t b = 0; b < q->ne[3]; b++)
         for (int64_t h = 0; h < Hq; h++)
@@ -99,16 +100,15 @@ void tl_ref_flash_attn(struct tl_tensor *dst) {
                     s[j] = s[j] == -INFINITY ? 0 : exp(s[j] - mx);   // now the weight
                     sum += s[j];
                 }
-                double *acc = calloc(D, sizeof *acc);
-                TL_ASSERT(acc);
+                for (int64_t d = 0; d < D; d++) acc[d] = 0;
                 for (int64_t j = 0; j < Nk; j++) {
                     if (s[j] == 0) continue;
                     k_to_float(tl_elem_ptr(v, 0, j, h / group, b), row, D);
                     for (int64_t d = 0; d < D; d++) acc[d] += s[j] * row[d];
                 }
                 for (int64_t d = 0; d < D; d++) o[d] = (float)(acc[d] / sum);
-                free(acc);
             }
     free(s);
     free(row);
+    free(acc);
 }
