@@ -6,6 +6,7 @@
 #include "cli-args.h"
 #include "f32-file.h"
 #include "mrope-positions.h"
+#include "rope-args.h"
 #include "qwen25vl-text.h"
 
 #include <stdio.h>
@@ -23,30 +24,35 @@ struct logits_args {
     long long n_ctx, n_ubatch;
     int n_threads;
     enum tl_type kv_type;
-    double rope_base;
+    struct rope_scaling rope;
 };
 
 static int usage(FILE *f, int rc) {
     fprintf(f,
             "usage: longvl logits -m TEXT.gguf --tokens 1,2,img,3 [--image-embd FILE.f32 NX NY ...] -o OUT.f32\n"
-            "                     [--kv f16|f32|q8_0|q4_0] [--ubatch N] [--ctx N] [--threads N] [--rope-base B]\n\n"
+            "                     [--kv f16|f32|q8_0|q4_0] [--ubatch N] [--ctx N] [--threads N] [rope flags]\n\n"
             "Writes the logits of every position as raw little-endian float32 [n_tokens][n_vocab].\n"
             "Each `img` in the list takes the next --image-embd file: NX*NY rows of n_embd float32\n"
             "(NY rows of NX merged tokens, row-major), placed with the image's M-RoPE positions.\n"
             "  --kv      KV cache type (default f16)\n"
             "  --ubatch  tokens per graph (default 512); the cache carries context between them\n"
-            "  --ctx     cache size (default: the number of tokens)\n");
+            "  --ctx     cache size (default: the number of tokens)\n"
+            ROPE_ARGS_USAGE);
     return rc;
 }
 
 static bool parse_args(int argc, char **argv, struct logits_args *a, int *rc) {
     a->kv_type = TL_F16;
+    rope_args_init(&a->rope);
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         bool has = i + 1 < argc;
         long long v;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) return *rc = usage(stdout, 0), false;
-        if (!strcmp(s, "-m") && has) a->model = argv[++i];
+        int rope = has ? rope_args_parse("logits", s, argv[i + 1], &a->rope) : 0;
+        if (rope < 0) return *rc = 2, false;
+        if (rope) i++;
+        else if (!strcmp(s, "-m") && has) a->model = argv[++i];
         else if (!strcmp(s, "--tokens") && has) a->tokens = argv[++i];
         else if (!strcmp(s, "-o") && has) a->out = argv[++i];
         else if (!strcmp(s, "--image-embd") && i + 3 < argc) {
@@ -71,12 +77,7 @@ static bool parse_args(int argc, char **argv, struct logits_args *a, int *rc) {
         } else if (!strcmp(s, "--ubatch") && has && cli_parse_ll(argv[i + 1], 1, 1 << 20, &v)) a->n_ubatch = v, i++;
         else if (!strcmp(s, "--ctx") && has && cli_parse_ll(argv[i + 1], 1, 1 << 30, &v)) a->n_ctx = v, i++;
         else if (!strcmp(s, "--threads") && has && cli_parse_ll(argv[i + 1], 1, 4096, &v)) a->n_threads = (int)v, i++;
-        else if (!strcmp(s, "--rope-base") && has) {
-            if (!cli_parse_double(argv[++i], 1e-30, 1e30, &a->rope_base)) {
-                fprintf(stderr, "longvl logits: --rope-base takes a positive number, not '%s'\n", argv[i]);
-                return *rc = 2, false;
-            }
-        } else {
+        else {
             fprintf(stderr, "longvl logits: unexpected or incomplete argument '%s'\n", s);
             return *rc = usage(stderr, 2), false;
         }
@@ -85,6 +86,7 @@ static bool parse_args(int argc, char **argv, struct logits_args *a, int *rc) {
         fprintf(stderr, "longvl logits: -m, --tokens and -o are required\n");
         return *rc = usage(stderr, 2), false;
     }
+    if (!rope_args_check("logits", &a->rope)) return *rc = 2, false;
     return true;
 }
 
@@ -200,9 +202,12 @@ int verb_logits(int argc, char **argv) {
     ok = ok && qwen25vl_mrope_positions(seq.n, 0, seq.spans, seq.n_spans, pos, &next, err, sizeof err) &&
          (embd = build_embeddings(&a, &m, &seq, err, sizeof err)) != NULL;
     if (ok) {
+        double base;
+        struct rope_yarn yarn;
+        rope_scaling_resolve(&a.rope, m.hp.rope_freq_base, (int)m.hp.head_dim, next, &base, &yarn);
         struct qwen25vl_text_params p = { .n_ctx = a.n_ctx ? a.n_ctx : seq.n, .kv_type = a.kv_type,
                                           .n_ubatch = (int)a.n_ubatch, .n_threads = a.n_threads,
-                                          .rope_freq_base = (float)a.rope_base };
+                                          .rope_freq_base = (float)base, .rope_yarn = yarn };
         c = qwen25vl_text_context_new(&m, &p, err, sizeof err);
         ok = c && qwen25vl_text_decode(c, embd, pos, seq.n, logits, true, err, sizeof err) &&
              f32_file_write(a.out, logits, seq.n * m.hp.n_vocab, err, sizeof err);

@@ -6,7 +6,7 @@
 #include "chat-template.h"
 #include "cli-args.h"
 #include "qwen25vl-generate.h"
-#include "rope-scaling.h"
+#include "rope-args.h"
 #include "run-inputs.h"
 #include "text-file.h"
 #include "tokenizer.h"
@@ -24,12 +24,12 @@ struct run_args {
     const char *model, *mmproj, *pdf, *pages, *password, *prompt, *prompt_file, *system, *cache_dir, *dump_tokens;
     const char *images[MAX_IMAGES];
     int n_images;
-    double dpi, rope_base, rope_factor;
-    long long min_pixels, max_pixels, n_ctx, n_ubatch, n_threads, n_predict, top_k, repeat_last_n, orig_ctx, fill_context;
+    double dpi;
+    long long min_pixels, max_pixels, n_ctx, n_ubatch, n_threads, n_predict, top_k, repeat_last_n, fill_context;
     unsigned long long seed;
     double temperature, top_p, repeat_penalty;
     enum tl_type kv_type;
-    enum { ROPE_NONE, ROPE_STATIC, ROPE_DYNAMIC } rope_scaling;
+    struct rope_scaling rope;
     bool quiet;
 };
 
@@ -52,9 +52,7 @@ static int usage(FILE *f, int rc) {
             "context:\n"
             "  --ctx N               KV cache size (default: prompt + n-predict; at most 524288)\n"
             "  --kv f16|f32|q8_0|q4_0  KV cache type (default f16; q8_0 0.53x and q4_0 0.28x its bytes)\n"
-            "  --rope-base B         rotary base override\n"
-            "  --rope-scaling none|static|dynamic --rope-factor S [--rope-orig-ctx L0 (default 32768)]\n"
-            "                        NTK rules of spec section 7; dynamic uses L = the largest position + 1\n"
+            ROPE_ARGS_USAGE
             "  --ubatch N            tokens per prefill graph (default 512); --threads N\n"
             "  --quiet               no progress or statistics on stderr\n"
             "  --fill-context N      benchmark aid: N synthetic tokens in the KV cache before the prompt\n"
@@ -64,7 +62,8 @@ static int usage(FILE *f, int rc) {
 
 static bool parse_args(int argc, char **argv, struct run_args *a, int *rc) {
     *a = (struct run_args){ .dpi = 144, .n_predict = 512, .repeat_penalty = 1, .repeat_last_n = 64, .kv_type = TL_F16,
-                            .orig_ctx = 32768, .seed = 42 };
+                            .seed = 42 };
+    rope_args_init(&a->rope);
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long long x;
@@ -76,6 +75,11 @@ static bool parse_args(int argc, char **argv, struct run_args *a, int *rc) {
             return *rc = 2, false;
         }
         i++;
+        int rope = rope_args_parse("run", s, v, &a->rope);
+        if (rope) {
+            if (rope < 0) return *rc = 2, false;
+            continue;
+        }
         if (!strcmp(s, "-m")) a->model = v;
         else if (!strcmp(s, "--mmproj")) a->mmproj = v;
         else if (!strcmp(s, "--pdf")) a->pdf = v;
@@ -103,15 +107,7 @@ static bool parse_args(int argc, char **argv, struct run_args *a, int *rc) {
         else if (!strcmp(s, "--fill-context")) good = cli_parse_ll(v, 1, 524288, &a->fill_context);
         else if (!strcmp(s, "--ubatch")) good = cli_parse_ll(v, 1, 1 << 16, &a->n_ubatch);
         else if (!strcmp(s, "--threads")) good = cli_parse_ll(v, 1, 4096, &a->n_threads);
-        else if (!strcmp(s, "--rope-base")) good = cli_parse_double(v, 1, 1e30, &a->rope_base);
-        else if (!strcmp(s, "--rope-factor")) good = cli_parse_double(v, 1, 1e6, &a->rope_factor);
-        else if (!strcmp(s, "--rope-orig-ctx")) good = cli_parse_ll(v, 1, 1 << 30, &a->orig_ctx);
-        else if (!strcmp(s, "--rope-scaling")) {
-            if (!strcmp(v, "none")) a->rope_scaling = ROPE_NONE;
-            else if (!strcmp(v, "static")) a->rope_scaling = ROPE_STATIC;
-            else if (!strcmp(v, "dynamic")) a->rope_scaling = ROPE_DYNAMIC;
-            else good = false;
-        } else if (!strcmp(s, "--kv")) {
+        else if (!strcmp(s, "--kv")) {
             good = tl_type_parse(v, &a->kv_type) && (a->kv_type == TL_F16 || a->kv_type == TL_F32 ||
                                                       a->kv_type == TL_Q8_0 || a->kv_type == TL_Q4_0);
         } else {
@@ -125,11 +121,11 @@ static bool parse_args(int argc, char **argv, struct run_args *a, int *rc) {
     }
     const char *missing = !a->model ? "-m MODEL.gguf" : !a->prompt == !a->prompt_file ? "exactly one of -p and -f"
                         : (a->pdf || a->n_images) && !a->mmproj ? "--mmproj (for --pdf/--image)" : NULL;
-    if (!missing && a->rope_scaling != ROPE_NONE && !a->rope_factor) missing = "--rope-factor (for --rope-scaling)";
     if (missing) {
         fprintf(stderr, "longvl run: %s is required\n", missing);
         return *rc = usage(stderr, 2), false;
     }
+    if (!rope_args_check("run", &a->rope)) return *rc = 2, false;
     if ((a->pages || a->password) && !a->pdf) {
         fprintf(stderr, "longvl run: --pages and --password go with --pdf\n");
         return *rc = 2, false;
@@ -276,17 +272,6 @@ static bool dump_tokens(const struct run_state *st, char *err, size_t errlen) {
     return fclose(f) == 0;
 }
 
-static double rope_base_for(const struct run_state *st, int32_t max_position) {
-    const struct run_args *a = &st->a;
-    double base = st->m.hp.rope_freq_base;
-    int d = (int)st->m.hp.head_dim;
-    if (a->rope_base > 0) return a->rope_base;
-    if (a->rope_scaling == ROPE_STATIC) return rope_base_static_ntk(base, a->rope_factor, d);
-    if (a->rope_scaling == ROPE_DYNAMIC)
-        return rope_base_dynamic_ntk(base, a->rope_factor, max_position + 1.0, (double)a->orig_ctx, d);
-    return base;
-}
-
 static long peak_rss_mib(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -327,17 +312,20 @@ static bool run(struct run_state *st, char *err, size_t errlen) {
     free(pos);
     if (!ok) return false;
     // positions generation will reach: the prompt's largest + n_predict
-    double base = rope_base_for(st, (int32_t)a->fill_context + next - 1 + (int32_t)(n_ctx - st->n_ids - a->fill_context));
+    double base;
+    struct rope_yarn yarn;
+    rope_scaling_resolve(&a->rope, st->m.hp.rope_freq_base, (int)st->m.hp.head_dim,
+                         (double)a->fill_context + next + (n_ctx - st->n_ids - a->fill_context), &base, &yarn);
     struct qwen25vl_text_params tp = { .n_ctx = n_ctx, .kv_type = a->kv_type, .n_ubatch = (int)a->n_ubatch,
-                                       .n_threads = (int)a->n_threads, .rope_freq_base = (float)base };
+                                       .n_threads = (int)a->n_threads, .rope_freq_base = (float)base, .rope_yarn = yarn };
     st->ctx = qwen25vl_text_context_new(&st->m, &tp, err, errlen);
     if (!st->ctx) return false;
     size_t kv_tok = qwen25vl_kv_bytes_per_token(&st->m.hp, a->kv_type);
     if (!a->quiet)
         fprintf(stderr, "longvl run: %lld prompt tokens (%d pictures), context %lld, KV %s %zu B/token = %.2f GiB, "
-                        "rope base %.6g\n",
+                        "rope base %.6g%s\n",
                 (long long)st->n_ids, st->in.n_pics, (long long)n_ctx, tl_type_name(a->kv_type), kv_tok,
-                kv_tok * (double)n_ctx / 1073741824.0, base);
+                kv_tok * (double)n_ctx / 1073741824.0, base, yarn.factor ? " with YaRN" : "");
 
     struct sampler *smp = sampler_new(&(struct sampler_params){ .temperature = (float)a->temperature, .top_k = (int32_t)a->top_k,
                                                                 .top_p = (float)a->top_p, .repetition_penalty = (float)a->repeat_penalty,

@@ -242,7 +242,10 @@ static bool build_ubatch(struct qwen25vl_text_context *c, struct tl_context *ctx
     u->pos = tl_new_tensor_1d(ctx, TL_I32, 3 * n);
     tl_set_input(u->embd);
     tl_set_input(u->pos);
-    struct tl_rope_params rp = { .mode = TL_ROPE_MROPE, .n_dims = (int)D, .freq_base = c->p.rope_freq_base };
+    const struct rope_yarn *y = &c->p.rope_yarn;
+    struct tl_rope_params rp = { .mode = TL_ROPE_MROPE, .n_dims = (int)D, .freq_base = c->p.rope_freq_base,
+                                 .attn_factor = y->factor ? y->attn_factor : 1, .yarn_factor = y->factor,
+                                 .yarn_low = y->ramp_low, .yarn_high = y->ramp_high };
     memcpy(rp.sections, hp->rope_sections, sizeof rp.sections);
     struct tl_attn_params ap = { .scale = 1.0f / sqrtf((float)D), .causal = true, .q_offset = (int32_t)n0 };
     u->g = tl_graph_new(ctx, 64 * hp->n_layer + 64);

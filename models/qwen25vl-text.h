@@ -18,6 +18,8 @@
 // and n_vocab, never on the context length: attention is the fused chunked op.
 #pragma once
 
+#include "rope-scaling.h"
+
 #include "qwen25vl-gguf.h"
 #include "tl.h"
 
@@ -48,6 +50,7 @@ struct qwen25vl_text_params {
     int          n_ubatch;        // tokens per graph during prefill (0: 512)
     int          n_threads;       // 0: all cores
     float        rope_freq_base;  // 0: the model's (rope.freq_base); see rope-scaling.h
+    struct rope_yarn rope_yarn;   // factor 0: no YaRN
 };
 
 struct qwen25vl_text_context;

@@ -22,6 +22,12 @@ compare() {
   local out; out=$("$py" "$ref" compare "$2" "$3" --atol "$4" --rtol "$5" --label "$1" 2>&1)
   if [ $? -eq 0 ]; then ok "$out"; else fail "$out"; fi
 }
+# differs LABEL GOT WANT: the comparison must be able to fail, so GOT must be outside the
+# 1e-4 / 1e-5 bounds of WANT
+differs() {
+  local out; out=$("$py" "$ref" compare "$2" "$3" --atol 1e-4 --rtol 1e-5 2>&1)
+  if [ $? -eq 0 ]; then fail "$1: not detected ($out)"; else ok "$1 is detected: $out"; fi
+}
 
 if ! "$py" -c "import numpy" 2>/dev/null; then
   echo "FAIL $py has no NumPy: install python3-numpy (scripts/install-deps.sh does)"; exit 1
@@ -71,9 +77,26 @@ compare "our vision + text vs the reference's" "$dir/got-chain.f32" "$dir/want-c
 
 # the comparison can fail: a transposed image grid gives other M-RoPE positions
 "$longvl" logits -m "$dir/m.gguf" --tokens "$one" --image-embd "$dir/C.f32" 4 5 --kv f32 -o "$dir/bad.f32" 2>/dev/null
-if "$py" "$ref" compare "$dir/bad.f32" "$dir/want-one.f32" --atol 1e-4 --rtol 1e-5 >/dev/null; then
-  fail "a transposed image grid was not detected"
-else ok "a transposed image grid is detected: $("$py" "$ref" compare "$dir/bad.f32" "$dir/want-one.f32" --atol 1e-4 --rtol 1e-5)"; fi
+differs "a transposed image grid" "$dir/bad.f32" "$dir/want-one.f32"
+
+# rotary scaling (spec section 7) on the three-image prompt, against the reference given the
+# same rule: a base override; YaRN s = 4 from 32K (head_dim 16: ramp over pairs 2-5, cos/sin
+# x 1.139); dynamic NTK from L0 = 8, whose L is the largest M-RoPE position + 1 (the verb
+# prints it as "next position"), the base computed here from the spec's formula
+run "$py" "$ref" logits --hf "$dir/hf" --tokens "$two" "${img_two[@]}" --rope-theta 5e5 -o "$dir/want-base.f32"
+run "$longvl" logits -m "$dir/m.gguf" --tokens "$two" "${img_two[@]}" --kv f32 --rope-base 5e5 -o "$dir/got-base.f32"
+compare "rope base 5e5" "$dir/got-base.f32" "$dir/want-base.f32" 1e-4 1e-5
+run "$py" "$ref" logits --hf "$dir/hf" --tokens "$two" "${img_two[@]}" --yarn 4 32768 -o "$dir/want-yarn.f32"
+run "$longvl" logits -m "$dir/m.gguf" --tokens "$two" "${img_two[@]}" --kv f32 --ubatch 5 \
+    --rope-scaling yarn --rope-factor 4 --rope-orig-ctx 32768 -o "$dir/got-yarn.f32"
+compare "YaRN s = 4 from 32K" "$dir/got-yarn.f32" "$dir/want-yarn.f32" 1e-4 1e-5
+dyn_log=$("$longvl" logits -m "$dir/m.gguf" --tokens "$two" "${img_two[@]}" --kv f32 \
+    --rope-scaling dynamic --rope-factor 2 --rope-orig-ctx 8 -o "$dir/got-dyn.f32" 2>&1)
+next=$(sed -n 's/.*next position \([0-9]*\).*/\1/p' <<<"$dyn_log")
+base=$("$py" -c "print(repr(1e6 * (2 * $next / 8 - 1) ** (16 / 14)))")
+run "$py" "$ref" logits --hf "$dir/hf" --tokens "$two" "${img_two[@]}" --rope-theta "$base" -o "$dir/want-dyn.f32"
+compare "dynamic NTK s = 2 from L0 = 8, L = $next positions: base $base" "$dir/got-dyn.f32" "$dir/want-dyn.f32" 1e-4 1e-5
+for rule in base yarn dyn; do differs "rope rule $rule vs no rule" "$dir/got-$rule.f32" "$dir/want-two.f32"; done
 
 # Block-format KV caches need head_dim % 32 == 0: the small preset (head_dim 32). Against
 # its own F32-cache logits, by RMS(diff)/RMS(logits): q8_0 <= 1e-2, q4_0 <= 0.2 (a random
@@ -111,6 +134,9 @@ expect 1 "general.architecture is 'clip'" "$longvl" logits -m "$dir/m-mmproj.ggu
 expect 2 "required" "$longvl" logits "${m[@]}" --tokens 1
 expect 2 "takes f16, f32, q8_0 or q4_0" "$longvl" logits "${m[@]}" --tokens 1 --kv q9 -o "$dir/e.f32"
 expect 1 "multiple of 32; this model's is 16" "$longvl" logits "${m[@]}" --tokens 1 --kv q8_0 -o "$dir/e.f32"
+expect 2 "needs --rope-factor" "$longvl" logits "${m[@]}" --tokens 1 --rope-scaling yarn -o "$dir/e.f32"
+expect 2 "bad value for --rope-scaling" "$longvl" logits "${m[@]}" --tokens 1 --rope-scaling longrope --rope-factor 2 -o "$dir/e.f32"
+expect 2 "bad value for --rope-factor" "$longvl" logits "${m[@]}" --tokens 1 --rope-scaling yarn --rope-factor 0.5 -o "$dir/e.f32"
 expect 1 "cannot write" "$longvl" logits "${m[@]}" --tokens 1 -o "$dir/no/such/dir/e.f32"
 if [ -e "$dir/e.f32" ] || ls "$dir"/*.tmp >/dev/null 2>&1; then fail "a failed run left an output file"
 else ok "failed runs left no output file"; fi

@@ -122,6 +122,22 @@ static void test_rope_bases(void) {
     check(rope_base_dynamic_ntk(1e6, 4, 32768, 32768, 128) == 1e6 &&
               fabs(rope_base_dynamic_ntk(1e6, 1, 131072, 32768, 128) / rope_base_static_ntk(1e6, 4, 128) - 1) < 1e-12,
           "dynamic NTK leaves the base alone up to L0, and with s = 1 is static NTK with s = L / L0");
+    // YaRN, base 1e6, d = 128, s = 4 from 32K: correction dims 23.60 (32 turns) and 39.65
+    // (1 turn) truncate to the ramp [23, 40]; 0.1 ln 4 + 1 = 1.1386
+    struct rope_yarn y;
+    rope_yarn_params(1e6, 4, 32768, 128, &y);
+    check(y.factor == 4 && y.ramp_low == 23 && y.ramp_high == 40 && fabsf(y.attn_factor - 1.1386294f) < 1e-6f,
+          "YaRN s = 4 from 32K, d = 128: ramp [%g, %g], attention factor %.7g", y.ramp_low, y.ramp_high, y.attn_factor);
+    // the ramp is clamped to [0, d - 1]: a tiny L0 puts the 32-turn dim below 0
+    rope_yarn_params(1e6, 2, 64, 16, &y);
+    check(y.ramp_low == 0 && y.ramp_high == 2, "YaRN from L0 = 64, d = 16: ramp [%g, %g] (want [0, 2])", y.ramp_low, y.ramp_high);
+    struct rope_scaling none = { .type = ROPE_SCALING_NONE, .base = 5e5 }, stat4 = { .type = ROPE_SCALING_STATIC, .base = 5e5, .factor = 4 };
+    double base;
+    rope_scaling_resolve(&none, 1e6, 128, 1000, &base, &y);
+    ok = base == 5e5 && y.factor == 0;
+    rope_scaling_resolve(&stat4, 1e6, 128, 1000, &base, &y);
+    check(ok && fabs(base / rope_base_static_ntk(5e5, 4, 128) - 1) < 1e-12,
+          "a base override replaces the model's base and the rules apply on top of it");
 }
 
 int main(void) {

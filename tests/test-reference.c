@@ -84,6 +84,14 @@ int main(void) {
     expect("rope neox D=4 pos 1", tl_rope(ctx, r4, pos, (struct tl_rope_params){ .mode = TL_ROPE_NEOX, .n_dims = 4, .freq_base = 10000 }),
            (float[]){ 1 * c1 - 3 * s1, 2 * c2 - 4 * s2, 3 * c1 + 1 * s1, 4 * c2 + 2 * s2 }, 4, 1e-6);
 
+    // The same with YaRN factor 4, ramp [0, 1]: pair 0 keeps its frequency, pair 1 (r = 1)
+    // is interpolated to 0.01 / 4; cos/sin scaled by attn_factor 2
+    float c3 = 2 * cosf(0.0025f), s3 = 2 * sinf(0.0025f);
+    expect("rope neox yarn",
+           tl_rope(ctx, r4, pos, (struct tl_rope_params){ .mode = TL_ROPE_NEOX, .n_dims = 4, .freq_base = 10000, .attn_factor = 2,
+                                                          .yarn_factor = 4, .yarn_low = 0, .yarn_high = 1 }),
+           (float[]){ 2 * (1 * c1 - 3 * s1), 2 * c3 - 4 * s3, 2 * (3 * c1 + 1 * s1), 4 * c3 + 2 * s3 }, 4, 1e-6);
+
     // mRoPE, D = 8 (4 pairs), sections [1,2,1]: pair 0 from t, pairs 1-2 from h, pair 3 from w;
     // positions t=1, h=2, w=3; theta_i = 100^(-2i/8) = 100^(-i/4)
     struct tl_tensor *mpos = tl_new_tensor_1d(ctx, TL_I32, 3);

@@ -93,6 +93,11 @@ run "$longvl" run -m "$dir/m.gguf" -p "Hello" -n 5 --temp 0.8 --top-k 40 --top-p
 run "$longvl" run -m "$dir/m.gguf" -p "Hello" -n 5 --temp 0.8 --top-k 40 --top-p 0.9 --seed 3 --dump-tokens "$dir/s2.tok" --quiet
 if cmp -s "$dir/s1.tok" "$dir/s2.tok"; then ok "sampling with --seed 3 repeats"; else fail "sampling with a seed differs between runs"; fi
 expect 0 "generated 3 tokens.*--n-predict reached" "$longvl" run -m "$dir/m.gguf" -p "Hi" -n 3
+# rope rules reach the run (their logits are checked against the reference in test-model.sh):
+# static s = 4 on the tiny model's base 1e6 and head_dim 16 is 1e6 * 4^(16/14) = 4.87e6
+expect 0 "rope base 4.87.*e+06$" "$longvl" run -m "$dir/m.gguf" -p "Hi" -n 2 --rope-scaling static --rope-factor 4
+expect 0 "rope base 1e+06 with YaRN" "$longvl" run -m "$dir/m.gguf" -p "Hi" -n 2 --rope-scaling yarn --rope-factor 4
+expect 2 "needs --rope-factor" "$longvl" run -m "$dir/m.gguf" -p "Hi" --rope-scaling dynamic
 
 # bad input
 expect 1 "encrypted" "${m[@]}" --pdf "$pdfs/pdftools-password-test.pdf" -p "Q"

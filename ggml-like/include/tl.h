@@ -250,6 +250,10 @@ struct tl_tensor *tl_argmax(struct tl_context *ctx, struct tl_tensor *a);
 //                   angle pos * base^(-2j/n_dims) (Qwen2.5-VL ViT: n_dims 40, [20, 20])
 // Dims past the rotated ones pass through. Angles are also multiplied by freq_scale
 // and cos/sin by attn_factor (1 and 1 unless a scaling rule says otherwise).
+// YaRN (yarn_factor > 1; 0 = off): the frequency of index f is blended between itself
+// (extrapolated) and itself / yarn_factor (interpolated) with
+// r = clamp((f - yarn_low) / (yarn_high - yarn_low), 0, 1) (yarn_high += 0.001 when equal):
+// theta = base^(-2f/n_dims) * ((1 - r) + r / yarn_factor), as HuggingFace's yarn rope.
 enum tl_rope_mode { TL_ROPE_NEOX = 0, TL_ROPE_MROPE = 1, TL_ROPE_VISION = 2 };
 
 struct tl_rope_params {
@@ -259,6 +263,8 @@ struct tl_rope_params {
     float freq_base;
     float freq_scale;    // 0 means 1
     float attn_factor;   // 0 means 1
+    float yarn_factor;   // 0 means no YaRN blend
+    float yarn_low, yarn_high;
 };
 
 struct tl_tensor *tl_rope(struct tl_context *ctx, struct tl_tensor *a, struct tl_tensor *pos,

@@ -87,6 +87,8 @@ struct tl_tensor *tl_op_error(struct tl_context *ctx, const char *op, const stru
 // rope helpers shared by the reference kernel and fast paths
 void tl_rope_params_of(const struct tl_tensor *t, struct tl_rope_params *p);
 void tl_rope_pair(const struct tl_rope_params *p, int i, int *stream, int *freq_i);
+// The angle per unit position of frequency index f (freq_scale and YaRN included).
+double tl_rope_theta(const struct tl_rope_params *p, int f);
 void tl_attn_params_of(const struct tl_tensor *t, struct tl_attn_params *p);
 bool tl_attn_visible(const struct tl_attn_params *p, const int32_t *seg_q, const int32_t *seg_k,
                      int64_t iq, int64_t jk);

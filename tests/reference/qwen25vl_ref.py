@@ -10,7 +10,9 @@ side, which reads the converted GGUF.
                   [--image-embd FILE.f32 NX NY ...] -o OUT.f32
       the logits of every position, float32 [n_tokens][vocab]; `img` expands to NX*NY
       <|image_pad|> tokens whose embeddings are the file's rows (NY rows of NX merged
-      tokens); images are found as HuggingFace finds them, after <|vision_start|>
+      tokens); images are found as HuggingFace finds them, after <|vision_start|>;
+      --rope-theta B replaces config's rope_theta, --yarn FACTOR ORIG_CTX applies
+      rope_scaling {"type": "yarn", "factor": FACTOR, "original_max_position_embeddings": ORIG_CTX}
   qwen25vl_ref.py vision --hf DIR --pixels FILE.f32 H W -o OUT.f32
       the merged vision embeddings [(H/28)*(W/28)][out_hidden] of normalised [H][W][3]
       pixels: the processor's patch rows, then the tower as HuggingFace runs it
@@ -143,13 +145,34 @@ def rotate_half(x):
     return np.concatenate([-x[..., h:], x[..., :h]], axis=-1)
 
 
-def mrope_cos_sin(pos, head_dim, theta, sections):
+def yarn_inv_freq(theta, head_dim, factor, orig_ctx, beta_fast=32, beta_slow=1):
+    """transformers' _compute_yarn_parameters (factor taken as given, truncate=True)."""
+    def correction_dim(rotations):
+        return head_dim * math.log(orig_ctx / (rotations * 2 * math.pi)) / (2 * math.log(theta))
+    low = max(math.floor(correction_dim(beta_fast)), 0)
+    high = min(math.ceil(correction_dim(beta_slow)), head_dim - 1)
+    if low == high:
+        high += 0.001
+    pos_freqs = theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    extrapolation, interpolation = 1.0 / pos_freqs, 1.0 / (factor * pos_freqs)
+    ramp = np.clip((np.arange(head_dim // 2, dtype=np.float64) - low) / (high - low), 0, 1)
+    extrapolation_factor = 1 - ramp
+    inv = interpolation * (1 - extrapolation_factor) + extrapolation * extrapolation_factor
+    attention_factor = 0.1 * math.log(factor) + 1 if factor > 1 else 1.0
+    return inv, attention_factor
+
+
+def mrope_cos_sin(pos, head_dim, theta, sections, yarn=None):
     # per stream: 64 angles written twice (128 wide); then dims are cut into chunks
-    # sections*2 and chunk c is taken from stream c % 3 (apply_multimodal_rotary_pos_emb)
+    # sections*2 and chunk c is taken from stream c % 3 (apply_multimodal_rotary_pos_emb);
+    # YaRN scales cos and sin by its attention factor
     inv = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    scale = 1.0
+    if yarn:
+        inv, scale = yarn_inv_freq(theta, head_dim, *yarn)
     freqs = pos[:, :, None].astype(np.float64) * inv[None, None, :]      # [3, n, hd/2]
     emb = np.concatenate([freqs, freqs], axis=-1)                        # [3, n, hd]
-    cos, sin = np.cos(emb), np.sin(emb)
+    cos, sin = np.cos(emb) * scale, np.sin(emb) * scale
     chunks = list(sections) * 2
     bounds = np.cumsum([0] + chunks)
     pick = lambda a: np.concatenate([a[c % 3, :, bounds[c]:bounds[c + 1]] for c in range(len(chunks))], axis=-1)
@@ -167,7 +190,7 @@ def text_forward(hp, w, ids, image_rows, image_grid_thw):
     pos = get_rope_index(ids, image_grid_thw)
     H, nh, nkv = hp["hidden"], hp["heads"], hp["kv_heads"]
     hd = H // nh
-    cos, sin = mrope_cos_sin(pos, hd, hp["theta"], hp["sections"])
+    cos, sin = mrope_cos_sin(pos, hd, hp["theta"], hp["sections"], hp.get("yarn"))
     mask = np.triu(np.full((n, n), -np.inf), 1)
     for l in range(hp["layers"]):
         p = f"layers.{l}."
@@ -280,6 +303,10 @@ def vision_forward(vc, w, pixels):
 
 def cmd_logits(a):
     hp, w = load_checkpoint(a.hf)
+    if a.rope_theta:
+        hp["theta"] = a.rope_theta
+    if a.yarn:
+        hp["yarn"] = (a.yarn[0], a.yarn[1])
     images = [(f, int(nx), int(ny)) for f, nx, ny in (a.image_embd or [])]
     ids, rows, grids, k = [], [], [], 0
     for item in a.tokens.split(","):
@@ -340,6 +367,8 @@ def main():
     p.add_argument("--hf", required=True)
     p.add_argument("--tokens", required=True)
     p.add_argument("--image-embd", nargs=3, action="append")
+    p.add_argument("--rope-theta", type=float)
+    p.add_argument("--yarn", nargs=2, type=float)
     p.add_argument("-o", required=True)
     p = sub.add_parser("vision")
     p.add_argument("--hf", required=True)

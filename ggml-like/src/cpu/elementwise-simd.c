@@ -184,7 +184,7 @@ static bool fast_rope(struct tl_tensor *dst, int nth) {
     for (int i = 0; i < n_pairs; i++) {
         int f;
         tl_rope_pair(&p, i, &stream[i], &f);
-        theta[i] = p.freq_scale * pow(p.freq_base, -2.0 * f / p.n_dims);
+        theta[i] = tl_rope_theta(&p, f);
     }
     #pragma omp parallel num_threads(nth)
     {

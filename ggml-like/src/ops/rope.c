@@ -6,7 +6,7 @@
 #include <math.h>
 
 // params layout: [0] mode, [1] n_dims, [2..5] sections, [6] base, [7] freq_scale,
-// [8] attn_factor, [9] streams in pos
+// [8] attn_factor, [9] streams in pos, [10] yarn_factor, [11] yarn_low, [12] yarn_high
 struct tl_tensor *tl_rope(struct tl_context *ctx, struct tl_tensor *a, struct tl_tensor *pos,
                           struct tl_rope_params p) {
     if (!a || !pos) return NULL;
@@ -37,6 +37,9 @@ struct tl_tensor *tl_rope(struct tl_context *ctx, struct tl_tensor *a, struct tl
     if (streams < need)
         return tl_op_error(ctx, "rope", a, pos, "mode needs %d position streams, pos has %d", need, streams);
     if (!(p.freq_base > 0)) return tl_op_error(ctx, "rope", a, pos, "freq_base must be > 0");
+    if (p.yarn_factor && !(p.yarn_factor >= 1 && p.yarn_high >= p.yarn_low))
+        return tl_op_error(ctx, "rope", a, pos, "yarn needs factor >= 1 and high >= low (got %g, %g, %g)",
+                           p.yarn_factor, p.yarn_low, p.yarn_high);
     struct tl_tensor *t = tl_new_op(ctx, TL_OP_ROPE, TL_F32, a->ne, a, pos);
     if (!t) return NULL;
     t->params[0] = p.mode;
@@ -46,6 +49,9 @@ struct tl_tensor *tl_rope(struct tl_context *ctx, struct tl_tensor *a, struct tl
     tl_param_set_f32(t, 7, p.freq_scale ? p.freq_scale : 1.0f);
     tl_param_set_f32(t, 8, p.attn_factor ? p.attn_factor : 1.0f);
     t->params[9] = streams;
+    tl_param_set_f32(t, 10, p.yarn_factor);
+    tl_param_set_f32(t, 11, p.yarn_low);
+    tl_param_set_f32(t, 12, p.yarn_high);
     return t;
 }
 
@@ -56,6 +62,20 @@ void tl_rope_params_of(const struct tl_tensor *t, struct tl_rope_params *p) {
     p->freq_base = tl_param_f32(t, 6);
     p->freq_scale = tl_param_f32(t, 7);
     p->attn_factor = tl_param_f32(t, 8);
+    p->yarn_factor = tl_param_f32(t, 10);
+    p->yarn_low = tl_param_f32(t, 11);
+    p->yarn_high = tl_param_f32(t, 12);
+}
+
+double tl_rope_theta(const struct tl_rope_params *p, int f) {
+    double theta = p->freq_scale * pow(p->freq_base, -2.0 * f / p->n_dims);
+    if (p->yarn_factor) {
+        double span = p->yarn_high > p->yarn_low ? (double)p->yarn_high - p->yarn_low : 0.001;
+        double r = ((double)f - p->yarn_low) / span;
+        r = r < 0 ? 0 : r > 1 ? 1 : r;
+        theta *= (1 - r) + r / p->yarn_factor;
+    }
+    return theta;
 }
 
 // For pair i: which position stream, which frequency index, and the pair partner offset.
@@ -91,8 +111,7 @@ void tl_ref_rope(struct tl_tensor *dst) {
                 for (int i = 0; i < n_pairs; i++) {
                     int s, f;
                     tl_rope_pair(&p, i, &s, &f);
-                    double theta = pow(p.freq_base, -2.0 * f / p.n_dims);
-                    double ang = (double)ps[s * n_tok + i2] * p.freq_scale * theta;
+                    double ang = (double)ps[s * n_tok + i2] * tl_rope_theta(&p, f);
                     float c = (float)cos(ang) * p.attn_factor, sn = (float)sin(ang) * p.attn_factor;
                     float x0 = x[i], x1 = x[i + half];
                     y[i] = x0 * c - x1 * sn;
