@@ -5,6 +5,7 @@
 // Scratch per thread is O(rows x (D + KCH)); no N x N matrix exists anywhere.
 #include "cpu-impl.h"
 #include "simd.h"
+#include "quants/blocks.h"
 
 #define KCH 64         // keys per chunk
 #define ROWS_TARGET 64 // query rows per task (queries x group heads)
@@ -57,6 +58,20 @@ static inline __attribute__((always_inline)) void pv_tile(const float *p, const 
         for (int t = 0; t < nt; t++) vstore(o + (r0 + r) * D + d0 + t * VL, acc[r][t]);
 }
 
+// A q4_0 block's 16 bytes to its 32 values - 8: low nibbles are elements 0-15, high 16-31.
+static inline void unpack_q4_0(const uint8_t *qs, int8_t *q) {
+#if VL > 1
+    __m128i bytes = _mm_loadu_si128((const __m128i *)qs), mask = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+    _mm_storeu_si128((__m128i *)q, _mm_sub_epi8(_mm_and_si128(bytes, mask), eight));
+    _mm_storeu_si128((__m128i *)(q + 16), _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(bytes, 4), mask), eight));
+#else
+    for (int j = 0; j < QK_LEGACY / 2; j++) {
+        q[j] = (int8_t)((qs[j] & 15) - 8);
+        q[j + QK_LEGACY / 2] = (int8_t)((qs[j] >> 4) - 8);
+    }
+#endif
+}
+
 static void load_row_f32(enum tl_type type, const void *src, float *dst, int64_t D) {
     if (type == TL_F32) {
         memcpy(dst, src, D * sizeof(float));
@@ -66,7 +81,26 @@ static void load_row_f32(enum tl_type type, const void *src, float *dst, int64_t
         for (int64_t d = 0; d < D; d += VL) vstore(dst + d, vload_f16((const uint16_t *)src + d));
         return;
     }
-    tl_type_traits(type)->to_float(src, dst, D);   // a block-format cache row
+    // a block-format cache row: D is a multiple of 32 (the text context checks)
+    if (type == TL_Q8_0) {
+        const block_q8_0 *b = src;
+        for (int64_t i = 0; i < D / QK_LEGACY; i++, dst += QK_LEGACY) {
+            vf d = vset1(tl_fp16_to_fp32(b[i].d));
+            for (int j = 0; j < QK_LEGACY; j += VL) vstore(dst + j, vmul(d, vload_i8(b[i].qs + j)));
+        }
+        return;
+    }
+    if (type == TL_Q4_0) {
+        const block_q4_0 *b = src;
+        int8_t q[QK_LEGACY];
+        for (int64_t i = 0; i < D / QK_LEGACY; i++, dst += QK_LEGACY) {
+            unpack_q4_0(b[i].qs, q);
+            vf d = vset1(tl_fp16_to_fp32(b[i].d));
+            for (int j = 0; j < QK_LEGACY; j += VL) vstore(dst + j, vmul(d, vload_i8(q + j)));
+        }
+        return;
+    }
+    tl_type_traits(type)->to_float(src, dst, D);
 }
 
 enum { CHUNK_SKIP, CHUNK_FULL, CHUNK_PARTIAL };

@@ -32,6 +32,9 @@ static inline float vhmax(vf a) { return _mm512_reduce_max_ps(a); }
 static inline vf vload_f16(const uint16_t *p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
 }
+static inline vf vload_i8(const int8_t *p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+}
 static inline void vstore_f16(uint16_t *p, vf v) {
     _mm256_storeu_si256((__m256i *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
@@ -93,6 +96,9 @@ static inline float vhmax(vf a) {
 static inline vf vload_f16(const uint16_t *p) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
+static inline vf vload_i8(const int8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
 static inline void vstore_f16(uint16_t *p, vf v) {
     _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
@@ -142,6 +148,7 @@ static inline vf vabs(vf a) { return fabsf(a); }
 static inline float vhsum(vf a) { return a; }
 static inline float vhmax(vf a) { return a; }
 static inline vf vload_f16(const uint16_t *p) { return tl_fp16_to_fp32(*p); }
+static inline vf vload_i8(const int8_t *p) { return (float)*p; }
 static inline void vstore_f16(uint16_t *p, vf v) { *p = tl_fp32_to_fp16(v); }
 static inline vf vload_bf16(const uint16_t *p) { return tl_bf16_to_fp32(*p); }
 static inline void vstore_bf16(uint16_t *p, vf v) { *p = tl_fp32_to_bf16(v); }
