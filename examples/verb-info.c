@@ -1,6 +1,7 @@
 // longvl info: what this machine offers and what the build will use; or, given a GGUF
 // file, its metadata, its tensors and whether it is a Qwen2.5-VL file longvl can load.
 #include "verbs.h"
+#include "tl-vulkan.h"
 #include "qwen25vl-gguf.h"
 #include "tl-cpu.h"
 #include "tl-gguf.h"
@@ -107,22 +108,42 @@ static int info_file(const char *path, bool all_tensors) {
     return rc;
 }
 
+// The Vulkan devices, with the index LONGVL_VK_DEVICE takes. Exit 1 when there is none.
+static int info_devices(void) {
+    struct tl_vk_device_info dev[TL_VK_MAX_DEVICES];
+    char err[256] = "";
+    int n = tl_vk_list_devices(dev, TL_VK_MAX_DEVICES, err, sizeof err);
+    if (n == 0) {
+        printf("no Vulkan device: %s\n", err);
+        return 1;
+    }
+    printf("Vulkan devices (LONGVL_VK_DEVICE=index picks one; default: the first discrete GPU, else 0):\n");
+    for (int i = 0; i < n; i++)
+        printf("  %d  %-40s %-10s Vulkan %u.%u  %.1f GiB device-local  subgroup %u  f16 storage %s\n", i, dev[i].name,
+               dev[i].type, dev[i].api_major, dev[i].api_minor, dev[i].device_local_bytes / 1073741824.0,
+               dev[i].subgroup_size, dev[i].fp16_storage ? "yes" : "no");
+    return 0;
+}
+
 int verb_info(int argc, char **argv) {
     const char *file = NULL;
-    bool all = false;
+    bool all = false, devices = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: longvl info [FILE.gguf] [--all]\n\n"
+            printf("usage: longvl info [FILE.gguf] [--all] | --devices\n\n"
                    "Without a file: the CPU features and kernels. With one: its metadata, its tensors\n"
-                   "(--all: every one) and, for Qwen2.5-VL files, a check of every tensor's shape.\n");
+                   "(--all: every one) and, for Qwen2.5-VL files, a check of every tensor's shape.\n"
+                   "--devices: the Vulkan devices and their indices.\n");
             return 0;
         }
         if (!strcmp(argv[i], "--all")) all = true;
+        else if (!strcmp(argv[i], "--devices")) devices = true;
         else if (argv[i][0] != '-' && !file) file = argv[i];
         else {
             fprintf(stderr, "longvl info: unexpected argument '%s'\n", argv[i]);
             return 2;
         }
     }
+    if (devices) return info_devices();
     return file ? info_file(file, all) : info_machine();
 }

@@ -7,6 +7,7 @@
 #include "f32-file.h"
 #include "mrope-positions.h"
 #include "rope-args.h"
+#include "device-args.h"
 #include "qwen25vl-text.h"
 
 #include <stdio.h>
@@ -25,6 +26,7 @@ struct logits_args {
     int n_threads;
     enum tl_type kv_type;
     struct rope_scaling rope;
+    bool vulkan;
 };
 
 static int usage(FILE *f, int rc) {
@@ -37,6 +39,7 @@ static int usage(FILE *f, int rc) {
             "  --kv      KV cache type (default f16)\n"
             "  --ubatch  tokens per graph (default 512); the cache carries context between them\n"
             "  --ctx     cache size (default: the number of tokens)\n"
+            DEVICE_ARGS_USAGE
             ROPE_ARGS_USAGE);
     return rc;
 }
@@ -54,6 +57,9 @@ static bool parse_args(int argc, char **argv, struct logits_args *a, int *rc) {
         if (rope) i++;
         else if (!strcmp(s, "-m") && has) a->model = argv[++i];
         else if (!strcmp(s, "--tokens") && has) a->tokens = argv[++i];
+        else if (!strcmp(s, "--device") && has) {
+            if (!device_args_parse("logits", argv[++i], &a->vulkan)) return *rc = 2, false;
+        }
         else if (!strcmp(s, "-o") && has) a->out = argv[++i];
         else if (!strcmp(s, "--image-embd") && i + 3 < argc) {
             long long nx, ny;
@@ -190,7 +196,9 @@ int verb_logits(int argc, char **argv) {
     float *embd = NULL, *logits = NULL;
     int32_t *pos = NULL;
     int32_t next = 0;
-    bool ok = parse_tokens(&a, &seq, err, sizeof err) && qwen25vl_text_load(&m, a.model, err, sizeof err);
+    bool ok;
+    struct tl_vk_backend *vk = device_args_open(a.vulkan, false, &ok, err, sizeof err);
+    ok = ok && parse_tokens(&a, &seq, err, sizeof err) && qwen25vl_text_load(&m, a.model, err, sizeof err);
     if (ok) {
         pos = malloc((size_t)3 * seq.n * sizeof *pos);
         logits = malloc((size_t)seq.n * m.hp.n_vocab * sizeof *logits);
@@ -207,7 +215,7 @@ int verb_logits(int argc, char **argv) {
         rope_scaling_resolve(&a.rope, m.hp.rope_freq_base, (int)m.hp.head_dim, next, &base, &yarn);
         struct qwen25vl_text_params p = { .n_ctx = a.n_ctx ? a.n_ctx : seq.n, .kv_type = a.kv_type,
                                           .n_ubatch = (int)a.n_ubatch, .n_threads = a.n_threads,
-                                          .rope_freq_base = (float)base, .rope_yarn = yarn };
+                                          .rope_freq_base = (float)base, .rope_yarn = yarn, .vk = vk };
         c = qwen25vl_text_context_new(&m, &p, err, sizeof err);
         ok = c && qwen25vl_text_decode(c, embd, pos, seq.n, logits, true, err, sizeof err) &&
              f32_file_write(a.out, logits, seq.n * m.hp.n_vocab, err, sizeof err);
@@ -218,6 +226,7 @@ int verb_logits(int argc, char **argv) {
     else
         fprintf(stderr, "longvl logits: %s\n", err);
     qwen25vl_text_context_free(c);
+    tl_vk_backend_free(vk);
     qwen25vl_text_free(&m);
     free(seq.ids);
     free(embd);

@@ -114,6 +114,8 @@ struct qwen25vl_text_context {
     int64_t n_past;
     struct tl_gallocr *alloc;
     size_t compute_peak;
+    struct tl_vk_mirror *mirror;   // with a Vulkan device: the weights and cache there
+    bool device_used;              // the device holds the cache: host writes would be lost
 };
 
 size_t qwen25vl_kv_bytes_per_token(const struct qwen25vl_text_hparams *hp, enum tl_type kv_type) {
@@ -128,6 +130,10 @@ bool qwen25vl_text_fill_synthetic(struct qwen25vl_text_context *c, int64_t n, ch
     const struct qwen25vl_text_hparams *hp = &c->m->hp;
     if (n < 0 || c->n_past + n > c->p.n_ctx) {
         tl_errorf(err, errlen, "%lld synthetic tokens do not fit a context of %lld", (long long)n, (long long)c->p.n_ctx);
+        return false;
+    }
+    if (c->device_used) {
+        tl_errorf(err, errlen, "synthetic cache rows must be written before the first decode on a Vulkan device");
         return false;
     }
     size_t row_bytes = tl_row_size(c->p.kv_type, hp->head_dim);
@@ -184,6 +190,7 @@ struct qwen25vl_text_context *qwen25vl_text_context_new(const struct qwen25vl_te
     c->k = calloc(hp->n_layer, sizeof *c->k);
     c->v = calloc(hp->n_layer, sizeof *c->v);
     c->alloc = tl_gallocr_new();
+    if (p->vk) c->mirror = tl_vk_mirror_new(p->vk);
     if (!c->kv_ctx || !c->k || !c->v || !c->alloc) {
         tl_errorf(err, errlen, "cannot allocate the KV cache: %.2f GiB for %lld tokens of %s", bytes / 1073741824.0,
                   (long long)p->n_ctx, tl_type_name(p->kv_type));
@@ -199,6 +206,7 @@ struct qwen25vl_text_context *qwen25vl_text_context_new(const struct qwen25vl_te
 
 void qwen25vl_text_context_free(struct qwen25vl_text_context *c) {
     if (!c) return;
+    tl_vk_mirror_free(c->mirror);
     tl_gallocr_free(c->alloc);
     tl_free(c->kv_ctx);
     free(c->k);
@@ -303,7 +311,10 @@ static bool decode_ubatch(struct qwen25vl_text_context *c, const float *embd, co
         if (peak > c->compute_peak) c->compute_peak = peak;
         memcpy(u.embd->data, embd, (size_t)n * hp->n_embd * sizeof(float));
         for (int s = 0; s < 3; s++) memcpy((int32_t *)u.pos->data + s * n, pos + s * n, (size_t)n * sizeof(int32_t));
-        tl_cpu_compute(u.g, c->p.n_threads);
+        if (c->mirror) ok = c->device_used = tl_vk_compute(c->mirror, u.g, c->p.n_threads, NULL, err, errlen);
+        else tl_cpu_compute(u.g, c->p.n_threads);
+    }
+    if (ok) {
         if (logits) memcpy(logits, u.logits->data, tl_nbytes(u.logits));
         c->n_past += n;
     }

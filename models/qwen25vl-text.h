@@ -22,6 +22,7 @@
 
 #include "qwen25vl-gguf.h"
 #include "tl.h"
+#include "tl-vulkan.h"
 
 struct qwen25vl_text_layer {
     struct tl_tensor *attn_norm, *wq, *bq, *wk, *bk, *wv, *bv, *wo;
@@ -51,6 +52,8 @@ struct qwen25vl_text_params {
     int          n_threads;       // 0: all cores
     float        rope_freq_base;  // 0: the model's (rope.freq_base); see rope-scaling.h
     struct rope_yarn rope_yarn;   // factor 0: no YaRN
+    struct tl_vk_backend *vk;     // non-NULL: compute on this Vulkan device (weights and
+                                  // cache stay there; ops it lacks run on the CPU)
 };
 
 struct qwen25vl_text_context;

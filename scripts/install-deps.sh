@@ -16,5 +16,8 @@ apt-get install -y -qq --no-install-recommends \
 apt-get install -y -qq --no-install-recommends \
   libmupdf-dev libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev libjpeg-dev \
   zlib1g-dev libfreetype-dev libharfbuzz-dev libpng-dev libbrotli-dev
+# Vulkan: loader and headers, glslangValidator (shaders are compiled at build time), and
+# Mesa's drivers, whose lavapipe CPU device lets the Vulkan tests run on any machine
+apt-get install -y -qq --no-install-recommends libvulkan-dev glslang-tools mesa-vulkan-drivers
 # tests only: the independent references of the model (NumPy) and the image processor (Pillow)
 apt-get install -y -qq --no-install-recommends python3-numpy python3-pil

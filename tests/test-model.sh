@@ -69,6 +69,22 @@ for case in text one two; do
   compare "$case, f16 cache, micro-batches of 7" "$dir/got-$case-f16.f32" "$dir/want-$case.f32" 1e-3 2e-3
 done
 
+# the same prompts on the Vulkan backend (lavapipe in CI), micro-batches of 4 so the cache
+# on the device carries the context, against the same reference and bounds
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+if "$longvl" info --devices >/dev/null 2>&1; then
+  for case in text two; do
+    tokens=${!case}
+    case $case in two) imgs=("${img_two[@]}");; *) imgs=();; esac
+    run "$longvl" logits -m "$dir/m.gguf" --tokens "$tokens" "${imgs[@]}" --kv f32 --ubatch 4 --device vulkan -o "$dir/vk-$case.f32"
+    compare "$case on Vulkan, f32 cache, micro-batches of 4" "$dir/vk-$case.f32" "$dir/want-$case.f32" 1e-4 1e-5
+    run "$longvl" logits -m "$dir/m.gguf" --tokens "$tokens" "${imgs[@]}" --ubatch 7 --device vulkan -o "$dir/vk-$case-f16.f32"
+    compare "$case on Vulkan, f16 cache" "$dir/vk-$case-f16.f32" "$dir/want-$case.f32" 1e-3 2e-3
+  done
+else
+  echo "skipped: no Vulkan device (the Vulkan logits checks)"
+fi
+
 # vision -> text: the tower's embeddings of a 140x196 image (7 x 5 merged tokens) in a prompt
 chain=151644,872,198,151652,img,151653,3838,374,419,30
 run "$py" "$ref" logits --hf "$dir/hf" --tokens "$chain" --image-embd "$dir/want-v-140x196.f32" 7 5 -o "$dir/want-chain.f32"
@@ -134,6 +150,7 @@ expect 1 "general.architecture is 'clip'" "$longvl" logits -m "$dir/m-mmproj.ggu
 expect 2 "required" "$longvl" logits "${m[@]}" --tokens 1
 expect 2 "takes f16, f32, q8_0 or q4_0" "$longvl" logits "${m[@]}" --tokens 1 --kv q9 -o "$dir/e.f32"
 expect 1 "multiple of 32; this model's is 16" "$longvl" logits "${m[@]}" --tokens 1 --kv q8_0 -o "$dir/e.f32"
+expect 2 "takes cpu or vulkan" "$longvl" logits "${m[@]}" --tokens 1 --device gpu -o "$dir/e.f32"
 expect 2 "needs --rope-factor" "$longvl" logits "${m[@]}" --tokens 1 --rope-scaling yarn -o "$dir/e.f32"
 expect 2 "bad value for --rope-scaling" "$longvl" logits "${m[@]}" --tokens 1 --rope-scaling longrope --rope-factor 2 -o "$dir/e.f32"
 expect 2 "bad value for --rope-factor" "$longvl" logits "${m[@]}" --tokens 1 --rope-scaling yarn --rope-factor 0.5 -o "$dir/e.f32"

@@ -1,7 +1,10 @@
 // Every op's fast path (per ISA, 2 threads) against its scalar reference kernel, over
-// random shapes with odd sizes, broadcasting and non-contiguous views.
-// Usage: test-ops [scalar|avx2|avx512]   (default: every ISA this CPU has)
+// random shapes with odd sizes, broadcasting and non-contiguous views; with `vulkan`, the
+// Vulkan backend's result against the same reference, and every case whose op has a
+// device kernel must have run on the device.
+// Usage: test-ops [scalar|avx2|avx512|vulkan]   (default: every ISA this CPU has)
 #include "test-util.h"
+#include "tl-vulkan.h"
 
 #define REPS 3
 
@@ -231,6 +234,23 @@ static const struct op_case cases[] = {
     { "flash_attn",      case_attn,      6, 1e-5, 1e-4 },
 };
 
+static struct tl_vk_backend *vk;   // set: run the fast side on Vulkan
+
+// The fast side on Vulkan: the output's host bytes are poisoned first, so a result that
+// never came back from the device cannot pass.
+static void compute_vulkan(struct tl_graph *g, struct tl_tensor *out, char *where, size_t wlen) {
+    memset(out->data, 0xff, tl_nbytes(out));   // NaN in f32
+    struct tl_vk_mirror *m = tl_vk_mirror_new(vk);
+    struct tl_vk_stats st;
+    char err[256] = "";
+    bool ok = tl_vk_compute(m, g, 2, &st, err, sizeof err);
+    tl_vk_mirror_free(m);
+    bool want_device = tl_vk_supports(vk, out);
+    snprintf(where, wlen, "vulkan %d dev + %d cpu nodes", st.nodes_device, st.nodes_cpu);
+    check(ok, "tl_vk_compute: %s", err);
+    if (want_device) check(st.nodes_device > 0, "%s has a device kernel but ran on the CPU", tl_op_name(out->op));
+}
+
 static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_isa isa) {
     rng_seed(1000003u * (uint64_t)(c - cases) + 1009u * variant + rep);
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = 64u << 20 });
@@ -245,14 +265,20 @@ static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_
     float *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
     tl_cpu_compute_reference(g);
     for (int64_t i = 0; i < n; i++) want[i] = tl_get_f32_1d(out, i);
-    tl_cpu_set_isa(isa);
-    tl_cpu_compute(g, 2);
+    char where[64];
+    if (vk) {
+        compute_vulkan(g, out, where, sizeof where);
+    } else {
+        tl_cpu_set_isa(isa);
+        tl_cpu_compute(g, 2);
+        snprintf(where, sizeof where, "%s", tl_cpu_isa_name(isa));
+    }
     for (int64_t i = 0; i < n; i++) got[i] = tl_get_f32_1d(out, i);
     double max_abs;
     double excess = compare(got, want, n, c->atol, c->rtol, &max_abs);
     char shape[96];
-    check(excess <= 0, "%-34s %-6s v%d %s: max |fast-ref| %.2e (atol %.0e rtol %.0e)", c->name,
-          tl_cpu_isa_name(isa), variant, tl_shape_str(out, shape, sizeof shape), max_abs, c->atol, c->rtol);
+    check(excess <= 0, "%-34s %-6s v%d %s: max |fast-ref| %.2e (atol %.0e rtol %.0e)", c->name, where, variant,
+          tl_shape_str(out, shape, sizeof shape), max_abs, c->atol, c->rtol);
     free(want);
     free(got);
     tl_free(ctx);
@@ -260,10 +286,24 @@ static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_
 
 int main(int argc, char **argv) {
     enum tl_cpu_isa isas[TL_ISA_COUNT];
-    int n_isa = test_isas(argc, argv, isas);
+    int n_isa;
+    if (argc > 1 && !strcmp(argv[1], "vulkan")) {
+        char err[256] = "";
+        vk = tl_vk_backend_new(-1, err, sizeof err);
+        if (!vk) {
+            printf("skipped: no Vulkan device (%s)\n", err);
+            return 77;
+        }
+        printf("Vulkan device: %s (%s)\n", tl_vk_backend_info(vk)->name, tl_vk_backend_info(vk)->type);
+        isas[0] = tl_cpu_get_isa();
+        n_isa = 1;
+    } else {
+        n_isa = test_isas(argc, argv, isas);
+    }
     for (int i = 0; i < n_isa; i++)
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
             for (int v = 0; v < cases[c].n_variants; v++)
                 for (int rep = 0; rep < REPS; rep++) run_case(&cases[c], v, rep, isas[i]);
+    tl_vk_backend_free(vk);
     return test_summary("test-ops");
 }

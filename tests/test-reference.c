@@ -63,6 +63,9 @@ int main(void) {
            (float[]){ 1, 2, 3, 4 }, 4, 0);
     expect("concat dim 0", tl_concat(ctx, vec(1, 2, (float[]){ 1, 2 }), vec(1, 2, (float[]){ 3, 4 }), 0),
            (float[]){ 1, 3, 2, 4 }, 4, 0);
+    // bytes a view spans: a transposed 3x2 steps ne0 by a row (12 B), so 12 + 2 * 4 + 4 = 24
+    struct tl_tensor *tv = tl_transpose(ctx, vec(3, 2, (float[]){ 1, 2, 3, 4, 5, 6 }));
+    check(tl_nbytes(tv) == 24, "a transposed 3x2 f32 view spans 24 bytes (%zu)", tl_nbytes(tv));
     expect("transpose + cont", tl_cont(ctx, tl_transpose(ctx, vec(3, 2, (float[]){ 1, 2, 3, 4, 5, 6 }))),
            (float[]){ 1, 4, 2, 5, 3, 6 }, 6, 0);
 

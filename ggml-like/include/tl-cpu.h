@@ -36,6 +36,9 @@ int  tl_cpu_default_threads(void);   // OpenMP's processor count
 // goes through tl_gallocr_alloc_graph first).
 void tl_cpu_compute(struct tl_graph *g, int n_threads);
 void tl_cpu_compute_reference(struct tl_graph *g);
+// One node (its inputs' data ready), as tl_cpu_compute would: other backends run the ops
+// they lack this way.
+void tl_cpu_compute_node(struct tl_tensor *t, int n_threads);
 // true if the selected ISA has a fast kernel for this node's op (it may still fall back
 // to the reference for an unusual layout)
 bool tl_cpu_has_fast_kernel(enum tl_op op);

@@ -169,8 +169,11 @@ int64_t tl_nelements(const struct tl_tensor *t) { return t->ne[0] * t->ne[1] * t
 int64_t tl_nrows(const struct tl_tensor *t) { return t->ne[1] * t->ne[2] * t->ne[3]; }
 
 size_t tl_nbytes(const struct tl_tensor *t) {
-    // bytes from the first element to one past the last, whatever the strides
-    size_t bytes = tl_row_size(t->type, t->ne[0]);
+    // bytes from the first element to one past the last, whatever the strides (a
+    // transposed view steps ne0 by a row; block types keep their rows whole)
+    const struct tl_type_traits *tt = tl_type_traits(t->type);
+    size_t bytes = tt->block_size > 1 || t->ne[0] < 1 ? tl_row_size(t->type, t->ne[0])
+                                                      : (size_t)(t->ne[0] - 1) * t->nb[0] + tt->type_size;
     for (int i = 1; i < TL_MAX_DIMS; i++) bytes += (size_t)(t->ne[i] - 1) * t->nb[i];
     return bytes;
 }

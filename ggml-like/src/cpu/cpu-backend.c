@@ -114,6 +114,10 @@ static void compute(struct tl_graph *g, int n_threads, bool reference) {
 }
 
 void tl_cpu_compute(struct tl_graph *g, int n_threads) { compute(g, n_threads, false); }
+void tl_cpu_compute_node(struct tl_tensor *t, int n_threads) {
+    init_once();
+    compute_node(t, n_threads < 1 ? tl_cpu_default_threads() : n_threads, false);
+}
 void tl_cpu_compute_reference(struct tl_graph *g) { compute(g, 1, true); }
 
 void tl_cpu_convert(enum tl_type src_type, const void *src, enum tl_type dst_type, void *dst, int64_t n) {

@@ -1,0 +1,183 @@
+// Graph execution: consecutive device nodes are recorded into one command buffer, with a
+// pipeline barrier only where a dispatch reads or writes bytes that an earlier dispatch
+// since the last barrier wrote (or writes bytes one of them read). A node the device
+// lacks ends the command buffer: its inputs come down, the CPU computes it, its bytes go
+// back up.
+#include "vk-impl.h"
+#include "tl-cpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct byte_range { int block; VkDeviceSize lo, hi; bool written; };
+
+struct recorder {
+    struct tl_vk_mirror *m;
+    struct tl_vk_stats  *st;
+    bool                 open;          // cmd is recording
+    struct byte_range   *pending;       // ranges touched since the last barrier
+    int                  n_pending, cap_pending;
+    struct vk_piece     *scratch;       // dispatch-owned pieces, released after the submit
+    int                  n_scratch, cap_scratch;
+};
+
+static bool overlaps(const struct byte_range *a, const struct byte_range *b) {
+    return a->block == b->block && a->lo < b->hi && b->lo < a->hi;
+}
+
+static bool flush(struct recorder *r, char *err, size_t errlen) {
+    struct tl_vk_backend *vk = r->m->vk;
+    if (r->open) {
+        r->open = false;
+        vkEndCommandBuffer(vk->cmd);
+        VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &vk->cmd };
+        bool ok = vk_check(vkQueueSubmit(vk->queue, 1, &si, vk->fence), "vkQueueSubmit", err, errlen) &&
+                  vk_check(vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences", err, errlen);
+        vkResetFences(vk->dev, 1, &vk->fence);
+        vkResetCommandBuffer(vk->cmd, 0);
+        vkResetDescriptorPool(vk->dev, vk->desc_pool, 0);
+        vk->desc_sets_left = VK_DESC_SETS;
+        r->st->submits++;
+        if (!ok) return false;
+    }
+    for (int i = 0; i < r->n_scratch; i++) vk_release(vk, &r->scratch[i]);
+    r->n_scratch = 0;
+    r->n_pending = 0;
+    return true;
+}
+
+static void add_pending(struct recorder *r, struct byte_range br) {
+    if (r->n_pending == r->cap_pending) {
+        r->cap_pending = r->cap_pending ? 2 * r->cap_pending : 64;
+        r->pending = realloc(r->pending, r->cap_pending * sizeof *r->pending);
+        if (!r->pending) abort();
+    }
+    r->pending[r->n_pending++] = br;
+}
+
+// The byte range a binding covers in its block, and its descriptor.
+static struct byte_range binding_range(const struct tl_vk_mirror *m, const struct vk_binding *b, VkDescriptorBufferInfo *info) {
+    VkDeviceSize off, size;
+    int block;
+    if (b->t) {
+        uint32_t elem;
+        vk_bind_range(m, b->t, &off, &size, &elem);
+        block = vk_mirror_find((struct tl_vk_mirror *)m, b->t)->piece.block;
+    } else {
+        off = b->piece->off + b->piece_off;
+        size = b->piece->size - b->piece_off;
+        block = b->piece->block;
+    }
+    *info = (VkDescriptorBufferInfo){ .buffer = m->vk->blocks[block].buf, .offset = off, .range = size };
+    return (struct byte_range){ .block = block, .lo = off, .hi = off + size, .written = b->written };
+}
+
+static bool record(struct recorder *r, const struct tl_tensor *t, char *err, size_t errlen) {
+    struct tl_vk_backend *vk = r->m->vk;
+    if (vk->desc_sets_left == 0 && !flush(r, err, errlen)) return false;
+    struct vk_dispatch d;
+    if (!vk_op_prepare(r->m, t, &d, err, errlen)) return false;
+    if (d.scratch.block >= 0) {
+        if (r->n_scratch == r->cap_scratch) {
+            r->cap_scratch = r->cap_scratch ? 2 * r->cap_scratch : 16;
+            r->scratch = realloc(r->scratch, r->cap_scratch * sizeof *r->scratch);
+            if (!r->scratch) abort();
+        }
+        r->scratch[r->n_scratch++] = d.scratch;
+        for (int i = 0; i < d.n_bindings; i++)   // the piece moved: point at the kept copy
+            if (d.b[i].piece == &d.scratch) d.b[i].piece = &r->scratch[r->n_scratch - 1];
+    }
+    if (!r->open) {
+        VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
+        vkBeginCommandBuffer(vk->cmd, &bi);
+        r->open = true;
+    }
+    const struct vk_pipeline *p = &vk->pipes[d.pipe];
+    VkDescriptorBufferInfo infos[VK_MAX_BINDINGS];
+    struct byte_range ranges[VK_MAX_BINDINGS];
+    bool need_barrier = false;
+    for (int i = 0; i < d.n_bindings; i++) {
+        ranges[i] = binding_range(r->m, &d.b[i], &infos[i]);
+        for (int j = 0; j < r->n_pending && !need_barrier; j++)
+            need_barrier = overlaps(&ranges[i], &r->pending[j]) && (r->pending[j].written || ranges[i].written);
+    }
+    if (need_barrier) {
+        VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                               .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT };
+        vkCmdPipelineBarrier(vk->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                             &mb, 0, NULL, 0, NULL);
+        r->n_pending = 0;
+        r->st->barriers++;
+    }
+    for (int i = 0; i < d.n_bindings; i++) add_pending(r, ranges[i]);
+    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = vk->desc_pool,
+                                       .descriptorSetCount = 1, .pSetLayouts = &p->dsl };
+    VkDescriptorSet set;
+    if (!vk_check(vkAllocateDescriptorSets(vk->dev, &ai, &set), "vkAllocateDescriptorSets", err, errlen)) return false;
+    vk->desc_sets_left--;
+    VkWriteDescriptorSet w[VK_MAX_BINDINGS];
+    for (int i = 0; i < d.n_bindings; i++)
+        w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)i,
+                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                       .pBufferInfo = &infos[i] };
+    vkUpdateDescriptorSets(vk->dev, (uint32_t)d.n_bindings, w, 0, NULL);
+    vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipe);
+    vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
+    vkCmdPushConstants(vk->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES, d.push);
+    vkCmdDispatch(vk->cmd, d.groups[0], d.groups[1], d.groups[2]);
+    r->st->dispatches++;
+    r->st->nodes_device++;
+    vk_mirror_find(r->m, t)->device_newer = true;
+    return true;
+}
+
+// Every byte range a node binds fits one descriptor (maxStorageBufferRange).
+static bool fits(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
+    if (tl_nbytes(t) + vk->align > vk->max_range) return false;
+    for (int i = 0; i < TL_MAX_SRC; i++)
+        if (t->src[i] && tl_nbytes(t->src[i]) + vk->align > vk->max_range) return false;
+    return true;
+}
+
+static bool run_on_cpu(struct recorder *r, struct tl_tensor *t, int n_threads, char *err, size_t errlen) {
+    if (!flush(r, err, errlen)) return false;
+    for (int i = 0; i < TL_MAX_SRC; i++) {
+        const struct tl_tensor *s = t->src[i];
+        if (!s) continue;
+        struct vk_region *reg = vk_mirror_find(r->m, s);
+        if (reg && reg->device_newer && !vk_mirror_download(r->m, s, r->st, err, errlen)) return false;
+    }
+    static bool logged[TL_OP_COUNT];
+    if (getenv("LONGVL_VK_VERBOSE") && !logged[t->op]) {
+        logged[t->op] = true;
+        fprintf(stderr, "vulkan: %s runs on the CPU (no device kernel for this case)\n", tl_op_name(t->op));
+    }
+    tl_cpu_compute_node(t, n_threads);
+    r->st->nodes_cpu++;
+    return vk_mirror_upload(r->m, t, r->st, err, errlen);
+}
+
+bool tl_vk_compute(struct tl_vk_mirror *m, struct tl_graph *g, int n_threads, struct tl_vk_stats *stats, char *err,
+                   size_t errlen) {
+    struct tl_vk_stats st = { 0 };
+    struct recorder r = { .m = m, .st = &st };
+    bool ok = vk_mirror_begin_graph(m, g, &st, err, errlen);
+    for (int i = 0; ok && i < g->n_nodes; i++) {
+        struct tl_tensor *t = g->nodes[i];
+        if (t->op == TL_OP_VIEW) continue;
+        if (vk_op_supported(m->vk, t) && fits(m->vk, t)) ok = record(&r, t, err, errlen);
+        else ok = run_on_cpu(&r, t, n_threads, err, errlen);
+    }
+    ok = flush(&r, err, errlen) && ok;
+    for (int i = 0; ok && i < g->n_nodes; i++) {
+        struct tl_tensor *t = g->nodes[i];
+        if ((t->flags & TL_FLAG_OUTPUT) || i == g->n_nodes - 1) ok = vk_mirror_download(m, t, &st, err, errlen);
+    }
+    vk_mirror_end_graph(m);
+    free(r.pending);
+    free(r.scratch);
+    if (stats) *stats = st;
+    return ok;
+}

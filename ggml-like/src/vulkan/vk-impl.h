@@ -1,0 +1,136 @@
+// Internals of the Vulkan backend (tl-vulkan.h): the device, the memory sub-allocator,
+// pipelines, the host -> device mirror and the per-op dispatch setup.
+#pragma once
+
+#include "tl-impl.h"
+#include "tl-vulkan.h"
+
+#include <vulkan/vulkan.h>
+
+// --- memory (vk-memory.c): big device blocks carved into aligned pieces ------------------
+struct vk_block {
+    VkDeviceMemory mem;
+    VkBuffer       buf;
+    VkDeviceSize   size;
+    void          *mapped;     // non-NULL when the memory is host-visible (lavapipe, UMA, ReBAR)
+    int            n_free;     // free list: sorted, non-adjacent (offset, size) pairs
+    VkDeviceSize  *free_off, *free_size;
+};
+
+struct vk_piece {
+    int          block;        // -1: none
+    VkDeviceSize off, size;
+};
+
+// --- pipelines (vk-pipelines.c) ---------------------------------------------------------
+enum vk_pipe {
+    VK_PIPE_BINARY, VK_PIPE_UNARY, VK_PIPE_NORM, VK_PIPE_SOFT_MAX, VK_PIPE_ROPE,
+    VK_PIPE_GET_ROWS_F32, VK_PIPE_GET_ROWS_F16,
+    VK_PIPE_CPY_F32_F32, VK_PIPE_CPY_F32_F16, VK_PIPE_CPY_F16_F32, VK_PIPE_CPY_F16_F16,
+    VK_PIPE_MUL_MAT_F32, VK_PIPE_MUL_MAT_F16,
+    VK_PIPE_COUNT,
+};
+
+#define VK_MAX_BINDINGS 4
+#define VK_PUSH_BYTES   128
+#define VK_DESC_SETS    1024   // dispatches recorded between two descriptor pool resets
+
+struct vk_pipeline {
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout      layout;
+    VkPipeline            pipe;
+    int                   n_bindings;
+};
+
+struct tl_vk_backend {
+    struct tl_vk_device_info info;
+    VkInstance       instance;
+    VkPhysicalDevice phys;
+    VkDevice         dev;
+    VkQueue          queue;
+    uint32_t         queue_family;
+    VkCommandPool    cmd_pool;
+    VkCommandBuffer  cmd, copy_cmd;   // graph dispatches; synchronous transfers
+    VkFence          fence, copy_fence;
+    VkDescriptorPool desc_pool;
+    int              desc_sets_left;
+    uint32_t         mem_type_device, mem_type_host;   // device-local; host-visible coherent
+    VkDeviceSize     align;                            // minStorageBufferOffsetAlignment
+    VkDeviceSize     max_range;                        // maxStorageBufferRange
+    uint32_t         max_groups;                       // maxComputeWorkGroupCount[0..1]
+    struct vk_block *blocks;
+    int              n_blocks;
+    struct vk_piece  staging;                          // host-visible, for uploads/downloads
+    void            *staging_map;
+    struct vk_pipeline pipes[VK_PIPE_COUNT];
+};
+
+bool vk_check(VkResult r, const char *what, char *err, size_t errlen);
+bool vk_memory_init(struct tl_vk_backend *vk, char *err, size_t errlen);
+void vk_memory_free(struct tl_vk_backend *vk);
+bool vk_alloc(struct tl_vk_backend *vk, VkDeviceSize size, struct vk_piece *out, char *err, size_t errlen);
+void vk_release(struct tl_vk_backend *vk, struct vk_piece *p);
+// Host <-> device copies of n bytes at byte offset off of piece p (synchronous).
+bool vk_write(struct tl_vk_backend *vk, const struct vk_piece *p, VkDeviceSize off, const void *src, size_t n,
+              char *err, size_t errlen);
+bool vk_read(struct tl_vk_backend *vk, const struct vk_piece *p, VkDeviceSize off, void *dst, size_t n,
+             char *err, size_t errlen);
+
+bool vk_pipelines_init(struct tl_vk_backend *vk, char *err, size_t errlen);
+void vk_pipelines_free(struct tl_vk_backend *vk);
+
+// --- the mirror (vk-mirror.c): which device bytes stand for which host bytes -------------
+struct vk_region {
+    const char     *host;        // host range [host, host + size)
+    size_t          size;
+    struct vk_piece piece;       // device bytes; piece.off + (h - host) stands for h
+    VkDeviceSize    bias;        // extra bytes at the piece's start so device and host agree mod 16
+    bool            persistent;  // a leaf's storage (weights, caches): kept across computes
+    bool            device_newer;// the device wrote it since the host last read it
+};
+
+struct tl_vk_mirror {
+    struct tl_vk_backend *vk;
+    struct vk_region     *regions;
+    int                   n_regions, cap_regions;
+};
+
+// The region holding t's bytes (NULL if none).
+struct vk_region *vk_mirror_find(struct tl_vk_mirror *m, const struct tl_tensor *t);
+// Device regions for every tensor of g: leaves' storage kept (uploaded when new or an
+// input), other storage in scratch regions that vk_mirror_end_graph releases.
+bool vk_mirror_begin_graph(struct tl_vk_mirror *m, struct tl_graph *g, struct tl_vk_stats *st, char *err,
+                           size_t errlen);
+void vk_mirror_end_graph(struct tl_vk_mirror *m);
+bool vk_mirror_download(struct tl_vk_mirror *m, const struct tl_tensor *t, struct tl_vk_stats *st, char *err,
+                        size_t errlen);
+bool vk_mirror_upload(struct tl_vk_mirror *m, const struct tl_tensor *t, struct tl_vk_stats *st, char *err,
+                      size_t errlen);
+
+// --- one dispatch (vk-ops.c) -------------------------------------------------------------
+struct vk_binding {
+    const struct tl_tensor *t;   // bound at its own data (NULL: a scratch piece instead)
+    const struct vk_piece  *piece;
+    VkDeviceSize            piece_off;
+    bool                    written;
+};
+
+struct vk_dispatch {
+    enum vk_pipe      pipe;
+    int               n_bindings;
+    struct vk_binding b[VK_MAX_BINDINGS];
+    uint32_t          push[VK_PUSH_BYTES / 4];
+    uint32_t          push_size;
+    uint32_t          groups[3];
+    struct vk_piece   scratch;   // owned by the dispatch (rope's cos/sin table); released after
+};
+
+bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *node);
+// Fills d for node. Element offsets in the push constants come from
+// vk_element_offset, which also fixes each binding's aligned start.
+bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *node, struct vk_dispatch *d, char *err,
+                   size_t errlen);
+// The bound byte range of a tensor: aligned start in its piece, and the element offset
+// of t->data past that start.
+void vk_bind_range(const struct tl_vk_mirror *m, const struct tl_tensor *t, VkDeviceSize *bind_off,
+                   VkDeviceSize *bind_size, uint32_t *elem_off);

@@ -1,0 +1,254 @@
+// Which nodes run on the device, and the dispatch of each: pipeline, bindings, push
+// constants (in the order the shader's push_constant block declares them), group counts.
+#include "vk-impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_f32(const struct tl_tensor *t) { return t && t->type == TL_F32; }
+static bool is_float16(const struct tl_tensor *t) { return t->type == TL_F32 || t->type == TL_F16; }
+
+bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
+    const struct tl_tensor *a = t->src[0], *b = t->src[1];
+    if (tl_nelements(t) >= ((int64_t)1 << 31)) return false;   // 32-bit indices in the shaders
+    bool f16 = vk->info.fp16_storage;
+    switch (t->op) {
+    case TL_OP_ADD: case TL_OP_SUB: case TL_OP_MUL: case TL_OP_DIV: case TL_OP_SWIGLU:
+        return is_f32(a) && is_f32(b) && is_f32(t);
+    case TL_OP_SCALE: case TL_OP_SILU: case TL_OP_GELU: case TL_OP_GELU_TANH:
+    case TL_OP_RMS_NORM: case TL_OP_LAYER_NORM:
+        return is_f32(a) && is_f32(t);
+    case TL_OP_SOFT_MAX:
+        return is_f32(a) && (!b || (is_f32(b) && b->nb[0] == sizeof(float)));
+    case TL_OP_ROPE: {   // the host reads the positions to build the cos/sin table
+        const struct tl_tensor *root = b;
+        while (root->view_src) root = root->view_src;
+        return is_f32(a) && a->nb[0] == sizeof(float) && root->op == TL_OP_NONE;
+    }
+    case TL_OP_GET_ROWS:
+        return (a->type == TL_F32 || (f16 && a->type == TL_F16)) && b->type == TL_I32;
+    case TL_OP_CONT: case TL_OP_CPY:
+        return is_float16(a) && is_float16(t) && (f16 || (a->type == TL_F32 && t->type == TL_F32));
+    case TL_OP_MUL_MAT:
+        return (a->type == TL_F32 || (f16 && a->type == TL_F16)) && is_f32(b);
+    default:
+        return false;
+    }
+}
+
+// --- push constants ---------------------------------------------------------------------
+static void push_u32(struct vk_dispatch *d, uint32_t v) {
+    TL_ASSERT(d->push_size + 4 <= VK_PUSH_BYTES);
+    d->push[d->push_size / 4] = v;
+    d->push_size += 4;
+}
+static void push_f32(struct vk_dispatch *d, float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    push_u32(d, u);
+}
+static void push_ne(struct vk_dispatch *d, const struct tl_tensor *t) {
+    for (int i = 0; i < 4; i++) push_u32(d, (uint32_t)t->ne[i]);
+}
+static void push_nb(struct vk_dispatch *d, const struct tl_tensor *t) {   // strides in elements
+    size_t es = tl_row_size(t->type, 1);
+    for (int i = 0; i < 4; i++) push_u32(d, (uint32_t)(t->nb[i] / es));
+}
+
+// Binds t as the next binding; returns its element offset past the bound start.
+static uint32_t bind(struct tl_vk_mirror *m, struct vk_dispatch *d, const struct tl_tensor *t, bool written) {
+    struct vk_binding *b = &d->b[d->n_bindings++];
+    *b = (struct vk_binding){ .t = t, .written = written };
+    VkDeviceSize off, size;
+    uint32_t elem;
+    vk_bind_range(m, t, &off, &size, &elem);
+    (void)off;
+    (void)size;
+    return elem;
+}
+
+// Groups for n invocations of local size ls, split over x and y (x is capped).
+static void flat_groups(const struct tl_vk_backend *vk, struct vk_dispatch *d, uint64_t n, uint32_t ls) {
+    uint64_t groups = (n + ls - 1) / ls;
+    if (groups == 0) groups = 1;
+    uint64_t gx = groups < vk->max_groups ? groups : vk->max_groups;
+    d->groups[0] = (uint32_t)gx;
+    d->groups[1] = (uint32_t)((groups + gx - 1) / gx);
+    d->groups[2] = 1;
+}
+
+// --- per op -----------------------------------------------------------------------------
+static void prep_binary(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *a = t->src[0], *b = t->src[1];
+    d->pipe = VK_PIPE_BINARY;
+    uint32_t oa = bind(m, d, a, false), ob = bind(m, d, b, false), od = bind(m, d, t, true);
+    uint32_t op = t->op == TL_OP_ADD ? 0 : t->op == TL_OP_SUB ? 1 : t->op == TL_OP_MUL ? 2 : t->op == TL_OP_DIV ? 3 : 4;
+    push_u32(d, op);
+    push_u32(d, (uint32_t)tl_nelements(t));
+    push_ne(d, t);
+    push_nb(d, t);
+    push_u32(d, od);
+    push_nb(d, a);
+    push_u32(d, oa);
+    push_ne(d, b);
+    push_nb(d, b);
+    push_u32(d, ob);
+    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+}
+
+static void prep_unary(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *a = t->src[0];
+    d->pipe = VK_PIPE_UNARY;
+    uint32_t oa = bind(m, d, a, false), od = bind(m, d, t, true);
+    push_u32(d, t->op == TL_OP_SCALE ? 0 : t->op == TL_OP_SILU ? 1 : t->op == TL_OP_GELU ? 2 : 3);
+    push_u32(d, (uint32_t)tl_nelements(t));
+    push_f32(d, t->op == TL_OP_SCALE ? tl_param_f32(t, 0) : 1.0f);
+    push_ne(d, t);
+    push_nb(d, t);
+    push_u32(d, od);
+    push_nb(d, a);
+    push_u32(d, oa);
+    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+}
+
+static void prep_norm(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *a = t->src[0];
+    d->pipe = VK_PIPE_NORM;
+    uint32_t oa = bind(m, d, a, false), od = bind(m, d, t, true);
+    push_u32(d, t->op == TL_OP_LAYER_NORM);
+    push_f32(d, tl_param_f32(t, 0));
+    push_ne(d, a);
+    push_nb(d, a);
+    push_u32(d, oa);
+    push_u32(d, od);
+    flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
+}
+
+static void prep_soft_max(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *a = t->src[0], *mask = t->src[1];
+    d->pipe = VK_PIPE_SOFT_MAX;
+    uint32_t oa = bind(m, d, a, false), om = bind(m, d, mask ? mask : a, false), od = bind(m, d, t, true);
+    push_u32(d, mask != NULL);
+    push_f32(d, tl_param_f32(t, 0));
+    push_ne(d, a);
+    push_nb(d, a);
+    push_u32(d, oa);
+    push_u32(d, od);
+    push_u32(d, mask ? (uint32_t)(mask->nb[1] / sizeof(float)) : 0);
+    push_u32(d, mask ? om : 0);
+    flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
+}
+
+// cos/sin for every (token, pair), computed like the CPU kernels (double angles, float
+// products with the attention factor), uploaded as the dispatch's own scratch.
+static bool prep_rope(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d, char *err,
+                      size_t errlen) {
+    const struct tl_tensor *a = t->src[0], *pos = t->src[1];
+    struct tl_rope_params p;
+    tl_rope_params_of(t, &p);
+    int n_pairs = p.mode == TL_ROPE_VISION ? p.n_dims : p.n_dims / 2;
+    int64_t n_tok = a->ne[2];
+    const int32_t *ps = pos->data;   // positions are host inputs (leaves)
+    size_t bytes = (size_t)n_tok * n_pairs * 2 * sizeof(float);
+    float *cs = malloc(bytes ? bytes : 8);
+    if (!cs) abort();
+    for (int i = 0; i < n_pairs; i++) {
+        int s, f;
+        tl_rope_pair(&p, i, &s, &f);
+        double theta = tl_rope_theta(&p, f);
+        for (int64_t k = 0; k < n_tok; k++) {
+            double ang = (double)ps[s * n_tok + k] * theta;
+            cs[2 * (k * n_pairs + i)] = (float)cos(ang) * p.attn_factor;
+            cs[2 * (k * n_pairs + i) + 1] = (float)sin(ang) * p.attn_factor;
+        }
+    }
+    bool ok = vk_alloc(m->vk, bytes, &d->scratch, err, errlen) && vk_write(m->vk, &d->scratch, 0, cs, bytes, err, errlen);
+    free(cs);
+    if (!ok) return false;
+    d->pipe = VK_PIPE_ROPE;
+    uint32_t oa = bind(m, d, a, false);
+    d->b[d->n_bindings++] = (struct vk_binding){ .piece = &d->scratch, .piece_off = 0 };
+    uint32_t od = bind(m, d, t, true);
+    push_u32(d, (uint32_t)tl_nelements(t));
+    push_u32(d, (uint32_t)n_pairs);
+    push_ne(d, a);
+    push_nb(d, a);
+    push_u32(d, oa);
+    push_u32(d, od);
+    push_u32(d, 0);
+    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+    return true;
+}
+
+static void prep_get_rows(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *a = t->src[0], *ids = t->src[1];
+    d->pipe = a->type == TL_F16 ? VK_PIPE_GET_ROWS_F16 : VK_PIPE_GET_ROWS_F32;
+    uint32_t oa = bind(m, d, a, false), oi = bind(m, d, ids, false), od = bind(m, d, t, true);
+    push_u32(d, (uint32_t)tl_nelements(t));
+    push_u32(d, (uint32_t)a->ne[1]);
+    push_ne(d, t);
+    push_nb(d, a);
+    push_u32(d, oa);
+    push_nb(d, ids);
+    push_u32(d, oi);
+    push_u32(d, od);
+    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+}
+
+static void prep_cpy(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *a = t->src[0];
+    static const enum vk_pipe pipes[2][2] = { { VK_PIPE_CPY_F32_F32, VK_PIPE_CPY_F32_F16 },
+                                              { VK_PIPE_CPY_F16_F32, VK_PIPE_CPY_F16_F16 } };
+    d->pipe = pipes[a->type == TL_F16][t->type == TL_F16];
+    uint32_t oa = bind(m, d, a, false), od = bind(m, d, t, true);
+    push_u32(d, (uint32_t)tl_nelements(t));
+    push_ne(d, a);
+    push_nb(d, a);
+    push_u32(d, oa);
+    push_ne(d, t);
+    push_nb(d, t);
+    push_u32(d, od);
+    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+}
+
+static void prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *a = t->src[0], *b = t->src[1];
+    d->pipe = a->type == TL_F16 ? VK_PIPE_MUL_MAT_F16 : VK_PIPE_MUL_MAT_F32;
+    uint32_t oa = bind(m, d, a, false), ob = bind(m, d, b, false), od = bind(m, d, t, true);
+    push_u32(d, (uint32_t)a->ne[0]);
+    push_u32(d, (uint32_t)a->ne[1]);
+    push_u32(d, (uint32_t)b->ne[1]);
+    push_nb(d, a);
+    push_u32(d, oa);
+    push_nb(d, b);
+    push_u32(d, ob);
+    push_u32(d, od);
+    push_u32(d, (uint32_t)b->ne[2]);
+    push_u32(d, (uint32_t)b->ne[3]);
+    push_u32(d, (uint32_t)(b->ne[2] / a->ne[2]));
+    push_u32(d, (uint32_t)(b->ne[3] / a->ne[3]));
+    d->groups[0] = (uint32_t)((a->ne[1] + 15) / 16);
+    d->groups[1] = (uint32_t)((b->ne[1] + 15) / 16);
+    d->groups[2] = (uint32_t)(b->ne[2] * b->ne[3]);
+}
+
+bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d, char *err,
+                   size_t errlen) {
+    memset(d, 0, sizeof *d);
+    d->scratch.block = -1;
+    switch (t->op) {
+    case TL_OP_ADD: case TL_OP_SUB: case TL_OP_MUL: case TL_OP_DIV: case TL_OP_SWIGLU: prep_binary(m, t, d); break;
+    case TL_OP_SCALE: case TL_OP_SILU: case TL_OP_GELU: case TL_OP_GELU_TANH: prep_unary(m, t, d); break;
+    case TL_OP_RMS_NORM: case TL_OP_LAYER_NORM: prep_norm(m, t, d); break;
+    case TL_OP_SOFT_MAX: prep_soft_max(m, t, d); break;
+    case TL_OP_ROPE: return prep_rope(m, t, d, err, errlen);
+    case TL_OP_GET_ROWS: prep_get_rows(m, t, d); break;
+    case TL_OP_CONT: case TL_OP_CPY: prep_cpy(m, t, d); break;
+    case TL_OP_MUL_MAT: prep_mul_mat(m, t, d); break;
+    default:
+        tl_errorf(err, errlen, "vulkan: no shader for %s", tl_op_name(t->op));
+        return false;
+    }
+    return true;
+}
