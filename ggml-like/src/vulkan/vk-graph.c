@@ -31,11 +31,7 @@ static bool flush(struct recorder *r, char *err, size_t errlen) {
     if (r->open) {
         r->open = false;
         vkEndCommandBuffer(vk->cmd);
-        VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &vk->cmd };
-        bool ok = vk_check(vkQueueSubmit(vk->queue, 1, &si, vk->fence), "vkQueueSubmit", err, errlen) &&
-                  vk_check(vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences", err, errlen);
-        vkResetFences(vk->dev, 1, &vk->fence);
-        vkResetCommandBuffer(vk->cmd, 0);
+        bool ok = vk_submit_and_wait(vk, vk->cmd, vk->fence, err, errlen);
         vkResetDescriptorPool(vk->dev, vk->desc_pool, 0);
         vk->desc_sets_left = VK_DESC_SETS;
         r->st->submits++;

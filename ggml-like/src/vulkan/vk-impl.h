@@ -66,6 +66,8 @@ struct tl_vk_backend {
 };
 
 bool vk_check(VkResult r, const char *what, char *err, size_t errlen);
+// Submits a recorded command buffer, waits for it, and resets it and the fence.
+bool vk_submit_and_wait(struct tl_vk_backend *vk, VkCommandBuffer cmd, VkFence fence, char *err, size_t errlen);
 bool vk_memory_init(struct tl_vk_backend *vk, char *err, size_t errlen);
 void vk_memory_free(struct tl_vk_backend *vk);
 bool vk_alloc(struct tl_vk_backend *vk, VkDeviceSize size, struct vk_piece *out, char *err, size_t errlen);

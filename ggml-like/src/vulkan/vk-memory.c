@@ -147,6 +147,15 @@ void vk_release(struct tl_vk_backend *vk, struct vk_piece *p) {
     p->block = -1;
 }
 
+bool vk_submit_and_wait(struct tl_vk_backend *vk, VkCommandBuffer cmd, VkFence fence, char *err, size_t errlen) {
+    VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd };
+    bool ok = vk_check(vkQueueSubmit(vk->queue, 1, &si, fence), "vkQueueSubmit", err, errlen) &&
+              vk_check(vkWaitForFences(vk->dev, 1, &fence, VK_TRUE, UINT64_MAX), "vkWaitForFences", err, errlen);
+    vkResetFences(vk->dev, 1, &fence);
+    vkResetCommandBuffer(cmd, 0);
+    return ok;
+}
+
 static bool run_copy(struct tl_vk_backend *vk, VkBuffer src, VkDeviceSize src_off, VkBuffer dst, VkDeviceSize dst_off,
                      VkDeviceSize n, char *err, size_t errlen) {
     VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
@@ -155,12 +164,7 @@ static bool run_copy(struct tl_vk_backend *vk, VkBuffer src, VkDeviceSize src_of
     VkBufferCopy region = { .srcOffset = src_off, .dstOffset = dst_off, .size = n };
     vkCmdCopyBuffer(vk->copy_cmd, src, dst, 1, &region);
     vkEndCommandBuffer(vk->copy_cmd);
-    VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &vk->copy_cmd };
-    bool ok = vk_check(vkQueueSubmit(vk->queue, 1, &si, vk->copy_fence), "vkQueueSubmit (copy)", err, errlen) &&
-              vk_check(vkWaitForFences(vk->dev, 1, &vk->copy_fence, VK_TRUE, UINT64_MAX), "vkWaitForFences", err, errlen);
-    vkResetFences(vk->dev, 1, &vk->copy_fence);
-    vkResetCommandBuffer(vk->copy_cmd, 0);
-    return ok;
+    return vk_submit_and_wait(vk, vk->copy_cmd, vk->copy_fence, err, errlen);
 }
 
 bool vk_write(struct tl_vk_backend *vk, const struct vk_piece *p, VkDeviceSize off, const void *src, size_t n,

@@ -132,13 +132,16 @@ void vk_mirror_end_graph(struct tl_vk_mirror *m) {
     m->n_regions = k;
 }
 
+static struct vk_region *region_of(struct tl_vk_mirror *m, const struct tl_tensor *t, char *err, size_t errlen) {
+    struct vk_region *r = vk_mirror_find(m, t);
+    if (!r) tl_errorf(err, errlen, "vulkan: '%s' is not on the device", t->name);
+    return r;
+}
+
 bool vk_mirror_download(struct tl_vk_mirror *m, const struct tl_tensor *t, struct tl_vk_stats *st, char *err,
                         size_t errlen) {
-    struct vk_region *r = vk_mirror_find(m, t);
-    if (!r) {
-        tl_errorf(err, errlen, "vulkan: '%s' is not on the device", t->name);
-        return false;
-    }
+    struct vk_region *r = region_of(m, t, err, errlen);
+    if (!r) return false;
     size_t n = tl_nbytes(t);
     if (st) st->download_bytes += (double)n;
     return vk_read(m->vk, &r->piece, r->bias + (VkDeviceSize)((const char *)t->data - r->host), t->data, n, err, errlen);
@@ -146,12 +149,8 @@ bool vk_mirror_download(struct tl_vk_mirror *m, const struct tl_tensor *t, struc
 
 bool vk_mirror_upload(struct tl_vk_mirror *m, const struct tl_tensor *t, struct tl_vk_stats *st, char *err,
                       size_t errlen) {
-    struct vk_region *r = vk_mirror_find(m, t);
-    if (!r) {
-        tl_errorf(err, errlen, "vulkan: '%s' is not on the device", t->name);
-        return false;
-    }
-    return upload_range(m, r, t->data, tl_nbytes(t), st, err, errlen);
+    struct vk_region *r = region_of(m, t, err, errlen);
+    return r && upload_range(m, r, t->data, tl_nbytes(t), st, err, errlen);
 }
 
 bool tl_vk_download(struct tl_vk_mirror *m, const struct tl_tensor *t, char *err, size_t errlen) {
