@@ -23,3 +23,10 @@ summary() {
   echo "$test_name: $passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
+# f32_model HF_DIR OUT MAKE-TINY-ARGS...: a random f32 checkpoint made by make-tiny (with
+# the tokenizer in $tok) and converted to OUT.gguf + OUT-mmproj.gguf; each step a check
+f32_model() {
+  local hf=$1 out=$2; shift 2
+  run "$longvl" make-tiny "$hf" --tokenizer "$tok" --dtype f32 "$@"
+  run "$longvl" convert "$hf" -o "$out" --outtype f32 --quiet
+}

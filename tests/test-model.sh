@@ -33,8 +33,7 @@ if ! "$py" -c "import numpy" 2>/dev/null; then
   echo "FAIL $py has no NumPy: install python3-numpy (scripts/install-deps.sh does)"; exit 1
 fi
 run "$py" "$ref" selftest
-run "$longvl" make-tiny "$dir/hf" --preset tiny --tokenizer "$tok" --dtype f32 --shards 2 --seed 11
-run "$longvl" convert "$dir/hf" -o "$dir/m" --outtype f32 --quiet
+f32_model "$dir/hf" "$dir/m" --preset tiny --shards 2 --seed 11
 "$py" -c "
 import numpy as np; r = np.random.default_rng(5)
 for name, rows in (('A', 6), ('B', 4), ('C', 20)):
@@ -117,8 +116,7 @@ for rule in base yarn dyn; do differs "rope rule $rule vs no rule" "$dir/got-$ru
 # Block-format KV caches need head_dim % 32 == 0: the small preset (head_dim 32). Against
 # its own F32-cache logits, by RMS(diff)/RMS(logits): q8_0 <= 1e-2, q4_0 <= 0.2 (a random
 # model's K rows quantize badly; measured 4.9e-3 and 0.107), f16 below both.
-run "$longvl" make-tiny "$dir/small-hf" --preset small --tokenizer "$tok" --dtype f32 --seed 5
-run "$longvl" convert "$dir/small-hf" -o "$dir/small" --outtype f32 --quiet
+f32_model "$dir/small-hf" "$dir/small" --preset small --seed 5
 for kv in f32 f16 q8_0 q4_0; do
   run "$longvl" logits -m "$dir/small.gguf" --tokens "$text,$text" --kv $kv --ubatch 7 -o "$dir/small-$kv.f32"
 done

@@ -16,8 +16,7 @@ py=/usr/bin/python3
 if ! "$py" -c "import numpy, PIL" 2>/dev/null; then
   echo "FAIL $py lacks NumPy or Pillow: install python3-numpy python3-pil (scripts/install-deps.sh does)"; exit 1
 fi
-run "$longvl" make-tiny "$dir/hf" --preset tiny --tokenizer "$tok" --dtype f32 --seed 3
-run "$longvl" convert "$dir/hf" -o "$dir/m" --outtype f32 --quiet
+f32_model "$dir/hf" "$dir/m" --preset tiny --seed 3
 mm="$dir/m-mmproj.gguf"
 "$py" - "$dir" <<'PY'
 import sys

@@ -14,8 +14,7 @@ ref="$(dirname "$0")/reference/qwen25vl_ref.py"
 py=/usr/bin/python3
 . "$(dirname "$0")/test-lib.sh" run
 
-run "$longvl" make-tiny "$dir/hf" --preset tiny --tokenizer "$tok" --dtype f32 --seed 7
-run "$longvl" convert "$dir/hf" -o "$dir/m" --outtype f32 --quiet
+f32_model "$dir/hf" "$dir/m" --preset tiny --seed 7
 m=("$longvl" run -m "$dir/m.gguf" --mmproj "$dir/m-mmproj.gguf")
 pdf="$pdfs/ctree.pdf"
 "$py" -c "

@@ -10,20 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct byte_range { int block; VkDeviceSize lo, hi; bool written; };
-
 struct recorder {
     struct tl_vk_mirror *m;
     struct tl_vk_stats  *st;
     bool                 open;          // cmd is recording
-    struct byte_range   *pending;       // ranges touched since the last barrier
+    struct vk_binding   *pending;       // ranges touched since the last barrier
     int                  n_pending, cap_pending;
     struct vk_piece     *scratch;       // dispatch-owned pieces, released after the submit
     int                  n_scratch, cap_scratch;
 };
 
-static bool overlaps(const struct byte_range *a, const struct byte_range *b) {
-    return a->block == b->block && a->lo < b->hi && b->lo < a->hi;
+static bool overlaps(const struct vk_binding *a, const struct vk_binding *b) {
+    return a->block == b->block && a->off < b->off + b->size && b->off < a->off + a->size;
 }
 
 static bool flush(struct recorder *r, char *err, size_t errlen) {
@@ -43,30 +41,13 @@ static bool flush(struct recorder *r, char *err, size_t errlen) {
     return true;
 }
 
-static void add_pending(struct recorder *r, struct byte_range br) {
+static void add_pending(struct recorder *r, struct vk_binding br) {
     if (r->n_pending == r->cap_pending) {
         r->cap_pending = r->cap_pending ? 2 * r->cap_pending : 64;
         r->pending = realloc(r->pending, r->cap_pending * sizeof *r->pending);
         if (!r->pending) abort();
     }
     r->pending[r->n_pending++] = br;
-}
-
-// The byte range a binding covers in its block, and its descriptor.
-static struct byte_range binding_range(const struct tl_vk_mirror *m, const struct vk_binding *b, VkDescriptorBufferInfo *info) {
-    VkDeviceSize off, size;
-    int block;
-    if (b->t) {
-        uint32_t elem;
-        vk_bind_range(m, b->t, &off, &size, &elem);
-        block = vk_mirror_find((struct tl_vk_mirror *)m, b->t)->piece.block;
-    } else {
-        off = b->piece->off + b->piece_off;
-        size = b->piece->size - b->piece_off;
-        block = b->piece->block;
-    }
-    *info = (VkDescriptorBufferInfo){ .buffer = m->vk->blocks[block].buf, .offset = off, .range = size };
-    return (struct byte_range){ .block = block, .lo = off, .hi = off + size, .written = b->written };
 }
 
 static bool record(struct recorder *r, const struct tl_tensor *t, char *err, size_t errlen) {
@@ -81,8 +62,6 @@ static bool record(struct recorder *r, const struct tl_tensor *t, char *err, siz
             if (!r->scratch) abort();
         }
         r->scratch[r->n_scratch++] = d.scratch;
-        for (int i = 0; i < d.n_bindings; i++)   // the piece moved: point at the kept copy
-            if (d.b[i].piece == &d.scratch) d.b[i].piece = &r->scratch[r->n_scratch - 1];
     }
     if (!r->open) {
         VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
@@ -92,12 +71,12 @@ static bool record(struct recorder *r, const struct tl_tensor *t, char *err, siz
     }
     const struct vk_pipeline *p = &vk->pipes[d.pipe];
     VkDescriptorBufferInfo infos[VK_MAX_BINDINGS];
-    struct byte_range ranges[VK_MAX_BINDINGS];
     bool need_barrier = false;
     for (int i = 0; i < d.n_bindings; i++) {
-        ranges[i] = binding_range(r->m, &d.b[i], &infos[i]);
+        const struct vk_binding *b = &d.b[i];
+        infos[i] = (VkDescriptorBufferInfo){ .buffer = vk->blocks[b->block].buf, .offset = b->off, .range = b->size };
         for (int j = 0; j < r->n_pending && !need_barrier; j++)
-            need_barrier = overlaps(&ranges[i], &r->pending[j]) && (r->pending[j].written || ranges[i].written);
+            need_barrier = overlaps(b, &r->pending[j]) && (r->pending[j].written || b->written);
     }
     if (need_barrier) {
         VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
@@ -107,7 +86,7 @@ static bool record(struct recorder *r, const struct tl_tensor *t, char *err, siz
         r->n_pending = 0;
         r->st->barriers++;
     }
-    for (int i = 0; i < d.n_bindings; i++) add_pending(r, ranges[i]);
+    for (int i = 0; i < d.n_bindings; i++) add_pending(r, d.b[i]);
     VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = vk->desc_pool,
                                        .descriptorSetCount = 1, .pSetLayouts = &p->dsl };
     VkDescriptorSet set;
@@ -125,7 +104,6 @@ static bool record(struct recorder *r, const struct tl_tensor *t, char *err, siz
     vkCmdDispatch(vk->cmd, d.groups[0], d.groups[1], d.groups[2]);
     r->st->dispatches++;
     r->st->nodes_device++;
-    vk_mirror_find(r->m, t)->device_newer = true;
     return true;
 }
 

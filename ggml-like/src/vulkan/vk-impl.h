@@ -110,11 +110,12 @@ bool vk_mirror_upload(struct tl_vk_mirror *m, const struct tl_tensor *t, struct 
                       size_t errlen);
 
 // --- one dispatch (vk-ops.c) -------------------------------------------------------------
+// A bound byte range of a device block (a tensor's, from its aligned start, or a scratch
+// piece's).
 struct vk_binding {
-    const struct tl_tensor *t;   // bound at its own data (NULL: a scratch piece instead)
-    const struct vk_piece  *piece;
-    VkDeviceSize            piece_off;
-    bool                    written;
+    int          block;
+    VkDeviceSize off, size;
+    bool         written;
 };
 
 struct vk_dispatch {
@@ -128,11 +129,11 @@ struct vk_dispatch {
 };
 
 bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *node);
-// Fills d for node. Element offsets in the push constants come from
-// vk_element_offset, which also fixes each binding's aligned start.
+// Fills d for node: bindings (from vk_bind_range), push constants, group counts; marks
+// the regions it writes as newer on the device.
 bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *node, struct vk_dispatch *d, char *err,
                    size_t errlen);
-// The bound byte range of a tensor: aligned start in its piece, and the element offset
-// of t->data past that start.
-void vk_bind_range(const struct tl_vk_mirror *m, const struct tl_tensor *t, VkDeviceSize *bind_off,
+// The bound byte range of a tensor: its block, the aligned start, the size, and the
+// element offset of t->data past that start.
+void vk_bind_range(const struct tl_vk_mirror *m, const struct tl_tensor *t, int *block, VkDeviceSize *bind_off,
                    VkDeviceSize *bind_size, uint32_t *elem_off);

@@ -157,9 +157,10 @@ bool tl_vk_download(struct tl_vk_mirror *m, const struct tl_tensor *t, char *err
     return vk_mirror_download(m, t, NULL, err, errlen);
 }
 
-void vk_bind_range(const struct tl_vk_mirror *m, const struct tl_tensor *t, VkDeviceSize *bind_off,
+void vk_bind_range(const struct tl_vk_mirror *m, const struct tl_tensor *t, int *block, VkDeviceSize *bind_off,
                    VkDeviceSize *bind_size, uint32_t *elem_off) {
     const struct vk_region *r = vk_mirror_find((struct tl_vk_mirror *)m, t);
+    *block = r->piece.block;
     VkDeviceSize dev = r->piece.off + r->bias + (VkDeviceSize)((const char *)t->data - r->host);
     VkDeviceSize align = m->vk->align;
     *bind_off = dev / align * align;

@@ -59,12 +59,10 @@ static void push_nb(struct vk_dispatch *d, const struct tl_tensor *t) {   // str
 // Binds t as the next binding; returns its element offset past the bound start.
 static uint32_t bind(struct tl_vk_mirror *m, struct vk_dispatch *d, const struct tl_tensor *t, bool written) {
     struct vk_binding *b = &d->b[d->n_bindings++];
-    *b = (struct vk_binding){ .t = t, .written = written };
-    VkDeviceSize off, size;
     uint32_t elem;
-    vk_bind_range(m, t, &off, &size, &elem);
-    (void)off;
-    (void)size;
+    vk_bind_range(m, t, &b->block, &b->off, &b->size, &elem);
+    b->written = written;
+    if (written) vk_mirror_find(m, t)->device_newer = true;
     return elem;
 }
 
@@ -168,7 +166,7 @@ static bool prep_rope(struct tl_vk_mirror *m, const struct tl_tensor *t, struct 
     if (!ok) return false;
     d->pipe = VK_PIPE_ROPE;
     uint32_t oa = bind(m, d, a, false);
-    d->b[d->n_bindings++] = (struct vk_binding){ .piece = &d->scratch, .piece_off = 0 };
+    d->b[d->n_bindings++] = (struct vk_binding){ .block = d->scratch.block, .off = d->scratch.off, .size = d->scratch.size };
     uint32_t od = bind(m, d, t, true);
     push_u32(d, (uint32_t)tl_nelements(t));
     push_u32(d, (uint32_t)n_pairs);
