@@ -1,20 +1,13 @@
 #version 450
 // d[n][m] = sum_k a[m][k] * b[n][k] over 16 x 16 output tiles, K in steps of 16 through
-// shared memory. a (weights) is SRC_T [K, M, A2, A3], b f32 [K, N, B2, B3] broadcast
-// over a's dims 2-3, d f32 contiguous [M, N, B2, B3]. Any strides.
+// shared memory. a (weights) is one W_* type [K, M, A2, A3] (weights.glsl), b f32
+// [K, N, B2, B3] broadcast over a's dims 2-3, d f32 contiguous [M, N, B2, B3]. Any strides.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "weights.glsl"
 layout(local_size_x = 16, local_size_y = 16) in;
-layout(binding = 0) readonly buffer A { SRC_T a[]; };
 layout(binding = 1) readonly buffer B { float b[]; };
 layout(binding = 2) writeonly buffer D { float d[]; };
-layout(push_constant) uniform P {
-    uint K, M, N;
-    uint nb_a[4]; uint off_a;
-    uint nb_b[4]; uint off_b;
-    uint off_d;
-    uint b2, b3, r2, r3;   // b's dims 2-3 and the broadcast ratios b2 / a2, b3 / a3
-} p;
 
 shared float ta[16][17], tb[16][17];
 
@@ -28,7 +21,7 @@ void main() {
     float acc = 0.0;
     for (uint k0 = 0; k0 < p.K; k0 += 16) {
         uint k = k0 + lm;   // thread (lm, ln) loads a[m_load][k] and b[n_load][k]
-        ta[ln][lm] = (k < p.K && m_load < p.M) ? float(a[abase + m_load * p.nb_a[1] + k * p.nb_a[0]]) : 0.0;
+        ta[ln][lm] = (k < p.K && m_load < p.M) ? w_elem(abase + m_load * p.nb_a[1], k) : 0.0;
         tb[ln][lm] = (k < p.K && n_load < p.N) ? b[bbase + n_load * p.nb_b[1] + k * p.nb_b[0]] : 0.0;
         barrier();
         for (uint kk = 0; kk < 16; kk++) acc += ta[lm][kk] * tb[ln][kk];

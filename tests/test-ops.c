@@ -31,6 +31,25 @@ static struct tl_tensor *input(struct tl_context *ctx, enum tl_type type, int64_
     return t;
 }
 
+// A contiguous block-format tensor holding uniform values in [lo, hi], quantized.
+static struct tl_tensor *quantized_input(struct tl_context *ctx, enum tl_type type, int64_t n0, int64_t n1,
+                                         int64_t n2, int64_t n3, float lo, float hi) {
+    struct tl_tensor *t = tl_new_tensor_4d(ctx, type, n0, n1, n2, n3);
+    int64_t n = tl_nelements(t);
+    float *f = malloc(n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) f[i] = rng_uniform(lo, hi);
+    tl_type_traits(type)->from_float(f, t->data, n);
+    free(f);
+    return t;
+}
+
+// Set by a case whose device kernel computes differently from the CPU reference kernel:
+// the output to compare the device against, computed by the reference kernels.
+static struct tl_tensor *device_ref;
+// Set by a case whose output reads what another node writes in place (a KV-cache write):
+// that node, put into the graph first.
+static struct tl_tensor *first_node;
+
 static enum layout any_layout(void) { return (enum layout)rng_int(0, 2); }
 static enum layout row_layout(void) { return (enum layout)rng_int(0, 1); }
 
@@ -137,6 +156,27 @@ static struct tl_tensor *case_mul_mat(struct tl_context *ctx, int v) {
     return tl_mul_mat(ctx, a, b);
 }
 
+// Block-format weights. The CPU kernels quantize the activations to the format's dot
+// partner; the device multiplies f32 activations by the dequantized weights, so its
+// reference is the f32 product with the dequantized weights.
+static struct tl_tensor *case_mul_mat_q(struct tl_context *ctx, int v) {
+    static const enum tl_type wt[] = { TL_Q8_0, TL_Q4_0, TL_Q4_K, TL_Q6_K };
+    enum tl_type type = wt[v % 4];
+    int64_t bs = tl_type_traits(type)->block_size;
+    int64_t K = bs * rng_int(1, 768 / bs), M = rng_int(1, 70), N, a2 = 1, b2 = 1;
+    switch (v / 4) {
+    case 0: N = rng_int(1, 8); break;     // GEMV
+    case 1: N = rng_int(9, 40); break;    // GEMM
+    default: N = rng_int(1, 12); a2 = 2; b2 = 4; break;   // broadcast over dim 2
+    }
+    struct tl_tensor *a = quantized_input(ctx, type, K, M, a2, 1, -1, 1);
+    struct tl_tensor *b = input(ctx, TL_F32, K, N, b2, 1, any_layout());
+    struct tl_tensor *af = tl_new_tensor_4d(ctx, TL_F32, K, M, a2, 1);
+    tl_type_traits(type)->to_float(a->data, af->data, K * M * a2);
+    device_ref = tl_mul_mat(ctx, af, b);
+    return tl_mul_mat(ctx, a, b);
+}
+
 static struct tl_tensor *case_get_rows(struct tl_context *ctx, int v) {
     static const enum tl_type types[] = { TL_F32, TL_F16, TL_BF16 };
     int64_t E = odd(), R = odd(), n = odd(), B2 = rng_int(1, 3);
@@ -192,13 +232,28 @@ static struct tl_tensor *case_attn(struct tl_context *ctx, int v) {
     case 2: p.causal = true; p.window = (int32_t)rng_int(1, 40); Nk = Nq; break;
     case 3: segs = true; Nk = Nq; D = 80; G = 2; break;                  // packed segments
     case 4: Nq = 1; G = 7; kvt = TL_F16; D = 128; p.causal = true; p.q_offset = (int32_t)(Nk - 1); break;   // decode
+    case 6: kvt = TL_Q8_0; D = 32; G = 4; p.causal = true; Nk = Nq + rng_int(0, 100); p.q_offset = (int32_t)(Nk - Nq); break;
+    case 7: kvt = TL_Q4_0; D = 128; Nq = 1; G = 7; p.causal = true; p.q_offset = (int32_t)(Nk - 1); break;
+    case 8: case 9: kvt = v == 8 ? TL_Q8_0 : TL_Q4_0; D = 32; G = 4; p.causal = true; Nk = Nq; break;   // cache write
     default: D = 40; G = 3; p.causal = true; Nk = Nq; break;             // head dim not a vector multiple
     }
     p.scale = 1.0f / sqrtf((float)D);
     struct tl_tensor *qraw = input(ctx, TL_F32, D, Hkv * G, Nq, 1, CONTIG);
     struct tl_tensor *q = tl_permute(ctx, qraw, 0, 2, 1, 3);   // [D, Nq, Hq]
-    struct tl_tensor *k = tl_permute(ctx, input(ctx, kvt, D, Hkv, Nk, 1, CONTIG), 0, 2, 1, 3);
-    struct tl_tensor *vv = tl_permute(ctx, input(ctx, kvt, D, Hkv, Nk, 1, CONTIG), 0, 2, 1, 3);
+    bool block = tl_type_traits(kvt)->is_quantized;
+    struct tl_tensor *kraw = block ? quantized_input(ctx, kvt, D, Hkv, Nk, 1, -1, 1) : input(ctx, kvt, D, Hkv, Nk, 1, CONTIG);
+    struct tl_tensor *vraw = block ? quantized_input(ctx, kvt, D, Hkv, Nk, 1, -1, 1) : input(ctx, kvt, D, Hkv, Nk, 1, CONTIG);
+    if (v >= 8) {   // the model's cache write: device-computed rows quantized into a cache view
+        struct tl_tensor *x = input(ctx, TL_F32, D, Hkv, Nk, 1, CONTIG);
+        struct tl_tensor *view = tl_view_4d(ctx, kraw, D, Hkv, Nk - 3, 1, kraw->nb[1], kraw->nb[2], kraw->nb[3], 3 * kraw->nb[2]);
+        struct tl_tensor *xs = tl_view_4d(ctx, x, D, Hkv, Nk - 3, 1, x->nb[1], x->nb[2], x->nb[3], 0);
+        struct tl_rope_params rp = { .mode = TL_ROPE_MROPE, .n_dims = (int)D, .freq_base = 1e6f, .sections = { 4, 6, 6 } };
+        struct tl_tensor *pos = tl_new_tensor_1d(ctx, TL_I32, (Nk - 3) * 4);
+        for (int64_t i = 0; i < (Nk - 3) * 4; i++) ((int32_t *)pos->data)[i] = (int32_t)(i % (Nk - 3));
+        first_node = tl_cpy(ctx, tl_rope(ctx, tl_cont(ctx, xs), pos, rp), view);
+    }
+    struct tl_tensor *k = tl_permute(ctx, kraw, 0, 2, 1, 3);
+    struct tl_tensor *vv = tl_permute(ctx, vraw, 0, 2, 1, 3);
     fill_uniform(qraw, -2, 2);
     struct tl_tensor *sq = NULL, *sk = NULL;
     if (segs) {   // runs of random length, as ViT windows or packed instances
@@ -227,11 +282,12 @@ static const struct op_case cases[] = {
     { "soft_max",        case_soft_max,  2, 1e-6, 1e-5 },
     { "rope neox/mrope/yarn/vision", case_rope, 6, 1e-5, 1e-5 },
     { "mul_mat f32/f16/bf16", case_mul_mat, 12, 1e-4, 1e-4 },
+    { "mul_mat q8_0/q4_0/q4_K/q6_K", case_mul_mat_q, 12, 2e-4, 1e-4 },
     { "get_rows",        case_get_rows,  3, 0, 0 },
     { "cont/cpy/cast",   case_copy,      8, 0, 0 },
     { "concat",          case_concat,    4, 0, 0 },
     { "argmax",          case_argmax,    2, 0, 0 },
-    { "flash_attn",      case_attn,      6, 1e-5, 1e-4 },
+    { "flash_attn",      case_attn,     10, 1e-5, 1e-4 },
 };
 
 static struct tl_vk_backend *vk;   // set: run the fast side on Vulkan
@@ -245,18 +301,23 @@ static void compute_vulkan(struct tl_graph *g, struct tl_tensor *out, char *wher
     char err[256] = "";
     bool ok = tl_vk_compute(m, g, 2, &st, err, sizeof err);
     tl_vk_mirror_free(m);
-    bool want_device = tl_vk_supports(vk, out);
+    int cpu_nodes = 0;   // nodes the device has no kernel for (a quantizing cache write)
+    for (int i = 0; i < g->n_nodes; i++)
+        cpu_nodes += g->nodes[i]->op != TL_OP_VIEW && !tl_vk_supports(vk, g->nodes[i]);
     snprintf(where, wlen, "vulkan %d dev + %d cpu nodes", st.nodes_device, st.nodes_cpu);
     check(ok, "tl_vk_compute: %s", err);
-    if (want_device) check(st.nodes_device > 0, "%s has a device kernel but ran on the CPU", tl_op_name(out->op));
+    if (tl_vk_supports(vk, out))
+        check(st.nodes_cpu == cpu_nodes, "%s has a device kernel: only the %d nodes without one ran on the CPU (%d did)",
+              tl_op_name(out->op), cpu_nodes, st.nodes_cpu);
 }
 
 static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_isa isa) {
     rng_seed(1000003u * (uint64_t)(c - cases) + 1009u * variant + rep);
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = 64u << 20 });
+    device_ref = first_node = NULL;
     struct tl_tensor *out = c->build(ctx, variant);
     struct tl_graph *g = tl_graph_new(ctx, 256);
-    if (!out || !tl_graph_build(g, out)) {
+    if (!out || (first_node && !tl_graph_build(g, first_node)) || !tl_graph_build(g, out) || (device_ref && !tl_graph_build(g, device_ref))) {
         check(0, "%s v%d: build failed: %s", c->name, variant, tl_error(ctx));
         tl_free(ctx);
         return;
@@ -264,7 +325,8 @@ static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_
     int64_t n = tl_nelements(out);
     float *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
     tl_cpu_compute_reference(g);
-    for (int64_t i = 0; i < n; i++) want[i] = tl_get_f32_1d(out, i);
+    const struct tl_tensor *ref = vk && device_ref ? device_ref : out;
+    for (int64_t i = 0; i < n; i++) want[i] = tl_get_f32_1d(ref, i);
     char where[64];
     if (vk) {
         compute_vulkan(g, out, where, sizeof where);
@@ -304,6 +366,18 @@ int main(int argc, char **argv) {
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
             for (int v = 0; v < cases[c].n_variants; v++)
                 for (int rep = 0; rep < REPS; rep++) run_case(&cases[c], v, rep, isas[i]);
+    if (vk && tl_vk_backend_info(vk)->subgroup_arith) {   // the GEMV path's other variant
+        tl_vk_backend_free(vk);
+        setenv("LONGVL_VK_NO_SUBGROUPS", "1", 1);
+        char err[256] = "";
+        vk = tl_vk_backend_new(-1, err, sizeof err);
+        check(vk != NULL, "Vulkan device without subgroups: %s", err);
+        printf("again without subgroup ops (LONGVL_VK_NO_SUBGROUPS=1):\n");
+        for (size_t c = 0; vk && c < sizeof cases / sizeof cases[0]; c++)
+            if (cases[c].build == case_mul_mat || cases[c].build == case_mul_mat_q)
+                for (int v = 0; v < cases[c].n_variants; v++)
+                    for (int rep = 0; rep < REPS; rep++) run_case(&cases[c], v, rep, isas[0]);
+    }
     tl_vk_backend_free(vk);
     return test_summary("test-ops");
 }

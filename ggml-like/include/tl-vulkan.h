@@ -30,6 +30,8 @@ struct tl_vk_device_info {
     uint64_t device_local_bytes;
     uint32_t subgroup_size;
     bool     fp16_storage;      // storageBuffer16BitAccess: F16 tensors run on the device
+    bool     subgroup_arith;    // subgroup adds in compute shaders: the GEMV path uses them
+                                // (LONGVL_VK_NO_SUBGROUPS=1 forces the shared-memory path)
 };
 
 // The devices the Vulkan loader sees (0 when there is no loader or no device; then err

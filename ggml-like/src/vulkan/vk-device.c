@@ -61,6 +61,8 @@ static void describe(VkPhysicalDevice pd, struct tl_vk_device_info *info) {
         if (mp.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) info->device_local_bytes += mp.memoryHeaps[i].size;
     info->subgroup_size = sub.subgroupSize;
     info->fp16_storage = f11.storageBuffer16BitAccess;
+    info->subgroup_arith = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                           (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
 }
 
 int tl_vk_list_devices(struct tl_vk_device_info *out, int max, char *err, size_t errlen) {
@@ -166,6 +168,8 @@ struct tl_vk_backend *tl_vk_backend_new(int device, char *err, size_t errlen) {
     vk->max_range = props.limits.maxStorageBufferRange;
     vk->max_groups = props.limits.maxComputeWorkGroupCount[0] < props.limits.maxComputeWorkGroupCount[1]
                          ? props.limits.maxComputeWorkGroupCount[0] : props.limits.maxComputeWorkGroupCount[1];
+    const char *no_sg = getenv("LONGVL_VK_NO_SUBGROUPS");
+    vk->use_subgroups = vk->info.subgroup_arith && !(no_sg && *no_sg && strcmp(no_sg, "0"));
     if (!open_device(vk, err, errlen) || !vk_memory_init(vk, err, errlen) || !vk_pipelines_init(vk, err, errlen)) {
         tl_vk_backend_free(vk);
         return NULL;

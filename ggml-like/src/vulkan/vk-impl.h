@@ -23,15 +23,24 @@ struct vk_piece {
 };
 
 // --- pipelines (vk-pipelines.c) ---------------------------------------------------------
+// Weight types of mul_mat, in the order of the mul_mat/mul_vec pipeline groups.
+enum vk_weight { VK_W_F32, VK_W_F16, VK_W_BF16, VK_W_Q8_0, VK_W_Q4_0, VK_W_Q4_K, VK_W_Q6_K, VK_W_COUNT };
+// KV types of flash_attn, in the order of its pipelines.
+enum vk_kv { VK_KV_F32, VK_KV_F16, VK_KV_Q8_0, VK_KV_Q4_0, VK_KV_COUNT };
+
 enum vk_pipe {
     VK_PIPE_BINARY, VK_PIPE_UNARY, VK_PIPE_NORM, VK_PIPE_SOFT_MAX, VK_PIPE_ROPE,
     VK_PIPE_GET_ROWS_F32, VK_PIPE_GET_ROWS_F16,
     VK_PIPE_CPY_F32_F32, VK_PIPE_CPY_F32_F16, VK_PIPE_CPY_F16_F32, VK_PIPE_CPY_F16_F16,
-    VK_PIPE_MUL_MAT_F32, VK_PIPE_MUL_MAT_F16,
-    VK_PIPE_COUNT,
+    VK_PIPE_CONCAT_32, VK_PIPE_CONCAT_F16, VK_PIPE_ARGMAX,
+    VK_PIPE_FLASH_ATTN,                               // + enum vk_kv
+    VK_PIPE_MUL_MAT = VK_PIPE_FLASH_ATTN + VK_KV_COUNT,   // + enum vk_weight: tiled GEMM
+    VK_PIPE_MUL_VEC = VK_PIPE_MUL_MAT + VK_W_COUNT,       // GEMV, shared-memory sums
+    VK_PIPE_MUL_VEC_SG = VK_PIPE_MUL_VEC + VK_W_COUNT,    // GEMV, subgroup sums
+    VK_PIPE_COUNT = VK_PIPE_MUL_VEC_SG + VK_W_COUNT,
 };
 
-#define VK_MAX_BINDINGS 4
+#define VK_MAX_BINDINGS 6
 #define VK_PUSH_BYTES   128
 #define VK_DESC_SETS    1024   // dispatches recorded between two descriptor pool resets
 
@@ -58,6 +67,7 @@ struct tl_vk_backend {
     VkDeviceSize     align;                            // minStorageBufferOffsetAlignment
     VkDeviceSize     max_range;                        // maxStorageBufferRange
     uint32_t         max_groups;                       // maxComputeWorkGroupCount[0..1]
+    bool             use_subgroups;                    // subgroup arithmetic, unless LONGVL_VK_NO_SUBGROUPS
     struct vk_block *blocks;
     int              n_blocks;
     struct vk_piece  staging;                          // host-visible, for uploads/downloads
@@ -133,7 +143,12 @@ bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *nod
 // the regions it writes as newer on the device.
 bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *node, struct vk_dispatch *d, char *err,
                    size_t errlen);
+// The unit of a tensor's offsets and strides in the shaders: its element size, or one
+// byte for the block formats (their shaders address bytes).
+static inline size_t vk_elem_bytes(enum tl_type type) {
+    return tl_type_traits(type)->is_quantized ? 1 : tl_row_size(type, 1);
+}
 // The bound byte range of a tensor: its block, the aligned start, the size, and the
-// element offset of t->data past that start.
+// offset of t->data past that start in vk_elem_bytes units.
 void vk_bind_range(const struct tl_vk_mirror *m, const struct tl_tensor *t, int *block, VkDeviceSize *bind_off,
                    VkDeviceSize *bind_size, uint32_t *elem_off);

@@ -164,7 +164,7 @@ void vk_bind_range(const struct tl_vk_mirror *m, const struct tl_tensor *t, int 
     VkDeviceSize dev = r->piece.off + r->bias + (VkDeviceSize)((const char *)t->data - r->host);
     VkDeviceSize align = m->vk->align;
     *bind_off = dev / align * align;
-    *bind_size = dev - *bind_off + tl_nbytes(t);
-    size_t es = tl_row_size(t->type, 1);
-    *elem_off = (uint32_t)((dev - *bind_off) / es);
+    // whole 32-bit words: the block-format shaders read words (pieces are 16-byte multiples)
+    *bind_size = (dev - *bind_off + tl_nbytes(t) + 3) / 4 * 4;
+    *elem_off = (uint32_t)((dev - *bind_off) / vk_elem_bytes(t->type));
 }

@@ -9,6 +9,36 @@
 static bool is_f32(const struct tl_tensor *t) { return t && t->type == TL_F32; }
 static bool is_float16(const struct tl_tensor *t) { return t->type == TL_F32 || t->type == TL_F16; }
 
+// The mul_mat pipeline group index of a weight type; -1 if the device has no kernel for it.
+static int weight_index(const struct tl_vk_backend *vk, enum tl_type type) {
+    switch (type) {
+    case TL_F32: return VK_W_F32;
+    case TL_F16: return vk->info.fp16_storage ? VK_W_F16 : -1;
+    case TL_BF16: return VK_W_BF16;
+    case TL_Q8_0: return VK_W_Q8_0;
+    case TL_Q4_0: return VK_W_Q4_0;
+    case TL_Q4_K: return VK_W_Q4_K;
+    case TL_Q6_K: return VK_W_Q6_K;
+    default: return -1;
+    }
+}
+
+static int kv_index(const struct tl_vk_backend *vk, enum tl_type type) {
+    switch (type) {
+    case TL_F32: return VK_KV_F32;
+    case TL_F16: return vk->info.fp16_storage ? VK_KV_F16 : -1;
+    case TL_Q8_0: return VK_KV_Q8_0;
+    case TL_Q4_0: return VK_KV_Q4_0;
+    default: return -1;
+    }
+}
+
+// Block-format data is read as 16-bit scales at even byte offsets.
+static bool even_address(const struct tl_tensor *t) { return ((uintptr_t)t->data & 1) == 0; }
+
+#define VK_GEMV_MAX_N 8     // mul_vec.comp's MAX_N: up to this many columns take the GEMV path
+#define VK_ATTN_MAX_D 256   // flash_attn.comp's WG * DPT
+
 bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
     const struct tl_tensor *a = t->src[0], *b = t->src[1];
     if (tl_nelements(t) >= ((int64_t)1 << 31)) return false;   // 32-bit indices in the shaders
@@ -31,7 +61,13 @@ bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) 
     case TL_OP_CONT: case TL_OP_CPY:
         return is_float16(a) && is_float16(t) && (f16 || (a->type == TL_F32 && t->type == TL_F32));
     case TL_OP_MUL_MAT:
-        return (a->type == TL_F32 || (f16 && a->type == TL_F16)) && is_f32(b);
+        return weight_index(vk, a->type) >= 0 && is_f32(b) && even_address(a);
+    case TL_OP_CONCAT:
+        return tl_row_size(a->type, 1) == 4 || (f16 && a->type == TL_F16);
+    case TL_OP_ARGMAX:
+        return is_f32(a);
+    case TL_OP_FLASH_ATTN:
+        return kv_index(vk, b->type) >= 0 && a->ne[0] <= VK_ATTN_MAX_D && even_address(b) && even_address(t->src[2]);
     default:
         return false;
     }
@@ -51,8 +87,8 @@ static void push_f32(struct vk_dispatch *d, float v) {
 static void push_ne(struct vk_dispatch *d, const struct tl_tensor *t) {
     for (int i = 0; i < 4; i++) push_u32(d, (uint32_t)t->ne[i]);
 }
-static void push_nb(struct vk_dispatch *d, const struct tl_tensor *t) {   // strides in elements
-    size_t es = tl_row_size(t->type, 1);
+static void push_nb(struct vk_dispatch *d, const struct tl_tensor *t) {   // strides in vk_elem_bytes units
+    size_t es = vk_elem_bytes(t->type);
     for (int i = 0; i < 4; i++) push_u32(d, (uint32_t)(t->nb[i] / es));
 }
 
@@ -210,9 +246,13 @@ static void prep_cpy(struct tl_vk_mirror *m, const struct tl_tensor *t, struct v
     flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
 }
 
+// Up to VK_GEMV_MAX_N columns: one workgroup per weight row (mul_vec.comp); more: 16 x 16
+// tiles (mul_mat.comp). Both take the same bindings and push constants.
 static void prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0], *b = t->src[1];
-    d->pipe = a->type == TL_F16 ? VK_PIPE_MUL_MAT_F16 : VK_PIPE_MUL_MAT_F32;
+    int w = weight_index(m->vk, a->type);
+    bool gemv = b->ne[1] <= VK_GEMV_MAX_N;
+    d->pipe = (enum vk_pipe)((gemv ? (m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) : VK_PIPE_MUL_MAT) + w);
     uint32_t oa = bind(m, d, a, false), ob = bind(m, d, b, false), od = bind(m, d, t, true);
     push_u32(d, (uint32_t)a->ne[0]);
     push_u32(d, (uint32_t)a->ne[1]);
@@ -226,9 +266,77 @@ static void prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, stru
     push_u32(d, (uint32_t)b->ne[3]);
     push_u32(d, (uint32_t)(b->ne[2] / a->ne[2]));
     push_u32(d, (uint32_t)(b->ne[3] / a->ne[3]));
-    d->groups[0] = (uint32_t)((a->ne[1] + 15) / 16);
-    d->groups[1] = (uint32_t)((b->ne[1] + 15) / 16);
+    if (gemv) {
+        flat_groups(m->vk, d, (uint64_t)a->ne[1], 1);
+    } else {
+        d->groups[0] = (uint32_t)((a->ne[1] + 15) / 16);
+        d->groups[1] = (uint32_t)((b->ne[1] + 15) / 16);
+    }
     d->groups[2] = (uint32_t)(b->ne[2] * b->ne[3]);
+}
+
+static void prep_concat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *a = t->src[0], *b = t->src[1];
+    d->pipe = a->type == TL_F16 ? VK_PIPE_CONCAT_F16 : VK_PIPE_CONCAT_32;
+    uint32_t oa = bind(m, d, a, false), ob = bind(m, d, b, false), od = bind(m, d, t, true);
+    push_u32(d, (uint32_t)tl_nelements(t));
+    push_u32(d, (uint32_t)t->params[0]);
+    push_ne(d, t);
+    push_ne(d, a);
+    push_nb(d, a);
+    push_u32(d, oa);
+    push_nb(d, b);
+    push_u32(d, ob);
+    push_u32(d, od);
+    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+}
+
+static void prep_argmax(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *a = t->src[0];
+    d->pipe = VK_PIPE_ARGMAX;
+    uint32_t oa = bind(m, d, a, false), od = bind(m, d, t, true);
+    push_ne(d, a);
+    push_nb(d, a);
+    push_u32(d, oa);
+    push_u32(d, od);
+    flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
+}
+
+static void push_nb123(struct vk_dispatch *d, const struct tl_tensor *t) {
+    size_t es = vk_elem_bytes(t->type);
+    for (int i = 1; i < 4; i++) push_u32(d, (uint32_t)(t->nb[i] / es));
+}
+
+// One workgroup per (query, head, batch); segments bind q in their place when absent.
+static void prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *sq = t->src[3], *sk = t->src[4];
+    struct tl_attn_params ap;
+    tl_attn_params_of(t, &ap);
+    d->pipe = (enum vk_pipe)(VK_PIPE_FLASH_ATTN + kv_index(m->vk, k->type));
+    uint32_t oq = bind(m, d, q, false), ok = bind(m, d, k, false), ov = bind(m, d, v, false);
+    uint32_t osq = bind(m, d, sq ? sq : q, false), osk = bind(m, d, sk ? sk : q, false);
+    uint32_t od = bind(m, d, t, true);
+    push_u32(d, (uint32_t)q->ne[0]);
+    push_u32(d, (uint32_t)q->ne[1]);
+    push_u32(d, (uint32_t)k->ne[1]);
+    push_u32(d, (uint32_t)q->ne[2]);
+    push_u32(d, (uint32_t)(q->ne[2] / k->ne[2]));
+    push_u32(d, (uint32_t)q->ne[3]);
+    push_nb123(d, q);
+    push_u32(d, oq);
+    push_nb123(d, k);
+    push_u32(d, ok);
+    push_nb123(d, v);
+    push_u32(d, ov);
+    push_u32(d, od);
+    push_u32(d, sq != NULL);
+    push_u32(d, sq ? osq : 0);
+    push_u32(d, sk ? osk : 0);
+    push_f32(d, ap.scale);
+    push_u32(d, ap.causal);
+    push_u32(d, (uint32_t)ap.q_offset);
+    push_u32(d, (uint32_t)ap.window);
+    flat_groups(m->vk, d, (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]), 1);
 }
 
 bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d, char *err,
@@ -244,6 +352,9 @@ bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_
     case TL_OP_GET_ROWS: prep_get_rows(m, t, d); break;
     case TL_OP_CONT: case TL_OP_CPY: prep_cpy(m, t, d); break;
     case TL_OP_MUL_MAT: prep_mul_mat(m, t, d); break;
+    case TL_OP_CONCAT: prep_concat(m, t, d); break;
+    case TL_OP_ARGMAX: prep_argmax(m, t, d); break;
+    case TL_OP_FLASH_ATTN: prep_flash_attn(m, t, d); break;
     default:
         tl_errorf(err, errlen, "vulkan: no shader for %s", tl_op_name(t->op));
         return false;

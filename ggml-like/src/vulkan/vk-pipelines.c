@@ -2,27 +2,55 @@
 // one descriptor set of storage buffers each, shapes and strides in push constants.
 #include "vk-impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct tl_vk_spirv { const char *name; const unsigned char *code; size_t size; };
 extern const struct tl_vk_spirv tl_vk_spirv_table[];
 
-static const struct { const char *name; int n_bindings; } pipe_defs[VK_PIPE_COUNT] = {
+struct pipe_def {
+    char name[32];
+    int  n_bindings;
+    bool needs_f16;        // storageBuffer16BitAccess
+    bool needs_subgroups;  // subgroup arithmetic in compute shaders
+};
+
+static const struct pipe_def fixed_defs[] = {
     [VK_PIPE_BINARY] = { "binary", 3 },
     [VK_PIPE_UNARY] = { "unary", 2 },
     [VK_PIPE_NORM] = { "norm", 2 },
     [VK_PIPE_SOFT_MAX] = { "soft_max", 3 },
     [VK_PIPE_ROPE] = { "rope", 3 },
     [VK_PIPE_GET_ROWS_F32] = { "get_rows_f32", 3 },
-    [VK_PIPE_GET_ROWS_F16] = { "get_rows_f16", 3 },
+    [VK_PIPE_GET_ROWS_F16] = { "get_rows_f16", 3, true },
     [VK_PIPE_CPY_F32_F32] = { "cpy_f32_f32", 2 },
-    [VK_PIPE_CPY_F32_F16] = { "cpy_f32_f16", 2 },
-    [VK_PIPE_CPY_F16_F32] = { "cpy_f16_f32", 2 },
-    [VK_PIPE_CPY_F16_F16] = { "cpy_f16_f16", 2 },
-    [VK_PIPE_MUL_MAT_F32] = { "mul_mat_f32", 3 },
-    [VK_PIPE_MUL_MAT_F16] = { "mul_mat_f16", 3 },
+    [VK_PIPE_CPY_F32_F16] = { "cpy_f32_f16", 2, true },
+    [VK_PIPE_CPY_F16_F32] = { "cpy_f16_f32", 2, true },
+    [VK_PIPE_CPY_F16_F16] = { "cpy_f16_f16", 2, true },
+    [VK_PIPE_CONCAT_32] = { "concat_32", 3 },
+    [VK_PIPE_CONCAT_F16] = { "concat_f16", 3, true },
+    [VK_PIPE_ARGMAX] = { "argmax", 2 },
 };
 
+// The definition of pipeline id: fixed ones from the table, the per-type groups by name.
+static struct pipe_def pipe_def(enum vk_pipe id) {
+    static const char *const weights[VK_W_COUNT] = { "f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K" };
+    static const char *const kvs[VK_KV_COUNT] = { "f32", "f16", "q8_0", "q4_0" };
+    struct pipe_def d = { .n_bindings = 3 };
+    if (id < VK_PIPE_FLASH_ATTN) return fixed_defs[id];
+    if (id < VK_PIPE_MUL_MAT) {
+        snprintf(d.name, sizeof d.name, "flash_attn_%s", kvs[id - VK_PIPE_FLASH_ATTN]);
+        d.n_bindings = 6;
+        d.needs_f16 = id == VK_PIPE_FLASH_ATTN + VK_KV_F16;
+        return d;
+    }
+    int group = (id - VK_PIPE_MUL_MAT) / VK_W_COUNT, w = (id - VK_PIPE_MUL_MAT) % VK_W_COUNT;
+    static const char *const prefix[3] = { "mul_mat", "mul_vec", "mul_vec_sg" };
+    snprintf(d.name, sizeof d.name, "%s_%s", prefix[group], weights[w]);
+    d.needs_f16 = w == VK_W_F16;
+    d.needs_subgroups = group == 2;
+    return d;
+}
 
 static const struct tl_vk_spirv *find_spirv(const char *name) {
     for (const struct tl_vk_spirv *s = tl_vk_spirv_table; s->name; s++)
@@ -32,12 +60,13 @@ static const struct tl_vk_spirv *find_spirv(const char *name) {
 
 static bool create_pipeline(struct tl_vk_backend *vk, enum vk_pipe id, char *err, size_t errlen) {
     struct vk_pipeline *p = &vk->pipes[id];
-    const struct tl_vk_spirv *spv = find_spirv(pipe_defs[id].name);
+    struct pipe_def def = pipe_def(id);
+    const struct tl_vk_spirv *spv = find_spirv(def.name);
     if (!spv) {
-        tl_errorf(err, errlen, "vulkan: shader %s is not in the library", pipe_defs[id].name);
+        tl_errorf(err, errlen, "vulkan: shader %s is not in the library", def.name);
         return false;
     }
-    p->n_bindings = pipe_defs[id].n_bindings;
+    p->n_bindings = def.n_bindings;
     VkDescriptorSetLayoutBinding b[VK_MAX_BINDINGS];
     for (int i = 0; i < p->n_bindings; i++)
         b[i] = (VkDescriptorSetLayoutBinding){ .binding = (uint32_t)i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
@@ -64,7 +93,7 @@ static bool create_pipeline(struct tl_vk_backend *vk, enum vk_pipe id, char *err
     VkResult r = vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &pci, NULL, &p->pipe);
     vkDestroyShaderModule(vk->dev, mod, NULL);
     if (r != VK_SUCCESS) {
-        tl_errorf(err, errlen, "vulkan: pipeline %s failed (VkResult %d)", pipe_defs[id].name, (int)r);
+        tl_errorf(err, errlen, "vulkan: pipeline %s failed (VkResult %d)", def.name, (int)r);
         return false;
     }
     return true;
@@ -72,8 +101,9 @@ static bool create_pipeline(struct tl_vk_backend *vk, enum vk_pipe id, char *err
 
 bool vk_pipelines_init(struct tl_vk_backend *vk, char *err, size_t errlen) {
     for (int i = 0; i < VK_PIPE_COUNT; i++) {
-        bool f16 = strstr(pipe_defs[i].name, "f16") != NULL;
-        if (f16 && !vk->info.fp16_storage) continue;   // those ops run on the CPU
+        struct pipe_def def = pipe_def((enum vk_pipe)i);
+        if (def.needs_f16 && !vk->info.fp16_storage) continue;    // those ops run on the CPU
+        if (def.needs_subgroups && !vk->use_subgroups) continue;   // the shared-memory variant runs
         if (!create_pipeline(vk, (enum vk_pipe)i, err, errlen)) return false;
     }
     VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = VK_DESC_SETS * VK_MAX_BINDINGS };

@@ -1,0 +1,121 @@
+#version 450
+// Fused attention, one workgroup per (query, head, batch): keys in tiles of 64 (one score
+// per thread), an online softmax over the tiles, and each thread accumulating output dims
+// t, t + 64, ... (D <= 256). Never more than one tile of scores. Visibility as the CPU op:
+// causal (j <= q_offset + i), window (|q_offset + i - j| < window), segments (equal ids).
+// q f32 [D, Nq, Hq, B]; k, v KV_* [D, Nk, Hkv, B] (element strides, or byte strides for
+// the block formats); d f32 contiguous [D, Hq, Nq, B].
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+#define WG 64
+#define DPT 4   // output dims per thread: D <= WG * DPT
+layout(local_size_x = WG) in;
+layout(binding = 0) readonly buffer Q { float q[]; };
+layout(binding = 3) readonly buffer SQ { int seg_q[]; };
+layout(binding = 4) readonly buffer SK { int seg_k[]; };
+layout(binding = 5) writeonly buffer D { float d[]; };
+layout(push_constant) uniform P {
+    uint D, Nq, Nk, Hq, group, B;
+    uint nb_q[3]; uint off_q;   // strides of dims 1-3 (ne0 is contiguous)
+    uint nb_k[3]; uint off_k;
+    uint nb_v[3]; uint off_v;
+    uint off_d, has_seg, off_sq, off_sk;
+    float scale; uint causal; int q_offset; uint window;
+} p;
+
+#if defined(KV_F32) || defined(KV_F16)
+#ifdef KV_F32
+#define KV_T float
+#else
+#define KV_T float16_t
+#endif
+layout(binding = 1) readonly buffer K { KV_T k[]; };
+layout(binding = 2) readonly buffer V { KV_T v[]; };
+float k_at(uint row, uint i) { return float(k[row + i]); }
+float v_at(uint row, uint i) { return float(v[row + i]); }
+#else
+layout(binding = 1) readonly buffer K { uint k[]; };
+layout(binding = 2) readonly buffer V { uint v[]; };
+#define BYTE(buf, i) ((buf[(i) >> 2] >> (((i) & 3u) * 8u)) & 0xFFu)
+#define HALF(buf, i) unpackHalf2x16((buf[(i) >> 2] >> (((i) & 2u) * 8u)) & 0xFFFFu).x
+#ifdef KV_Q8_0   // 34-byte blocks: d, 32 x int8
+#define KV_READER(name, buf) float name(uint row, uint i) { \
+    uint b = row + (i / 32u) * 34u; \
+    return HALF(buf, b) * float(int(BYTE(buf, b + 2u + i % 32u) << 24) >> 24); }
+#else            // Q4_0, 18-byte blocks: d, element j in the low nibble of byte j, j + 16 in the high
+#define KV_READER(name, buf) float name(uint row, uint i) { \
+    uint b = row + (i / 32u) * 18u, j = i % 32u, byte = BYTE(buf, b + 2u + (j & 15u)); \
+    return HALF(buf, b) * (float(j < 16u ? byte & 15u : byte >> 4) - 8.0); }
+#endif
+KV_READER(k_at, k)
+KV_READER(v_at, v)
+#endif
+
+shared float qs[WG * DPT];
+shared float score[WG];
+
+void main() {
+    uint flat_id = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    uint h = flat_id % p.Hq, i = (flat_id / p.Hq) % p.Nq, b = flat_id / (p.Hq * p.Nq);
+    if (b >= p.B) return;
+    uint t = gl_LocalInvocationID.x, hk = h / p.group;
+    uint qrow = p.off_q + i * p.nb_q[0] + h * p.nb_q[1] + b * p.nb_q[2];
+    for (uint c = 0; c < DPT; c++) {
+        uint e = t + WG * c;
+        qs[e] = e < p.D ? q[qrow + e] * p.scale : 0.0;
+    }
+    barrier();
+
+    // the visible key range [jlo, jhi) before segments
+    int qpos = p.q_offset + int(i);
+    int jlo = 0, jhi = int(p.Nk);
+    if (p.causal != 0u) jhi = min(jhi, qpos + 1);
+    if (p.window > 0u) {
+        jlo = max(jlo, qpos - int(p.window) + 1);
+        jhi = min(jhi, qpos + int(p.window));
+    }
+    int sq = p.has_seg != 0u ? seg_q[p.off_sq + i] : 0;
+    uint kbase = p.off_k + hk * p.nb_k[1] + b * p.nb_k[2];
+    uint vbase = p.off_v + hk * p.nb_v[1] + b * p.nb_v[2];
+
+    float m = -1.0 / 0.0, l = 0.0, acc[DPT];
+    for (uint c = 0; c < DPT; c++) acc[c] = 0.0;
+    for (int j0 = jlo; j0 < jhi; j0 += WG) {
+        int j = j0 + int(t);
+        float s = -1.0 / 0.0;
+        if (j < jhi && (p.has_seg == 0u || seg_k[p.off_sk + uint(j)] == sq)) {
+            uint krow = kbase + uint(j) * p.nb_k[0];
+            s = 0.0;
+            for (uint e = 0; e < p.D; e++) s += qs[e] * k_at(krow, e);
+        }
+        score[t] = s;
+        barrier();
+        float tile_max = -1.0 / 0.0;
+        for (uint jj = 0; jj < WG; jj++) tile_max = max(tile_max, score[jj]);
+        float m_new = max(m, tile_max);
+        if (m_new > -1.0 / 0.0) {   // the same on every thread: no divergent barrier below
+            float corr = exp(m - m_new);   // 0 while m is -inf
+            l *= corr;
+            for (uint c = 0; c < DPT; c++) acc[c] *= corr;
+            uint n = uint(min(WG, jhi - j0));
+            for (uint jj = 0; jj < n; jj++) {
+                float sj = score[jj];
+                if (sj == -1.0 / 0.0) continue;
+                float pj = exp(sj - m_new);
+                l += pj;
+                uint vrow = vbase + uint(j0 + int(jj)) * p.nb_v[0];
+                for (uint c = 0; c < DPT; c++) {
+                    uint e = t + WG * c;
+                    if (e < p.D) acc[c] += pj * v_at(vrow, e);
+                }
+            }
+            m = m_new;
+        }
+        barrier();
+    }
+    uint orow = p.off_d + ((b * p.Nq + i) * p.Hq + h) * p.D;
+    for (uint c = 0; c < DPT; c++) {
+        uint e = t + WG * c;
+        if (e < p.D) d[orow + e] = l > 0.0 ? acc[c] / l : 0.0;
+    }
+}
