@@ -6,6 +6,7 @@
 #include "chat-template.h"
 #include "cli-args.h"
 #include "qwen25vl-generate.h"
+#include "device-args.h"
 #include "rope-args.h"
 #include "run-inputs.h"
 #include "text-file.h"
@@ -30,7 +31,7 @@ struct run_args {
     double temperature, top_p, repeat_penalty;
     enum tl_type kv_type;
     struct rope_scaling rope;
-    bool quiet;
+    bool quiet, vulkan;
 };
 
 static int usage(FILE *f, int rc) {
@@ -54,6 +55,7 @@ static int usage(FILE *f, int rc) {
             "  --kv f16|f32|q8_0|q4_0  KV cache type (default f16; q8_0 0.53x and q4_0 0.28x its bytes)\n"
             ROPE_ARGS_USAGE
             "  --ubatch N            tokens per prefill graph (default 512); --threads N\n"
+            DEVICE_ARGS_USAGE
             "  --quiet               no progress or statistics on stderr\n"
             "  --fill-context N      benchmark aid: N synthetic tokens in the KV cache before the prompt\n"
             "  --dump-tokens FILE    write the prompt's and the answer's token ids (for checking against a reference)\n");
@@ -107,7 +109,9 @@ static bool parse_args(int argc, char **argv, struct run_args *a, int *rc) {
         else if (!strcmp(s, "--fill-context")) good = cli_parse_ll(v, 1, 524288, &a->fill_context);
         else if (!strcmp(s, "--ubatch")) good = cli_parse_ll(v, 1, 1 << 16, &a->n_ubatch);
         else if (!strcmp(s, "--threads")) good = cli_parse_ll(v, 1, 4096, &a->n_threads);
-        else if (!strcmp(s, "--kv")) {
+        else if (!strcmp(s, "--device")) {
+            if (!device_args_parse("run", v, &a->vulkan)) return *rc = 2, false;
+        } else if (!strcmp(s, "--kv")) {
             good = tl_type_parse(v, &a->kv_type) && (a->kv_type == TL_F16 || a->kv_type == TL_F32 ||
                                                       a->kv_type == TL_Q8_0 || a->kv_type == TL_Q4_0);
         } else {
@@ -147,6 +151,7 @@ struct run_state {
     int64_t n_ids;
     struct qwen25vl_image_span *spans;
     struct qwen25vl_text_context *ctx;
+    struct tl_vk_backend *vk;   // --device vulkan: the text and vision graphs run there
     struct tokenizer_stream stream;
     int32_t *answer;
     int32_t n_answer;
@@ -280,7 +285,9 @@ static long peak_rss_mib(void) {
 
 static bool run(struct run_state *st, char *err, size_t errlen) {
     struct run_args *a = &st->a;
-    if (!qwen25vl_text_load(&st->m, a->model, err, errlen)) return false;
+    bool dev_ok;
+    st->vk = device_args_open(a->vulkan, a->quiet, &dev_ok, err, errlen);
+    if (!dev_ok || !qwen25vl_text_load(&st->m, a->model, err, errlen)) return false;
     st->tok = tokenizer_load_gguf(st->m.file, err, errlen);
     if (!st->tok) return false;
     if (a->prompt_file) {
@@ -292,6 +299,7 @@ static bool run(struct run_state *st, char *err, size_t errlen) {
     if (a->mmproj && (a->pdf || a->n_images)) {
         if (!qwen25vl_vision_load(&st->v, a->mmproj, err, errlen)) return false;
         st->have_vision = true;
+        qwen25vl_vision_use_device(&st->v, st->vk);
         if (st->v.hp.projection_dim != st->m.hp.n_embd) {
             tl_errorf(err, errlen, "%s projects to %u but %s has n_embd %u: not a pair", a->mmproj,
                       st->v.hp.projection_dim, a->model, st->m.hp.n_embd);
@@ -317,7 +325,8 @@ static bool run(struct run_state *st, char *err, size_t errlen) {
     rope_scaling_resolve(&a->rope, st->m.hp.rope_freq_base, (int)st->m.hp.head_dim,
                          (double)a->fill_context + next + (n_ctx - st->n_ids - a->fill_context), &base, &yarn);
     struct qwen25vl_text_params tp = { .n_ctx = n_ctx, .kv_type = a->kv_type, .n_ubatch = (int)a->n_ubatch,
-                                       .n_threads = (int)a->n_threads, .rope_freq_base = (float)base, .rope_yarn = yarn };
+                                       .n_threads = (int)a->n_threads, .rope_freq_base = (float)base, .rope_yarn = yarn,
+                                       .vk = st->vk };
     st->ctx = qwen25vl_text_context_new(&st->m, &tp, err, errlen);
     if (!st->ctx) return false;
     size_t kv_tok = qwen25vl_kv_bytes_per_token(&st->m.hp, a->kv_type);
@@ -379,6 +388,7 @@ int verb_run(int argc, char **argv) {
     if (st.have_vision) qwen25vl_vision_free(&st.v);
     tokenizer_free(st.tok);
     qwen25vl_text_free(&st.m);
+    tl_vk_backend_free(st.vk);
     free(st.prompt_text);
     free(st.question);
     free(st.ids);

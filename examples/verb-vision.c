@@ -7,6 +7,8 @@
 #include "image-preprocess.h"
 #include "qwen25vl-vision.h"
 
+#include "device-args.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,8 @@ static int usage(FILE *f, int rc) {
                "  --min-pixels N, --max-pixels N   smart_resize limits (default 3136, 12845056)\n"
                "  --save-image OUT.png    the RGB image before resizing (rendered page or decoded file)\n"
                "  --dump-pixels OUT.f32   the normalised [H][W][3] pixels the tower is given\n"
-               "  --threads N\n\n"
+               "  --threads N\n"
+               DEVICE_ARGS_USAGE "\n"
                "Writes the merged vision embeddings as raw little-endian float32 [n_tokens][n_embd],\n"
                "n_tokens = (H/28)*(W/28) in raster order, and prints H and W.\n");
     return rc;
@@ -33,6 +36,7 @@ struct vision_args {
     const char *mmproj, *out, *image, *pdf, *pixels, *password, *save_image, *dump_pixels;
     long long page, H, W, min_pixels, max_pixels, n_threads;
     double dpi;
+    bool vulkan;
 };
 
 static bool parse_args(int argc, char **argv, struct vision_args *a, int *rc) {
@@ -50,6 +54,9 @@ static bool parse_args(int argc, char **argv, struct vision_args *a, int *rc) {
         else if (!strcmp(s, "--dump-pixels") && has) a->dump_pixels = argv[++i];
         else if (!strcmp(s, "--page") && has && cli_parse_ll(argv[i + 1], 1, 1 << 30, &a->page)) i++;
         else if (!strcmp(s, "--threads") && has && cli_parse_ll(argv[i + 1], 1, 4096, &a->n_threads)) i++;
+        else if (!strcmp(s, "--device") && has) {
+            if (!device_args_parse("vision", argv[++i], &a->vulkan)) return *rc = 2, false;
+        }
         else if (!strcmp(s, "--min-pixels") && has && cli_parse_ll(argv[i + 1], 1, 1LL << 40, &a->min_pixels)) i++;
         else if (!strcmp(s, "--max-pixels") && has && cli_parse_ll(argv[i + 1], 1, 1LL << 40, &a->max_pixels)) i++;
         else if (!strcmp(s, "--dpi") && has) {
@@ -120,8 +127,11 @@ int verb_vision(int argc, char **argv) {
     struct qwen25vl_vision_model v;
     float *pixels = NULL, *emb = NULL;
     int H = 0, W = 0;
-    bool ok = qwen25vl_vision_load(&v, a.mmproj, err, sizeof err);
+    bool ok;
+    struct tl_vk_backend *vk = device_args_open(a.vulkan, false, &ok, err, sizeof err);
+    ok = ok && qwen25vl_vision_load(&v, a.mmproj, err, sizeof err);
     if (ok) {
+        qwen25vl_vision_use_device(&v, vk);
         pixels = load_pixels(&a, &v, &H, &W, err, sizeof err);
         ok = pixels && (!a.dump_pixels || f32_file_write(a.dump_pixels, pixels, (int64_t)H * W * 3, err, sizeof err));
         int64_t n_tok = qwen25vl_vision_n_tokens(H, W);
@@ -139,6 +149,7 @@ int verb_vision(int argc, char **argv) {
         qwen25vl_vision_free(&v);
     }
     if (!ok) fprintf(stderr, "longvl vision: %s\n", err);
+    tl_vk_backend_free(vk);
     free(pixels);
     free(emb);
     return ok ? 0 : 1;

@@ -86,7 +86,13 @@ bool qwen25vl_vision_load(struct qwen25vl_vision_model *v, const char *path, cha
     return true;
 }
 
+void qwen25vl_vision_use_device(struct qwen25vl_vision_model *v, struct tl_vk_backend *vk) {
+    tl_vk_mirror_free(v->mirror);
+    v->mirror = vk ? tl_vk_mirror_new(vk) : NULL;
+}
+
 void qwen25vl_vision_free(struct qwen25vl_vision_model *v) {
+    tl_vk_mirror_free(v->mirror);
     free(v->layers);
     tl_free(v->wctx);
     tl_gguf_free(v->file);
@@ -173,7 +179,11 @@ bool qwen25vl_vision_encode(const struct qwen25vl_vision_model *v, const float *
         vision_layout_positions(&lay, vg.pos->data);
         if (vg.window_of->data)   // absent from the graph when every block attends fully
             memcpy(vg.window_of->data, lay.window_of, n * sizeof(int32_t));
-        tl_cpu_compute(vg.g, n_threads > 0 ? n_threads : tl_cpu_default_threads());
+        int nth = n_threads > 0 ? n_threads : tl_cpu_default_threads();
+        if (v->mirror) ok = tl_vk_compute(v->mirror, vg.g, nth, NULL, err, errlen);
+        else tl_cpu_compute(vg.g, nth);
+    }
+    if (ok) {
         // undo the window order: merger row k is merge unit window_index[k]
         const float *res = vg.out->data;
         for (int64_t k = 0; k < n / 4; k++) memcpy(out + (int64_t)lay.window_index[k] * P, res + k * P, P * sizeof(float));

@@ -16,6 +16,7 @@
 
 #include "qwen25vl-gguf.h"
 #include "tl.h"
+#include "tl-vulkan.h"
 
 struct qwen25vl_vision_layer {
     struct tl_tensor *ln1, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;
@@ -29,10 +30,14 @@ struct qwen25vl_vision_model {
     struct tl_tensor *patch_w0, *patch_w1;   // the Conv3d's two temporal slices, [14,14,3,E]
     struct tl_tensor *post_ln, *mm0_w, *mm0_b, *mm2_w, *mm2_b;
     struct qwen25vl_vision_layer *layers;
+    struct tl_vk_mirror *mirror;   // set by qwen25vl_vision_use_device: encode there
 };
 
 bool qwen25vl_vision_load(struct qwen25vl_vision_model *v, const char *path, char *err, size_t errlen);
 void qwen25vl_vision_free(struct qwen25vl_vision_model *v);
+// Encodes on this Vulkan device from now on (the weights go there on the first encode and
+// stay); vk must outlive the model.
+void qwen25vl_vision_use_device(struct qwen25vl_vision_model *v, struct tl_vk_backend *vk);
 
 // Merged tokens of an H x W image (H, W multiples of 28).
 int64_t qwen25vl_vision_n_tokens(int H, int W);

@@ -33,6 +33,7 @@ if ! "$py" -c "import numpy" 2>/dev/null; then
   echo "FAIL $py has no NumPy: install python3-numpy (scripts/install-deps.sh does)"; exit 1
 fi
 run "$py" "$ref" selftest
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}   # lavapipe's loader wants one
 f32_model "$dir/hf" "$dir/m" --preset tiny --shards 2 --seed 11
 "$py" -c "
 import numpy as np; r = np.random.default_rng(5)
@@ -48,6 +49,10 @@ import numpy as np; np.random.default_rng($h * 7 + $w).standard_normal(($h, $w, 
   run "$py" "$ref" vision --hf "$dir/hf" --pixels "$dir/px-$hw.f32" "$h" "$w" -o "$dir/want-v-$hw.f32"
   run "$longvl" vision --mmproj "$dir/m-mmproj.gguf" --pixels "$dir/px-$hw.f32" "$h" "$w" -o "$dir/got-v-$hw.f32"
   compare "vision $hw" "$dir/got-v-$hw.f32" "$dir/want-v-$hw.f32" 1e-4 1e-5
+  if "$longvl" info --devices >/dev/null 2>&1; then
+    run "$longvl" vision --mmproj "$dir/m-mmproj.gguf" --pixels "$dir/px-$hw.f32" "$h" "$w" --device vulkan -o "$dir/vk-v-$hw.f32"
+    compare "vision $hw on Vulkan" "$dir/vk-v-$hw.f32" "$dir/want-v-$hw.f32" 1e-4 1e-5
+  fi
 done
 
 text=151644,8948,198,2610,525,264,10950,17847,13,151645,198,151644,872,198,9707,1879,11,1246,525,498
@@ -70,7 +75,6 @@ done
 
 # the same prompts on the Vulkan backend (lavapipe in CI), micro-batches of 4 so the cache
 # on the device carries the context, against the same reference and bounds
-export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 if "$longvl" info --devices >/dev/null 2>&1; then
   for case in text two; do
     tokens=${!case}
@@ -162,6 +166,7 @@ rm -f "$dir"/small-hf/*.safetensors
 # bad input: a message, a non-zero exit, no output file
 v=(--mmproj "$dir/m-mmproj.gguf")
 expect 2 "multiples of 28" "$longvl" vision "${v[@]}" --pixels "$dir/px-56x56.f32" 56 50 -o "$dir/e.f32"
+expect 2 "takes cpu or vulkan" "$longvl" vision "${v[@]}" --pixels "$dir/px-56x56.f32" 56 56 --device cuda -o "$dir/e.f32"
 expect 1 "37632 bytes, expected 75264" "$longvl" vision "${v[@]}" --pixels "$dir/px-56x56.f32" 112 56 -o "$dir/e.f32"
 expect 1 "missing string key clip.projector_type" "$longvl" vision --mmproj "$dir/m.gguf" --pixels "$dir/px-56x56.f32" 56 56 -o "$dir/e.f32"
 expect 2 "required" "$longvl" vision "${v[@]}" -o "$dir/e.f32"

@@ -76,6 +76,15 @@ check_answer png "png:$dir/pic.png"
 run "${m[@]}" --pdf "$pdf" --pages 3-4 --dpi 30 --image "$dir/pic.png" -p "Compare them." -n 6 --kv f32 --ubatch 64 \
     --dump-tokens "$dir/multi.tok" --quiet
 check_answer multi pdf:3 pdf:4 "png:$dir/pic.png"
+# the same on Vulkan (vision tower and text model on the device): the same prompt and answer
+if XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} "$longvl" info --devices >/dev/null 2>&1; then
+  XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} run "${m[@]}" --pdf "$pdf" --pages 3-4 --dpi 30 --image "$dir/pic.png" \
+      -p "Compare them." -n 6 --kv f32 --ubatch 64 --device vulkan --dump-tokens "$dir/multi-vk.tok" --quiet
+  cmp -s "$dir/multi.tok" "$dir/multi-vk.tok" && ok "multi on Vulkan: the same prompt and answer tokens as on the CPU" ||
+    fail "multi on Vulkan: tokens differ from the CPU's: $(diff "$dir/multi.tok" "$dir/multi-vk.tok" | head -4)"
+else
+  echo "skipped: no Vulkan device (run --device vulkan)"
+fi
 
 # the cache: a second run encodes nothing and answers the same
 "${m[@]}" --pdf "$pdf" --pages 2-3 --dpi 30 -p "Q" -n 6 --cache-dir "$dir/cache" --dump-tokens "$dir/c1.tok" >"$dir/c1.out" 2>"$dir/c1.err"
@@ -108,6 +117,7 @@ expect 1 "--pages takes ranges" "${m[@]}" --pdf "$pdf" --pages 3-x -p "Q"
 expect 1 "but --ctx is 100" "${m[@]}" --pdf "$pdf" --pages 1 -p "Q" --ctx 100
 expect 2 "--mmproj" "$longvl" run -m "$dir/m.gguf" --pdf "$pdf" -p "Q"
 expect 2 "exactly one of -p and -f" "$longvl" run -m "$dir/m.gguf"
+expect 2 "takes cpu or vulkan" "$longvl" run -m "$dir/m.gguf" -p "Q" --device gpu
 expect 2 "bad value for --kv" "$longvl" run -m "$dir/m.gguf" -p "Q" --kv q3
 expect 2 "bad value for --ctx" "$longvl" run -m "$dir/m.gguf" -p "Q" --ctx 600000
 expect 1 "missing string key clip.projector_type" "$longvl" run -m "$dir/m.gguf" --mmproj "$dir/m.gguf" --image "$dir/pic.png" -p "Q"
