@@ -11,7 +11,7 @@
 
 int verb_bench(int argc, char **argv) {
     struct bench_opts o = { .threads = tl_cpu_default_threads(), .min_seconds = 1.0, .matmul = true, .quant = true, .attn = true,
-                            .tokenizer = true };
+                            .tokenizer = true, .vulkan = true };
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) o.quick = true;
@@ -22,8 +22,9 @@ int verb_bench(int argc, char **argv) {
             o.attn = !strcmp(w, "attention");
             o.convert = !strcmp(w, "convert");
             o.tokenizer = !strcmp(w, "tokenizer");
-            if (!o.matmul && !o.quant && !o.attn && !o.convert && !o.tokenizer) {
-                fprintf(stderr, "longvl bench: --only takes matmul, quant, attention, convert or tokenizer, got '%s'\n", w);
+            o.vulkan = !strcmp(w, "vulkan");
+            if (!o.matmul && !o.quant && !o.attn && !o.convert && !o.tokenizer && !o.vulkan) {
+                fprintf(stderr, "longvl bench: --only takes matmul, quant, attention, convert, tokenizer or vulkan, got '%s'\n", w);
                 return 2;
             }
         } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
@@ -33,7 +34,7 @@ int verb_bench(int argc, char **argv) {
                 return 2;
             }
         } else {
-            printf("usage: longvl bench [--threads N] [--isa scalar|avx2|avx512] [--only matmul|quant|attention|convert|tokenizer]\n"
+            printf("usage: longvl bench [--threads N] [--isa scalar|avx2|avx512] [--only matmul|quant|attention|convert|tokenizer|vulkan]\n"
                    "                    [--quick]\n"
                    "  --quick  small sizes, for checking that the benchmark runs\n"
                    "  convert  (only with --only) converts a synthetic 2.6 GiB checkpoint; needs ~8 GiB in $TMPDIR\n");
@@ -51,5 +52,6 @@ int verb_bench(int argc, char **argv) {
     if (o.attn) bench_attention(&o);
     if (o.convert) bench_convert(&o);
     if (o.tokenizer) bench_tokenizer(&o);
+    if (o.vulkan) bench_vulkan(&o);
     return 0;
 }

@@ -41,6 +41,28 @@ for w in "" -q8_0 -q4_0; do
   printf "| %s | %d | %s | %s | %s | %.2fx |\n" "${label:-f16}" $(( $(stat -c %s "$f") >> 20 )) "$n" "$p" "$d" "$(echo "$d / $base" | bc -l)"
 done
 
+# the same on the Vulkan device (LONGVL_VK_DEVICE picks it; on lavapipe, the CPU driver, the
+# prompt is cut to 256 tokens), ratio to the CPU rows above
+if XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} "$longvl" info --devices >"$dir/devs" 2>&1; then
+  vk_prompt="$dir/prompt.txt"
+  if grep -q ' cpu ' "$dir/devs"; then head -c 1200 "$dir/prompt.txt" >"$dir/prompt-vk.txt"; vk_prompt="$dir/prompt-vk.txt"; fi
+  echo
+  echo "## prefill and decode on Vulkan: $(XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} "$longvl" run -m "$dir/small-q4_0.gguf" -p x -n 1 --device vulkan 2>&1 >/dev/null | sed -n 's/^vulkan: //p' | head -1)"
+  echo "| weights | prompt tokens | prefill tok/s | decode tok/s | decode vs the CPU's |"
+  echo "|---|---|---|---|---|"
+  for w in "" -q8_0 -q4_0; do
+    f="$dir/small$w.gguf"
+    "$longvl" run -m "$f" -f "$vk_prompt" -n "$n_predict" --kv f16 2>"$dir/err" >/dev/null
+    dc=$(grep -o 'generated [0-9]* tokens in [0-9.]* s ([0-9.]* tok/s' "$dir/err" | grep -o '([0-9.]*' | tr -d '(')
+    XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} "$longvl" run -m "$f" -f "$vk_prompt" -n "$n_predict" --kv f16 --device vulkan 2>"$dir/err" >/dev/null
+    p=$(grep -o 'prefill [0-9]* tokens in [0-9.]* s ([0-9.]* tok/s' "$dir/err" | grep -o '([0-9.]*' | tr -d '(')
+    n=$(grep -o 'prefill [0-9]* tokens' "$dir/err" | grep -o '[0-9]*')
+    d=$(grep -o 'generated [0-9]* tokens in [0-9.]* s ([0-9.]* tok/s' "$dir/err" | grep -o '([0-9.]*' | tr -d '(')
+    label=${w#-}
+    printf "| %s | %s | %s | %s | %.2fx |\n" "${label:-f16}" "$n" "$p" "$d" "$(echo "$d / $dc" | bc -l)"
+  done
+fi
+
 echo
 echo "## vision encode at 144 dpi (ctree.pdf pages 1-2: 1204 x 1680, 10,320 patches, 2,580 tokens each)"
 echo "| tower | ms/page |"

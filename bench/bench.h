@@ -9,7 +9,7 @@ struct bench_opts {
     int    threads;
     double min_seconds;   // per measurement
     bool   quick;         // small sizes
-    bool   matmul, quant, attn, convert, tokenizer;
+    bool   matmul, quant, attn, convert, tokenizer, vulkan;
 };
 
 struct tl_graph;
@@ -34,3 +34,4 @@ void bench_qmatmul(const struct bench_opts *o);
 void bench_attention(const struct bench_opts *o);
 void bench_convert(const struct bench_opts *o);
 void bench_tokenizer(const struct bench_opts *o);
+void bench_vulkan(const struct bench_opts *o);

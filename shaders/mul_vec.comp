@@ -27,13 +27,15 @@ void main() {
     float acc[MAX_N];
     for (uint n = 0; n < MAX_N; n++) acc[n] = 0.0;
     float w[32];
+    // fixed trip counts, so the compiler can unroll and keep w and acc in registers
     for (uint u = t; u * 32u < p.K; u += WG) {
         w_unit(row, u, w);
-        uint kend = min(32u, p.K - u * 32u);
-        for (uint n = 0; n < p.N; n++) {
+        bool whole = u * 32u + 32u <= p.K;   // always, for the block formats
+        for (uint n = 0; n < MAX_N; n++) {
+            if (n >= p.N) break;
             uint bo = bbase + n * p.nb_b[1] + u * 32u * p.nb_b[0];
             float s = 0.0;
-            for (uint i = 0; i < kend; i++) s += w[i] * b[bo + i * p.nb_b[0]];
+            for (uint i = 0; i < 32u; i++) s += (whole || u * 32u + i < p.K) ? w[i] * b[bo + i * p.nb_b[0]] : 0.0;
             acc[n] += s;
         }
     }

@@ -33,6 +33,7 @@ enum vk_pipe {
     VK_PIPE_GET_ROWS_F32, VK_PIPE_GET_ROWS_F16,
     VK_PIPE_CPY_F32_F32, VK_PIPE_CPY_F32_F16, VK_PIPE_CPY_F16_F32, VK_PIPE_CPY_F16_F16,
     VK_PIPE_CONCAT_32, VK_PIPE_CONCAT_F16, VK_PIPE_ARGMAX,
+    VK_PIPE_PEAK,                                     // the benchmark's FMA loop (vk-measure.c)
     VK_PIPE_FLASH_ATTN,                               // + enum vk_kv
     VK_PIPE_MUL_MAT = VK_PIPE_FLASH_ATTN + VK_KV_COUNT,   // + enum vk_weight: tiled GEMM
     VK_PIPE_MUL_VEC = VK_PIPE_MUL_MAT + VK_W_COUNT,       // GEMV, shared-memory sums

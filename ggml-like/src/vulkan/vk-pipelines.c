@@ -30,6 +30,7 @@ static const struct pipe_def fixed_defs[] = {
     [VK_PIPE_CONCAT_32] = { "concat_32", 3 },
     [VK_PIPE_CONCAT_F16] = { "concat_f16", 3, true },
     [VK_PIPE_ARGMAX] = { "argmax", 2 },
+    [VK_PIPE_PEAK] = { "peak", 1 },
 };
 
 // The definition of pipeline id: fixed ones from the table, the per-type groups by name.

@@ -1,0 +1,143 @@
+// Vulkan benchmark: on the chosen device (LONGVL_VK_DEVICE), mul_mat GEMV with weights
+// cycled past the caches as weight bytes/s against the device's measured copy bandwidth,
+// GEMM and prefill attention as FLOP/s against its measured FMA peak, and decode
+// attention as KV-cache bytes/s against the copy bandwidth. On lavapipe (a CPU driver)
+// the sizes are the --quick ones and the tables say so.
+#include "bench.h"
+#include "tl-cpu.h"
+#include "tl-vulkan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct vk_bench {
+    struct tl_vk_backend *vk;
+    struct tl_vk_limits   lim;
+    const struct bench_opts *o;
+};
+
+// Fastest of repeated computes of g after a first one (which uploads the weights).
+static double graph_seconds(struct vk_bench *b, struct tl_graph *g) {
+    struct tl_vk_mirror *m = tl_vk_mirror_new(b->vk);
+    char err[256] = "";
+    double best = -1;
+    if (tl_vk_compute(m, g, b->o->threads, NULL, err, sizeof err)) {
+        double start = bench_now();
+        for (int runs = 0; runs < 3 || bench_now() - start < b->o->min_seconds; runs++) {
+            double t0 = bench_now();
+            if (!tl_vk_compute(m, g, b->o->threads, NULL, err, sizeof err)) break;
+            double s = bench_now() - t0;
+            if (best < 0 || s < best) best = s;
+        }
+    }
+    if (best < 0) printf("(vulkan: %s)\n", err);
+    tl_vk_mirror_free(m);
+    return best;
+}
+
+static void fill_weights(struct tl_tensor *t) {
+    if (t->type == TL_F16 || tl_type_traits(t->type)->is_quantized) memset(t->data, 0x11, tl_nbytes(t));   // small normals
+    else for (int64_t i = 0; i < tl_nelements(t); i++) ((float *)t->data)[i] = 1e-3f * (float)(i % 13);
+}
+
+// n_mat distinct M x K matrices times one token each, all in one graph (one submit).
+static void gemv_row(struct vk_bench *b, enum tl_type type, int M, int K, size_t cycle_bytes) {
+    size_t wbytes = tl_row_size(type, K) * (size_t)M;
+    int n_mat = (int)((cycle_bytes + wbytes - 1) / wbytes);
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = (size_t)n_mat * (wbytes + (size_t)M * 4 + 4096) + ((size_t)K * 4) + (1 << 20) });
+    struct tl_tensor *x = tl_new_tensor_2d(ctx, TL_F32, K, 1);
+    tl_set_input(x);
+    for (int64_t i = 0; i < K; i++) ((float *)x->data)[i] = 1e-2f * (float)(i % 7);
+    struct tl_graph *g = tl_graph_new(ctx, 4 * n_mat + 8);
+    for (int i = 0; i < n_mat; i++) {
+        struct tl_tensor *w = tl_new_tensor_2d(ctx, type, K, M);
+        fill_weights(w);
+        tl_graph_build(g, tl_mul_mat(ctx, w, x));
+    }
+    double s = graph_seconds(b, g);
+    double bps = s > 0 ? (double)wbytes * n_mat / s : 0;
+    printf("| %dx%d | %s | %d | %.1f | %.2fx |\n", M, K, tl_type_name(type), n_mat, bps / 1e9, bps / b->lim.copy_bytes_per_s);
+    tl_free(ctx);
+}
+
+static void gemm_row(struct vk_bench *b, enum tl_type type, int M, int N, int K) {
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = tl_row_size(type, K) * (size_t)M + (size_t)N * (K + M) * 4 + (1 << 20) });
+    struct tl_tensor *w = tl_new_tensor_2d(ctx, type, K, M), *x = tl_new_tensor_2d(ctx, TL_F32, K, N);
+    fill_weights(w);
+    fill_weights(x);
+    tl_set_input(x);
+    struct tl_graph *g = tl_graph_new(ctx, 8);
+    tl_graph_build(g, tl_mul_mat(ctx, w, x));
+    double s = graph_seconds(b, g), fl = s > 0 ? 2.0 * M * N * K / s : 0;
+    printf("| %dx%dx%d | %s | %.1f | %.3fx |\n", M, K, N, tl_type_name(type), fl / 1e9, fl / b->lim.fma_flops_per_s);
+    tl_free(ctx);
+}
+
+// The text model's attention: head 128, 28 query and 4 KV heads, f16 cache, causal,
+// queries at the end of the context.
+static void attn_row(struct vk_bench *b, int64_t Nq, int64_t Nk) {
+    const int64_t D = 128, Hq = 28, Hkv = 4;
+    size_t kv = (size_t)D * Nk * Hkv * 2;
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = 2 * kv + (size_t)D * Nq * Hq * 8 + (1 << 20) });
+    struct tl_tensor *q = tl_new_tensor_3d(ctx, TL_F32, D, Nq, Hq);
+    struct tl_tensor *k = tl_new_tensor_3d(ctx, TL_F16, D, Nk, Hkv), *v = tl_new_tensor_3d(ctx, TL_F16, D, Nk, Hkv);
+    fill_weights(q);
+    fill_weights(k);
+    fill_weights(v);
+    tl_set_input(q);
+    struct tl_tensor *o = tl_flash_attn(ctx, q, k, v, NULL, NULL,
+                                        (struct tl_attn_params){ .scale = 0.088f, .causal = true, .q_offset = (int32_t)(Nk - Nq) });
+    struct tl_graph *g = tl_graph_new(ctx, 8);
+    tl_graph_build(g, o);
+    double s = graph_seconds(b, g);
+    // visible (query, key) pairs under the causal mask, 4 D flops each (scores and values)
+    double pairs = (double)Nq * (Nk - Nq) + (double)Nq * (Nq + 1) / 2;
+    double fl = s > 0 ? 4.0 * D * Hq * pairs / s : 0, bps = s > 0 ? 2.0 * kv / s : 0;
+    printf("| %lld | %lld | %.3f | %.1f | %.2fx | %.1f | %.3fx |\n", (long long)Nq, (long long)Nk, s * 1e3, bps / 1e9,
+           bps / b->lim.copy_bytes_per_s, fl / 1e9, fl / b->lim.fma_flops_per_s);
+    tl_free(ctx);
+}
+
+void bench_vulkan(const struct bench_opts *o) {
+    char err[256] = "";
+    struct vk_bench b = { .o = o };
+    b.vk = tl_vk_backend_new(-1, err, sizeof err);
+    if (!b.vk) {
+        printf("## Vulkan\n\nskipped: no Vulkan device (%s)\n\n", err);
+        return;
+    }
+    const struct tl_vk_device_info *info = tl_vk_backend_info(b.vk);
+    bool lavapipe = !strcmp(info->type, "cpu");
+    bool small = o->quick || lavapipe;
+    if (!tl_vk_measure_limits(b.vk, small ? (32u << 20) : (128u << 20), &b.lim, err, sizeof err)) {
+        printf("## Vulkan\n\nmeasuring the device failed: %s\n\n", err);
+        tl_vk_backend_free(b.vk);
+        return;
+    }
+    printf("## Vulkan on %s (%s%s)\n\n", info->name, info->type,
+           lavapipe ? ": Mesa's lavapipe, a CPU implementation, small sizes" : "");
+    printf("Device references measured in this run: copy bandwidth %.1f GB/s (vkCmdCopyBuffer, bytes read + written), "
+           "FMA peak %.1f GFLOP/s (peak.comp).\n\n", b.lim.copy_bytes_per_s / 1e9, b.lim.fma_flops_per_s / 1e9);
+
+    static const enum tl_type wtypes[] = { TL_F16, TL_Q8_0, TL_Q4_0, TL_Q4_K, TL_Q6_K };
+    size_t cycle = small ? (32u << 20) : (512u << 20);
+    printf("### mul_mat GEMV (one token), weights cycled over %zu MiB\n\n", cycle >> 20);
+    printf("| shape (M x K) | weights | matrices | GB/s of weights | vs copy bandwidth |\n|---|---|---|---|---|\n");
+    int shapes[2][2] = { { 4096, 4096 }, { 18944, 3584 } }, small_shapes[2][2] = { { 1024, 1024 }, { 4736, 1024 } };
+    for (int s = 0; s < 2; s++)
+        for (size_t i = 0; i < sizeof wtypes / sizeof wtypes[0]; i++)
+            gemv_row(&b, wtypes[i], small ? small_shapes[s][0] : shapes[s][0], small ? small_shapes[s][1] : shapes[s][1], cycle);
+
+    int M = small ? 1024 : 4096, N = small ? 128 : 512;
+    printf("\n### mul_mat GEMM (tiled)\n\n| M x K x N | weights | GFLOP/s | vs FMA peak |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < sizeof wtypes / sizeof wtypes[0]; i++) gemm_row(&b, wtypes[i], M, N, M);
+
+    printf("\n### flash attention (head 128, 28/4 heads, f16 cache, causal)\n\n"
+           "| queries | keys | ms | KV GB/s | vs copy bandwidth | GFLOP/s | vs FMA peak |\n|---|---|---|---|---|---|---|\n");
+    int64_t nk[2] = { small ? 1024 : 4096, small ? 4096 : 32768 };
+    for (int i = 0; i < 2; i++) attn_row(&b, 1, nk[i]);
+    attn_row(&b, small ? 128 : 512, nk[0]);
+    printf("\n");
+    tl_vk_backend_free(b.vk);
+}

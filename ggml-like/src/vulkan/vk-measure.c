@@ -1,0 +1,97 @@
+// The device's own limits, measured for the benchmark's ratios: copy bandwidth
+// (vkCmdCopyBuffer between two device buffers) and FMA throughput (shaders/peak.comp).
+#include "vk-impl.h"
+
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void begin(struct tl_vk_backend *vk) {
+    VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
+    vkBeginCommandBuffer(vk->copy_cmd, &bi);
+}
+
+static bool end_and_time(struct tl_vk_backend *vk, double *seconds, char *err, size_t errlen) {
+    vkEndCommandBuffer(vk->copy_cmd);
+    double t0 = now();
+    bool ok = vk_submit_and_wait(vk, vk->copy_cmd, vk->copy_fence, err, errlen);
+    *seconds = now() - t0;
+    return ok;
+}
+
+// Bytes read + written per second copying `bytes` 8 times in one submit, best of 3.
+static bool copy_bandwidth(struct tl_vk_backend *vk, VkDeviceSize bytes, double *out, char *err, size_t errlen) {
+    struct vk_piece a = { .block = -1 }, b = { .block = -1 };
+    bool ok = vk_alloc(vk, bytes, &a, err, errlen) && vk_alloc(vk, bytes, &b, err, errlen);
+    *out = 0;
+    for (int rep = 0; ok && rep < 3; rep++) {
+        begin(vk);
+        for (int i = 0; i < 8; i++) {
+            VkBufferCopy region = { .srcOffset = (i % 2 ? b : a).off, .dstOffset = (i % 2 ? a : b).off, .size = bytes };
+            vkCmdCopyBuffer(vk->copy_cmd, vk->blocks[(i % 2 ? b : a).block].buf, vk->blocks[(i % 2 ? a : b).block].buf, 1,
+                            &region);
+            VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                                   .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT };
+            vkCmdPipelineBarrier(vk->copy_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0,
+                                 NULL, 0, NULL);
+        }
+        double s;
+        ok = end_and_time(vk, &s, err, errlen);
+        if (ok && 16.0 * bytes / s > *out) *out = 16.0 * bytes / s;
+    }
+    vk_release(vk, &a);
+    vk_release(vk, &b);
+    return ok;
+}
+
+// FMA flop/s: the peak shader over more workgroups until one submit takes >= 0.2 s.
+static bool fma_peak(struct tl_vk_backend *vk, double *out, char *err, size_t errlen) {
+    const uint32_t iters = 4096;
+    struct vk_piece d = { .block = -1 };
+    uint32_t max_groups = vk->max_groups < 65536 ? vk->max_groups : 65536;
+    if (!vk_alloc(vk, (VkDeviceSize)max_groups * 256 * sizeof(float), &d, err, errlen)) return false;
+    struct vk_pipeline *p = &vk->pipes[VK_PIPE_PEAK];
+    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = vk->desc_pool,
+                                       .descriptorSetCount = 1, .pSetLayouts = &p->dsl };
+    VkDescriptorSet set;
+    bool ok = vk_check(vkAllocateDescriptorSets(vk->dev, &ai, &set), "vkAllocateDescriptorSets", err, errlen);
+    if (ok) {
+        VkDescriptorBufferInfo bi = { .buffer = vk->blocks[d.block].buf, .offset = d.off, .range = d.size };
+        VkWriteDescriptorSet w = { .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .descriptorCount = 1,
+                                   .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi };
+        vkUpdateDescriptorSets(vk->dev, 1, &w, 0, NULL);
+    }
+    struct { uint32_t iters; float a, b; } push = { iters, 0.999f, 1e-3f };
+    *out = 0;
+    for (uint32_t groups = 16; ok && groups <= max_groups; groups *= 2) {
+        double best = 1e30;
+        for (int rep = 0; ok && rep < 3; rep++) {
+            begin(vk);
+            vkCmdBindPipeline(vk->copy_cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipe);
+            vkCmdBindDescriptorSets(vk->copy_cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
+            vkCmdPushConstants(vk->copy_cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof push, &push);
+            vkCmdDispatch(vk->copy_cmd, groups, 1, 1);
+            double s;
+            ok = end_and_time(vk, &s, err, errlen);
+            if (s < best) best = s;
+        }
+        double flops = (double)groups * 256 * iters * 64;
+        if (ok && flops / best > *out) *out = flops / best;
+        if (best >= 0.2) break;
+    }
+    vkResetDescriptorPool(vk->dev, vk->desc_pool, 0);
+    vk->desc_sets_left = VK_DESC_SETS;
+    vk_release(vk, &d);
+    return ok;
+}
+
+bool tl_vk_measure_limits(struct tl_vk_backend *vk, size_t copy_bytes, struct tl_vk_limits *out, char *err,
+                          size_t errlen) {
+    return copy_bandwidth(vk, copy_bytes, &out->copy_bytes_per_s, err, errlen) &&
+           fma_peak(vk, &out->fma_flops_per_s, err, errlen);
+}
