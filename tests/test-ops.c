@@ -234,7 +234,7 @@ static struct tl_tensor *case_attn(struct tl_context *ctx, int v) {
     case 4: Nq = 1; G = 7; kvt = TL_F16; D = 128; p.causal = true; p.q_offset = (int32_t)(Nk - 1); break;   // decode
     case 6: kvt = TL_Q8_0; D = 32; G = 4; p.causal = true; Nk = Nq + rng_int(0, 100); p.q_offset = (int32_t)(Nk - Nq); break;
     case 7: kvt = TL_Q4_0; D = 128; Nq = 1; G = 7; p.causal = true; p.q_offset = (int32_t)(Nk - 1); break;
-    case 8: case 9: kvt = v == 8 ? TL_Q8_0 : TL_Q4_0; D = 32; G = 4; p.causal = true; Nk = Nq; break;   // cache write
+    case 8: case 9: kvt = v == 8 ? TL_Q8_0 : TL_Q4_0; D = 32; G = 4; p.causal = true; Nk = Nq + 4; p.q_offset = 4; break;   // cache write
     default: D = 40; G = 3; p.causal = true; Nk = Nq; break;             // head dim not a vector multiple
     }
     p.scale = 1.0f / sqrtf((float)D);
