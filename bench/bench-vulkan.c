@@ -17,22 +17,30 @@ struct vk_bench {
     const struct bench_opts *o;
 };
 
-// Fastest of repeated computes of g after a first one (which uploads the weights).
+struct compute_run {
+    struct tl_vk_mirror *m;
+    struct tl_graph     *g;
+    int                  threads;
+    bool                 ok;
+    char                 err[256];
+};
+
+static void compute_once(void *arg) {
+    struct compute_run *r = arg;
+    if (r->ok) r->ok = tl_vk_compute(r->m, r->g, r->threads, NULL, r->err, sizeof r->err);
+}
+
+// Fastest of repeated computes of g after a first one (which uploads the weights); -1
+// when the device fails (said on stdout).
 static double graph_seconds(struct vk_bench *b, struct tl_graph *g) {
-    struct tl_vk_mirror *m = tl_vk_mirror_new(b->vk);
-    char err[256] = "";
-    double best = -1;
-    if (tl_vk_compute(m, g, b->o->threads, NULL, err, sizeof err)) {
-        double start = bench_now();
-        for (int runs = 0; runs < 3 || bench_now() - start < b->o->min_seconds; runs++) {
-            double t0 = bench_now();
-            if (!tl_vk_compute(m, g, b->o->threads, NULL, err, sizeof err)) break;
-            double s = bench_now() - t0;
-            if (best < 0 || s < best) best = s;
-        }
+    struct compute_run r = { .m = tl_vk_mirror_new(b->vk), .g = g, .threads = b->o->threads, .ok = true };
+    compute_once(&r);
+    double best = r.ok ? bench_best(compute_once, &r, b->o->min_seconds, 3) : -1;
+    if (!r.ok) {
+        printf("(vulkan: %s)\n", r.err);
+        best = -1;
     }
-    if (best < 0) printf("(vulkan: %s)\n", err);
-    tl_vk_mirror_free(m);
+    tl_vk_mirror_free(r.m);
     return best;
 }
 

@@ -34,21 +34,16 @@ layout(binding = 2) readonly buffer V { KV_T v[]; };
 float k_at(uint row, uint i) { return float(k[row + i]); }
 float v_at(uint row, uint i) { return float(v[row + i]); }
 #else
+#include "blocks.glsl"
 layout(binding = 1) readonly buffer K { uint k[]; };
 layout(binding = 2) readonly buffer V { uint v[]; };
-#define BYTE(buf, i) ((buf[(i) >> 2] >> (((i) & 3u) * 8u)) & 0xFFu)
-#define HALF(buf, i) unpackHalf2x16((buf[(i) >> 2] >> (((i) & 2u) * 8u)) & 0xFFFFu).x
-#ifdef KV_Q8_0   // 34-byte blocks: d, 32 x int8
-#define KV_READER(name, buf) float name(uint row, uint i) { \
-    uint b = row + (i / 32u) * 34u; \
-    return HALF(buf, b) * float(int(BYTE(buf, b + 2u + i % 32u) << 24) >> 24); }
-#else            // Q4_0, 18-byte blocks: d, element j in the low nibble of byte j, j + 16 in the high
-#define KV_READER(name, buf) float name(uint row, uint i) { \
-    uint b = row + (i / 32u) * 18u, j = i % 32u, byte = BYTE(buf, b + 2u + (j & 15u)); \
-    return HALF(buf, b) * (float(j < 16u ? byte & 15u : byte >> 4) - 8.0); }
+#ifdef KV_Q8_0
+float k_at(uint row, uint i) { return Q8_0_ELEM(k, row, i); }
+float v_at(uint row, uint i) { return Q8_0_ELEM(v, row, i); }
+#else
+float k_at(uint row, uint i) { return Q4_0_ELEM(k, row, i); }
+float v_at(uint row, uint i) { return Q4_0_ELEM(v, row, i); }
 #endif
-KV_READER(k_at, k)
-KV_READER(v_at, v)
 #endif
 
 shared float qs[WG * DPT];

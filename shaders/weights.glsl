@@ -3,10 +3,8 @@
 //   w_elem(row, k):    weight k of the row starting at `row`
 //   w_unit(row, u, w): weights 32u .. 32u+31 (0 past K for the float types)
 // `row` is an element offset for the float types (strides nb_a in elements) and a byte
-// offset for the block formats (strides in bytes; rows are whole blocks, ne0 contiguous).
-// Block layouts are GGUF's (ggml-like/src/quants/blocks.h); they are read as 32-bit words
-// because block sizes (18, 34, 210 bytes) leave fields at any byte offset and 8-bit
-// storage is not everywhere.
+// offset for the block formats (strides in bytes; rows are whole blocks, ne0 contiguous),
+// read as 32-bit words (blocks.glsl).
 layout(push_constant) uniform P {
     uint K, M, N;
     uint nb_a[4]; uint off_a;
@@ -22,10 +20,11 @@ float w_elem(uint row, uint k) { return a[row + k * p.nb_a[0]]; }
 layout(binding = 0) readonly buffer A { float16_t a[]; };
 float w_elem(uint row, uint k) { return float(a[row + k * p.nb_a[0]]); }
 #else
+#include "blocks.glsl"
 layout(binding = 0) readonly buffer A { uint a[]; };
-uint byte_at(uint i) { return (a[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu; }
-int sbyte_at(uint i) { return int(byte_at(i) << 24) >> 24; }
-float half_at(uint i) { return unpackHalf2x16((a[i >> 2] >> ((i & 2u) * 8u)) & 0xFFFFu).x; }   // i even
+uint byte_at(uint i) { return BLOCK_BYTE(a, i); }
+int sbyte_at(uint i) { return BLOCK_SBYTE(a, i); }
+float half_at(uint i) { return BLOCK_HALF(a, i); }   // i even
 uint word_at(uint i) {   // 4 bytes at any byte offset
     uint s = (i & 3u) * 8u, lo = a[i >> 2];
     return s == 0u ? lo : (lo >> s) | (a[(i >> 2) + 1u] << (32u - s));
@@ -48,10 +47,7 @@ void w_unit(uint row, uint u, out float w[32]) {
 }
 
 #elif defined(W_Q8_0)   // 34 bytes: d, 32 x int8
-float w_elem(uint row, uint k) {
-    uint base = row + (k / 32u) * 34u;
-    return half_at(base) * float(sbyte_at(base + 2u + k % 32u));
-}
+float w_elem(uint row, uint k) { return Q8_0_ELEM(a, row, k); }
 void w_unit(uint row, uint u, out float w[32]) {
     uint base = row + u * 34u;
     float d = half_at(base);
@@ -62,11 +58,7 @@ void w_unit(uint row, uint u, out float w[32]) {
 }
 
 #elif defined(W_Q4_0)   // 18 bytes: d, 16 bytes (element j low nibble, j + 16 high)
-float w_elem(uint row, uint k) {
-    uint base = row + (k / 32u) * 18u, i = k % 32u;
-    uint q = byte_at(base + 2u + (i & 15u));
-    return half_at(base) * (float(i < 16u ? q & 15u : q >> 4) - 8.0);
-}
+float w_elem(uint row, uint k) { return Q4_0_ELEM(a, row, k); }
 void w_unit(uint row, uint u, out float w[32]) {
     uint base = row + u * 18u;
     float d = half_at(base);

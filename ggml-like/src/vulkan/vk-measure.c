@@ -2,14 +2,6 @@
 // (vkCmdCopyBuffer between two device buffers) and FMA throughput (shaders/peak.comp).
 #include "vk-impl.h"
 
-#include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void begin(struct tl_vk_backend *vk) {
     VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                     .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
@@ -18,9 +10,9 @@ static void begin(struct tl_vk_backend *vk) {
 
 static bool end_and_time(struct tl_vk_backend *vk, double *seconds, char *err, size_t errlen) {
     vkEndCommandBuffer(vk->copy_cmd);
-    double t0 = now();
+    double t0 = tl_time_seconds();
     bool ok = vk_submit_and_wait(vk, vk->copy_cmd, vk->copy_fence, err, errlen);
-    *seconds = now() - t0;
+    *seconds = tl_time_seconds() - t0;
     return ok;
 }
 

@@ -87,10 +87,12 @@ static void push_f32(struct vk_dispatch *d, float v) {
 static void push_ne(struct vk_dispatch *d, const struct tl_tensor *t) {
     for (int i = 0; i < 4; i++) push_u32(d, (uint32_t)t->ne[i]);
 }
-static void push_nb(struct vk_dispatch *d, const struct tl_tensor *t) {   // strides in vk_elem_bytes units
+// Strides of dims first..3 in vk_elem_bytes units.
+static void push_nb_from(struct vk_dispatch *d, const struct tl_tensor *t, int first) {
     size_t es = vk_elem_bytes(t->type);
-    for (int i = 0; i < 4; i++) push_u32(d, (uint32_t)(t->nb[i] / es));
+    for (int i = first; i < 4; i++) push_u32(d, (uint32_t)(t->nb[i] / es));
 }
+static void push_nb(struct vk_dispatch *d, const struct tl_tensor *t) { push_nb_from(d, t, 0); }
 
 // Binds t as the next binding; returns its element offset past the bound start.
 static uint32_t bind(struct tl_vk_mirror *m, struct vk_dispatch *d, const struct tl_tensor *t, bool written) {
@@ -302,11 +304,6 @@ static void prep_argmax(struct tl_vk_mirror *m, const struct tl_tensor *t, struc
     flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
 }
 
-static void push_nb123(struct vk_dispatch *d, const struct tl_tensor *t) {
-    size_t es = vk_elem_bytes(t->type);
-    for (int i = 1; i < 4; i++) push_u32(d, (uint32_t)(t->nb[i] / es));
-}
-
 // One workgroup per (query, head, batch); segments bind q in their place when absent.
 static void prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *sq = t->src[3], *sk = t->src[4];
@@ -322,11 +319,11 @@ static void prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, s
     push_u32(d, (uint32_t)q->ne[2]);
     push_u32(d, (uint32_t)(q->ne[2] / k->ne[2]));
     push_u32(d, (uint32_t)q->ne[3]);
-    push_nb123(d, q);
+    push_nb_from(d, q, 1);   // ne0 is contiguous
     push_u32(d, oq);
-    push_nb123(d, k);
+    push_nb_from(d, k, 1);   // ne0 is contiguous
     push_u32(d, ok);
-    push_nb123(d, v);
+    push_nb_from(d, v, 1);   // ne0 is contiguous
     push_u32(d, ov);
     push_u32(d, od);
     push_u32(d, sq != NULL);
