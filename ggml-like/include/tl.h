@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define TL_MAX_DIMS   4
-#define TL_MAX_SRC    6
+#define TL_MAX_SRC    8
 #define TL_MAX_PARAMS 16
 #define TL_MAX_NAME   64
 
@@ -118,6 +118,17 @@ enum tl_op {
     // products
     TL_OP_MUL_MAT,
     TL_OP_FLASH_ATTN,
+    // losses
+    TL_OP_LM_LOSS,
+    // gradients (made by tl_build_backward; usable directly)
+    TL_OP_SUM_TO,
+    TL_OP_VIEW_BACK,
+    TL_OP_GET_ROWS_BACK,
+    TL_OP_UNARY_BACK,
+    TL_OP_RMS_NORM_BACK, TL_OP_LAYER_NORM_BACK,
+    TL_OP_SOFT_MAX_BACK,
+    TL_OP_FLASH_ATTN_BACK,
+    TL_OP_LM_LOSS_BACK,
     TL_OP_COUNT,
 };
 
@@ -126,7 +137,7 @@ const char *tl_op_name(enum tl_op op);
 enum tl_tensor_flag {
     TL_FLAG_INPUT  = 1,   // the allocator gives it memory that lives for the whole graph
     TL_FLAG_OUTPUT = 2,   // never reused by the allocator
-    TL_FLAG_PARAM  = 4,   // a trainable weight (for autodiff)
+    TL_FLAG_PARAM  = 4,   // wants a gradient: a trainable weight, or a checkpointed input
 };
 
 struct tl_tensor {
@@ -143,6 +154,7 @@ struct tl_tensor {
 
     void    *data;
     uint32_t flags;
+    struct tl_tensor *grad;   // set by tl_build_backward: d loss / d this (f32, same ne)
     char     name[TL_MAX_NAME];
 };
 
@@ -265,6 +277,7 @@ struct tl_rope_params {
     float attn_factor;   // 0 means 1
     float yarn_factor;   // 0 means no YaRN blend
     float yarn_low, yarn_high;
+    bool  inverse;       // rotate by -angle: the transpose, i.e. rope's backward
 };
 
 struct tl_tensor *tl_rope(struct tl_context *ctx, struct tl_tensor *a, struct tl_tensor *pos,
@@ -298,6 +311,60 @@ struct tl_tensor *tl_flash_attn(struct tl_context *ctx, struct tl_tensor *q,
                                 struct tl_attn_params p);
 
 // ---------------------------------------------------------------------------------------
+// Losses.
+// The language-model loss fused with the output projection, so that the logits of all
+// tokens never exist at once (128K tokens x 152K vocabulary would be 80 GB of f32): the
+// tokens go through in chunks of `chunk`, and only [V, chunk] logits live at a time.
+// w [H, V] (any weight type), h F32 [H, N], targets I32 [N] (negative: no loss there)
+// -> F32 [1] = sum over counted tokens n of logsumexp_v(w_v . h_n) - w_t . h_n, t = target_n.
+struct tl_tensor *tl_lm_loss(struct tl_context *ctx, struct tl_tensor *w, struct tl_tensor *h,
+                             struct tl_tensor *targets, int chunk);
+
+// ---------------------------------------------------------------------------------------
+// Gradient ops: what tl_build_backward (below, after graphs) builds gradients from.
+// All results are contiguous f32.
+// a summed over the dims that a binary op broadcast to it: F32 [ne], each ne[i] dividing
+// a->ne[i], element i of a added to element i mod ne.
+struct tl_tensor *tl_sum_to(struct tl_context *ctx, struct tl_tensor *a, const int64_t ne[4]);
+// The gradient of a view's source: F32 [ne], zero except dy added where the view lay.
+// The view's element strides st[1..3] (st[0] = 1) and element offset are into the source
+// as if it were contiguous.
+struct tl_tensor *tl_view_back(struct tl_context *ctx, struct tl_tensor *dy, const int64_t ne[4],
+                               const int64_t st[4], int64_t offset);
+// The gradient of get_rows' table: F32 [E, n_rows, B2, B3], dy's rows added at ids.
+struct tl_tensor *tl_get_rows_back(struct tl_context *ctx, struct tl_tensor *dy,
+                                   struct tl_tensor *ids, int64_t n_rows);
+// dy * f'(x) for f = silu, gelu or gelu_tanh (the forward op).
+struct tl_tensor *tl_unary_back(struct tl_context *ctx, enum tl_op f, struct tl_tensor *x,
+                                struct tl_tensor *dy);
+// dx of rms_norm / layer_norm (no affine part) at input x with upstream dy.
+struct tl_tensor *tl_rms_norm_back(struct tl_context *ctx, struct tl_tensor *x,
+                                   struct tl_tensor *dy, float eps);
+struct tl_tensor *tl_layer_norm_back(struct tl_context *ctx, struct tl_tensor *x,
+                                     struct tl_tensor *dy, float eps);
+// dx of y = soft_max(x * scale + mask), from y and dy: scale * y * (dy - sum(dy * y)).
+struct tl_tensor *tl_soft_max_back(struct tl_context *ctx, struct tl_tensor *y,
+                                   struct tl_tensor *dy, float scale);
+// Fused attention backward: recomputes the scores tile by tile (O(N) memory). out and
+// dout are the forward result and its gradient, [D, Hq, Nq, B]. The result packs
+// dq [D, Nq, Hq, B], then dk and dv [D, Nk, Hkv, B] (contiguous, in that order) into one
+// F32 tensor; tl_flash_attn_back_part(ctx, packed, 0..2) views dq, dk or dv.
+struct tl_tensor *tl_flash_attn_back(struct tl_context *ctx, struct tl_tensor *q,
+                                     struct tl_tensor *k, struct tl_tensor *v,
+                                     struct tl_tensor *seg_q, struct tl_tensor *seg_k,
+                                     struct tl_tensor *out, struct tl_tensor *dout,
+                                     struct tl_attn_params p);
+struct tl_tensor *tl_flash_attn_back_part(struct tl_context *ctx, struct tl_tensor *packed,
+                                          int which);
+// Backward of tl_lm_loss with upstream gradient dloss (F32 [1]): packs dh [H, N] and,
+// when want_dw, dw [H, V] after it into one F32 tensor; tl_lm_loss_back_part views them.
+struct tl_tensor *tl_lm_loss_back(struct tl_context *ctx, struct tl_tensor *w,
+                                  struct tl_tensor *h, struct tl_tensor *targets,
+                                  struct tl_tensor *dloss, int chunk, bool want_dw);
+struct tl_tensor *tl_lm_loss_back_part(struct tl_context *ctx, struct tl_tensor *packed,
+                                       int which);
+
+// ---------------------------------------------------------------------------------------
 // Graphs: the nodes reachable from the outputs, in an order where every input comes
 // before its users.
 struct tl_graph {
@@ -312,6 +379,16 @@ struct tl_graph *tl_graph_new(struct tl_context *ctx, int capacity);
 // Adds out and everything it depends on; marks out as an output. false if out is NULL
 // or the capacity is exceeded (the message is in tl_error).
 bool tl_graph_build(struct tl_graph *g, struct tl_tensor *out);
+
+// Autodiff.
+// tl_build_backward gives every tensor of gf that depends on a TL_FLAG_PARAM tensor and
+// that `loss` depends on a gradient, t->grad = d sum(loss * seed) / d t (f32, t's shape),
+// built as new nodes of ctx; seed is f32 of loss's shape (the upstream gradient, e.g.
+// 1/answer tokens; an input the caller fills). gb then holds the loss and every param's
+// gradient, with the forward nodes they need. false + tl_error when an op on the path
+// has no backward rule or a gradient would reach a type it cannot (a block format).
+bool tl_build_backward(struct tl_context *ctx, struct tl_graph *gf, struct tl_tensor *loss,
+                       struct tl_tensor *seed, struct tl_graph *gb);
 
 // ---------------------------------------------------------------------------------------
 // Graph allocator: assigns data to the tensors of a no_alloc context, reusing the memory

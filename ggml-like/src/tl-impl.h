@@ -48,6 +48,10 @@ struct tl_tensor *tl_new_view(struct tl_context *ctx, struct tl_tensor *a,
                               const int64_t ne[TL_MAX_DIMS], const size_t nb[TL_MAX_DIMS],
                               size_t offset);
 
+// A view's params[TL_VIEW_KIND]: permutes record their axes in params[0..3] and this mark.
+#define TL_VIEW_KIND    4
+#define TL_VIEW_PERMUTE 1
+
 // Reference kernels: plain loops, single-threaded, the oracle for every fast path.
 typedef void (*tl_ref_kernel)(struct tl_tensor *dst);
 
@@ -65,6 +69,16 @@ void tl_ref_rope(struct tl_tensor *dst);
 void tl_ref_argmax(struct tl_tensor *dst);
 void tl_ref_mul_mat(struct tl_tensor *dst);
 void tl_ref_flash_attn(struct tl_tensor *dst);
+void tl_ref_lm_loss(struct tl_tensor *dst);
+void tl_ref_sum_to(struct tl_tensor *dst);
+void tl_ref_view_back(struct tl_tensor *dst);
+void tl_ref_get_rows_back(struct tl_tensor *dst);
+void tl_ref_unary_back(struct tl_tensor *dst);
+void tl_ref_rms_norm_back(struct tl_tensor *dst);
+void tl_ref_layer_norm_back(struct tl_tensor *dst);
+void tl_ref_soft_max_back(struct tl_tensor *dst);
+void tl_ref_flash_attn_back(struct tl_tensor *dst);
+void tl_ref_lm_loss_back(struct tl_tensor *dst);
 
 // The reference kernel of an op (NULL for views, which compute nothing).
 tl_ref_kernel tl_op_ref_kernel(enum tl_op op);
@@ -90,6 +104,13 @@ void tl_rope_pair(const struct tl_rope_params *p, int i, int *stream, int *freq_
 // The angle per unit position of frequency index f (freq_scale and YaRN included).
 double tl_rope_theta(const struct tl_rope_params *p, int f);
 void tl_attn_params_of(const struct tl_tensor *t, struct tl_attn_params *p);
+void tl_attn_set_params(struct tl_tensor *t, struct tl_attn_params p);
+// The input rules of flash_attn, shared by its backward; false + the context's error.
+bool tl_attn_check(struct tl_context *ctx, const char *op, struct tl_tensor *q, struct tl_tensor *k,
+                   struct tl_tensor *v, struct tl_tensor *seg_q, struct tl_tensor *seg_k,
+                   struct tl_attn_params p);
+// sin and cos of a rope angle, scaled by attn_factor; sin negated for the inverse rope
+void tl_rope_sincos(const struct tl_rope_params *p, double angle, float *c, float *s);
 bool tl_attn_visible(const struct tl_attn_params *p, const int32_t *seg_q, const int32_t *seg_k,
                      int64_t iq, int64_t jk);
 

@@ -195,8 +195,7 @@ static bool fast_rope(struct tl_tensor *dst, int nth) {
             int64_t i2 = t % n_tok, i3 = t / n_tok;
             for (int i = 0; i < n_pairs; i++) {
                 double ang = (double)ps[stream[i] * n_tok + i2] * theta[i];
-                cs[i] = (float)cos(ang) * p.attn_factor;
-                sn[i] = (float)sin(ang) * p.attn_factor;
+                tl_rope_sincos(&p, ang, &cs[i], &sn[i]);
             }
             for (int64_t h = 0; h < H; h++) {
                 const float *x = tl_elem_ptr(a, 0, h, i2, i3);

@@ -4,48 +4,60 @@
 
 #include <math.h>
 
-// params: [0] scale, [1] causal, [2] q_offset, [3] window
+// The shape and type rules of the attention inputs (tl_op_error returns NULL: false).
+bool tl_attn_check(struct tl_context *ctx, const char *op, struct tl_tensor *q, struct tl_tensor *k,
+                   struct tl_tensor *v, struct tl_tensor *seg_q, struct tl_tensor *seg_k,
+                   struct tl_attn_params p) {
+    if ((seg_q == NULL) != (seg_k == NULL))
+        return tl_op_error(ctx, op, q, k, "seg_q and seg_k come together");
+    if (q->type != TL_F32) return tl_op_error(ctx, op, q, k, "q must be f32");
+    const struct tl_type_traits *tk = tl_type_traits(k->type);
+    if (!(k->type == TL_F32 || k->type == TL_F16 || k->type == TL_Q8_0 || k->type == TL_Q4_0) || v->type != k->type)
+        return tl_op_error(ctx, op, k, v, "k and v must have one type of f32, f16, q8_0, q4_0");
+    if (k->ne[0] % tk->block_size)
+        return tl_op_error(ctx, op, k, v, "head dim %lld is not whole %s blocks of %lld", (long long)k->ne[0],
+                           tk->name, (long long)tk->block_size);
+    if (k->ne[0] != q->ne[0] || v->ne[0] != q->ne[0])
+        return tl_op_error(ctx, op, q, k, "head dims differ");
+    if (!tl_are_same_shape(k, v)) return tl_op_error(ctx, op, k, v, "k and v shapes differ");
+    if (q->ne[2] % k->ne[2] != 0)
+        return tl_op_error(ctx, op, q, k, "query heads %lld not a multiple of kv heads %lld",
+                           (long long)q->ne[2], (long long)k->ne[2]);
+    if (q->ne[3] != k->ne[3]) return tl_op_error(ctx, op, q, k, "batch sizes differ");
+    if (q->nb[0] != 4 || k->nb[0] != tl_type_traits(k->type)->type_size || v->nb[0] != k->nb[0])
+        return tl_op_error(ctx, op, q, k, "ne0 (head dim) must be contiguous");
+    if (seg_q) {
+        if (seg_q->type != TL_I32 || seg_k->type != TL_I32 || seg_q->ne[0] != q->ne[1] ||
+            seg_k->ne[0] != k->ne[1] || !tl_is_contiguous(seg_q) || !tl_is_contiguous(seg_k) ||
+            tl_n_dims(seg_q) != 1 || tl_n_dims(seg_k) != 1)
+            return tl_op_error(ctx, op, seg_q, seg_k, "segments must be contiguous i32 [Nq] and [Nk]");
+    }
+    if (p.window < 0) return tl_op_error(ctx, op, q, k, "negative window");
+    return true;
+}
+
 struct tl_tensor *tl_flash_attn(struct tl_context *ctx, struct tl_tensor *q,
                                 struct tl_tensor *k, struct tl_tensor *v,
                                 struct tl_tensor *seg_q, struct tl_tensor *seg_k,
                                 struct tl_attn_params p) {
     if (!q || !k || !v) return NULL;
-    if ((seg_q == NULL) != (seg_k == NULL))
-        return tl_op_error(ctx, "flash_attn", q, k, "seg_q and seg_k come together");
-    if (q->type != TL_F32) return tl_op_error(ctx, "flash_attn", q, k, "q must be f32");
-    const struct tl_type_traits *tk = tl_type_traits(k->type);
-    if (!(k->type == TL_F32 || k->type == TL_F16 || k->type == TL_Q8_0 || k->type == TL_Q4_0) || v->type != k->type)
-        return tl_op_error(ctx, "flash_attn", k, v, "k and v must have one type of f32, f16, q8_0, q4_0");
-    if (k->ne[0] % tk->block_size)
-        return tl_op_error(ctx, "flash_attn", k, v, "head dim %lld is not whole %s blocks of %lld", (long long)k->ne[0],
-                           tk->name, (long long)tk->block_size);
-    if (k->ne[0] != q->ne[0] || v->ne[0] != q->ne[0])
-        return tl_op_error(ctx, "flash_attn", q, k, "head dims differ");
-    if (!tl_are_same_shape(k, v)) return tl_op_error(ctx, "flash_attn", k, v, "k and v shapes differ");
-    if (q->ne[2] % k->ne[2] != 0)
-        return tl_op_error(ctx, "flash_attn", q, k, "query heads %lld not a multiple of kv heads %lld",
-                           (long long)q->ne[2], (long long)k->ne[2]);
-    if (q->ne[3] != k->ne[3]) return tl_op_error(ctx, "flash_attn", q, k, "batch sizes differ");
-    if (q->nb[0] != 4 || k->nb[0] != tl_type_traits(k->type)->type_size || v->nb[0] != k->nb[0])
-        return tl_op_error(ctx, "flash_attn", q, k, "ne0 (head dim) must be contiguous");
-    if (seg_q) {
-        if (seg_q->type != TL_I32 || seg_k->type != TL_I32 || seg_q->ne[0] != q->ne[1] ||
-            seg_k->ne[0] != k->ne[1] || !tl_is_contiguous(seg_q) || !tl_is_contiguous(seg_k) ||
-            tl_n_dims(seg_q) != 1 || tl_n_dims(seg_k) != 1)
-            return tl_op_error(ctx, "flash_attn", seg_q, seg_k, "segments must be contiguous i32 [Nq] and [Nk]");
-    }
-    if (p.window < 0) return tl_op_error(ctx, "flash_attn", q, k, "negative window");
+    if (!tl_attn_check(ctx, "flash_attn", q, k, v, seg_q, seg_k, p)) return NULL;
     int64_t ne[4] = { q->ne[0], q->ne[2], q->ne[1], q->ne[3] };
     struct tl_tensor *t = tl_new_op(ctx, TL_OP_FLASH_ATTN, TL_F32, ne, q, k);
     if (!t) return NULL;
     t->src[2] = v;
     t->src[3] = seg_q;
     t->src[4] = seg_k;
+    tl_attn_set_params(t, p);
+    return t;
+}
+
+// params: [0] scale, [1] causal, [2] q_offset, [3] window
+void tl_attn_set_params(struct tl_tensor *t, struct tl_attn_params p) {
     tl_param_set_f32(t, 0, p.scale);
     t->params[1] = p.causal;
     t->params[2] = p.q_offset;
     t->params[3] = p.window;
-    return t;
 }
 
 void tl_attn_params_of(const struct tl_tensor *t, struct tl_attn_params *p) {

@@ -64,7 +64,9 @@ struct tl_tensor *tl_permute(struct tl_context *ctx, struct tl_tensor *a, int ax
         nb[axes[i]] = a->nb[i];
     }
     struct tl_tensor *t = tl_new_view(ctx, a, ne, nb, 0);
-    if (t) memcpy(t->params, axes, sizeof axes);
+    if (!t) return NULL;
+    memcpy(t->params, axes, sizeof axes);
+    t->params[TL_VIEW_KIND] = TL_VIEW_PERMUTE;   // its backward permutes back
     return t;
 }
 

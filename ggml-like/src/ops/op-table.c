@@ -27,6 +27,16 @@ static const struct {
     [TL_OP_ARGMAX]     = { "argmax",     tl_ref_argmax },
     [TL_OP_MUL_MAT]    = { "mul_mat",    tl_ref_mul_mat },
     [TL_OP_FLASH_ATTN] = { "flash_attn", tl_ref_flash_attn },
+    [TL_OP_LM_LOSS]    = { "lm_loss",    tl_ref_lm_loss },
+    [TL_OP_SUM_TO]          = { "sum_to",          tl_ref_sum_to },
+    [TL_OP_VIEW_BACK]       = { "view_back",       tl_ref_view_back },
+    [TL_OP_GET_ROWS_BACK]   = { "get_rows_back",   tl_ref_get_rows_back },
+    [TL_OP_UNARY_BACK]      = { "unary_back",      tl_ref_unary_back },
+    [TL_OP_RMS_NORM_BACK]   = { "rms_norm_back",   tl_ref_rms_norm_back },
+    [TL_OP_LAYER_NORM_BACK] = { "layer_norm_back", tl_ref_layer_norm_back },
+    [TL_OP_SOFT_MAX_BACK]   = { "soft_max_back",   tl_ref_soft_max_back },
+    [TL_OP_FLASH_ATTN_BACK] = { "flash_attn_back", tl_ref_flash_attn_back },
+    [TL_OP_LM_LOSS_BACK]    = { "lm_loss_back",    tl_ref_lm_loss_back },
 };
 
 const char *tl_op_name(enum tl_op op) {

@@ -6,7 +6,8 @@
 #include <math.h>
 
 // params layout: [0] mode, [1] n_dims, [2..5] sections, [6] base, [7] freq_scale,
-// [8] attn_factor, [9] streams in pos, [10] yarn_factor, [11] yarn_low, [12] yarn_high
+// [8] attn_factor, [9] streams in pos, [10] yarn_factor, [11] yarn_low, [12] yarn_high,
+// [13] inverse
 struct tl_tensor *tl_rope(struct tl_context *ctx, struct tl_tensor *a, struct tl_tensor *pos,
                           struct tl_rope_params p) {
     if (!a || !pos) return NULL;
@@ -52,6 +53,7 @@ struct tl_tensor *tl_rope(struct tl_context *ctx, struct tl_tensor *a, struct tl
     tl_param_set_f32(t, 10, p.yarn_factor);
     tl_param_set_f32(t, 11, p.yarn_low);
     tl_param_set_f32(t, 12, p.yarn_high);
+    t->params[13] = p.inverse;
     return t;
 }
 
@@ -65,6 +67,12 @@ void tl_rope_params_of(const struct tl_tensor *t, struct tl_rope_params *p) {
     p->yarn_factor = tl_param_f32(t, 10);
     p->yarn_low = tl_param_f32(t, 11);
     p->yarn_high = tl_param_f32(t, 12);
+    p->inverse = t->params[13];
+}
+
+void tl_rope_sincos(const struct tl_rope_params *p, double angle, float *c, float *s) {
+    *c = (float)cos(angle) * p->attn_factor;
+    *s = (float)sin(angle) * p->attn_factor * (p->inverse ? -1.0f : 1.0f);
 }
 
 double tl_rope_theta(const struct tl_rope_params *p, int f) {
@@ -112,7 +120,8 @@ void tl_ref_rope(struct tl_tensor *dst) {
                     int s, f;
                     tl_rope_pair(&p, i, &s, &f);
                     double ang = (double)ps[s * n_tok + i2] * tl_rope_theta(&p, f);
-                    float c = (float)cos(ang) * p.attn_factor, sn = (float)sin(ang) * p.attn_factor;
+                    float c, sn;
+                    tl_rope_sincos(&p, ang, &c, &sn);
                     float x0 = x[i], x1 = x[i + half];
                     y[i] = x0 * c - x1 * sn;
                     y[i + half] = x1 * c + x0 * sn;

@@ -195,8 +195,7 @@ static bool prep_rope(struct tl_vk_mirror *m, const struct tl_tensor *t, struct 
         double theta = tl_rope_theta(&p, f);
         for (int64_t k = 0; k < n_tok; k++) {
             double ang = (double)ps[s * n_tok + k] * theta;
-            cs[2 * (k * n_pairs + i)] = (float)cos(ang) * p.attn_factor;
-            cs[2 * (k * n_pairs + i) + 1] = (float)sin(ang) * p.attn_factor;
+            tl_rope_sincos(&p, ang, &cs[2 * (k * n_pairs + i)], &cs[2 * (k * n_pairs + i) + 1]);
         }
     }
     bool ok = vk_alloc(m->vk, bytes, &d->scratch, err, errlen) && vk_write(m->vk, &d->scratch, 0, cs, bytes, err, errlen);
