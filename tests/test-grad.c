@@ -6,6 +6,7 @@
 //   max |analytic - numeric| <= TOL * max(max |numeric|, 0.1)
 // Usage: test-grad [scalar|avx2|avx512]   (default: every ISA this CPU has)
 #include "test-util.h"
+#include "tl-impl.h"   // tl_attn_visible, to build the naive mask
 
 #define EPS   1e-2f   // the finite-difference step (inputs are O(1))
 #define TOL   2e-3    // see the top comment; errors seen: 1e-6 to 2.5e-4
@@ -153,7 +154,7 @@ static struct tl_tensor *case_copy(struct tl_context *ctx, int v) {
 // causal; window; packed segments; GQA with cached keys before the queries; q a permuted
 // view (as the models make it)
 static struct tl_tensor *case_attn(struct tl_context *ctx, int v) {
-    int64_t D = 8, Nq = 6, Nk = 6, Hq = 2, Hkv = 2;
+    int64_t D = 16, Nq = 6, Nk = 6, Hq = 2, Hkv = 2;   // D a multiple of every vector width: the fast paths run
     struct tl_attn_params p = { .scale = 0.4f, .causal = true };
     struct tl_tensor *sq = NULL, *sk = NULL;
     if (v == 1) p.window = 3;
@@ -305,6 +306,70 @@ static void run_case(const struct grad_case *c, int v, enum tl_cpu_isa isa) {
     tl_free(ctx);
 }
 
+// The fused attention's gradients against those of the naive attention built from
+// mul_mat, soft_max (an additive mask) and mul_mat, at sizes past one key chunk: GQA,
+// causal with cached keys, packed segments and a window. Bound: 1e-4 of the largest.
+static void check_attn_vs_naive(int v, enum tl_cpu_isa isa) {
+    rng_seed(77 + v);
+    int64_t D = 16, Nq = 70, Nk = 70 + (v == 1 ? 30 : 0), Hq = 4, Hkv = v == 2 ? 4 : 2;
+    struct tl_attn_params p = { .scale = 0.25f, .causal = v != 3, .q_offset = (int)(Nk - Nq), .window = v == 3 ? 17 : 0 };
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = 64 << 20 });
+    struct tl_tensor *q = param(ctx, TL_F32, D, Nq, Hq, 1, -1, 1), *k = param(ctx, TL_F32, D, Nk, Hkv, 1, -1, 1);
+    struct tl_tensor *vv = param(ctx, TL_F32, D, Nk, Hkv, 1, -1, 1), *sq = NULL, *sk = NULL;
+    if (v == 2) {   // three packed sequences
+        sq = ints(ctx, Nq, 0, 0);
+        for (int i = 0; i < Nq; i++) ((int32_t *)sq->data)[i] = i < 20 ? 0 : i < 51 ? 1 : 2;
+        sk = sq;
+    }
+    struct tl_tensor *mask = tl_new_tensor_2d(ctx, TL_F32, Nk, Nq);
+    for (int64_t i = 0; i < Nq; i++)
+        for (int64_t j = 0; j < Nk; j++)
+            ((float *)mask->data)[i * Nk + j] =
+                tl_attn_visible(&p, sq ? sq->data : NULL, sk ? sk->data : NULL, i, j) ? 0 : -INFINITY;
+    struct tl_tensor *r = input(ctx, D, Hq, Nq, 1);
+    // naive: scores [Nk, Nq, Hq] (k's heads broadcast over the group), P, then P v
+    struct tl_tensor *probs = tl_soft_max(ctx, tl_mul_mat(ctx, k, q), mask, p.scale);
+    struct tl_tensor *vt = tl_cont(ctx, tl_permute(ctx, vv, 1, 0, 2, 3));   // [Nk, D, Hkv]
+    struct tl_tensor *naive = tl_cont(ctx, tl_permute(ctx, tl_mul_mat(ctx, vt, probs), 0, 2, 1, 3));
+    struct tl_tensor *fused = tl_flash_attn(ctx, q, k, vv, sq, sk, p);
+    struct tl_tensor *outs[2] = { naive, fused };
+    float *grads[2][3];
+    struct tl_tensor *ps[3] = { q, k, vv };
+    bool ok = true;
+    for (int o = 0; o < 2 && ok; o++) {
+        struct tl_tensor *loss = tl_mul_mat(ctx, tl_reshape_2d(ctx, r, D * Hq * Nq, 1),
+                                            tl_reshape_2d(ctx, outs[o], D * Hq * Nq, 1));
+        struct tl_tensor *seed = tl_new_tensor_2d(ctx, TL_F32, 1, 1);
+        *(float *)seed->data = 1;
+        struct tl_graph *gf = tl_graph_new(ctx, 256), *gb = tl_graph_new(ctx, 1024);
+        ok = tl_graph_build(gf, loss) && tl_build_backward(ctx, gf, loss, seed, gb);
+        if (!ok) break;
+        tl_cpu_set_isa(isa);
+        tl_cpu_compute(gb, 2);
+        for (int i = 0; i < 3; i++) {
+            grads[o][i] = malloc(tl_nelements(ps[i]) * sizeof(float));
+            memcpy(grads[o][i], ps[i]->grad->data, tl_nelements(ps[i]) * sizeof(float));
+        }
+    }
+    if (!ok) {
+        check(0, "attention vs naive v%d: %s", v, tl_error(ctx));
+        tl_free(ctx);
+        return;
+    }
+    double worst = 0;
+    for (int i = 0; i < 3; i++) {
+        double scale = 1e-3, max_abs;
+        for (int64_t j = 0; j < tl_nelements(ps[i]); j++) scale = fmax(scale, fabs(grads[0][i][j]));
+        compare(grads[1][i], grads[0][i], tl_nelements(ps[i]), 0, 0, &max_abs);
+        worst = fmax(worst, max_abs / scale);
+        free(grads[0][i]);
+        free(grads[1][i]);
+    }
+    check(worst <= 1e-4, "flash_attn gradients vs naive attention v%d %s (Nq %lld, Nk %lld, Hq %lld, Hkv %lld): %.2e",
+          v, tl_cpu_isa_name(isa), (long long)Nq, (long long)Nk, (long long)Hq, (long long)Hkv, worst);
+    tl_free(ctx);
+}
+
 // What the backward refuses, with a message: a loss without params, a wrong seed, a
 // gradient into block-format weights.
 static void check_errors(void) {
@@ -342,6 +407,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_isa; i++)
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
             for (int v = 0; v < cases[c].n_variants; v++) run_case(&cases[c], v, isas[i]);
+    for (int i = 0; i < n_isa; i++)
+        for (int v = 0; v < 4; v++) check_attn_vs_naive(v, isas[i]);
     check_errors();
     return test_summary("test-grad");
 }

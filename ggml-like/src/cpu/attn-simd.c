@@ -6,57 +6,11 @@
 #include "cpu-impl.h"
 #include "simd.h"
 #include "quants/blocks.h"
-
-#define KCH 64         // keys per chunk
-#define ROWS_TARGET 64 // query rows per task (queries x group heads)
-#define RB 4           // rows per register tile
-#if VL == 8
-#define CT 2           // column vectors per tile (AVX2 has 16 registers)
-#else
-#define CT 4
-#endif
+#include "attn-tiles.h"
 
 struct attn_scratch {
     float *q, *o, *s, *kt, *vc, *m, *l;
 };
-
-// S[r][0..KCH) = Q[r] . Kt[:, 0..KCH) for rows r0..r0+RB, columns c0 .. c0+CT*VL
-static inline __attribute__((always_inline)) void qk_tile(const float *q, const float *kt,
-                                                            float *s, int64_t D, int64_t r0,
-                                                            int64_t c0) {
-    vf acc[RB][CT];
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CT; c++) acc[r][c] = vzero();
-    for (int64_t d = 0; d < D; d++) {
-        vf kv[CT];
-        for (int c = 0; c < CT; c++) kv[c] = vload(kt + d * KCH + c0 + c * VL);
-        for (int r = 0; r < RB; r++) {
-            vf qv = vset1(q[(r0 + r) * D + d]);
-            for (int c = 0; c < CT; c++) acc[r][c] = vfma(qv, kv[c], acc[r][c]);
-        }
-    }
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CT; c++) vstore(s + (r0 + r) * KCH + c0 + c * VL, acc[r][c]);
-}
-
-// O[r][d0 .. d0+nt*VL) += P[r][0..cn) V[0..cn)[...] for rows r0..r0+RB; nt is 1..CT
-static inline __attribute__((always_inline)) void pv_tile(const float *p, const float *vc,
-                                                            float *o, int64_t D, int64_t cn,
-                                                            int64_t r0, int64_t d0, int nt) {
-    vf acc[RB][CT];
-    for (int r = 0; r < RB; r++)
-        for (int t = 0; t < nt; t++) acc[r][t] = vload(o + (r0 + r) * D + d0 + t * VL);
-    for (int64_t j = 0; j < cn; j++) {
-        vf vv[CT];
-        for (int t = 0; t < nt; t++) vv[t] = vload(vc + j * D + d0 + t * VL);
-        for (int r = 0; r < RB; r++) {
-            vf pv = vset1(p[(r0 + r) * KCH + j]);
-            for (int t = 0; t < nt; t++) acc[r][t] = vfma(pv, vv[t], acc[r][t]);
-        }
-    }
-    for (int r = 0; r < RB; r++)
-        for (int t = 0; t < nt; t++) vstore(o + (r0 + r) * D + d0 + t * VL, acc[r][t]);
-}
 
 // A q4_0 block's 16 bytes to its 32 values - 8: low nibbles are elements 0-15, high 16-31.
 static inline void unpack_q4_0(const uint8_t *qs, int8_t *q) {
@@ -101,28 +55,6 @@ static void load_row_f32(enum tl_type type, const void *src, float *dst, int64_t
         return;
     }
     tl_type_traits(type)->to_float(src, dst, D);
-}
-
-enum { CHUNK_SKIP, CHUNK_FULL, CHUNK_PARTIAL };
-
-static int chunk_visibility(const struct tl_attn_params *p, int64_t qmin, int64_t qmax, int64_t c0,
-                            int64_t c1, bool segs, int32_t sqmin, int32_t sqmax, int32_t skmin,
-                            int32_t skmax) {
-    // qmin/qmax: query positions; [c0, c1]: key indices
-    bool full = true;
-    if (p->causal) {
-        if (c0 > qmax) return CHUNK_SKIP;
-        full &= c1 <= qmin;
-    }
-    if (p->window > 0) {
-        if (qmin - c1 >= p->window || c0 - qmax >= p->window) return CHUNK_SKIP;
-        full &= qmax - c0 < p->window && c1 - qmin < p->window;
-    }
-    if (segs) {
-        if (skmax < sqmin || skmin > sqmax) return CHUNK_SKIP;
-        full &= skmin == skmax && sqmin == sqmax && skmin == sqmin;
-    }
-    return full ? CHUNK_FULL : CHUNK_PARTIAL;
 }
 
 static void attn_task(struct tl_tensor *dst, const struct tl_attn_params *p, int64_t b, int64_t g,
@@ -203,8 +135,8 @@ static void attn_task(struct tl_tensor *dst, const struct tl_attn_params *p, int
         for (int64_t r = R; r < Rpad; r++) memset(w->s + r * KCH, 0, KCH * sizeof(float));
         int64_t DV = D / VL, dv = 0;
         for (int64_t r0 = 0; r0 < Rpad; r0 += RB) {
-            for (dv = 0; dv + CT <= DV; dv += CT) pv_tile(w->s, w->vc, w->o, D, cn, r0, dv * VL, CT);
-            for (; dv < DV; dv++) pv_tile(w->s, w->vc, w->o, D, cn, r0, dv * VL, 1);
+            for (dv = 0; dv + CT <= DV; dv += CT) pv_tile(w->s, KCH, w->vc, w->o, D, cn, r0, dv * VL, CT);
+            for (; dv < DV; dv++) pv_tile(w->s, KCH, w->vc, w->o, D, cn, r0, dv * VL, 1);
         }
     }
     for (int64_t r = 0; r < R; r++) {
@@ -221,21 +153,8 @@ static bool fast_flash_attn(struct tl_tensor *dst, int nth) {
     struct tl_attn_params p;
     tl_attn_params_of(dst, &p);
     const int32_t *sk = dst->src[4] ? dst->src[4]->data : NULL;
-    // segment range of each key chunk, for skipping chunks that no query can see
-    int64_t n_chunks = (Nk + KCH - 1) / KCH;
     int32_t *ck_min = NULL, *ck_max = NULL;
-    if (sk) {
-        ck_min = malloc(2 * n_chunks * sizeof(int32_t));
-        TL_ASSERT(ck_min);
-        ck_max = ck_min + n_chunks;
-        for (int64_t c = 0; c < n_chunks; c++) {
-            ck_min[c] = ck_max[c] = sk[c * KCH];
-            for (int64_t j = c * KCH; j < TL_MIN(Nk, (c + 1) * KCH); j++) {
-                ck_min[c] = sk[j] < ck_min[c] ? sk[j] : ck_min[c];
-                ck_max[c] = sk[j] > ck_max[c] ? sk[j] : ck_max[c];
-            }
-        }
-    }
+    if (sk) chunk_segment_ranges(sk, Nk, &ck_min, &ck_max);
     int64_t QB = TL_MAX(1, ROWS_TARGET / G), n_qb = (Nq + QB - 1) / QB;
     int64_t n_tasks = q->ne[3] * Hkv * n_qb;
     int64_t Rmax = (QB * G + RB - 1) / RB * RB;

@@ -34,6 +34,9 @@ void tl_cpu_register_quantize_avx512(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_avx512(struct tl_cpu_kernels *k);
+void tl_cpu_register_attn_back_scalar(struct tl_cpu_kernels *k);
+void tl_cpu_register_attn_back_avx2(struct tl_cpu_kernels *k);
+void tl_cpu_register_attn_back_avx512(struct tl_cpu_kernels *k);
 
 // Row r of a tensor in (i1, i2, i3) order.
 static inline void tl_row_index(const struct tl_tensor *t, int64_t r, int64_t *i1, int64_t *i2,

@@ -1,0 +1,90 @@
+// Register tiles and chunk skipping shared by the fused attention's forward
+// (attn-simd.c) and backward (attn-back-simd.c). Include after simd.h.
+#pragma once
+
+#define KCH 64         // keys per chunk
+#define ROWS_TARGET 64 // query rows per task (queries x group heads)
+#define RB 4           // rows per register tile
+#if VL == 8
+#define CT 2           // column vectors per tile (AVX2 has 16 registers)
+#else
+#define CT 4
+#endif
+
+// S[r][0..KCH) = Q[r] . Kt[:, 0..KCH) for rows r0..r0+RB, columns c0 .. c0+CT*VL
+static inline __attribute__((always_inline)) void qk_tile(const float *q, const float *kt,
+                                                            float *s, int64_t D, int64_t r0,
+                                                            int64_t c0) {
+    vf acc[RB][CT];
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CT; c++) acc[r][c] = vzero();
+    for (int64_t d = 0; d < D; d++) {
+        vf kv[CT];
+        for (int c = 0; c < CT; c++) kv[c] = vload(kt + d * KCH + c0 + c * VL);
+        for (int r = 0; r < RB; r++) {
+            vf qv = vset1(q[(r0 + r) * D + d]);
+            for (int c = 0; c < CT; c++) acc[r][c] = vfma(qv, kv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int c = 0; c < CT; c++) vstore(s + (r0 + r) * KCH + c0 + c * VL, acc[r][c]);
+}
+
+// O[r][d0 .. d0+nt*VL) += P[r][0..cn) V[0..cn)[...] for rows r0..r0+RB; nt is 1..CT;
+// P's rows are ldp apart
+static inline __attribute__((always_inline)) void pv_tile(const float *p, int64_t ldp, const float *vc,
+                                                            float *o, int64_t D, int64_t cn,
+                                                            int64_t r0, int64_t d0, int nt) {
+    vf acc[RB][CT];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < nt; t++) acc[r][t] = vload(o + (r0 + r) * D + d0 + t * VL);
+    for (int64_t j = 0; j < cn; j++) {
+        vf vv[CT];
+        for (int t = 0; t < nt; t++) vv[t] = vload(vc + j * D + d0 + t * VL);
+        for (int r = 0; r < RB; r++) {
+            vf pv = vset1(p[(r0 + r) * ldp + j]);
+            for (int t = 0; t < nt; t++) acc[r][t] = vfma(pv, vv[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < nt; t++) vstore(o + (r0 + r) * D + d0 + t * VL, acc[r][t]);
+}
+
+enum { CHUNK_SKIP, CHUNK_FULL, CHUNK_PARTIAL };
+
+static int chunk_visibility(const struct tl_attn_params *p, int64_t qmin, int64_t qmax, int64_t c0,
+                            int64_t c1, bool segs, int32_t sqmin, int32_t sqmax, int32_t skmin,
+                            int32_t skmax) {
+    // qmin/qmax: query positions; [c0, c1]: key indices
+    bool full = true;
+    if (p->causal) {
+        if (c0 > qmax) return CHUNK_SKIP;
+        full &= c1 <= qmin;
+    }
+    if (p->window > 0) {
+        if (qmin - c1 >= p->window || c0 - qmax >= p->window) return CHUNK_SKIP;
+        full &= qmax - c0 < p->window && c1 - qmin < p->window;
+    }
+    if (segs) {
+        if (skmax < sqmin || skmin > sqmax) return CHUNK_SKIP;
+        full &= skmin == skmax && sqmin == sqmax && skmin == sqmin;
+    }
+    return full ? CHUNK_FULL : CHUNK_PARTIAL;
+}
+
+// The segment range of each key chunk, for skipping chunks that no query can see;
+// *lo and *hi are one allocation (free *lo).
+static inline void chunk_segment_ranges(const int32_t *sk, int64_t Nk, int32_t **lo, int32_t **hi) {
+    int64_t n_chunks = (Nk + KCH - 1) / KCH;
+    int32_t *mn = malloc(2 * n_chunks * sizeof(int32_t)), *mx = mn + n_chunks;
+    TL_ASSERT(mn);
+    for (int64_t c = 0; c < n_chunks; c++) {
+        mn[c] = mx[c] = sk[c * KCH];
+        for (int64_t j = c * KCH; j < TL_MIN(Nk, (c + 1) * KCH); j++) {
+            mn[c] = sk[j] < mn[c] ? sk[j] : mn[c];
+            mx[c] = sk[j] > mx[c] ? sk[j] : mx[c];
+        }
+    }
+    *lo = mn;
+    *hi = mx;
+}
