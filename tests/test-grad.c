@@ -4,12 +4,13 @@
 // the fast paths of the ISA under test and with the reference kernels, and compares
 // every param's gradient with central differences of the reference forward:
 //   max |analytic - numeric| <= TOL * max(max |numeric|, 0.1)
+// and the fast paths' gradients and loss with the reference kernels' (1e-4 relative).
 // Usage: test-grad [scalar|avx2|avx512]   (default: every ISA this CPU has)
 #include "test-util.h"
 #include "tl-impl.h"   // tl_attn_visible, to build the naive mask
 
 #define EPS   1e-2f   // the finite-difference step (inputs are O(1))
-#define TOL   2e-3    // see the top comment; errors seen: 1e-6 to 2.5e-4
+#define TOL   2e-3    // see the top comment; errors seen: 1e-6 to 9.2e-4 (f32 rounding of a loss of ~60)
 #define SEED  0.7f
 #define MAX_PROBES 64 // elements probed per param (all when fewer)
 
@@ -178,10 +179,16 @@ static struct tl_tensor *case_attn(struct tl_context *ctx, int v) {
     return tl_flash_attn(ctx, q, k, vv, sq, sk, p);
 }
 
-// chunks that do not divide the tokens, ignored targets; frozen weights
+// chunks that do not divide the tokens, ignored targets; frozen weights; a vocabulary
+// past the fast path's block of 4096 rows, with f32 and with frozen f16 weights
 static struct tl_tensor *case_lm_loss(struct tl_context *ctx, int v) {
-    int64_t H = 6, V = 11, N = 7;
-    struct tl_tensor *w = v ? input(ctx, H, V, 1, 1) : param(ctx, TL_F32, H, V, 1, 1, -1, 1);
+    int64_t H = v < 2 ? 6 : 8, V = v < 2 ? 11 : 5000, N = 7;
+    struct tl_tensor *w;
+    if (v == 1) w = input(ctx, H, V, 1, 1);
+    else if (v == 3) {
+        w = tl_new_tensor_2d(ctx, TL_F16, H, V);
+        fill_uniform(w, -1, 1);
+    } else w = param(ctx, TL_F32, H, V, 1, 1, -1, 1);
     struct tl_tensor *targets = ints(ctx, N, 0, (int)V - 1);
     ((int32_t *)targets->data)[2] = -1;
     return tl_lm_loss(ctx, w, param(ctx, TL_F32, H, N, 1, 1, -1, 1), targets, 3);
@@ -225,7 +232,7 @@ static const struct grad_case cases[] = {
     { "norm", case_norm, 2 },         { "soft_max", case_soft_max, 2 }, { "rope", case_rope, 4 },
     { "mul_mat", case_mul_mat, 4 },   { "get_rows", case_get_rows, 2 }, { "view", case_view, 5 },
     { "concat", case_concat, 3 },     { "copy", case_copy, 2 },     { "flash_attn", case_attn, 5 },
-    { "lm_loss", case_lm_loss, 2 },   { "layer", case_layer, 1 },
+    { "lm_loss", case_lm_loss, 4 },   { "layer", case_layer, 1 },
 };
 
 static float loss_of(struct tl_graph *gf, struct tl_tensor *loss) {
@@ -283,13 +290,14 @@ static void run_case(const struct grad_case *c, int v, enum tl_cpu_isa isa) {
     for (int i = 0; i < gf->n_leafs; i++)
         if (gf->leafs[i]->flags & TL_FLAG_PARAM) params[n_params++] = gf->leafs[i];
     tl_cpu_compute(gb, 2);
+    float loss_fast = *(float *)loss->data;
     for (int i = 0; i < n_params; i++) {
         size_t bytes = tl_nelements(params[i]) * sizeof(float);
         fast[i] = malloc(bytes);
         memcpy(fast[i], params[i]->grad->data, bytes);
     }
     tl_cpu_compute_reference(gb);
-    double worst_fd = 0, worst_ref = 0;
+    double worst_fd = 0, worst_ref = fabs(loss_fast - *(float *)loss->data) / fmax(fabs(*(float *)loss->data), 1);
     for (int i = 0; i < n_params; i++) {
         const float *ref = params[i]->grad->data;
         double e = check_param(gf, loss, params[i], ref), max_abs;

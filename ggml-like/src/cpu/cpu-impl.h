@@ -34,6 +34,8 @@ void tl_cpu_register_quantize_avx512(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_avx512(struct tl_cpu_kernels *k);
+// The fused LM loss (loss-cpu.c): one build, its products go through mul_mat.
+void tl_cpu_register_loss(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_back_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_back_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_back_avx512(struct tl_cpu_kernels *k);
