@@ -17,7 +17,7 @@
 static struct tl_tensor *param(struct tl_context *ctx, enum tl_type type, int64_t n0, int64_t n1, int64_t n2,
                                int64_t n3, float lo, float hi) {
     struct tl_tensor *t = tl_new_tensor_4d(ctx, type, n0, n1, n2, n3);
-    fill_uniform(t, lo, hi);
+    if (t->data) fill_uniform(t, lo, hi);   // (a no_alloc context: shapes only)
     tl_set_param(t);
     return t;
 }
@@ -28,7 +28,7 @@ static struct tl_tensor *input(struct tl_context *ctx, int64_t n0, int64_t n1, i
 }
 static struct tl_tensor *ints(struct tl_context *ctx, int64_t n, int lo, int hi) {
     struct tl_tensor *t = tl_new_tensor_1d(ctx, TL_I32, n);
-    for (int64_t i = 0; i < n; i++) ((int32_t *)t->data)[i] = (int32_t)rng_int(lo, hi);
+    for (int64_t i = 0; t->data && i < n; i++) ((int32_t *)t->data)[i] = (int32_t)rng_int(lo, hi);
     return t;
 }
 
@@ -194,18 +194,17 @@ static struct tl_tensor *case_lm_loss(struct tl_context *ctx, int v) {
     return tl_lm_loss(ctx, w, param(ctx, TL_F32, H, N, 1, 1, -1, 1), targets, 3);
 }
 
-// A small decoder layer put together as the text model does: norm, q/k/v, mrope, GQA
+// A decoder layer put together as the text model does: norm, q/k/v, mrope, GQA
 // attention, output projection and residual, norm, SwiGLU MLP and residual.
-static struct tl_tensor *case_layer(struct tl_context *ctx, int v) {
-    (void)v;
-    int64_t E = 16, D = 4, Hq = 4, Hkv = 2, N = 5, F = 24;
+static struct tl_tensor *decoder_layer(struct tl_context *ctx, int64_t N, int64_t E, int64_t D, int64_t Hq,
+                                       int64_t Hkv, int64_t F) {
     struct tl_tensor *x = param(ctx, TL_F32, E, N, 1, 1, -1, 1);
     struct tl_tensor *h = tl_mul(ctx, tl_rms_norm(ctx, x, 1e-6f), param(ctx, TL_F32, E, 1, 1, 1, 0.5f, 1.5f));
     struct tl_tensor *q = tl_add(ctx, tl_mul_mat(ctx, param(ctx, TL_F32, E, D * Hq, 1, 1, -0.5f, 0.5f), h),
                                  param(ctx, TL_F32, D * Hq, 1, 1, 1, -0.1f, 0.1f));
     struct tl_tensor *k = tl_mul_mat(ctx, param(ctx, TL_F32, E, D * Hkv, 1, 1, -0.5f, 0.5f), h);
     struct tl_tensor *vv = tl_mul_mat(ctx, param(ctx, TL_F32, E, D * Hkv, 1, 1, -0.5f, 0.5f), h);
-    struct tl_rope_params rp = { .mode = TL_ROPE_MROPE, .n_dims = 4, .sections = { 1, 1, 0, 0 }, .freq_base = 1e4f };
+    struct tl_rope_params rp = { .mode = TL_ROPE_MROPE, .n_dims = D, .sections = { D / 4, D / 4, 0, 0 }, .freq_base = 1e4f };
     struct tl_tensor *pos = ints(ctx, 3 * N, 0, 9);
     q = tl_rope(ctx, tl_reshape_3d(ctx, q, D, Hq, N), pos, rp);
     k = tl_rope(ctx, tl_reshape_3d(ctx, k, D, Hkv, N), pos, rp);
@@ -219,6 +218,11 @@ static struct tl_tensor *case_layer(struct tl_context *ctx, int v) {
     struct tl_tensor *g = tl_swiglu(ctx, tl_mul_mat(ctx, param(ctx, TL_F32, E, F, 1, 1, -0.5f, 0.5f), m),
                                     tl_mul_mat(ctx, param(ctx, TL_F32, E, F, 1, 1, -0.5f, 0.5f), m));
     return tl_add(ctx, r, tl_mul_mat(ctx, param(ctx, TL_F32, F, E, 1, 1, -0.5f, 0.5f), g));
+}
+
+static struct tl_tensor *case_layer(struct tl_context *ctx, int v) {
+    (void)v;
+    return decoder_layer(ctx, 5, 16, 4, 4, 2, 24);
 }
 
 struct grad_case {
@@ -378,6 +382,41 @@ static void check_attn_vs_naive(int v, enum tl_cpu_isa isa) {
     tl_free(ctx);
 }
 
+// The memory of a decoder layer's forward + backward graph, as the allocator plans it,
+// must grow linearly with the tokens: at 4x the tokens the peak is at most 4.2x, and no
+// tensor has N x N elements (the fused attention and its backward recompute scores).
+static void check_backward_memory(void) {
+    int64_t sizes[2] = { 2048, 8192 };
+    size_t peak[2];
+    int64_t biggest[2];
+    bool ok = true;
+    for (int s = 0; s < 2 && ok; s++) {
+        int64_t N = sizes[s];
+        struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = 8 << 20, .no_alloc = true });
+        struct tl_tensor *y = decoder_layer(ctx, N, 64, 16, 4, 2, 160);
+        struct tl_tensor *r = tl_new_tensor_2d(ctx, TL_F32, 64 * N, 1);
+        struct tl_tensor *loss = tl_mul_mat(ctx, r, tl_reshape_2d(ctx, y, 64 * N, 1));
+        struct tl_tensor *seed = tl_new_tensor_2d(ctx, TL_F32, 1, 1);
+        struct tl_graph *gf = tl_graph_new(ctx, 256), *gb = tl_graph_new(ctx, 1024);
+        ok = tl_graph_build(gf, loss) && tl_build_backward(ctx, gf, loss, seed, gb);
+        struct tl_gallocr *ga = tl_gallocr_new();
+        ok = ok && tl_gallocr_alloc_graph(ga, gb);
+        peak[s] = tl_gallocr_peak_bytes(ga);
+        biggest[s] = 0;
+        for (int i = 0; i < gb->n_nodes; i++) biggest[s] = TL_MAX(biggest[s], tl_nelements(gb->nodes[i]));
+        tl_gallocr_free(ga);
+        if (!ok) check(0, "backward memory at N = %lld: %s", (long long)N, tl_error(ctx));
+        tl_free(ctx);
+    }
+    if (!ok) return;
+    double ratio = (double)peak[1] / peak[0];
+    check(ratio <= 4.2 && biggest[1] < sizes[1] * sizes[1] / 16,
+          "decoder layer forward+backward: peak %.1f MiB at %lld tokens, %.1f MiB at %lld (x%.2f for x4 tokens, "
+          "%.0f bytes/token); largest tensor %lld elements",
+          peak[0] / 1048576.0, (long long)sizes[0], peak[1] / 1048576.0, (long long)sizes[1], ratio,
+          (double)peak[1] / sizes[1], (long long)biggest[1]);
+}
+
 // What the backward refuses, with a message: a loss without params, a wrong seed, a
 // gradient into block-format weights.
 static void check_errors(void) {
@@ -417,6 +456,7 @@ int main(int argc, char **argv) {
             for (int v = 0; v < cases[c].n_variants; v++) run_case(&cases[c], v, isas[i]);
     for (int i = 0; i < n_isa; i++)
         for (int v = 0; v < 4; v++) check_attn_vs_naive(v, isas[i]);
+    check_backward_memory();
     check_errors();
     return test_summary("test-grad");
 }

@@ -128,9 +128,11 @@ static struct tl_tensor *case_rope(struct tl_context *ctx, int v) {
         p.sections[0] = 5; p.sections[1] = 6; p.sections[2] = 6;
         break;
     case 4:   // YaRN on mRoPE as the 7B would run it: factor 4 from 32K (ramp pairs 23-40)
+    case 6:   // and its inverse, the backward's rotation
         D = 128; p.mode = TL_ROPE_MROPE; p.n_dims = 128; p.freq_base = 1e6f; streams = 3;
         p.sections[0] = 16; p.sections[1] = 24; p.sections[2] = 24;
         p.yarn_factor = 4; p.yarn_low = 23; p.yarn_high = 40; p.attn_factor = 1.1386294f;
+        p.inverse = v == 6;
         break;
     default:
         D = 80; p.mode = TL_ROPE_VISION; p.n_dims = 40; streams = 4;
@@ -280,7 +282,7 @@ static const struct op_case cases[] = {
     { "scale/silu/gelu/gelu_tanh/swiglu", case_unary, 5, 2e-6, 2e-5 },
     { "rms_norm/layer_norm", case_norm,  2, 1e-5, 1e-5 },
     { "soft_max",        case_soft_max,  2, 1e-6, 1e-5 },
-    { "rope neox/mrope/yarn/vision", case_rope, 6, 1e-5, 1e-5 },
+    { "rope neox/mrope/yarn/vision/inverse", case_rope, 7, 1e-5, 1e-5 },
     { "mul_mat f32/f16/bf16", case_mul_mat, 12, 1e-4, 1e-4 },
     { "mul_mat q8_0/q4_0/q4_K/q6_K", case_mul_mat_q, 12, 2e-4, 1e-4 },
     { "get_rows",        case_get_rows,  3, 0, 0 },
