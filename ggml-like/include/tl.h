@@ -315,7 +315,8 @@ struct tl_tensor *tl_flash_attn(struct tl_context *ctx, struct tl_tensor *q,
 // The language-model loss fused with the output projection, so that the logits of all
 // tokens never exist at once (128K tokens x 152K vocabulary would be 80 GB of f32): the
 // tokens go through in chunks of `chunk`, and only [V, chunk] logits live at a time.
-// w [H, V] (any weight type), h F32 [H, N], targets I32 [N] (negative: no loss there)
+// w [H, V] (F32, F16 or BF16), h F32 [H, N], targets I32 [N] (outside [0, V): no loss
+// there, e.g. -1 on every token that is not part of an answer)
 // -> F32 [1] = sum over counted tokens n of logsumexp_v(w_v . h_n) - w_t . h_n, t = target_n.
 struct tl_tensor *tl_lm_loss(struct tl_context *ctx, struct tl_tensor *w, struct tl_tensor *h,
                              struct tl_tensor *targets, int chunk);
