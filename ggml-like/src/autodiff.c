@@ -77,22 +77,19 @@ static bool back_mul_mat(struct backward *bw, struct tl_tensor *y, struct tl_ten
 static bool back_binary(struct backward *bw, struct tl_tensor *y, struct tl_tensor *dy) {
     struct tl_context *ctx = bw->ctx;
     struct tl_tensor *a = y->src[0], *b = y->src[1];
-    struct tl_tensor *da = NULL, *db = NULL;   // db before the broadcast sum
-    switch (y->op) {
-    case TL_OP_ADD: da = dy; db = dy; break;
-    case TL_OP_SUB: da = dy; db = tl_scale(ctx, dy, -1.0f); break;
-    case TL_OP_MUL:
-        if (needs_grad(bw, a)) da = tl_mul(ctx, dy, b);
-        if (needs_grad(bw, b)) db = tl_mul(ctx, dy, a);
-        break;
-    case TL_OP_DIV:   // d(a/b)/db = -y/b
-        if (needs_grad(bw, a)) da = tl_div(ctx, dy, b);
-        if (needs_grad(bw, b)) db = tl_scale(ctx, tl_div(ctx, tl_mul(ctx, dy, y), b), -1.0f);
-        break;
-    default: TL_ASSERT(!"not a binary op");
+    if (needs_grad(bw, a)) {
+        struct tl_tensor *da = y->op == TL_OP_MUL ? tl_mul(ctx, dy, b) : y->op == TL_OP_DIV ? tl_div(ctx, dy, b) : dy;
+        if (!accumulate(bw, a, da)) return false;
     }
-    if (!accumulate(bw, a, da)) return false;
     if (!needs_grad(bw, b)) return true;
+    struct tl_tensor *db;   // before the sum over what b was broadcast to
+    switch (y->op) {
+    case TL_OP_ADD: db = dy; break;
+    case TL_OP_SUB: db = tl_scale(ctx, dy, -1.0f); break;
+    case TL_OP_MUL: db = tl_mul(ctx, dy, a); break;
+    case TL_OP_DIV: db = tl_scale(ctx, tl_div(ctx, tl_mul(ctx, dy, y), b), -1.0f); break;   // d(a/b)/db = -y/b
+    default: TL_ASSERT(!"not a binary op"); db = NULL;
+    }
     return accumulate(bw, b, tl_are_same_shape(a, b) ? db : tl_sum_to(ctx, db, b->ne));
 }
 

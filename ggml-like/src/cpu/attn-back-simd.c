@@ -41,15 +41,16 @@ static void pack_rows(const struct back_ctx *c, int64_t b, int64_t g, int64_t q0
     }
 }
 
-// Kt and Vt [D][KCH] and K [KCH][D] of one chunk, zero padded.
-static void pack_chunk(const struct back_ctx *c, int64_t b, int64_t g, int64_t c0, int64_t cn, struct back_scratch *w) {
+// Kt [D][KCH] of one chunk and, with_values, also Vt [D][KCH] and K [KCH][D] (the lse
+// pass needs scores only); zero padded.
+static void pack_chunk(const struct back_ctx *c, int64_t b, int64_t g, int64_t c0, int64_t cn, bool with_values,
+                       struct back_scratch *w) {
     for (int64_t j = 0; j < KCH; j++) {
         const float *kr = j < cn ? tl_elem_ptr(c->k, 0, c0 + j, g, b) : NULL;
+        for (int64_t d = 0; d < c->D; d++) w->kt[d * KCH + j] = kr ? kr[d] : 0;
+        if (!with_values) continue;
         const float *vr = j < cn ? tl_elem_ptr(c->v, 0, c0 + j, g, b) : NULL;
-        for (int64_t d = 0; d < c->D; d++) {
-            w->kt[d * KCH + j] = kr ? kr[d] : 0;
-            w->vt[d * KCH + j] = vr ? vr[d] : 0;
-        }
+        for (int64_t d = 0; d < c->D; d++) w->vt[d * KCH + j] = vr ? vr[d] : 0;
         if (kr) memcpy(w->kc + j * c->D, kr, c->D * sizeof(float));
         else memset(w->kc + j * c->D, 0, c->D * sizeof(float));
     }
@@ -134,7 +135,7 @@ static void rows_task(struct back_ctx *c, int64_t b, int64_t g, int64_t qb, stru
         int64_t cn = TL_MIN(KCH, c->Nk - c0);
         int vis = block_visibility(c, q0, qn, c0, cn);
         if (vis == CHUNK_SKIP) continue;
-        pack_chunk(c, b, g, c0, cn, w);
+        pack_chunk(c, b, g, c0, cn, false, w);
         scores(c, q0, R, Rpad, c0, cn, vis, w);
         for (int64_t r = 0; r < R; r++) {
             const float *s = w->s + r * KCH;
@@ -154,7 +155,7 @@ static void rows_task(struct back_ctx *c, int64_t b, int64_t g, int64_t qb, stru
         int64_t cn = TL_MIN(KCH, c->Nk - c0);
         int vis = block_visibility(c, q0, qn, c0, cn);
         if (vis == CHUNK_SKIP) continue;
-        pack_chunk(c, b, g, c0, cn, w);
+        pack_chunk(c, b, g, c0, cn, true, w);
         scores(c, q0, R, Rpad, c0, cn, vis, w);
         probs_and_ds(c, lse, drow, R, Rpad, w);
         accumulate_rows(w->dp, KCH, w->kc, w->acc, D, cn, Rpad);
@@ -171,7 +172,7 @@ static void keys_task(struct back_ctx *c, int64_t b, int64_t g, int64_t c0, stru
     int64_t cn = TL_MIN(KCH, c->Nk - c0), D = c->D;
     float *dk = w->acc, *dv = w->acc + KCH * D;
     memset(dk, 0, 2 * KCH * D * sizeof(float));
-    pack_chunk(c, b, g, c0, cn, w);
+    pack_chunk(c, b, g, c0, cn, true, w);
     for (int64_t qb = 0; qb < c->n_qb; qb++) {
         int64_t q0 = qb * c->QB, qn = TL_MIN(c->QB, c->Nq - q0), R = qn * c->G, Rpad = (R + RB - 1) / RB * RB;
         int vis = block_visibility(c, q0, qn, c0, cn);
