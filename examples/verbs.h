@@ -12,3 +12,4 @@ int verb_detokenize(int argc, char **argv);   // verb-tokenize.c
 int verb_logits(int argc, char **argv);       // verb-logits.c
 int verb_vision(int argc, char **argv);       // verb-vision.c
 int verb_run(int argc, char **argv);          // verb-run.c
+int verb_train_longpt(int argc, char **argv);  // verb-train.c

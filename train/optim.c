@@ -2,6 +2,7 @@
 #include "optim.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 float lr_at(const struct lr_schedule *s, int64_t step) {
     if (s->warmup > 0 && step <= s->warmup) return (float)((double)s->lr_max * step / s->warmup);
@@ -10,13 +11,27 @@ float lr_at(const struct lr_schedule *s, int64_t step) {
     return (float)(s->lr_min + 0.5 * (s->lr_max - s->lr_min) * (1.0 + cos(M_PI * t)));
 }
 
+// Fixed-size blocks summed in order: the same bits whatever the thread count and
+// scheduling (an OpenMP reduction combines threads in arrival order), so a resumed run
+// clips exactly as an uninterrupted one.
+#define NORM_BLOCK 65536
+
 double grad_global_norm(float *const *grads, const int64_t *sizes, int count) {
     double ss = 0;
     for (int i = 0; i < count; i++) {
         const float *g = grads[i];
-        int64_t n = sizes[i];
-        #pragma omp parallel for reduction(+ : ss) schedule(static)
-        for (int64_t j = 0; j < n; j++) ss += (double)g[j] * g[j];
+        int64_t n = sizes[i], n_blocks = (n + NORM_BLOCK - 1) / NORM_BLOCK;
+        double *partial = malloc((size_t)(n_blocks ? n_blocks : 1) * sizeof *partial);
+        if (!partial) abort();
+        #pragma omp parallel for schedule(static)
+        for (int64_t b = 0; b < n_blocks; b++) {
+            int64_t end = (b + 1) * NORM_BLOCK < n ? (b + 1) * NORM_BLOCK : n;
+            double s = 0;
+            for (int64_t j = b * NORM_BLOCK; j < end; j++) s += (double)g[j] * g[j];
+            partial[b] = s;
+        }
+        for (int64_t b = 0; b < n_blocks; b++) ss += partial[b];
+        free(partial);
     }
     return sqrt(ss);
 }

@@ -28,8 +28,8 @@ struct lr_schedule {
 // The learning rate of step (1-based).
 float lr_at(const struct lr_schedule *s, int64_t step);
 
-// sqrt(sum of squares) over several arrays, accumulated in double; NaN or Inf if any
-// element is.
+// sqrt(sum of squares) over several arrays, accumulated in double in a fixed order (the
+// same bits for any thread count); NaN or Inf if any element is.
 double grad_global_norm(float *const *grads, const int64_t *sizes, int count);
 
 // The factor that brings the global norm down to max_norm (1 when it is within it, or

@@ -1,0 +1,175 @@
+// The text model's parameters as f32 masters, and its decoder blocks as a graph.
+#include "train-model.h"
+
+#include "tl-gguf.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// A tensor of the file as a parameter: an f32 master filled from the file's data (any
+// float or block type, row by row through the type's to_float).
+static struct tl_tensor *load_param(struct train_model *m, const struct qwen25vl_tensor_spec *spec, char *err,
+                                    size_t errlen) {
+    int64_t i = tl_gguf_find_tensor(m->file, spec->name);
+    if (i < 0) {
+        tl_errorf(err, errlen, "tensor %s is missing", spec->name);
+        return NULL;
+    }
+    const struct tl_gguf_tensor_info *ti = tl_gguf_tensor(m->file, i);
+    enum tl_type type;
+    bool same_shape = ti->n_dims == spec->n_dims;
+    for (int d = 0; d < 4; d++) same_shape = same_shape && ti->ne[d] == spec->ne[d];
+    if (!same_shape) {
+        tl_errorf(err, errlen, "tensor %s has the wrong shape for this model's hyperparameters", spec->name);
+        return NULL;
+    }
+    if (!tl_type_from_ggml(ti->type, &type) || !tl_type_traits(type)->to_float) {
+        tl_errorf(err, errlen, "tensor %s: its type (ggml %u) cannot be trained", spec->name, ti->type);
+        return NULL;
+    }
+    struct train_param *p = &m->params[m->n_params++];
+    p->w = tl_new_tensor(m->pctx, TL_F32, (int)ti->n_dims, ti->ne);
+    tl_set_name(p->w, "%s", spec->name);
+    tl_set_param(p->w);
+    p->n = tl_nelements(p->w);
+    p->decay = ti->n_dims >= 2;
+    float *mem = calloc((size_t)p->n * 4, sizeof(float));   // master, grad, m, v in one block
+    if (!mem) {
+        tl_errorf(err, errlen, "out of memory for %s (%lld parameters)", spec->name, (long long)p->n);
+        return NULL;
+    }
+    p->w->data = mem;
+    p->grad = mem + p->n;
+    p->m = mem + 2 * p->n;
+    p->v = mem + 3 * p->n;
+    const struct tl_type_traits *tt = tl_type_traits(type);
+    size_t row_bytes = tl_row_size(type, ti->ne[0]);
+    for (int64_t r = 0; r < p->n / ti->ne[0]; r++)
+        tt->to_float((const char *)ti->data + r * row_bytes, mem + r * ti->ne[0], ti->ne[0]);
+    return p->w;
+}
+
+static struct tl_tensor *param_named(struct train_model *m, const char *fmt, int layer) {
+    char name[TL_GGUF_MAX_NAME];
+    snprintf(name, sizeof name, fmt, layer);
+    for (int i = 0; i < m->n_params; i++)
+        if (!strcmp(m->params[i].w->name, name)) return m->params[i].w;
+    return NULL;
+}
+
+bool train_model_load(struct train_model *m, const char *path, bool with_extra, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    char why[512] = "";
+    m->file = tl_gguf_open(path, why, sizeof why);
+    if (!m->file) {
+        tl_errorf(err, errlen, "%s", why);
+        return false;
+    }
+    int n_specs = 0;
+    struct qwen25vl_tensor_spec *specs = NULL;
+    bool ok = qwen25vl_text_hparams_from_gguf(m->file, &m->hp, why, sizeof why) &&
+              qwen25vl_text_hparams_valid(&m->hp, why, sizeof why) &&
+              (specs = qwen25vl_text_tensor_specs(&m->hp, &n_specs)) != NULL &&
+              (with_extra || qwen25vl_check_tensors(m->file, specs, n_specs, why, sizeof why));
+    if (ok) {
+        m->pctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(n_specs + 8) * 1024, .no_alloc = true });
+        m->params = calloc(n_specs, sizeof *m->params);
+        m->layers = calloc(m->hp.n_layer, sizeof *m->layers);
+        if (!m->pctx || !m->params || !m->layers) abort();
+    }
+    for (int i = 0; ok && i < n_specs; i++) ok = load_param(m, &specs[i], why, sizeof why) != NULL;
+    free(specs);
+    if (!ok) {
+        tl_errorf(err, errlen, "%s: %s", path, why);
+        train_model_free(m);
+        return false;
+    }
+    m->tok_embd = param_named(m, "token_embd.weight", 0);
+    m->output_norm = param_named(m, "output_norm.weight", 0);
+    m->output = m->hp.tied_embeddings ? m->tok_embd : param_named(m, "output.weight", 0);
+    for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+        struct qwen25vl_text_layer *L = &m->layers[l];
+        L->attn_norm = param_named(m, "blk.%d.attn_norm.weight", l);
+        L->wq = param_named(m, "blk.%d.attn_q.weight", l);
+        L->bq = param_named(m, "blk.%d.attn_q.bias", l);
+        L->wk = param_named(m, "blk.%d.attn_k.weight", l);
+        L->bk = param_named(m, "blk.%d.attn_k.bias", l);
+        L->wv = param_named(m, "blk.%d.attn_v.weight", l);
+        L->bv = param_named(m, "blk.%d.attn_v.bias", l);
+        L->wo = param_named(m, "blk.%d.attn_output.weight", l);
+        L->ffn_norm = param_named(m, "blk.%d.ffn_norm.weight", l);
+        L->ffn_gate = param_named(m, "blk.%d.ffn_gate.weight", l);
+        L->ffn_up = param_named(m, "blk.%d.ffn_up.weight", l);
+        L->ffn_down = param_named(m, "blk.%d.ffn_down.weight", l);
+    }
+    return true;
+}
+
+void train_model_free(struct train_model *m) {
+    for (int i = 0; i < m->n_params; i++) free(m->params[i].w->data);
+    free(m->params);
+    free(m->layers);
+    tl_free(m->pctx);
+    tl_gguf_free(m->file);
+    memset(m, 0, sizeof *m);
+}
+
+struct train_param *train_model_param(struct train_model *m, const struct tl_tensor *t) {
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].w == t) return &m->params[i];
+    return NULL;
+}
+
+void train_model_zero_grads(struct train_model *m) {
+    for (int i = 0; i < m->n_params; i++) memset(m->params[i].grad, 0, (size_t)m->params[i].n * sizeof(float));
+}
+
+// ---------------------------------------------------------------------------------------
+// The decoder blocks: the inference graph of qwen25vl-text.c without the cache, over a
+// packed sequence (segments instead of one causal stream).
+
+static struct tl_tensor *weight(struct tl_context *ctx, struct tl_tensor *w, const struct train_graph_params *gp) {
+    return gp->compute_type == TL_F32 ? w : tl_cast(ctx, w, gp->compute_type);
+}
+
+static struct tl_tensor *linear(struct tl_context *ctx, struct tl_tensor *w, struct tl_tensor *b, struct tl_tensor *x,
+                                const struct train_graph_params *gp) {
+    struct tl_tensor *y = tl_mul_mat(ctx, weight(ctx, w, gp), x);
+    return b ? tl_add(ctx, y, b) : y;
+}
+
+struct tl_tensor *train_blocks(struct tl_context *ctx, const struct train_model *m, int l0, int l1,
+                               struct tl_tensor *x, struct tl_tensor *pos, struct tl_tensor *seg,
+                               const struct train_graph_params *gp) {
+    const struct qwen25vl_text_hparams *hp = &m->hp;
+    int64_t D = hp->head_dim, Hq = hp->n_head, Hkv = hp->n_head_kv, n = x->ne[1];
+    struct tl_rope_params rp = { .mode = TL_ROPE_MROPE, .n_dims = (int)D, .freq_base = gp->rope_base, .attn_factor = 1 };
+    memcpy(rp.sections, hp->rope_sections, sizeof rp.sections);
+    struct tl_attn_params ap = { .scale = 1.0f / sqrtf((float)D), .causal = true };
+    for (int l = l0; l < l1; l++) {
+        const struct qwen25vl_text_layer *L = &m->layers[l];
+        struct tl_tensor *h = tl_mul(ctx, tl_rms_norm(ctx, x, hp->rms_eps), L->attn_norm);
+        struct tl_tensor *q = tl_reshape_4d(ctx, linear(ctx, L->wq, L->bq, h, gp), D, Hq, n, 1);
+        struct tl_tensor *k = tl_reshape_4d(ctx, linear(ctx, L->wk, L->bk, h, gp), D, Hkv, n, 1);
+        struct tl_tensor *v = tl_reshape_4d(ctx, linear(ctx, L->wv, L->bv, h, gp), D, Hkv, n, 1);
+        q = tl_rope(ctx, q, pos, rp);
+        k = tl_rope(ctx, k, pos, rp);
+        // [D, heads, tokens] -> [D, tokens, heads], the attention op's layout
+        struct tl_tensor *o = tl_flash_attn(ctx, tl_permute(ctx, q, 0, 2, 1, 3), tl_permute(ctx, k, 0, 2, 1, 3),
+                                            tl_permute(ctx, v, 0, 2, 1, 3), seg, seg, ap);
+        x = tl_add(ctx, x, tl_mul_mat(ctx, weight(ctx, L->wo, gp), tl_reshape_2d(ctx, o, D * Hq, n)));
+        h = tl_mul(ctx, tl_rms_norm(ctx, x, hp->rms_eps), L->ffn_norm);
+        struct tl_tensor *f = tl_swiglu(ctx, linear(ctx, L->ffn_gate, NULL, h, gp), linear(ctx, L->ffn_up, NULL, h, gp));
+        x = tl_add(ctx, x, linear(ctx, L->ffn_down, NULL, f, gp));
+    }
+    return x;
+}
+
+struct tl_tensor *train_head_rows(struct tl_context *ctx, const struct train_model *m, struct tl_tensor *x,
+                                  struct tl_tensor *rows) {
+    // gather first: the norm is per row, and only answer rows reach the vocabulary
+    struct tl_tensor *h = tl_get_rows(ctx, x, rows);
+    return tl_mul(ctx, tl_rms_norm(ctx, h, m->hp.rms_eps), m->output_norm);
+}

@@ -1,0 +1,171 @@
+// One packed sequence forward and backward, checkpointed per segment of blocks (see
+// train-step.h).
+#include "train-step.h"
+
+#include "tl-cpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOSS_CHUNK 64   // tokens per chunk of the vocabulary loss: 64 x V floats of logits
+
+// Host arrays as graph leaves (the allocator leaves tensors with data alone).
+static struct tl_tensor *wrap(struct tl_tensor *t, const void *data) {
+    if (t) t->data = (void *)data;
+    return t;
+}
+static struct tl_tensor *wrap_1d(struct tl_context *ctx, enum tl_type type, int64_t n, const void *data) {
+    return wrap(tl_new_tensor_1d(ctx, type, n), data);
+}
+static struct tl_tensor *wrap_rows(struct tl_context *ctx, int64_t width, int64_t n, const float *data) {
+    return wrap(tl_new_tensor_2d(ctx, TL_F32, width, n), data);
+}
+
+static struct tl_context *graph_context(int blocks) {
+    return tl_init((struct tl_init_params){ .mem_size = (size_t)(blocks + 2) * 640 * 1024, .no_alloc = true });
+}
+
+// The graph's buffer, then the graph run; false with a message.
+static bool run_graph(struct tl_gallocr *ga, struct tl_graph *g, int n_threads, size_t *peak, char *err, size_t errlen) {
+    if (!tl_gallocr_alloc_graph(ga, g)) {
+        tl_errorf(err, errlen, "out of memory for the training graph's buffer");
+        return false;
+    }
+    size_t bytes = tl_gallocr_peak_bytes(ga);
+    if (bytes > *peak) *peak = bytes;
+    tl_cpu_compute(g, n_threads);
+    return true;
+}
+
+struct step {
+    struct train_model *m;
+    const struct train_pack *p;
+    const struct train_step_params *sp;
+    struct tl_gallocr *ga;
+    size_t graph_peak;
+};
+
+// Blocks [l0, l1) forward only: x_out = blocks(x_in).
+static bool forward_segment(struct step *s, int l0, int l1, const float *x_in, float *x_out, char *err, size_t errlen) {
+    int64_t H = s->m->hp.n_embd, N = s->p->n;
+    struct tl_context *ctx = graph_context(l1 - l0);
+    struct tl_tensor *x = wrap_rows(ctx, H, N, x_in);
+    struct tl_tensor *y = train_blocks(ctx, s->m, l0, l1, x, wrap_1d(ctx, TL_I32, 3 * N, s->p->pos),
+                                       wrap_1d(ctx, TL_I32, N, s->p->seg), &s->sp->graph);
+    struct tl_graph *g = tl_graph_new(ctx, 64 * (l1 - l0) + 64);
+    bool ok = tl_graph_build(g, y);
+    if (!ok) tl_errorf(err, errlen, "building the training graph: %s", tl_error(ctx));
+    ok = ok && run_graph(s->ga, g, s->sp->n_threads, &s->graph_peak, err, errlen);
+    if (ok) memcpy(x_out, y->data, (size_t)H * N * sizeof(float));
+    tl_free(ctx);
+    return ok;
+}
+
+// Adds a parameter leaf's gradient to its accumulator.
+static void accumulate(struct train_param *p, const struct tl_tensor *g) {
+    const float *src = g->data;
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < p->n; i++) p->grad[i] += src[i];
+}
+
+// Blocks [l0, l1) forward + backward from x_in. The last segment (dy NULL) ends in the
+// loss, seeded with loss_scale; the others are seeded with dy, their output's gradient.
+// dx gets x_in's gradient.
+static bool backward_segment(struct step *s, int l0, int l1, const float *x_in, const float *dy, float loss_scale,
+                             float *dx, double *loss_sum, char *err, size_t errlen) {
+    struct train_model *m = s->m;
+    int64_t H = m->hp.n_embd, N = s->p->n;
+    struct tl_context *ctx = graph_context(l1 - l0);
+    struct tl_tensor *x = wrap_rows(ctx, H, N, x_in);
+    tl_set_param(x);
+    struct tl_tensor *y = train_blocks(ctx, m, l0, l1, x, wrap_1d(ctx, TL_I32, 3 * N, s->p->pos),
+                                       wrap_1d(ctx, TL_I32, N, s->p->seg), &s->sp->graph);
+    struct tl_tensor *loss, *seed;
+    if (dy) {
+        loss = y;
+        seed = wrap_rows(ctx, H, N, dy);
+    } else {
+        struct tl_tensor *rows = wrap_1d(ctx, TL_I32, s->p->n_rows, s->p->rows);
+        struct tl_tensor *h = train_head_rows(ctx, m, y, rows);
+        struct tl_tensor *w = s->sp->graph.compute_type == TL_F32 ? m->output : tl_cast(ctx, m->output, s->sp->graph.compute_type);
+        loss = tl_lm_loss(ctx, w, h, wrap_1d(ctx, TL_I32, s->p->n_rows, s->p->targets), LOSS_CHUNK);
+        seed = wrap_1d(ctx, TL_F32, 1, &loss_scale);
+    }
+    int blocks = l1 - l0 + 1;
+    struct tl_graph *gf = tl_graph_new(ctx, 64 * blocks + 64), *gb = tl_graph_new(ctx, 512 * blocks + 256);
+    bool ok = tl_graph_build(gf, loss) && tl_build_backward(ctx, gf, loss, seed, gb);
+    if (!ok) tl_errorf(err, errlen, "building the training graph: %s", tl_error(ctx));
+    ok = ok && run_graph(s->ga, gb, s->sp->n_threads, &s->graph_peak, err, errlen);
+    for (int i = 0; ok && i < gf->n_leafs; i++) {
+        struct tl_tensor *leaf = gf->leafs[i];
+        if (!(leaf->flags & TL_FLAG_PARAM) || !leaf->grad) continue;
+        if (leaf == x) memcpy(dx, x->grad->data, (size_t)H * N * sizeof(float));
+        else accumulate(train_model_param(m, leaf), leaf->grad);
+    }
+    for (int i = 0; i < gf->n_leafs; i++) gf->leafs[i]->grad = NULL;   // they point into ctx
+    if (ok && !dy) *loss_sum = *(const float *)loss->data;
+    tl_free(ctx);
+    return ok;
+}
+
+bool train_step_pack(struct train_model *m, const struct train_pack *p, const struct train_step_params *sp,
+                     float loss_scale, double *loss_sum, size_t *peak_bytes, char *err, size_t errlen) {
+    int L = (int)m->hp.n_layer, E = sp->checkpoint_every < L ? sp->checkpoint_every : L;
+    int S = (L + E - 1) / E;
+    int64_t H = m->hp.n_embd, N = p->n;
+    size_t act = (size_t)H * N;
+    // segment inputs x[0..S), then two gradient buffers that alternate
+    float *buf = malloc((S + 2) * act * sizeof(float));
+    if (!buf) {
+        tl_errorf(err, errlen, "out of memory for the checkpointed activations (%lld tokens)", (long long)N);
+        return false;
+    }
+    float *dx[2] = { buf + S * act, buf + (S + 1) * act };
+    struct step s = { .m = m, .p = p, .sp = sp, .ga = tl_gallocr_new() };
+    const struct tl_tensor *e = m->tok_embd;
+    for (int64_t i = 0; i < N; i++) memcpy(buf + i * H, (const float *)e->data + (size_t)p->ids[i] * H, H * sizeof(float));
+    bool ok = true;
+    for (int k = 0; ok && k + 1 < S; k++)
+        ok = forward_segment(&s, k * E, (k + 1) * E, buf + k * act, buf + (k + 1) * act, err, errlen);
+    for (int k = S - 1; ok && k >= 0; k--) {
+        int l1 = (k + 1) * E < L ? (k + 1) * E : L;
+        const float *dy = k == S - 1 ? NULL : dx[(k + 1) & 1];
+        ok = backward_segment(&s, k * E, l1, buf + k * act, dy, loss_scale, dx[k & 1], loss_sum, err, errlen);
+    }
+    if (ok) {   // the embedding rows' gradient
+        float *g = train_model_param(m, m->tok_embd)->grad;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t j = 0; j < H; j++) g[(size_t)p->ids[i] * H + j] += dx[0][i * H + j];
+    }
+    if (peak_bytes) *peak_bytes = (S + 2) * act * sizeof(float) + s.graph_peak;
+    tl_gallocr_free(s.ga);
+    free(buf);
+    return ok;
+}
+
+bool train_predict_pack(struct train_model *m, const struct train_pack *p, const struct train_step_params *sp,
+                        int32_t *pred, char *err, size_t errlen) {
+    int64_t H = m->hp.n_embd, N = p->n;
+    float *x0 = malloc((size_t)H * N * sizeof *x0);
+    if (!x0) abort();
+    for (int64_t i = 0; i < N; i++)
+        memcpy(x0 + i * H, (const float *)m->tok_embd->data + (size_t)p->ids[i] * H, H * sizeof(float));
+    int L = (int)m->hp.n_layer;
+    struct tl_context *ctx = graph_context(L);
+    struct tl_tensor *y = train_blocks(ctx, m, 0, L, wrap_rows(ctx, H, N, x0), wrap_1d(ctx, TL_I32, 3 * N, p->pos),
+                                       wrap_1d(ctx, TL_I32, N, p->seg), &sp->graph);
+    struct tl_tensor *rows = wrap_1d(ctx, TL_I32, p->n_rows, p->rows);
+    struct tl_tensor *best = tl_argmax(ctx, tl_mul_mat(ctx, m->output, train_head_rows(ctx, m, y, rows)));
+    struct tl_graph *g = tl_graph_new(ctx, 64 * L + 64);
+    bool ok = tl_graph_build(g, best);
+    if (!ok) tl_errorf(err, errlen, "building the prediction graph: %s", tl_error(ctx));
+    struct tl_gallocr *ga = tl_gallocr_new();
+    size_t peak = 0;
+    ok = ok && run_graph(ga, g, sp->n_threads, &peak, err, errlen);
+    if (ok) memcpy(pred, best->data, (size_t)p->n_rows * sizeof *pred);
+    tl_gallocr_free(ga);
+    tl_free(ctx);
+    free(x0);
+    return ok;
+}

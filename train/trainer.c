@@ -1,0 +1,358 @@
+// The LongPT training loop (see trainer.h).
+#include "trainer.h"
+
+#include "checkpoint.h"
+#include "optim.h"
+#include "rope-scaling.h"
+#include "train-data.h"
+#include "train-step.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+// Flag, checkpoint key, default (NaN: required), and the range a value must lie in.
+static const struct {
+    const char *flag, *key;
+    double def, lo, hi;
+} SETTINGS[TS_COUNT] = {
+    [TS_LR] = { "--lr", "lr", 1e-5, 0, 1e3 },
+    [TS_LR_MIN] = { "--lr-min", "lr_min", 0, 0, 1e3 },
+    [TS_WARMUP] = { "--warmup", "warmup", 0, 0, 1e12 },
+    [TS_STEPS] = { "--steps", "steps", NAN, 1, 1e12 },
+    [TS_WEIGHT_DECAY] = { "--weight-decay", "weight_decay", 0.1, 0, 1e3 },
+    [TS_BETA1] = { "--beta1", "beta1", 0.9, 0, 0.999999 },
+    [TS_BETA2] = { "--beta2", "beta2", 0.95, 0, 0.999999999 },
+    [TS_EPS] = { "--adam-eps", "eps", 1e-8, 0, 1 },
+    [TS_CLIP] = { "--clip", "clip", 1.0, 0, 1e9 },
+    [TS_SEQ_LEN] = { "--seq-len", "seq_len", 131072, 16, 1 << 24 },
+    [TS_TOKENS_PER_STEP] = { "--tokens-per-step", "tokens_per_step", 0, 0, 1e12 },   // 0: seq_len
+    [TS_CHECKPOINT_EVERY] = { "--checkpoint-every", "checkpoint_every", 1, 1, 1 << 20 },
+    [TS_COMPUTE_TYPE] = { "--compute-type", "compute_type", TL_F32, 0, TL_TYPE_COUNT },
+    [TS_SEED] = { "--seed", "seed", 0, 0, 9007199254740992.0 },
+    [TS_ROPE_BASE] = { "--rope-base", "rope_base", 0, 0, 1e30 },   // 0: the model's, or --target-ctx's
+};
+
+const char *train_setting_flag(enum train_setting_id id) { return SETTINGS[id].flag; }
+
+void train_config_init(struct train_config *c) {
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < TS_COUNT; i++) c->settings[i] = NAN;
+    c->rope_factor = 1;
+    c->rope_orig_ctx = 32768;
+    c->save_every = 100;
+    c->eval_instances = 64;
+    c->log_every = 10;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    interrupted = 1;
+    signal(sig, SIG_DFL);   // a second Ctrl-C kills at once (the files are written atomically)
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+struct run {
+    struct train_config *c;
+    struct train_model m;
+    struct train_source *src;
+    struct train_state st;
+    struct train_step_params sp;
+    char data_spec[512];
+    FILE *csv;
+    char err[1024];
+};
+
+#define SET(r, id) ((r)->c->settings[id])
+
+// Settings: a resumed run takes the checkpoint's and refuses a flag that contradicts
+// one; a fresh run takes the defaults of those not given.
+static bool resolve_settings(struct run *r, const double *stored) {
+    for (int i = 0; i < TS_COUNT; i++) {
+        double *v = &r->c->settings[i];
+        if (stored) {
+            if (!isnan(*v) && *v != stored[i]) {
+                fprintf(stderr,
+                        "longvl train-longpt: %s was trained with %s %g; resuming it with %g would not continue the "
+                        "same run\n", r->c->resume, SETTINGS[i].flag, stored[i], *v);
+                return false;
+            }
+            *v = stored[i];
+        } else if (isnan(*v)) {
+            if (isnan(SETTINGS[i].def)) {
+                fprintf(stderr, "longvl train-longpt: %s is required\n", SETTINGS[i].flag);
+                return false;
+            }
+            *v = SETTINGS[i].def;
+        }
+        if (!(*v >= SETTINGS[i].lo && *v <= SETTINGS[i].hi)) {
+            fprintf(stderr, "longvl train-longpt: %s must be in [%g, %g], not %g\n", SETTINGS[i].flag, SETTINGS[i].lo,
+                    SETTINGS[i].hi, *v);
+            return false;
+        }
+    }
+    if (SET(r, TS_TOKENS_PER_STEP) == 0) SET(r, TS_TOKENS_PER_STEP) = SET(r, TS_SEQ_LEN);
+    return true;
+}
+
+static bool load(struct run *r) {
+    struct train_config *c = r->c;
+    const char *path = c->resume ? c->resume : c->model;
+    if (!train_model_load(&r->m, path, c->resume != NULL, r->err, sizeof r->err)) return false;
+    double stored[TS_COUNT];
+    if (c->resume) {
+        struct train_setting s[TS_COUNT];
+        for (int i = 0; i < TS_COUNT; i++) s[i] = (struct train_setting){ SETTINGS[i].key, 0 };
+        if (!checkpoint_read(path, &r->m, &r->st, s, TS_COUNT, r->data_spec, sizeof r->data_spec, r->err, sizeof r->err))
+            return false;
+        for (int i = 0; i < TS_COUNT; i++) stored[i] = s[i].value;
+        if (c->data && strcmp(c->data, r->data_spec)) {
+            snprintf(r->err, sizeof r->err, "%s was trained on --data %s, not %s", path, r->data_spec, c->data);
+            return false;
+        }
+        if (c->target_ctx > 0) {
+            snprintf(r->err, sizeof r->err, "--target-ctx: a resumed run keeps its checkpoint's rope base");
+            return false;
+        }
+    } else {
+        snprintf(r->data_spec, sizeof r->data_spec, "%s", c->data);
+    }
+    if (!resolve_settings(r, c->resume ? stored : NULL)) {
+        r->err[0] = 0;
+        return false;
+    }
+    const struct qwen25vl_text_hparams *hp = &r->m.hp;
+    if (SET(r, TS_ROPE_BASE) == 0)   // fixed once for the whole run, then stored
+        SET(r, TS_ROPE_BASE) = c->target_ctx > 0 ? rope_base_dynamic_ntk(hp->rope_freq_base, c->rope_factor, c->target_ctx,
+                                                                          c->rope_orig_ctx, (int)hp->head_dim)
+                                                 : hp->rope_freq_base;
+    enum tl_type ct = (enum tl_type)SET(r, TS_COMPUTE_TYPE);
+    if (ct != TL_F32 && ct != TL_F16 && ct != TL_BF16) {
+        snprintf(r->err, sizeof r->err, "--compute-type must be f32, f16 or bf16");
+        return false;
+    }
+    r->sp = (struct train_step_params){ .graph = { .rope_base = (float)SET(r, TS_ROPE_BASE), .compute_type = ct },
+                                        .checkpoint_every = (int)SET(r, TS_CHECKPOINT_EVERY),
+                                        .n_threads = c->n_threads };
+    r->src = train_source_open(r->data_spec, hp->n_vocab, (uint64_t)SET(r, TS_SEED), r->err, sizeof r->err);
+    return r->src != NULL;
+}
+
+static bool save(struct run *r, const char *path, bool with_optimizer) {
+    struct train_setting s[TS_COUNT];
+    for (int i = 0; i < TS_COUNT; i++) s[i] = (struct train_setting){ SETTINGS[i].key, r->c->settings[i] };
+    return checkpoint_write(path, &r->m, (float)SET(r, TS_ROPE_BASE), with_optimizer, &r->st, s, TS_COUNT, r->data_spec,
+                            r->err, sizeof r->err);
+}
+
+// Exact-match accuracy (every answer token the argmax) on held-out instances.
+static bool evaluate(struct run *r, int64_t *correct) {
+    struct train_pack p;
+    train_pack_init(&p, (int64_t)SET(r, TS_SEQ_LEN));
+    struct train_instance in = { 0 };
+    int32_t *pred = malloc((size_t)p.cap * sizeof *pred);
+    if (!pred) abort();
+    bool ok = true;
+    *correct = 0;
+    for (int64_t i = 0; ok && i < r->c->eval_instances; i++) {
+        ok = train_source_get_heldout(r->src, i, &in, r->err, sizeof r->err) &&
+             train_pack_one(&p, &in, r->err, sizeof r->err) &&
+             train_predict_pack(&r->m, &p, &r->sp, pred, r->err, sizeof r->err);
+        bool all = ok;
+        for (int64_t k = 0; ok && k < p.n_rows; k++) all = all && pred[k] == p.targets[k];
+        *correct += all;
+    }
+    free(pred);
+    train_instance_free(&in);
+    train_pack_free(&p);
+    return ok;
+}
+
+static bool report_eval(struct run *r) {
+    int64_t correct;
+    if (!evaluate(r, &correct)) return false;
+    fprintf(stderr, "eval step %lld: accuracy %lld/%lld = %.1f%% (held-out instances, exact match)\n",
+            (long long)r->st.step, (long long)correct, (long long)r->c->eval_instances,
+            100.0 * correct / r->c->eval_instances);
+    return true;
+}
+
+// One optimizer step's packs, filled from the cursor until they hold tokens_per_step.
+struct step_packs {
+    struct train_pack *v;
+    int n, cap;
+    int64_t tokens, answers;
+};
+
+static bool fill_step(struct run *r, struct step_packs *sp) {
+    sp->n = 0;
+    sp->tokens = sp->answers = 0;
+    while (sp->n == 0 || sp->tokens < SET(r, TS_TOKENS_PER_STEP)) {
+        if (sp->n == sp->cap) {
+            sp->v = realloc(sp->v, (size_t)(sp->cap + 1) * sizeof *sp->v);
+            if (!sp->v) abort();
+            train_pack_init(&sp->v[sp->cap++], (int64_t)SET(r, TS_SEQ_LEN));
+        }
+        struct train_pack *p = &sp->v[sp->n++];
+        if (!train_pack_fill(p, r->src, &r->st.cursor, r->err, sizeof r->err)) return false;
+        sp->tokens += p->n;
+        sp->answers += p->n_rows;
+    }
+    return true;
+}
+
+static void log_step(struct run *r, double loss, float lr, double norm, double tok_s, double elapsed, size_t peak,
+                     bool last) {
+    if (r->csv) {
+        fprintf(r->csv, "%lld,%lld,%.6f,%.6e,%.6e,%.1f,%.3f,%zu\n", (long long)r->st.step, (long long)r->st.tokens, loss,
+                lr, norm, tok_s, elapsed, peak);
+        fflush(r->csv);
+    }
+    if (r->c->quiet) return;
+    bool tty = isatty(2);
+    if (!tty && !last && r->st.step % r->c->log_every) return;
+    fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  |g| %.3e  %.0f tok/s  graph+acts %.1f MiB%s",
+            tty ? "\r" : "", (long long)r->st.step, (long long)SET(r, TS_STEPS), loss, lr, norm, tok_s, peak / 1048576.0,
+            tty && !last ? "   " : "\n");
+}
+
+static bool open_csv(struct run *r) {
+    if (!r->c->log_csv) return true;
+    bool append = r->c->resume && access(r->c->log_csv, F_OK) == 0;
+    r->csv = fopen(r->c->log_csv, append ? "a" : "w");
+    if (!r->csv) {
+        snprintf(r->err, sizeof r->err, "cannot write %s", r->c->log_csv);
+        return false;
+    }
+    if (!append) fprintf(r->csv, "step,tokens,loss,lr,grad_norm,tokens_per_s,elapsed_s,graph_act_bytes\n");
+    return true;
+}
+
+static void print_plan(struct run *r) {
+    int64_t n = 0;
+    for (int i = 0; i < r->m.n_params; i++) n += r->m.params[i].n;
+    int L = (int)r->m.hp.n_layer, E = r->sp.checkpoint_every < L ? r->sp.checkpoint_every : L;
+    fprintf(stderr,
+            "train-longpt: %lld parameters (%.1f MiB of weights, gradients and moments), %d blocks in %d segments, "
+            "sequences of <= %lld tokens, >= %lld tokens per step, rope base %.6g, %s compute, data %s\n",
+            (long long)n, 16.0 * n / 1048576, L, (L + E - 1) / E, (long long)SET(r, TS_SEQ_LEN),
+            (long long)SET(r, TS_TOKENS_PER_STEP), SET(r, TS_ROPE_BASE), tl_type_name(r->sp.graph.compute_type),
+            r->data_spec);
+    if (r->c->resume)
+        fprintf(stderr, "train-longpt: resuming %s at step %lld (data cursor %lld, %lld tokens so far)\n", r->c->resume,
+                (long long)r->st.step, (long long)r->st.cursor, (long long)r->st.tokens);
+}
+
+// The run after loading; false on an error (r->err says which), *code the exit status.
+static bool train_loop(struct run *r, int *code) {
+    struct train_config *c = r->c;
+    struct adamw_params opt = { (float)SET(r, TS_BETA1), (float)SET(r, TS_BETA2), (float)SET(r, TS_EPS),
+                                (float)SET(r, TS_WEIGHT_DECAY) };
+    struct lr_schedule sched = { (float)SET(r, TS_LR), (float)SET(r, TS_LR_MIN), (int64_t)SET(r, TS_WARMUP),
+                                 (int64_t)SET(r, TS_STEPS) };
+    int n = r->m.n_params;
+    float **grads = malloc(n * sizeof *grads);
+    int64_t *sizes = malloc(n * sizeof *sizes);
+    if (!grads || !sizes) abort();
+    for (int i = 0; i < n; i++) grads[i] = r->m.params[i].grad, sizes[i] = r->m.params[i].n;
+    struct step_packs packs = { 0 };
+    bool ok = c->eval_every <= 0 || report_eval(r);
+    double t_start = now_s();
+    int64_t steps_here = 0;
+    while (ok && r->st.step < SET(r, TS_STEPS)) {
+        double t0 = now_s();
+        int64_t step = r->st.step + 1, cursor0 = r->st.cursor;
+        train_model_zero_grads(&r->m);
+        if (!(ok = fill_step(r, &packs))) break;
+        double loss_sum = 0;
+        size_t peak = 0;
+        for (int k = 0; ok && k < packs.n; k++) {
+            double ls = 0;
+            size_t pk = 0;
+            ok = train_step_pack(&r->m, &packs.v[k], &r->sp, 1.0f / packs.answers, &ls, &pk, r->err, sizeof r->err);
+            loss_sum += ls;
+            if (pk > peak) peak = pk;
+        }
+        if (!ok) break;
+        double loss = loss_sum / packs.answers, norm = grad_global_norm(grads, sizes, n);
+        if (!isfinite(loss) || !isfinite(norm)) {
+            r->st.cursor = cursor0;
+            snprintf(r->err, sizeof r->err,
+                     "step %lld: the %s is %s; stopping without taking the step%s%s", (long long)step,
+                     isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? (isnan(norm) ? "NaN" : "infinite")
+                                                                               : (isnan(loss) ? "NaN" : "infinite"),
+                     c->save ? " (the last good checkpoint is " : "", c->save ? c->save : "");
+            if (c->save) strncat(r->err, ")", sizeof r->err - strlen(r->err) - 1);
+            ok = false;
+            break;
+        }
+        float lr = lr_at(&sched, step), scale = clip_scale(norm, (float)SET(r, TS_CLIP));
+        for (int i = 0; i < n; i++) {
+            struct train_param *p = &r->m.params[i];
+            adamw_step(p->w->data, p->grad, p->m, p->v, p->n, &opt, lr, step, scale, p->decay);
+        }
+        r->st.step = step;
+        r->st.tokens += packs.tokens;
+        steps_here++;
+        double t1 = now_s();
+        bool last = step == (int64_t)SET(r, TS_STEPS);
+        bool stop = interrupted || (c->stop_after > 0 && steps_here >= c->stop_after);
+        log_step(r, loss, lr, norm, packs.tokens / (t1 - t0), t1 - t_start, peak, last || stop);
+        if (c->save && (last || stop || step % c->save_every == 0)) {
+            if (!(ok = save(r, c->save, true))) break;
+            if (!c->quiet && (stop || !isatty(2))) fprintf(stderr, "checkpoint: %s (step %lld)\n", c->save, (long long)step);
+        }
+        if (c->eval_every > 0 && (last || step % c->eval_every == 0)) ok = report_eval(r);
+        if (stop) {
+            *code = interrupted ? 130 : 0;
+            fprintf(stderr, "train-longpt: %s at step %lld%s\n", interrupted ? "interrupted" : "stopped (--stop-after)",
+                    (long long)step, c->save ? "; resume with --resume" : " (no --save: nothing kept)");
+            break;
+        }
+    }
+    for (int k = 0; k < packs.cap; k++) train_pack_free(&packs.v[k]);
+    free(packs.v);
+    free(grads);
+    free(sizes);
+    return ok;
+}
+
+int train_longpt(struct train_config *c) {
+    struct run r = { .c = c };
+    interrupted = 0;
+    void (*old)(int) = signal(SIGINT, on_sigint);
+    int code = 0;
+    bool ok = load(&r) && open_csv(&r);
+    if (ok) {
+        print_plan(&r);
+        ok = train_loop(&r, &code);
+    }
+    if (ok && code == 0 && c->out && r.st.step == (int64_t)SET(&r, TS_STEPS)) {
+        ok = save(&r, c->out, false);
+        if (ok && !c->quiet) fprintf(stderr, "model: %s\n", c->out);
+    }
+    if (ok && !c->quiet) fprintf(stderr, "train-longpt: peak RSS %.0f MiB\n", peak_rss_mib());
+    if (!ok && r.err[0]) fprintf(stderr, "longvl train-longpt: %s\n", r.err);
+    if (r.csv) fclose(r.csv);
+    train_source_free(r.src);
+    if (r.m.file) train_model_free(&r.m);
+    signal(SIGINT, old);
+    return ok ? code : 1;
+}
