@@ -44,7 +44,7 @@ static int usage(FILE *f, int rc) {
 }
 
 static const struct { const char *flag; enum train_setting_id id; double lo, hi; } NUMBERS[] = {
-    { "--lr", TS_LR, 0, 1e3 },
+    { "--lr", TS_LR, 0, 1e38 },
     { "--lr-min", TS_LR_MIN, 0, 1e3 },
     { "--warmup", TS_WARMUP, 0, 1e12 },
     { "--steps", TS_STEPS, 1, 1e12 },

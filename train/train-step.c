@@ -122,7 +122,7 @@ bool train_step_pack(struct train_model *m, const struct train_pack *p, const st
         return false;
     }
     float *dx[2] = { buf + S * act, buf + (S + 1) * act };
-    struct step s = { .m = m, .p = p, .sp = sp, .ga = tl_gallocr_new() };
+    struct step s = { .m = m, .p = p, .sp = sp, .ga = sp->alloc ? sp->alloc : tl_gallocr_new() };
     const struct tl_tensor *e = m->tok_embd;
     for (int64_t i = 0; i < N; i++) memcpy(buf + i * H, (const float *)e->data + (size_t)p->ids[i] * H, H * sizeof(float));
     bool ok = true;
@@ -139,7 +139,7 @@ bool train_step_pack(struct train_model *m, const struct train_pack *p, const st
             for (int64_t j = 0; j < H; j++) g[(size_t)p->ids[i] * H + j] += dx[0][i * H + j];
     }
     if (peak_bytes) *peak_bytes = (S + 2) * act * sizeof(float) + s.graph_peak;
-    tl_gallocr_free(s.ga);
+    if (s.ga != sp->alloc) tl_gallocr_free(s.ga);
     free(buf);
     return ok;
 }

@@ -21,6 +21,7 @@ struct train_step_params {
     struct train_graph_params graph;
     int checkpoint_every;   // blocks per segment (>= 1)
     int n_threads;
+    struct tl_gallocr *alloc;   // the graphs' buffer, kept across steps (NULL: one per call)
 };
 
 // Adds the gradient of loss_scale * (sum of the pack's answer-token losses) to every

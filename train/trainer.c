@@ -21,7 +21,7 @@ static const struct {
     const char *flag, *key;
     double def, lo, hi;
 } SETTINGS[TS_COUNT] = {
-    [TS_LR] = { "--lr", "lr", 1e-5, 0, 1e3 },
+    [TS_LR] = { "--lr", "lr", 1e-5, 0, 1e38 },
     [TS_LR_MIN] = { "--lr-min", "lr_min", 0, 0, 1e3 },
     [TS_WARMUP] = { "--warmup", "warmup", 0, 0, 1e12 },
     [TS_STEPS] = { "--steps", "steps", NAN, 1, 1e12 },
@@ -76,6 +76,7 @@ struct run {
     struct train_state st;
     struct train_step_params sp;
     char data_spec[512];
+    int64_t saved_step;   // the step the --save file holds (-1: none written)
     FILE *csv;
     char err[1024];
 };
@@ -150,7 +151,7 @@ static bool load(struct run *r) {
     }
     r->sp = (struct train_step_params){ .graph = { .rope_base = (float)SET(r, TS_ROPE_BASE), .compute_type = ct },
                                         .checkpoint_every = (int)SET(r, TS_CHECKPOINT_EVERY),
-                                        .n_threads = c->n_threads };
+                                        .n_threads = c->n_threads, .alloc = tl_gallocr_new() };
     r->src = train_source_open(r->data_spec, hp->n_vocab, (uint64_t)SET(r, TS_SEED), r->err, sizeof r->err);
     return r->src != NULL;
 }
@@ -294,12 +295,13 @@ static bool train_loop(struct run *r, int *code) {
         double loss = loss_sum / packs.answers, norm = grad_global_norm(grads, sizes, n);
         if (!isfinite(loss) || !isfinite(norm)) {
             r->st.cursor = cursor0;
-            snprintf(r->err, sizeof r->err,
-                     "step %lld: the %s is %s; stopping without taking the step%s%s", (long long)step,
-                     isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? (isnan(norm) ? "NaN" : "infinite")
-                                                                               : (isnan(loss) ? "NaN" : "infinite"),
-                     c->save ? " (the last good checkpoint is " : "", c->save ? c->save : "");
-            if (c->save) strncat(r->err, ")", sizeof r->err - strlen(r->err) - 1);
+            const char *what = isfinite(loss) ? "gradient norm" : "loss";
+            double bad = isfinite(loss) ? norm : loss;
+            int at = snprintf(r->err, sizeof r->err, "step %lld: the %s is %s; stopping without taking the step",
+                              (long long)step, what, isnan(bad) ? "NaN" : "infinite");
+            if (r->saved_step >= 0)
+                snprintf(r->err + at, sizeof r->err - at, " (the last good checkpoint, %s, holds step %lld)", c->save,
+                         (long long)r->saved_step);
             ok = false;
             break;
         }
@@ -317,6 +319,7 @@ static bool train_loop(struct run *r, int *code) {
         log_step(r, loss, lr, norm, packs.tokens / (t1 - t0), t1 - t_start, peak, last || stop);
         if (c->save && (last || stop || step % c->save_every == 0)) {
             if (!(ok = save(r, c->save, true))) break;
+            r->saved_step = step;
             if (!c->quiet && (stop || !isatty(2))) fprintf(stderr, "checkpoint: %s (step %lld)\n", c->save, (long long)step);
         }
         if (c->eval_every > 0 && (last || step % c->eval_every == 0)) ok = report_eval(r);
@@ -335,13 +338,14 @@ static bool train_loop(struct run *r, int *code) {
 }
 
 int train_longpt(struct train_config *c) {
-    struct run r = { .c = c };
+    struct run r = { .c = c, .saved_step = -1 };
     interrupted = 0;
     void (*old)(int) = signal(SIGINT, on_sigint);
     int code = 0;
     bool ok = load(&r) && open_csv(&r);
+    if (ok && c->resume && c->save && !strcmp(c->resume, c->save)) r.saved_step = r.st.step;
     if (ok) {
-        print_plan(&r);
+        if (!c->quiet) print_plan(&r);
         ok = train_loop(&r, &code);
     }
     if (ok && code == 0 && c->out && r.st.step == (int64_t)SET(&r, TS_STEPS)) {
@@ -353,6 +357,7 @@ int train_longpt(struct train_config *c) {
     if (r.csv) fclose(r.csv);
     train_source_free(r.src);
     if (r.m.file) train_model_free(&r.m);
+    tl_gallocr_free(r.sp.alloc);
     signal(SIGINT, old);
     return ok ? code : 1;
 }

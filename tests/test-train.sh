@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# longvl train-longpt end to end on the tiny preset (random f32 weights, the real
+# tokenizer's vocabulary of 151,936):
+# - the synthetic retrieval task (a key/value fact among distractor pages, asked at the
+#   end; 16 possible values, so chance is 1/16 = 6.25%) must reach 50% exact-match
+#   accuracy on 64 held-out instances in 300 steps;
+# - resuming is bit-identical to an uninterrupted run, after --stop-after, after SIGINT
+#   (which saves) and after kill -9 (from the last periodic checkpoint): cmp of the final
+#   model files;
+# - a NaN/Inf loss stops the run with a message and keeps the last good checkpoint;
+# - checkpointed and unchecked runs, and the dynamic-NTK base in the output model;
+# - bad input: clear messages and non-zero exits.
+# usage: test-train.sh LONGVL TOKENIZER_DIR [--skip-learning]
+# (--skip-learning: the sanitizer build, ~5x slower, runs everything but the 300 steps)
+longvl=$1
+tok=$2
+learning=${3:-}
+. "$(dirname "$0")/test-lib.sh" train
+f32_model "$dir/hf" "$dir/m" --preset tiny --seed 3
+
+# the file's step count: how many optimizer steps a checkpoint holds
+ckpt_step() { "$longvl" info "$1" 2>/dev/null | awk '$1 == "longpt.step" { print $NF }'; }
+
+# -- learning: the retrieval task above chance
+task=retrieval:pages=4,page-len=16,values=16
+if [ "$learning" != --skip-learning ]; then
+out=$("$longvl" train-longpt -m "$dir/m.gguf" --data $task --steps 300 --warmup 20 --seq-len 2048 --lr 3e-3 \
+      --lr-min 3e-4 --weight-decay 0 --eval-every 300 --eval-instances 64 --log "$dir/learn.csv" --log-every 50 2>&1)
+echo "$out" | grep -E "^(step|eval)"
+acc=$(echo "$out" | awk '/^eval step 300:/ { split($5, a, "/"); print a[1] }')
+if [ -n "$acc" ] && [ "$acc" -ge 32 ]; then ok "retrieval: $acc/64 held-out instances right after 300 steps (chance 4/64; want >= 32)"
+else fail "retrieval: accuracy ${acc:-none}/64 after 300 steps (want >= 32): $(tail -3 <<<"$out")"; fi
+rows=$(wc -l <"$dir/learn.csv")
+if [ "$rows" -eq 301 ] && head -1 "$dir/learn.csv" | grep -q "^step,tokens,loss,lr,grad_norm"; then ok "the CSV log has a header and 300 rows"
+else fail "the CSV log has $rows lines"; fi
+fi
+
+# -- resuming: every way of stopping continues bit for bit
+small=(--data retrieval:pages=2,page-len=16 --seq-len 256 --lr 1e-3 --warmup 2 --steps 12 --quiet)
+run "$longvl" train-longpt -m "$dir/m.gguf" "${small[@]}" -o "$dir/whole.gguf"
+run "$longvl" train-longpt -m "$dir/m.gguf" "${small[@]}" -o "$dir/again.gguf"
+if cmp -s "$dir/whole.gguf" "$dir/again.gguf"; then ok "two runs give the same model bit for bit"; else fail "two runs differ"; fi
+
+expect 0 "stopped (--stop-after) at step 5" "$longvl" train-longpt -m "$dir/m.gguf" "${small[@]}" --stop-after 5 \
+  --save "$dir/a.ckpt" --log "$dir/a.csv"
+run "$longvl" train-longpt --resume "$dir/a.ckpt" --save "$dir/a.ckpt" --quiet -o "$dir/a.gguf" --log "$dir/a.csv"
+if cmp -s "$dir/whole.gguf" "$dir/a.gguf"; then ok "stopped at step 5 and resumed: the same model bit for bit"
+else fail "stop + resume differs from the uninterrupted run"; fi
+if [ "$(wc -l <"$dir/a.csv")" -eq 13 ]; then ok "the resumed CSV continues the first (12 steps, one header)"
+else fail "the resumed CSV has $(wc -l <"$dir/a.csv") lines"; fi
+
+# SIGINT: the run saves where it is and exits 130. (One training process at a time: two
+# OpenMP processes on the same cores slow each other down many times over.)
+slow=(--data retrieval:pages=2,page-len=16 --seq-len 256 --lr 1e-3 --warmup 2 --steps 60)
+run "$longvl" train-longpt -m "$dir/m.gguf" "${slow[@]}" --quiet -o "$dir/b-whole.gguf"
+"$longvl" train-longpt -m "$dir/m.gguf" "${slow[@]}" --save "$dir/b.ckpt" --save-every 1 >"$dir/b.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do [ -e "$dir/b.ckpt" ] && break; sleep 0.05; done
+kill -INT $pid
+wait $pid; rc=$?
+stopped=$(ckpt_step "$dir/b.ckpt")
+if [ $rc -eq 130 ] && grep -q "interrupted at step" "$dir/b.log" && [ -n "$stopped" ] && [ "$stopped" -lt 60 ]; then
+  ok "SIGINT: exit 130, checkpoint at step $stopped"
+else fail "SIGINT: exit $rc, checkpoint step '${stopped}': $(tail -2 "$dir/b.log")"; fi
+run "$longvl" train-longpt --resume "$dir/b.ckpt" --quiet -o "$dir/b.gguf"
+if cmp -s "$dir/b-whole.gguf" "$dir/b.gguf"; then ok "interrupted at step $stopped and resumed: the same model bit for bit"
+else fail "SIGINT + resume differs from the uninterrupted run"; fi
+
+# kill -9: nothing is saved at the kill; the last periodic checkpoint is whole and resumes
+"$longvl" train-longpt -m "$dir/m.gguf" "${slow[@]}" --save "$dir/c.ckpt" --save-every 3 --quiet &
+pid=$!
+for _ in $(seq 600); do [ -e "$dir/c.ckpt" ] && break; sleep 0.05; done
+sleep 0.5
+kill -KILL $pid
+wait $pid 2>/dev/null
+killed=$(ckpt_step "$dir/c.ckpt")
+run "$longvl" train-longpt --resume "$dir/c.ckpt" --quiet -o "$dir/c.gguf"
+if cmp -s "$dir/b-whole.gguf" "$dir/c.gguf"; then ok "killed (-9) after the checkpoint of step $killed, resumed: the same model bit for bit"
+else fail "kill -9 + resume from step $killed differs from the uninterrupted run"; fi
+
+# -- a NaN or infinite loss stops without a step, keeping the last good checkpoint
+expect 1 "step 2: the loss is NaN; stopping without taking the step (the last good checkpoint, .*nan.ckpt, holds step 1)" \
+  "$longvl" train-longpt -m "$dir/m.gguf" "${small[@]}" --lr 1e30 --clip 0 --save "$dir/nan.ckpt" --save-every 1
+s=$(ckpt_step "$dir/nan.ckpt")
+if [ "$s" = 1 ]; then ok "the checkpoint after the NaN is the last good step (1)"; else fail "checkpoint step after NaN: '$s'"; fi
+
+# -- checkpointing changes memory, not results; the rope base goes into the model
+run "$longvl" train-longpt -m "$dir/m.gguf" "${small[@]}" --checkpoint-every 2 -o "$dir/unchecked.gguf"
+if cmp -s "$dir/whole.gguf" "$dir/unchecked.gguf"; then ok "--checkpoint-every 2 (no checkpointing) = every block checkpointed, bit for bit"
+else fail "checkpointing changes the result"; fi
+run "$longvl" train-longpt -m "$dir/m.gguf" --data retrieval:pages=2,page-len=16 --seq-len 256 --steps 1 --quiet --target-ctx 131072 -o "$dir/ntk.gguf"
+# head_dim 16: 1e6 * (131072 / 32768)^(16/14) = 4.876e6
+base=$("$longvl" info "$dir/ntk.gguf" | awk '/rope.freq_base/ { print $NF }')
+if awk -v b="$base" 'BEGIN { exit !(b > 4.875e6 && b < 4.877e6) }'; then ok "--target-ctx 131072: rope base $base in the model (want 4.876e6)"
+else fail "--target-ctx 131072: rope base '$base' (want 4.876e6)"; fi
+run "$longvl" logits -m "$dir/ntk.gguf" --tokens 1,2,3 -o "$dir/ntk.f32"   # the output model runs
+
+# -- JSONL data
+printf '%s\n' '{"input_ids": [5, 6, 7, 8, 9], "labels": [-100, -100, -100, 8, 9]}' \
+              '{"input_ids": [1, 2, 3], "labels": [-100, 2, 3]}' >"$dir/d.jsonl"
+run "$longvl" train-longpt -m "$dir/m.gguf" --data "$dir/d.jsonl" --seq-len 16 --steps 3 --seed 5 --quiet -o "$dir/j.gguf"
+
+# -- bad input
+expect 2 "give either -m" "$longvl" train-longpt --data $task --steps 3
+expect 2 "--data is required" "$longvl" train-longpt -m "$dir/m.gguf" --steps 3
+expect 1 "--steps is required" "$longvl" train-longpt -m "$dir/m.gguf" --data $task
+expect 2 "--lr takes a number" "$longvl" train-longpt -m "$dir/m.gguf" --data $task --steps 3 --lr fast
+expect 1 "expected retrieval:pages" "$longvl" train-longpt -m "$dir/m.gguf" --data retrieval:pages=x --steps 3
+expect 1 "more than --seq-len 64" "$longvl" train-longpt -m "$dir/m.gguf" --data $task --steps 3 --seq-len 64
+printf '%s\n' '{"input_ids": [1, 2], "labels": [-100, 2]}' '{"input_ids": [1, 2], "labels": [1]}' >"$dir/bad.jsonl"
+expect 1 "bad.jsonl line 2: input_ids and labels must have the same length" \
+  "$longvl" train-longpt -m "$dir/m.gguf" --data "$dir/bad.jsonl" --steps 3
+expect 1 "is not a GGUF\|GGUF" "$longvl" train-longpt -m "$dir/d.jsonl" --data $task --steps 3
+expect 1 "trained with --lr 0.001; resuming it with 0.002" "$longvl" train-longpt --resume "$dir/a.ckpt" --lr 2e-3
+expect 1 "not a usable train-longpt checkpoint" "$longvl" train-longpt --resume "$dir/m.gguf"
+summary
