@@ -51,7 +51,7 @@ else fail "the resumed CSV has $(wc -l <"$dir/a.csv") lines"; fi
 
 # SIGINT: the run saves where it is and exits 130. (One training process at a time: two
 # OpenMP processes on the same cores slow each other down many times over.)
-slow=(--data retrieval:pages=2,page-len=16 --seq-len 256 --lr 1e-3 --warmup 2 --steps 60)
+slow=(--data retrieval:pages=2,page-len=16 --seq-len 256 --lr 1e-3 --warmup 2 --steps 30)
 run "$longvl" train-longpt -m "$dir/m.gguf" "${slow[@]}" --quiet -o "$dir/b-whole.gguf"
 "$longvl" train-longpt -m "$dir/m.gguf" "${slow[@]}" --save "$dir/b.ckpt" --save-every 1 >"$dir/b.log" 2>&1 &
 pid=$!
@@ -59,7 +59,7 @@ for _ in $(seq 600); do [ -e "$dir/b.ckpt" ] && break; sleep 0.05; done
 kill -INT $pid
 wait $pid; rc=$?
 stopped=$(ckpt_step "$dir/b.ckpt")
-if [ $rc -eq 130 ] && grep -q "interrupted at step" "$dir/b.log" && [ -n "$stopped" ] && [ "$stopped" -lt 60 ]; then
+if [ $rc -eq 130 ] && grep -q "interrupted at step" "$dir/b.log" && [ -n "$stopped" ] && [ "$stopped" -lt 30 ]; then
   ok "SIGINT: exit 130, checkpoint at step $stopped"
 else fail "SIGINT: exit $rc, checkpoint step '${stopped}': $(tail -2 "$dir/b.log")"; fi
 run "$longvl" train-longpt --resume "$dir/b.ckpt" --quiet -o "$dir/b.gguf"
