@@ -42,7 +42,7 @@ for preset in tiny small; do
       flop=$(( 6 * layers * (2 * H * H + 2 * H * kv * D + 3 * H * F) + 6 * D * toks * heads * layers ))
       awk -v p="$preset" -v n="$toks" -v m="$mode" -v t="$tps" -v f="$flop" -v b="${blas:-0}" -v by="$bytes" -v r="$rss" \
         'BEGIN { gf = f * t / 1e9; printf "| %s | %d | %s | %.0f | %.1f | %s | %.0f | %d |\n", p, n, m, t, gf,
-                 b > 0 ? sprintf("%.3fx", gf / b) : "-", by / n, r }'
+                 (b > 0 ? sprintf("%.3fx", gf / b) : "-"), by / n, r }'
     done
   done
 done

@@ -39,7 +39,9 @@ static int usage(FILE *f, int rc) {
             "  --eval-every N        exact-match accuracy on --eval-instances K (64) held-out instances\n"
             "  --log-every N         progress lines when stderr is not a terminal (default 10)\n"
             "  --stop-after N        stop (saving) after N steps of this process\n"
-            "  --threads N  --quiet\n");
+            "  --threads N  --quiet\n"
+            "data parallel: mpirun -np R longvl train-longpt ... (Open MPI builds): each rank runs\n"
+            "--tokens-per-step of every step, gradients are summed; rank 0 logs and writes the files\n");
     return rc;
 }
 
@@ -152,5 +154,14 @@ int verb_train_longpt(int argc, char **argv) {
     int rc = 0;
     if (!parse_args(argc, argv, &c, &rc)) return rc;
     if (c.n_threads <= 0) c.n_threads = tl_cpu_default_threads();
-    return train_longpt(&c);
+    struct dist d;
+    char err[256];
+    if (!dist_init(&d, &argc, &argv, err, sizeof err)) {
+        fprintf(stderr, "longvl train-longpt: %s\n", err);
+        return 1;
+    }
+    c.dist = &d;
+    rc = train_longpt(&c);
+    dist_finalize(&d);
+    return rc;
 }

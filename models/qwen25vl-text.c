@@ -5,6 +5,7 @@
 #include "tl-gguf.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,34 @@
 
 static struct tl_tensor *bind(struct qwen25vl_text_model *m, const char *fmt, int layer) {
     return qwen25vl_bind_tensor(m->file, m->wctx, fmt, layer);
+}
+
+static struct tl_tensor *bind_layer(void *m, const char *fmt, int layer) { return bind(m, fmt, layer); }
+
+bool qwen25vl_text_bind_layers(struct qwen25vl_text_layer *layers, uint32_t n_layer,
+                               struct tl_tensor *(*find)(void *user, const char *fmt, int layer), void *user) {
+    static const struct { const char *fmt; size_t offset; } names[] = {
+        { "blk.%d.attn_norm.weight", offsetof(struct qwen25vl_text_layer, attn_norm) },
+        { "blk.%d.attn_q.weight", offsetof(struct qwen25vl_text_layer, wq) },
+        { "blk.%d.attn_q.bias", offsetof(struct qwen25vl_text_layer, bq) },
+        { "blk.%d.attn_k.weight", offsetof(struct qwen25vl_text_layer, wk) },
+        { "blk.%d.attn_k.bias", offsetof(struct qwen25vl_text_layer, bk) },
+        { "blk.%d.attn_v.weight", offsetof(struct qwen25vl_text_layer, wv) },
+        { "blk.%d.attn_v.bias", offsetof(struct qwen25vl_text_layer, bv) },
+        { "blk.%d.attn_output.weight", offsetof(struct qwen25vl_text_layer, wo) },
+        { "blk.%d.ffn_norm.weight", offsetof(struct qwen25vl_text_layer, ffn_norm) },
+        { "blk.%d.ffn_gate.weight", offsetof(struct qwen25vl_text_layer, ffn_gate) },
+        { "blk.%d.ffn_up.weight", offsetof(struct qwen25vl_text_layer, ffn_up) },
+        { "blk.%d.ffn_down.weight", offsetof(struct qwen25vl_text_layer, ffn_down) },
+    };
+    bool ok = true;
+    for (uint32_t l = 0; l < n_layer; l++)
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            struct tl_tensor *t = find(user, names[i].fmt, (int)l);
+            *(struct tl_tensor **)((char *)&layers[l] + names[i].offset) = t;
+            ok = ok && t;
+        }
+    return ok;
 }
 
 bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *err, size_t errlen) {
@@ -48,23 +77,7 @@ bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *e
     m->output_norm = bind(m, "output_norm.weight", 0);
     m->output = hp->tied_embeddings ? m->tok_embd : bind(m, "output.weight", 0);
     ok = m->tok_embd && m->output_norm && m->output;
-    for (uint32_t l = 0; l < hp->n_layer; l++) {
-        struct qwen25vl_text_layer *L = &m->layers[l];
-        L->attn_norm = bind(m, "blk.%d.attn_norm.weight", l);
-        L->wq = bind(m, "blk.%d.attn_q.weight", l);
-        L->bq = bind(m, "blk.%d.attn_q.bias", l);
-        L->wk = bind(m, "blk.%d.attn_k.weight", l);
-        L->bk = bind(m, "blk.%d.attn_k.bias", l);
-        L->wv = bind(m, "blk.%d.attn_v.weight", l);
-        L->bv = bind(m, "blk.%d.attn_v.bias", l);
-        L->wo = bind(m, "blk.%d.attn_output.weight", l);
-        L->ffn_norm = bind(m, "blk.%d.ffn_norm.weight", l);
-        L->ffn_gate = bind(m, "blk.%d.ffn_gate.weight", l);
-        L->ffn_up = bind(m, "blk.%d.ffn_up.weight", l);
-        L->ffn_down = bind(m, "blk.%d.ffn_down.weight", l);
-        struct tl_tensor **all = (struct tl_tensor **)L;   // the layer struct holds only tensor pointers
-        for (size_t i = 0; i < sizeof *L / sizeof *all; i++) ok = ok && all[i];
-    }
+    ok = ok && qwen25vl_text_bind_layers(m->layers, hp->n_layer, bind_layer, m);
     // norms and biases are added to f32 activations elementwise
     ok = ok && m->output_norm->type == TL_F32;
     for (uint32_t l = 0; ok && l < hp->n_layer; l++) {

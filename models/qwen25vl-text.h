@@ -29,6 +29,12 @@ struct qwen25vl_text_layer {
     struct tl_tensor *ffn_norm, *ffn_gate, *ffn_up, *ffn_down;
 };
 
+// Points every layer's fields at the tensor find(user, fmt, layer) returns for its GGUF
+// name (fmt like "blk.%d.attn_q.weight"); false if any is NULL. Shared by inference
+// (tensors in the file's mapping) and training (f32 masters).
+bool qwen25vl_text_bind_layers(struct qwen25vl_text_layer *layers, uint32_t n_layer,
+                               struct tl_tensor *(*find)(void *user, const char *fmt, int layer), void *user);
+
 struct qwen25vl_text_model {
     struct qwen25vl_text_hparams hp;
     struct tl_gguf *file;        // the mapping the weights point into

@@ -19,5 +19,8 @@ apt-get install -y -qq --no-install-recommends \
 # Vulkan: loader and headers, glslangValidator (shaders are compiled at build time), and
 # Mesa's drivers, whose lavapipe CPU device lets the Vulkan tests run on any machine
 apt-get install -y -qq --no-install-recommends libvulkan-dev glslang-tools mesa-vulkan-drivers
+# Open MPI: data-parallel training (mpirun -np N longvl train-longpt); optional for the
+# build, installed so the tests run the two-rank check
+apt-get install -y -qq --no-install-recommends libopenmpi-dev openmpi-bin
 # tests only: the independent references of the model (NumPy) and the image processor (Pillow)
 apt-get install -y -qq --no-install-recommends python3-numpy python3-pil

@@ -28,6 +28,7 @@ bool checkpoint_write(const char *path, const struct train_model *m, float rope_
         if (strncmp(key, "longpt.", 7)) tl_gguf_set_value(g, key, tl_gguf_kv_value(m->file, i));
     }
     tl_gguf_set_f32(g, KEY_ROPE_BASE, rope_base);
+    if (tl_gguf_find_key(g, "general.file_type") >= 0) tl_gguf_set_u32(g, "general.file_type", 0);   // all f32 now
     bool ok = true;
     for (int i = 0; ok && i < m->n_params; i++) {
         const struct train_param *p = &m->params[i];

@@ -59,6 +59,8 @@ static struct tl_tensor *param_named(struct train_model *m, const char *fmt, int
     return NULL;
 }
 
+static struct tl_tensor *find_param(void *m, const char *fmt, int layer) { return param_named(m, fmt, layer); }
+
 bool train_model_load(struct train_model *m, const char *path, bool with_extra, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     char why[512] = "";
@@ -89,21 +91,7 @@ bool train_model_load(struct train_model *m, const char *path, bool with_extra, 
     m->tok_embd = param_named(m, "token_embd.weight", 0);
     m->output_norm = param_named(m, "output_norm.weight", 0);
     m->output = m->hp.tied_embeddings ? m->tok_embd : param_named(m, "output.weight", 0);
-    for (uint32_t l = 0; l < m->hp.n_layer; l++) {
-        struct qwen25vl_text_layer *L = &m->layers[l];
-        L->attn_norm = param_named(m, "blk.%d.attn_norm.weight", l);
-        L->wq = param_named(m, "blk.%d.attn_q.weight", l);
-        L->bq = param_named(m, "blk.%d.attn_q.bias", l);
-        L->wk = param_named(m, "blk.%d.attn_k.weight", l);
-        L->bk = param_named(m, "blk.%d.attn_k.bias", l);
-        L->wv = param_named(m, "blk.%d.attn_v.weight", l);
-        L->bv = param_named(m, "blk.%d.attn_v.bias", l);
-        L->wo = param_named(m, "blk.%d.attn_output.weight", l);
-        L->ffn_norm = param_named(m, "blk.%d.ffn_norm.weight", l);
-        L->ffn_gate = param_named(m, "blk.%d.ffn_gate.weight", l);
-        L->ffn_up = param_named(m, "blk.%d.ffn_up.weight", l);
-        L->ffn_down = param_named(m, "blk.%d.ffn_down.weight", l);
-    }
+    qwen25vl_text_bind_layers(m->layers, m->hp.n_layer, find_param, m);   // every name was loaded above
     return true;
 }
 

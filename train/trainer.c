@@ -36,6 +36,7 @@ static const struct {
     [TS_COMPUTE_TYPE] = { "--compute-type", "compute_type", TL_F32, 0, TL_TYPE_COUNT },
     [TS_SEED] = { "--seed", "seed", 0, 0, 9007199254740992.0 },
     [TS_ROPE_BASE] = { "--rope-base", "rope_base", 0, 0, 1e30 },   // 0: the model's, or --target-ctx's
+    [TS_RANKS] = { "mpirun -np", "ranks", 1, 1, 1 << 20 },
 };
 
 const char *train_setting_flag(enum train_setting_id id) { return SETTINGS[id].flag; }
@@ -82,6 +83,9 @@ struct run {
 };
 
 #define SET(r, id) ((r)->c->settings[id])
+
+static bool leader(const struct run *r) { return !r->c->dist || r->c->dist->rank == 0; }
+static int ranks(const struct run *r) { return r->c->dist ? r->c->dist->size : 1; }
 
 // Settings: a resumed run takes the checkpoint's and refuses a flag that contradicts
 // one; a fresh run takes the defaults of those not given.
@@ -135,6 +139,7 @@ static bool load(struct run *r) {
     } else {
         snprintf(r->data_spec, sizeof r->data_spec, "%s", c->data);
     }
+    c->settings[TS_RANKS] = ranks(r);
     if (!resolve_settings(r, c->resume ? stored : NULL)) {
         r->err[0] = 0;
         return false;
@@ -205,7 +210,7 @@ struct step_packs {
 static bool fill_step(struct run *r, struct step_packs *sp) {
     sp->n = 0;
     sp->tokens = sp->answers = 0;
-    while (sp->n == 0 || sp->tokens < SET(r, TS_TOKENS_PER_STEP)) {
+    while (sp->n == 0 || sp->tokens < SET(r, TS_TOKENS_PER_STEP) * ranks(r)) {
         if (sp->n == sp->cap) {
             sp->v = realloc(sp->v, (size_t)(sp->cap + 1) * sizeof *sp->v);
             if (!sp->v) abort();
@@ -221,6 +226,7 @@ static bool fill_step(struct run *r, struct step_packs *sp) {
 
 static void log_step(struct run *r, double loss, float lr, double norm, double tok_s, double elapsed, size_t peak,
                      bool last) {
+    if (!leader(r)) return;
     if (r->csv) {
         fprintf(r->csv, "%lld,%lld,%.6f,%.6e,%.6e,%.1f,%.3f,%zu\n", (long long)r->st.step, (long long)r->st.tokens, loss,
                 lr, norm, tok_s, elapsed, peak);
@@ -235,7 +241,7 @@ static void log_step(struct run *r, double loss, float lr, double norm, double t
 }
 
 static bool open_csv(struct run *r) {
-    if (!r->c->log_csv) return true;
+    if (!r->c->log_csv || !leader(r)) return true;
     bool append = r->c->resume && access(r->c->log_csv, F_OK) == 0;
     r->csv = fopen(r->c->log_csv, append ? "a" : "w");
     if (!r->csv) {
@@ -274,7 +280,7 @@ static bool train_loop(struct run *r, int *code) {
     if (!grads || !sizes) abort();
     for (int i = 0; i < n; i++) grads[i] = r->m.params[i].grad, sizes[i] = r->m.params[i].n;
     struct step_packs packs = { 0 };
-    bool ok = c->eval_every <= 0 || report_eval(r);
+    bool ok = c->eval_every <= 0 || !leader(r) || report_eval(r);
     double t_start = now_s();
     int64_t steps_here = 0;
     while (ok && r->st.step < SET(r, TS_STEPS)) {
@@ -282,16 +288,28 @@ static bool train_loop(struct run *r, int *code) {
         int64_t step = r->st.step + 1, cursor0 = r->st.cursor;
         train_model_zero_grads(&r->m);
         if (!(ok = fill_step(r, &packs))) break;
+        // this rank's share of the packs, then the sums over ranks (a failure anywhere
+        // stops every rank, and so does a Ctrl-C on any of them)
         double loss_sum = 0;
         size_t peak = 0;
-        for (int k = 0; ok && k < packs.n; k++) {
+        int rank = c->dist ? c->dist->rank : 0;
+        for (int k = rank; ok && k < packs.n; k += ranks(r)) {
             double ls = 0;
             size_t pk = 0;
             ok = train_step_pack(&r->m, &packs.v[k], &r->sp, 1.0f / packs.answers, &ls, &pk, r->err, sizeof r->err);
             loss_sum += ls;
             if (pk > peak) peak = pk;
         }
+        double shared[3] = { loss_sum, !ok, interrupted };
+        dist_sum_f64(c->dist, shared, 3);
         if (!ok) break;
+        if (shared[1] > 0) {
+            snprintf(r->err, sizeof r->err, "step %lld failed on another rank", (long long)step);
+            ok = false;
+            break;
+        }
+        for (int i = 0; i < n && ranks(r) > 1; i++) dist_sum_f32(c->dist, grads[i], sizes[i]);
+        loss_sum = shared[0];
         double loss = loss_sum / packs.answers, norm = grad_global_norm(grads, sizes, n);
         if (!isfinite(loss) || !isfinite(norm)) {
             r->st.cursor = cursor0;
@@ -315,18 +333,18 @@ static bool train_loop(struct run *r, int *code) {
         steps_here++;
         double t1 = now_s();
         bool last = step == (int64_t)SET(r, TS_STEPS);
-        bool stop = interrupted || (c->stop_after > 0 && steps_here >= c->stop_after);
+        bool stop = shared[2] > 0 || (c->stop_after > 0 && steps_here >= c->stop_after);
         log_step(r, loss, lr, norm, packs.tokens / (t1 - t0), t1 - t_start, peak, last || stop);
-        if (c->save && (last || stop || step % c->save_every == 0)) {
+        if (c->save && leader(r) && (last || stop || step % c->save_every == 0)) {
             if (!(ok = save(r, c->save, true))) break;
             r->saved_step = step;
             if (!c->quiet && (stop || !isatty(2))) fprintf(stderr, "checkpoint: %s (step %lld)\n", c->save, (long long)step);
         }
-        if (c->eval_every > 0 && (last || step % c->eval_every == 0)) ok = report_eval(r);
+        if (c->eval_every > 0 && leader(r) && (last || step % c->eval_every == 0)) ok = report_eval(r);
         if (stop) {
-            *code = interrupted ? 130 : 0;
-            fprintf(stderr, "train-longpt: %s at step %lld%s\n", interrupted ? "interrupted" : "stopped (--stop-after)",
-                    (long long)step, c->save ? "; resume with --resume" : " (no --save: nothing kept)");
+            *code = shared[2] > 0 ? 130 : 0;
+            if (leader(r)) fprintf(stderr, "train-longpt: %s at step %lld%s\n", shared[2] > 0 ? "interrupted" : "stopped (--stop-after)",
+                        (long long)step, c->save ? "; resume with --resume" : " (no --save: nothing kept)");
             break;
         }
     }
@@ -345,10 +363,10 @@ int train_longpt(struct train_config *c) {
     bool ok = load(&r) && open_csv(&r);
     if (ok && c->resume && c->save && !strcmp(c->resume, c->save)) r.saved_step = r.st.step;
     if (ok) {
-        if (!c->quiet) print_plan(&r);
+        if (!c->quiet && leader(&r)) print_plan(&r);
         ok = train_loop(&r, &code);
     }
-    if (ok && code == 0 && c->out && r.st.step == (int64_t)SET(&r, TS_STEPS)) {
+    if (ok && code == 0 && c->out && leader(&r) && r.st.step == (int64_t)SET(&r, TS_STEPS)) {
         ok = save(&r, c->out, false);
         if (ok && !c->quiet) fprintf(stderr, "model: %s\n", c->out);
     }

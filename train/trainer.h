@@ -1,8 +1,10 @@
 // trainer.h: the LongPT training loop behind `longvl train-longpt`.
 //
 // Each optimizer step packs instances from the data cursor into sequences of at most
-// seq_len tokens until the step holds tokens_per_step tokens (gradient accumulation),
-// runs each sequence forward and backward (train-step.h), scales the summed gradient to
+// seq_len tokens until the step holds tokens_per_step tokens per rank (gradient
+// accumulation; with R MPI ranks the step's sequences are dealt round-robin and the
+// gradients summed, so R ranks take the step one rank with R times the accumulation
+// would), runs each sequence forward and backward (train-step.h), scales the summed gradient to
 // the mean loss per answer token of the whole step, clips it by global norm and takes an
 // AdamW step with the warmup + cosine learning rate. A step whose loss or gradient is
 // NaN or Inf stops the run without saving it: the last checkpoint stays the last good one.
@@ -13,6 +15,7 @@
 // resumed from a checkpoint continues as if it had never stopped.
 #pragma once
 
+#include "dist.h"
 #include "tl.h"
 
 #include <stdbool.h>
@@ -23,6 +26,7 @@
 enum train_setting_id {
     TS_LR, TS_LR_MIN, TS_WARMUP, TS_STEPS, TS_WEIGHT_DECAY, TS_BETA1, TS_BETA2, TS_EPS, TS_CLIP,
     TS_SEQ_LEN, TS_TOKENS_PER_STEP, TS_CHECKPOINT_EVERY, TS_COMPUTE_TYPE, TS_SEED, TS_ROPE_BASE,
+    TS_RANKS,   // not a flag: the number of MPI ranks (mpirun -np)
     TS_COUNT
 };
 
@@ -40,6 +44,7 @@ struct train_config {
     int64_t stop_after;       // > 0: stop (saving) after this many steps of this process
     int n_threads;
     bool quiet;
+    const struct dist *dist;  // data parallel ranks (NULL: one); only rank 0 logs and writes
 };
 
 void train_config_init(struct train_config *c);   // everything "not given"
