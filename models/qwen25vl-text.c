@@ -45,26 +45,35 @@ bool qwen25vl_text_bind_layers(struct qwen25vl_text_layer *layers, uint32_t n_la
     return ok;
 }
 
-bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *err, size_t errlen) {
-    memset(m, 0, sizeof *m);
+struct tl_gguf *qwen25vl_text_open(const char *path, bool with_extra, struct qwen25vl_text_hparams *hp,
+                                   struct qwen25vl_tensor_spec **specs, int *n_specs, char *err, size_t errlen) {
     char why[512] = "";
-    m->file = tl_gguf_open(path, why, sizeof why);
-    if (!m->file) {
+    struct tl_gguf *g = tl_gguf_open(path, why, sizeof why);
+    if (!g) {
         tl_errorf(err, errlen, "%s", why);
-        return false;
+        return NULL;
     }
-    int n_specs = 0;
-    struct qwen25vl_tensor_spec *specs = NULL;
-    bool ok = qwen25vl_text_hparams_from_gguf(m->file, &m->hp, why, sizeof why) &&
-              qwen25vl_text_hparams_valid(&m->hp, why, sizeof why) &&
-              (specs = qwen25vl_text_tensor_specs(&m->hp, &n_specs)) != NULL &&
-              qwen25vl_check_tensors(m->file, specs, n_specs, why, sizeof why);
-    free(specs);
+    *specs = NULL;
+    bool ok = qwen25vl_text_hparams_from_gguf(g, hp, why, sizeof why) && qwen25vl_text_hparams_valid(hp, why, sizeof why) &&
+              (*specs = qwen25vl_text_tensor_specs(hp, n_specs)) != NULL &&
+              (with_extra || qwen25vl_check_tensors(g, *specs, *n_specs, why, sizeof why));
     if (!ok) {
         tl_errorf(err, errlen, "%s: %s", path, why);
-        qwen25vl_text_free(m);
-        return false;
+        free(*specs);
+        *specs = NULL;
+        tl_gguf_free(g);
+        return NULL;
     }
+    return g;
+}
+
+bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    int n_specs = 0;
+    struct qwen25vl_tensor_spec *specs = NULL;
+    m->file = qwen25vl_text_open(path, false, &m->hp, &specs, &n_specs, err, errlen);
+    free(specs);
+    if (!m->file) return false;
     const struct qwen25vl_text_hparams *hp = &m->hp;
     m->wctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(16 * hp->n_layer + 16) * 1024, .no_alloc = true });
     m->layers = calloc(hp->n_layer, sizeof *m->layers);
@@ -76,7 +85,7 @@ bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *e
     m->tok_embd = bind(m, "token_embd.weight", 0);
     m->output_norm = bind(m, "output_norm.weight", 0);
     m->output = hp->tied_embeddings ? m->tok_embd : bind(m, "output.weight", 0);
-    ok = m->tok_embd && m->output_norm && m->output;
+    bool ok = m->tok_embd && m->output_norm && m->output;
     ok = ok && qwen25vl_text_bind_layers(m->layers, hp->n_layer, bind_layer, m);
     // norms and biases are added to f32 activations elementwise
     ok = ok && m->output_norm->type == TL_F32;

@@ -43,6 +43,12 @@ struct qwen25vl_text_model {
     struct qwen25vl_text_layer *layers;
 };
 
+// Opens a text GGUF, reads and checks its hyperparameters, and lists the tensors it must
+// hold (*specs, malloc'd) after checking them by name and shape; with_extra allows
+// tensors beyond the model's (a train-longpt checkpoint's optimizer state). NULL with a
+// message naming the file.
+struct tl_gguf *qwen25vl_text_open(const char *path, bool with_extra, struct qwen25vl_text_hparams *hp,
+                                   struct qwen25vl_tensor_spec **specs, int *n_specs, char *err, size_t errlen);
 // Opens a text GGUF and checks its hyperparameters and every tensor's name and shape.
 bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *err, size_t errlen);
 void qwen25vl_text_free(struct qwen25vl_text_model *m);

@@ -64,23 +64,15 @@ static struct tl_tensor *find_param(void *m, const char *fmt, int layer) { retur
 bool train_model_load(struct train_model *m, const char *path, bool with_extra, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     char why[512] = "";
-    m->file = tl_gguf_open(path, why, sizeof why);
-    if (!m->file) {
-        tl_errorf(err, errlen, "%s", why);
-        return false;
-    }
     int n_specs = 0;
     struct qwen25vl_tensor_spec *specs = NULL;
-    bool ok = qwen25vl_text_hparams_from_gguf(m->file, &m->hp, why, sizeof why) &&
-              qwen25vl_text_hparams_valid(&m->hp, why, sizeof why) &&
-              (specs = qwen25vl_text_tensor_specs(&m->hp, &n_specs)) != NULL &&
-              (with_extra || qwen25vl_check_tensors(m->file, specs, n_specs, why, sizeof why));
-    if (ok) {
-        m->pctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(n_specs + 8) * 1024, .no_alloc = true });
-        m->params = calloc(n_specs, sizeof *m->params);
-        m->layers = calloc(m->hp.n_layer, sizeof *m->layers);
-        if (!m->pctx || !m->params || !m->layers) abort();
-    }
+    m->file = qwen25vl_text_open(path, with_extra, &m->hp, &specs, &n_specs, err, errlen);
+    if (!m->file) return false;
+    m->pctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(n_specs + 8) * 1024, .no_alloc = true });
+    m->params = calloc(n_specs, sizeof *m->params);
+    m->layers = calloc(m->hp.n_layer, sizeof *m->layers);
+    if (!m->pctx || !m->params || !m->layers) abort();
+    bool ok = true;
     for (int i = 0; ok && i < n_specs; i++) ok = load_param(m, &specs[i], why, sizeof why) != NULL;
     free(specs);
     if (!ok) {
