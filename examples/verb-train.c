@@ -45,23 +45,6 @@ static int usage(FILE *f, int rc) {
     return rc;
 }
 
-static const struct { const char *flag; enum train_setting_id id; double lo, hi; } NUMBERS[] = {
-    { "--lr", TS_LR, 0, 1e38 },
-    { "--lr-min", TS_LR_MIN, 0, 1e3 },
-    { "--warmup", TS_WARMUP, 0, 1e12 },
-    { "--steps", TS_STEPS, 1, 1e12 },
-    { "--weight-decay", TS_WEIGHT_DECAY, 0, 1e3 },
-    { "--beta1", TS_BETA1, 0, 0.999999 },
-    { "--beta2", TS_BETA2, 0, 0.999999999 },
-    { "--adam-eps", TS_EPS, 0, 1 },
-    { "--clip", TS_CLIP, 0, 1e9 },
-    { "--seq-len", TS_SEQ_LEN, 16, 1 << 24 },
-    { "--tokens-per-step", TS_TOKENS_PER_STEP, 1, 1e12 },
-    { "--checkpoint-every", TS_CHECKPOINT_EVERY, 1, 1 << 20 },
-    { "--seed", TS_SEED, 0, 9007199254740992.0 },
-    { "--rope-base", TS_ROPE_BASE, 1, 1e30 },
-};
-
 static bool whole(enum train_setting_id id) { return id != TS_LR && id != TS_LR_MIN && id != TS_WEIGHT_DECAY &&
                                                       id != TS_BETA1 && id != TS_BETA2 && id != TS_EPS && id != TS_CLIP &&
                                                       id != TS_ROPE_BASE; }
@@ -73,15 +56,16 @@ static bool parse_args(int argc, char **argv, struct train_config *c, int *rc) {
         double x;
         bool taken = false;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) return *rc = usage(stdout, 0), false;
-        for (size_t k = 0; k < sizeof NUMBERS / sizeof NUMBERS[0] && !taken; k++) {
-            if (strcmp(s, NUMBERS[k].flag)) continue;
-            if (!v || !cli_parse_double(v, NUMBERS[k].lo, NUMBERS[k].hi, &x) ||
-                (whole(NUMBERS[k].id) && x != floor(x))) {
+        for (int id = 0; id < TS_COUNT && !taken; id++) {   // the numeric settings (--lr, --steps, ...)
+            if (id == TS_COMPUTE_TYPE || id == TS_RANKS || strcmp(s, train_setting_flag(id))) continue;
+            double lo, hi;
+            train_setting_range(id, &lo, &hi);
+            if (!v || !cli_parse_double(v, lo, hi, &x) || (whole(id) && x != floor(x))) {
                 fprintf(stderr, "longvl train-longpt: %s takes a %s in [%g, %g], not '%s'\n", s,
-                        whole(NUMBERS[k].id) ? "whole number" : "number", NUMBERS[k].lo, NUMBERS[k].hi, v ? v : "");
+                        whole(id) ? "whole number" : "number", lo, hi, v ? v : "");
                 return *rc = 2, false;
             }
-            c->settings[NUMBERS[k].id] = x;
+            c->settings[id] = x;
             taken = true;
             i++;
         }

@@ -31,7 +31,7 @@ static const struct {
     [TS_EPS] = { "--adam-eps", "eps", 1e-8, 0, 1 },
     [TS_CLIP] = { "--clip", "clip", 1.0, 0, 1e9 },
     [TS_SEQ_LEN] = { "--seq-len", "seq_len", 131072, 16, 1 << 24 },
-    [TS_TOKENS_PER_STEP] = { "--tokens-per-step", "tokens_per_step", 0, 0, 1e12 },   // 0: seq_len
+    [TS_TOKENS_PER_STEP] = { "--tokens-per-step", "tokens_per_step", 0, 0, 1e12 },   // 0: seq_len (per rank)
     [TS_CHECKPOINT_EVERY] = { "--checkpoint-every", "checkpoint_every", 1, 1, 1 << 20 },
     [TS_COMPUTE_TYPE] = { "--compute-type", "compute_type", TL_F32, 0, TL_TYPE_COUNT },
     [TS_SEED] = { "--seed", "seed", 0, 0, 9007199254740992.0 },
@@ -40,6 +40,11 @@ static const struct {
 };
 
 const char *train_setting_flag(enum train_setting_id id) { return SETTINGS[id].flag; }
+
+void train_setting_range(enum train_setting_id id, double *lo, double *hi) {
+    *lo = SETTINGS[id].lo;
+    *hi = SETTINGS[id].hi;
+}
 
 void train_config_init(struct train_config *c) {
     memset(c, 0, sizeof *c);

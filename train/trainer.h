@@ -48,8 +48,9 @@ struct train_config {
 };
 
 void train_config_init(struct train_config *c);   // everything "not given"
-// Names of the settings as flags (--lr, ...), for messages.
+// Names of the settings as flags (--lr, ...), and the range a value must lie in.
 const char *train_setting_flag(enum train_setting_id id);
+void train_setting_range(enum train_setting_id id, double *lo, double *hi);
 
 // Runs the whole training; returns the process exit status (0 done, 1 error or a
 // non-finite loss, 130 interrupted by SIGINT after saving).
