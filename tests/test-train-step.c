@@ -63,28 +63,8 @@ static void random_instance(struct train_instance *in, int64_t n, int answers) {
 
 static void pack_of(struct train_pack *p, const struct train_instance *a, const struct train_instance *b) {
     char err[256];
-    train_pack_one(p, a, err, sizeof err);
-    if (!b) return;
-    // two instances: built by hand as train_pack_fill does (pack_one restarts)
-    struct train_pack q;
-    train_pack_init(&q, p->cap);
-    train_pack_one(&q, b, err, sizeof err);
-    int64_t n0 = p->n;
-    for (int64_t i = 0; i < q.n; i++) {
-        p->ids[n0 + i] = q.ids[i];
-        p->seg[n0 + i] = 1;
-        p->next[n0 + i] = q.next[i];
-        p->pos1[n0 + i] = q.pos1[i];
-    }
-    for (int64_t r = 0; r < q.n_rows; r++) {
-        p->rows[p->n_rows + r] = (int32_t)(q.rows[r] + n0);
-        p->targets[p->n_rows + r] = q.targets[r];
-    }
-    p->n += q.n;
-    p->n_rows += q.n_rows;
-    p->n_instances = 2;
-    for (int s = 0; s < 3; s++) memcpy(p->pos + s * p->n, p->pos1, p->n * sizeof(int32_t));
-    train_pack_free(&q);
+    train_pack_clear(p);
+    if (!train_pack_add(p, a, err, sizeof err) || (b && !train_pack_add(p, b, err, sizeof err))) check(0, "packing: %s", err);
 }
 
 // Loss (mean over answer tokens) and the accumulated gradients of one pack.

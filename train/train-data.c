@@ -342,7 +342,7 @@ static bool instance_fits(const struct train_instance *in, int64_t index, int64_
 }
 
 bool train_pack_fill(struct train_pack *p, struct train_source *s, int64_t *cursor, char *err, size_t errlen) {
-    p->n = p->n_rows = p->n_instances = 0;
+    train_pack_clear(p);
     struct train_instance in = { 0 };
     bool ok = true;
     for (;;) {
@@ -357,9 +357,15 @@ bool train_pack_fill(struct train_pack *p, struct train_source *s, int64_t *curs
     return ok;
 }
 
-bool train_pack_one(struct train_pack *p, const struct train_instance *in, char *err, size_t errlen) {
-    p->n = p->n_rows = p->n_instances = 0;
-    if (!instance_fits(in, 0, p->cap, err, errlen)) return false;
+void train_pack_clear(struct train_pack *p) { p->n = p->n_rows = p->n_instances = 0; }
+
+bool train_pack_add(struct train_pack *p, const struct train_instance *in, char *err, size_t errlen) {
+    if (!instance_fits(in, p->n_instances, p->cap, err, errlen)) return false;
+    if (p->n + in->n > p->cap) {
+        tl_errorf(err, errlen, "the pack has room for %lld more tokens, not %lld", (long long)(p->cap - p->n),
+                  (long long)in->n);
+        return false;
+    }
     pack_append(p, in);
     pack_finish(p);
     return true;

@@ -48,7 +48,7 @@ bool train_source_get_heldout(const struct train_source *s, int64_t index, struc
 // (seg), each with its own positions from 0 (text: the t, h and w streams equal).
 struct train_pack {
     int64_t  n, cap;
-    int32_t *ids, *seg, *pos;   // pos: [3][n] after train_pack_finish
+    int32_t *ids, *seg, *pos;   // pos: [3][n], the t, h and w streams
     int32_t *next;              // the token each position predicts, -1: no loss there
     int32_t *rows, *targets;    // the R positions with a loss, and their targets
     int64_t  n_rows;
@@ -61,5 +61,7 @@ void train_pack_free(struct train_pack *p);
 // those taken. An instance longer than seq_len, or with no answer token, is an error.
 bool train_pack_fill(struct train_pack *p, struct train_source *s, int64_t *cursor, char *err,
                      size_t errlen);
-// A pack of exactly one instance (evaluation).
-bool train_pack_one(struct train_pack *p, const struct train_instance *in, char *err, size_t errlen);
+// Packs built one instance at a time (evaluation, tests): empty it, then add instances;
+// an instance that does not fit in the room left, or has no answer token, is an error.
+void train_pack_clear(struct train_pack *p);
+bool train_pack_add(struct train_pack *p, const struct train_instance *in, char *err, size_t errlen);

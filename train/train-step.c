@@ -62,6 +62,13 @@ static bool forward_segment(struct step *s, int l0, int l1, const float *x_in, f
     return ok;
 }
 
+// x[n_embd][N] = the pack's token embeddings (the f32 master's rows): the blocks' input.
+static void embed_rows(const struct train_model *m, const struct train_pack *p, float *x) {
+    int64_t H = m->hp.n_embd;
+    for (int64_t i = 0; i < p->n; i++)
+        memcpy(x + i * H, (const float *)m->tok_embd->data + (size_t)p->ids[i] * H, H * sizeof(float));
+}
+
 // Adds a parameter leaf's gradient to its accumulator.
 static void accumulate(struct train_param *p, const struct tl_tensor *g) {
     const float *src = g->data;
@@ -123,8 +130,7 @@ bool train_step_pack(struct train_model *m, const struct train_pack *p, const st
     }
     float *dx[2] = { buf + S * act, buf + (S + 1) * act };
     struct step s = { .m = m, .p = p, .sp = sp, .ga = sp->alloc ? sp->alloc : tl_gallocr_new() };
-    const struct tl_tensor *e = m->tok_embd;
-    for (int64_t i = 0; i < N; i++) memcpy(buf + i * H, (const float *)e->data + (size_t)p->ids[i] * H, H * sizeof(float));
+    embed_rows(m, p, buf);
     bool ok = true;
     for (int k = 0; ok && k + 1 < S; k++)
         ok = forward_segment(&s, k * E, (k + 1) * E, buf + k * act, buf + (k + 1) * act, err, errlen);
@@ -149,8 +155,7 @@ bool train_predict_pack(struct train_model *m, const struct train_pack *p, const
     int64_t H = m->hp.n_embd, N = p->n;
     float *x0 = malloc((size_t)H * N * sizeof *x0);
     if (!x0) abort();
-    for (int64_t i = 0; i < N; i++)
-        memcpy(x0 + i * H, (const float *)m->tok_embd->data + (size_t)p->ids[i] * H, H * sizeof(float));
+    embed_rows(m, p, x0);
     int L = (int)m->hp.n_layer;
     struct tl_context *ctx = graph_context(L);
     struct tl_tensor *y = train_blocks(ctx, m, 0, L, wrap_rows(ctx, H, N, x0), wrap_1d(ctx, TL_I32, 3 * N, p->pos),

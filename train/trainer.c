@@ -183,8 +183,9 @@ static bool evaluate(struct run *r, int64_t *correct) {
     bool ok = true;
     *correct = 0;
     for (int64_t i = 0; ok && i < r->c->eval_instances; i++) {
+        train_pack_clear(&p);   // one instance a pack
         ok = train_source_get_heldout(r->src, i, &in, r->err, sizeof r->err) &&
-             train_pack_one(&p, &in, r->err, sizeof r->err) &&
+             train_pack_add(&p, &in, r->err, sizeof r->err) &&
              train_predict_pack(&r->m, &p, &r->sp, pred, r->err, sizeof r->err);
         bool all = ok;
         for (int64_t k = 0; ok && k < p.n_rows; k++) all = all && pred[k] == p.targets[k];
