@@ -1,7 +1,5 @@
 // The pictures of a prompt and their vision rows (run-inputs.h).
 #include "run-inputs.h"
-#include "chat-template.h"
-#include "image-preprocess.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,41 +53,26 @@ static struct run_picture *new_picture(struct run_inputs *in) {
     return p;
 }
 
-static bool set_resized_size(const struct run_inputs *in, struct run_picture *p, char *err, size_t errlen) {
-    return qwen25vl_smart_resize(p->src_h, p->src_w, in->min_pixels, in->max_pixels, &p->H, &p->W, err, errlen);
-}
-
 bool run_inputs_add_pdf_pages(struct run_inputs *in, const int *pages, int n, char *err, size_t errlen) {
     for (int i = 0; i < n; i++) {
         struct run_picture *p = new_picture(in);
         p->page = pages[i];
-        if (!pdf_document_page_size(in->pdf, pages[i], in->dpi, &p->src_w, &p->src_h, err, errlen) ||
-            !set_resized_size(in, p, err, errlen))
+        if (!picture_size(&in->settings, in->pdf, p->page, NULL, &p->src_w, &p->src_h, &p->H, &p->W, err, errlen))
             return false;
     }
     return true;
 }
 
 bool run_inputs_add_image(struct run_inputs *in, const char *path, char *err, size_t errlen) {
-    struct rgb_image im;
-    if (!image_file_load(path, &im, err, errlen)) return false;
     struct run_picture *p = new_picture(in);
     p->page = -1;
     p->path = path;
-    p->src_w = im.w;
-    p->src_h = im.h;
-    rgb_image_free(&im);
-    return set_resized_size(in, p, err, errlen);
-}
-
-static void settings_string(const struct run_inputs *in, char *s, size_t n) {
-    snprintf(s, n, "qwen25vl dpi=%g min_pixels=%lld max_pixels=%lld", in->dpi, (long long)in->min_pixels,
-             (long long)in->max_pixels);
+    return picture_size(&in->settings, NULL, -1, path, &p->src_w, &p->src_h, &p->H, &p->W, err, errlen);
 }
 
 bool run_inputs_open_cache(struct run_inputs *in, const char *pdf_path, char *err, size_t errlen) {
     char settings[256], key[33];
-    settings_string(in, settings, sizeof settings);
+    picture_settings_string(&in->settings, settings, sizeof settings);
     return embd_cache_key(pdf_path, settings, in->mmproj_path, key, err, errlen) &&
            embd_cache_open(&in->pdf_cache, in->cache_dir, key, err, errlen);
 }
@@ -98,25 +81,6 @@ void run_inputs_free(struct run_inputs *in) {
     pdf_document_close(in->pdf);
     free(in->pics);
     memset(in, 0, sizeof *in);
-}
-
-// Renders or decodes, resizes and encodes picture p.
-static bool encode_picture(struct run_inputs *in, const struct run_picture *p, float *rows, char *err, size_t errlen) {
-    struct rgb_image im;
-    bool ok = p->page >= 0 ? pdf_document_render(in->pdf, p->page, in->dpi, &im, err, errlen)
-                           : image_file_load(p->path, &im, err, errlen);
-    if (!ok) return false;
-    int H, W;
-    float *px = qwen25vl_preprocess(&im, in->min_pixels, in->max_pixels, in->vision->hp.image_mean,
-                                    in->vision->hp.image_std, &H, &W, err, errlen);
-    rgb_image_free(&im);
-    if (px && (H != p->H || W != p->W)) {   // the file changed since its size was taken
-        snprintf(err, errlen, "picture %dx%d changed size while running", p->src_w, p->src_h);
-        ok = false;
-    }
-    ok = px && ok && qwen25vl_vision_encode(in->vision, px, H, W, in->n_threads, rows, err, errlen);
-    free(px);
-    return ok;
 }
 
 bool run_inputs_rows(void *user, int i, float *rows, char *err, size_t errlen) {
@@ -129,7 +93,7 @@ bool run_inputs_rows(void *user, int i, float *rows, char *err, size_t errlen) {
         cache = &in->pdf_cache;
     } else if (in->use_cache) {   // an image file: its own key, one entry
         char settings[256], key[33];
-        settings_string(in, settings, sizeof settings);
+        picture_settings_string(&in->settings, settings, sizeof settings);
         if (!embd_cache_key(p->path, settings, in->mmproj_path, key, err, errlen) ||
             !embd_cache_open(&image_cache, in->cache_dir, key, err, errlen))
             return false;
@@ -141,7 +105,9 @@ bool run_inputs_rows(void *user, int i, float *rows, char *err, size_t errlen) {
         return true;
     }
     double t0 = tl_time_seconds();
-    if (!encode_picture(in, p, rows, err, errlen)) return false;
+    if (!picture_encode(&in->settings, in->vision, p->page >= 0 ? in->pdf : NULL, p->page, p->path, p->H, p->W,
+                        in->n_threads, rows, err, errlen))
+        return false;
     in->encode_seconds += tl_time_seconds() - t0;
     return !cache || embd_cache_put(cache, entry, n_rows, E, rows, err, errlen);
 }

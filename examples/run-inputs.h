@@ -6,8 +6,7 @@
 #pragma once
 
 #include "embd-cache.h"
-#include "page-source.h"
-#include "qwen25vl-vision.h"
+#include "picture.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,8 +22,7 @@ struct run_inputs {
     struct pdf_document *pdf;
     struct run_picture *pics;
     int n_pics;
-    float dpi;
-    int64_t min_pixels, max_pixels;
+    struct picture_settings settings;
     const struct qwen25vl_vision_model *vision;
     int n_threads;
     bool use_cache;

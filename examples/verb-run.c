@@ -163,9 +163,7 @@ struct run_state {
 static bool load_inputs(struct run_state *st, char *err, size_t errlen) {
     struct run_args *a = &st->a;
     struct run_inputs *in = &st->in;
-    in->dpi = (float)a->dpi;
-    in->min_pixels = a->min_pixels;
-    in->max_pixels = a->max_pixels;
+    in->settings = (struct picture_settings){ (float)a->dpi, a->min_pixels, a->max_pixels };
     in->vision = &st->v;
     in->n_threads = (int)a->n_threads;
     in->cache_dir = a->cache_dir;

@@ -22,6 +22,11 @@ static int usage(FILE *f, int rc) {
             "                        their own positions and attend only to themselves\n"
             "  --tokens-per-step N   accumulate packed sequences to at least N tokens a step (default: seq-len)\n"
             "  --seed S              data order of a file (0: as written) and the retrieval task's default\n"
+            "pictures (a JSONL line's \"images\": [{\"pdf\": FILE, \"page\": N} or {\"image\": FILE}], each at one\n"
+            "<|image_pad|> of input_ids), through the frozen vision tower, each encoded once and cached:\n"
+            "  --mmproj MMPROJ.gguf  the projector (the tower)\n"
+            "  --embd-cache DIR      the page-embedding cache (default ~/.cache/longvl/embd)\n"
+            "  --dpi D (144)  --min-pixels N (3136)  --max-pixels N (12845056)   rendering and resizing\n"
             "optimizer (AdamW, decoupled decay, global-norm clipping, warmup + cosine):\n"
             "  --steps N  --lr X (1e-5)  --lr-min X (0)  --warmup N (0)  --weight-decay X (0.1)\n"
             "  --beta1 X (0.9)  --beta2 X (0.95)  --adam-eps X (1e-8)  --clip X (1.0; 0: none)\n"
@@ -47,7 +52,7 @@ static int usage(FILE *f, int rc) {
 
 static bool whole(enum train_setting_id id) { return id != TS_LR && id != TS_LR_MIN && id != TS_WEIGHT_DECAY &&
                                                       id != TS_BETA1 && id != TS_BETA2 && id != TS_EPS && id != TS_CLIP &&
-                                                      id != TS_ROPE_BASE; }
+                                                      id != TS_ROPE_BASE && id != TS_DPI; }
 
 static bool parse_args(int argc, char **argv, struct train_config *c, int *rc) {
     for (int i = 0; i < argc; i++) {
@@ -76,7 +81,8 @@ static bool parse_args(int argc, char **argv, struct train_config *c, int *rc) {
         }
         const char **path = !strcmp(s, "-m") ? &c->model : !strcmp(s, "--resume") ? &c->resume
                           : !strcmp(s, "--data") ? &c->data : !strcmp(s, "--save") ? &c->save
-                          : !strcmp(s, "-o") ? &c->out : !strcmp(s, "--log") ? &c->log_csv : NULL;
+                          : !strcmp(s, "-o") ? &c->out : !strcmp(s, "--log") ? &c->log_csv
+                          : !strcmp(s, "--mmproj") ? &c->mmproj : !strcmp(s, "--embd-cache") ? &c->embd_cache : NULL;
         struct { const char *flag; int64_t *v; long long lo, hi; } counts[] = {
             { "--save-every", &c->save_every, 1, 1LL << 40 },      { "--eval-every", &c->eval_every, 1, 1LL << 40 },
             { "--eval-instances", &c->eval_instances, 1, 1 << 20 }, { "--log-every", &c->log_every, 1, 1LL << 40 },

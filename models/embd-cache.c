@@ -22,7 +22,14 @@ bool embd_cache_open(struct embd_cache *c, const char *dir, const char *key, cha
         tl_errorf(err, errlen, "cache path too long: %s", dir);
         return false;
     }
-    return make_dir(dir, err, errlen) && make_dir(c->dir, err, errlen);
+    // DIR's parents first (a default under ~/.cache may not exist yet)
+    for (char *slash = strchr(c->dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = 0;
+        bool ok = make_dir(c->dir, err, errlen);
+        *slash = '/';
+        if (!ok) return false;
+    }
+    return make_dir(c->dir, err, errlen);
 }
 
 static void entry_path(const struct embd_cache *c, int index, char *path, size_t n) {

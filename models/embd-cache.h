@@ -18,7 +18,7 @@ struct embd_cache {
     char dir[4096];   // DIR/KEY
 };
 
-// Creates DIR and DIR/KEY as needed.
+// Creates DIR (and its parents) and DIR/KEY as needed.
 bool embd_cache_open(struct embd_cache *c, const char *dir, const char *key, char *err, size_t errlen);
 // true and out filled when entry `index` holds exactly n_rows x n_embd floats.
 bool embd_cache_get(const struct embd_cache *c, int index, int64_t n_rows, int64_t n_embd, float *out);

@@ -54,6 +54,7 @@ static bool make_model(const char *path, struct train_model *m) {
 
 // A random instance of n tokens whose last `answers` tokens are the answer.
 static void random_instance(struct train_instance *in, int64_t n, int answers) {
+    *in = (struct train_instance){ 0 };
     in->ids = malloc(n * sizeof *in->ids);
     in->answer = calloc(n, 1);
     in->n = in->cap = n;

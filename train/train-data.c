@@ -1,7 +1,9 @@
 // Training instances (the synthetic retrieval task, JSONL files) and their packing.
 #include "train-data.h"
 
+#include "mrope-positions.h"
 #include "text-file.h"
+#include "train-pictures.h"
 #include "tl.h"
 
 #include <cjson/cJSON.h>
@@ -38,11 +40,30 @@ struct train_source {
     int64_t *line_start;     // byte offset of each instance's line
     uint64_t seed;           // 0: file order; else an order per epoch
     int64_t *order, order_epoch;   // the current epoch's order of lines
+    struct train_pictures *pictures;
+    char dir[4096];          // the file's folder, where its pictures' paths start
 };
+
+static void pictures_clear(struct train_picture *pics, int *n) {
+    for (int i = 0; i < *n; i++) free(pics[i].path);
+    *n = 0;
+}
+
+static struct train_picture *picture_push(struct train_picture **pics, int *n, int *cap) {
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        if (!(*pics = realloc(*pics, (size_t)*cap * sizeof **pics))) abort();
+    }
+    struct train_picture *p = &(*pics)[(*n)++];
+    memset(p, 0, sizeof *p);
+    return p;
+}
 
 void train_instance_free(struct train_instance *in) {
     free(in->ids);
     free(in->answer);
+    pictures_clear(in->pics, &in->n_pics);
+    free(in->pics);
     memset(in, 0, sizeof *in);
 }
 
@@ -159,8 +180,63 @@ bad:
 // ---------------------------------------------------------------------------------------
 // JSONL files
 
-// Line `line` of the file as an instance; false with a message naming the line.
-static bool jsonl_instance(const struct train_source *s, int64_t line, int64_t n_vocab, struct train_instance *out,
+// The "images" array of a line into in->pics (path and page only); a reason if malformed.
+static const char *parse_pictures(const struct train_source *s, const cJSON *images, struct train_instance *in) {
+    if (!cJSON_IsArray(images)) return "images must be an array";
+    for (const cJSON *im = images->child; im; im = im->next) {
+        const cJSON *pdf = cJSON_GetObjectItemCaseSensitive(im, "pdf");
+        const cJSON *file = cJSON_GetObjectItemCaseSensitive(im, "image");
+        const cJSON *page = cJSON_GetObjectItemCaseSensitive(im, "page");
+        const char *path = cJSON_GetStringValue(pdf ? pdf : file);
+        if (!cJSON_IsObject(im) || !path || !*path || (pdf && file))
+            return "each image is {\"pdf\": PATH, \"page\": N} or {\"image\": PATH}";
+        double pg = pdf ? cJSON_GetNumberValue(page) : 0;
+        if (pdf && (!cJSON_IsNumber(page) || pg != (int)pg || pg < 1)) return "a pdf image needs a page number from 1";
+        struct train_picture *pic = picture_push(&in->pics, &in->n_pics, &in->pics_cap);
+        pic->page = pdf ? (int)pg - 1 : -1;
+        size_t len = strlen(s->dir) + strlen(path) + 2;
+        if (!(pic->path = malloc(len))) abort();
+        if (path[0] == '/' || !s->dir[0]) snprintf(pic->path, len, "%s", path);
+        else snprintf(pic->path, len, "%s/%s", s->dir, path);
+    }
+    return NULL;
+}
+
+// Widens each picture's <|image_pad|> token of in to its lh x lw vision rows (sizes from
+// the pictures' files); false with a message.
+static bool widen_pictures(struct train_source *s, struct train_instance *in, char *err, size_t errlen) {
+    int32_t pad = train_pictures_pad(s->pictures);
+    int64_t n = in->n;
+    for (int k = 0; k < in->n_pics; k++) {
+        struct train_picture *pic = &in->pics[k];
+        if (!train_pictures_grid(s->pictures, pic->path, pic->page, &pic->lh, &pic->lw, err, errlen)) return false;
+        n += (int64_t)pic->lh * pic->lw - 1;
+    }
+    int32_t *ids = malloc((size_t)n * sizeof *ids);
+    uint8_t *answer = malloc((size_t)n);
+    if (!ids || !answer) abort();
+    int64_t at = 0;
+    for (int64_t i = 0, k = 0; i < in->n; i++) {
+        if (in->ids[i] != pad) {
+            ids[at] = in->ids[i];
+            answer[at++] = in->answer[i];
+            continue;
+        }
+        struct train_picture *pic = &in->pics[k++];
+        pic->start = at;
+        for (int64_t r = 0; r < (int64_t)pic->lh * pic->lw; r++, at++) ids[at] = pad, answer[at] = 0;
+    }
+    free(in->ids);
+    free(in->answer);
+    in->ids = ids;
+    in->answer = answer;
+    in->n = in->cap = n;
+    return true;
+}
+
+// Line `line` of the file as an instance, its pictures widened to their rows if widen;
+// false with a message naming the line.
+static bool jsonl_instance(struct train_source *s, int64_t line, int64_t n_vocab, bool widen, struct train_instance *out,
                            char *err, size_t errlen) {
     const char *start = s->text + s->line_start[line];
     const char *nl = strchr(start, '\n');
@@ -168,13 +244,19 @@ static bool jsonl_instance(const struct train_source *s, int64_t line, int64_t n
     cJSON *j = cJSON_ParseWithLength(start, len);
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(j, "input_ids");
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(j, "labels");
+    const cJSON *images = cJSON_GetObjectItemCaseSensitive(j, "images");
     const char *why = NULL;
+    pictures_clear(out->pics, &out->n_pics);
     if (!cJSON_IsObject(j)) why = "not a JSON object";
     else if (!cJSON_IsArray(ids) || !cJSON_IsArray(labels)) why = "needs the arrays input_ids and labels";
     else if (cJSON_GetArraySize(ids) != cJSON_GetArraySize(labels) || cJSON_GetArraySize(ids) < 2)
         why = "input_ids and labels must have the same length, at least 2";
+    else if (images && !s->pictures) why = "it looks at images: give train-longpt the projector (--mmproj)";
+    else if (images) why = parse_pictures(s, images, out);
+    int n_pads = 0;
     if (!why) {
         int64_t n = cJSON_GetArraySize(ids), i = 0;
+        int32_t pad = s->pictures ? train_pictures_pad(s->pictures) : -1;
         instance_reserve(out, n);
         out->n = n;
         const cJSON *a = ids->child, *b = labels->child;
@@ -182,19 +264,27 @@ static bool jsonl_instance(const struct train_source *s, int64_t line, int64_t n
             double id = cJSON_GetNumberValue(a), label = cJSON_GetNumberValue(b);
             if (!cJSON_IsNumber(a) || id != (int32_t)id || id < 0 || id >= n_vocab) why = "an input id outside the vocabulary";
             else if (!cJSON_IsNumber(b) || (label != -100 && label != id)) why = "a label that is neither -100 nor its input id";
+            else if (id == pad && label != -100) why = "an <|image_pad|> token labelled as an answer";
             else {
                 out->ids[i] = (int32_t)id;
                 out->answer[i] = label != -100;
+                n_pads += id == pad;
             }
         }
     }
+    if (!why && n_pads != out->n_pics) why = "its <|image_pad|> tokens and its images differ in number";
     cJSON_Delete(j);
+    char sub[512];
+    if (!why && widen && out->n_pics && !widen_pictures(s, out, sub, sizeof sub)) why = sub;
     if (why) tl_errorf(err, errlen, "%s line %lld: %s", s->spec, (long long)line + 1, why);
     return !why;
 }
 
 static bool open_jsonl(struct train_source *s, const char *path, int64_t n_vocab, char *err, size_t errlen) {
     s->is_file = true;
+    const char *slash = strrchr(path, '/');
+    if (slash) snprintf(s->dir, sizeof s->dir, "%.*s", (int)(slash - path), path);
+    if (slash == path) snprintf(s->dir, sizeof s->dir, "/");
     s->text = read_text_file(path, MAX_FILE_BYTES, err, errlen);
     if (!s->text) return false;
     int64_t cap = 0;
@@ -217,16 +307,18 @@ static bool open_jsonl(struct train_source *s, const char *path, int64_t n_vocab
     }
     struct train_instance in = { 0 };
     bool ok = true;
-    for (int64_t i = 0; ok && i < s->n_lines; i++) ok = jsonl_instance(s, i, n_vocab, &in, err, errlen);
+    for (int64_t i = 0; ok && i < s->n_lines; i++) ok = jsonl_instance(s, i, n_vocab, false, &in, err, errlen);
     train_instance_free(&in);
     return ok;
 }
 
 // ---------------------------------------------------------------------------------------
 
-struct train_source *train_source_open(const char *spec, int64_t n_vocab, uint64_t seed, char *err, size_t errlen) {
+struct train_source *train_source_open(const char *spec, int64_t n_vocab, uint64_t seed,
+                                       struct train_pictures *pictures, char *err, size_t errlen) {
     struct train_source *s = calloc(1, sizeof *s);
     if (!s) abort();
+    s->pictures = pictures;
     snprintf(s->spec, sizeof s->spec, "%s", spec);
     s->seed = seed;
     s->order_epoch = -1;
@@ -270,10 +362,11 @@ static int64_t file_line(struct train_source *s, int64_t index) {
 
 bool train_source_get(struct train_source *s, int64_t index, struct train_instance *out, char *err, size_t errlen) {
     if (!s->is_file) {
+        pictures_clear(out->pics, &out->n_pics);
         retrieval_instance(&s->task, index, out);
         return true;
     }
-    return jsonl_instance(s, file_line(s, index), INT32_MAX, out, err, errlen);   // ids checked at open
+    return jsonl_instance(s, file_line(s, index), INT32_MAX, true, out, err, errlen);   // ids checked at open
 }
 
 bool train_source_has_heldout(const struct train_source *s) { return !s->is_file; }
@@ -284,6 +377,7 @@ bool train_source_get_heldout(const struct train_source *s, int64_t index, struc
         tl_errorf(err, errlen, "%s has no held-out instances", s->spec);
         return false;
     }
+    pictures_clear(out->pics, &out->n_pics);
     retrieval_instance(&s->task, HELDOUT_BASE + index, out);
     return true;
 }
@@ -294,10 +388,11 @@ bool train_source_get_heldout(const struct train_source *s, int64_t index, struc
 void train_pack_init(struct train_pack *p, int64_t seq_len) {
     memset(p, 0, sizeof *p);
     p->cap = seq_len;
-    int32_t **arrays[] = { &p->ids, &p->seg, &p->next, &p->rows, &p->targets, &p->pos1 };
+    int32_t **arrays[] = { &p->ids, &p->seg, &p->next, &p->rows, &p->targets };
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         if (!(*arrays[i] = malloc((size_t)seq_len * sizeof(int32_t)))) abort();
     if (!(p->pos = malloc((size_t)3 * seq_len * sizeof(int32_t)))) abort();
+    if (!(p->pos_cap = malloc((size_t)3 * seq_len * sizeof(int32_t)))) abort();
 }
 
 void train_pack_free(struct train_pack *p) {
@@ -306,17 +401,39 @@ void train_pack_free(struct train_pack *p) {
     free(p->next);
     free(p->rows);
     free(p->targets);
-    free(p->pos1);
     free(p->pos);
+    free(p->pos_cap);
+    pictures_clear(p->pics, &p->n_pics);
+    free(p->pics);
     memset(p, 0, sizeof *p);
 }
 
-static void pack_append(struct train_pack *p, const struct train_instance *in) {
+// The instance's mRoPE positions (t, h, w streams) into the pack's, from its start on.
+static bool pack_positions(struct train_pack *p, const struct train_instance *in, char *err, size_t errlen) {
+    int64_t at = p->n;
+    if (!in->n_pics) {
+        for (int s = 0; s < 3; s++)
+            for (int64_t i = 0; i < in->n; i++) p->pos_cap[s * p->cap + at + i] = (int32_t)i;
+        return true;
+    }
+    struct qwen25vl_image_span *spans = malloc((size_t)in->n_pics * sizeof *spans);
+    if (!spans) abort();
+    for (int k = 0; k < in->n_pics; k++)
+        spans[k] = (struct qwen25vl_image_span){ .start = in->pics[k].start, .lh = in->pics[k].lh, .lw = in->pics[k].lw };
+    int32_t next;   // p->pos is free until pack_finish: the instance's [3][n] there
+    bool ok = qwen25vl_mrope_positions(in->n, 0, spans, in->n_pics, p->pos, &next, err, errlen);
+    free(spans);
+    for (int s = 0; ok && s < 3; s++)
+        memcpy(p->pos_cap + s * p->cap + at, p->pos + s * in->n, (size_t)in->n * sizeof(int32_t));
+    return ok;
+}
+
+static bool pack_append(struct train_pack *p, const struct train_instance *in, char *err, size_t errlen) {
+    if (!pack_positions(p, in, err, errlen)) return false;
     for (int64_t i = 0; i < in->n; i++) {
         int64_t at = p->n + i;
         p->ids[at] = in->ids[i];
         p->seg[at] = p->n_instances;
-        p->pos1[at] = (int32_t)i;
         // position i predicts token i + 1 of the same instance, if that is an answer token
         p->next[at] = i + 1 < in->n && in->answer[i + 1] ? in->ids[i + 1] : -1;
         if (p->next[at] >= 0) {
@@ -324,12 +441,19 @@ static void pack_append(struct train_pack *p, const struct train_instance *in) {
             p->targets[p->n_rows++] = p->next[at];
         }
     }
+    for (int k = 0; k < in->n_pics; k++) {
+        struct train_picture *pic = picture_push(&p->pics, &p->n_pics, &p->pics_cap);
+        *pic = in->pics[k];
+        pic->start += p->n;
+        if (!(pic->path = strdup(in->pics[k].path))) abort();
+    }
     p->n += in->n;
     p->n_instances++;
+    return true;
 }
 
 static void pack_finish(struct train_pack *p) {
-    for (int s = 0; s < 3; s++) memcpy(p->pos + s * p->n, p->pos1, (size_t)p->n * sizeof(int32_t));
+    for (int s = 0; s < 3; s++) memcpy(p->pos + s * p->n, p->pos_cap + s * p->cap, (size_t)p->n * sizeof(int32_t));
 }
 
 static bool instance_fits(const struct train_instance *in, int64_t index, int64_t seq_len, char *err, size_t errlen) {
@@ -349,7 +473,7 @@ bool train_pack_fill(struct train_pack *p, struct train_source *s, int64_t *curs
         if (!(ok = train_source_get(s, *cursor, &in, err, errlen) && instance_fits(&in, *cursor, p->cap, err, errlen)))
             break;
         if (p->n + in.n > p->cap) break;   // it starts the next pack
-        pack_append(p, &in);
+        if (!(ok = pack_append(p, &in, err, errlen))) break;
         ++*cursor;
     }
     train_instance_free(&in);
@@ -357,7 +481,10 @@ bool train_pack_fill(struct train_pack *p, struct train_source *s, int64_t *curs
     return ok;
 }
 
-void train_pack_clear(struct train_pack *p) { p->n = p->n_rows = p->n_instances = 0; }
+void train_pack_clear(struct train_pack *p) {
+    p->n = p->n_rows = p->n_instances = 0;
+    pictures_clear(p->pics, &p->n_pics);
+}
 
 bool train_pack_add(struct train_pack *p, const struct train_instance *in, char *err, size_t errlen) {
     if (!instance_fits(in, p->n_instances, p->cap, err, errlen)) return false;
@@ -366,7 +493,7 @@ bool train_pack_add(struct train_pack *p, const struct train_instance *in, char 
                   (long long)in->n);
         return false;
     }
-    pack_append(p, in);
+    bool ok = pack_append(p, in, err, errlen);
     pack_finish(p);
-    return true;
+    return ok;
 }

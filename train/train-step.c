@@ -1,6 +1,7 @@
 // One packed sequence forward and backward, checkpointed per segment of blocks (see
 // train-step.h).
 #include "train-step.h"
+#include "train-pictures.h"
 
 #include "tl-cpu.h"
 
@@ -62,11 +63,33 @@ static bool forward_segment(struct step *s, int l0, int l1, const float *x_in, f
     return ok;
 }
 
-// x[n_embd][N] = the pack's token embeddings (the f32 master's rows): the blocks' input.
-static void embed_rows(const struct train_model *m, const struct train_pack *p, float *x) {
+// x[N][n_embd] = the blocks' input: the pack's token embeddings (the f32 master's rows),
+// and its pictures' vision rows in their place.
+static bool embed_rows(const struct train_model *m, const struct train_pack *p, struct train_pictures *pictures,
+                       float *x, char *err, size_t errlen) {
     int64_t H = m->hp.n_embd;
     for (int64_t i = 0; i < p->n; i++)
         memcpy(x + i * H, (const float *)m->tok_embd->data + (size_t)p->ids[i] * H, H * sizeof(float));
+    if (p->n_pics && !pictures) {
+        tl_errorf(err, errlen, "the pack has pictures, and no vision tower was given");
+        return false;
+    }
+    for (int k = 0; k < p->n_pics; k++)
+        if (!train_pictures_rows(pictures, &p->pics[k], x + p->pics[k].start * H, err, errlen)) return false;
+    return true;
+}
+
+// dx's rows into the embedding's gradient, at their tokens' rows; the pictures' rows
+// (from the frozen tower) are skipped.
+static void scatter_embedding_grad(struct train_model *m, const struct train_pack *p, const float *dx) {
+    int64_t H = m->hp.n_embd;
+    float *g = train_model_param(m, m->tok_embd)->grad;
+    int k = 0;   // the first picture not yet passed
+    for (int64_t i = 0; i < p->n; i++) {
+        while (k < p->n_pics && i >= p->pics[k].start + (int64_t)p->pics[k].lh * p->pics[k].lw) k++;
+        if (k < p->n_pics && i >= p->pics[k].start) continue;
+        for (int64_t j = 0; j < H; j++) g[(size_t)p->ids[i] * H + j] += dx[i * H + j];
+    }
 }
 
 // Adds a parameter leaf's gradient to its accumulator.
@@ -130,8 +153,7 @@ bool train_step_pack(struct train_model *m, const struct train_pack *p, const st
     }
     float *dx[2] = { buf + S * act, buf + (S + 1) * act };
     struct step s = { .m = m, .p = p, .sp = sp, .ga = sp->alloc ? sp->alloc : tl_gallocr_new() };
-    embed_rows(m, p, buf);
-    bool ok = true;
+    bool ok = embed_rows(m, p, sp->pictures, buf, err, errlen);
     for (int k = 0; ok && k + 1 < S; k++)
         ok = forward_segment(&s, k * E, (k + 1) * E, buf + k * act, buf + (k + 1) * act, err, errlen);
     for (int k = S - 1; ok && k >= 0; k--) {
@@ -139,11 +161,7 @@ bool train_step_pack(struct train_model *m, const struct train_pack *p, const st
         const float *dy = k == S - 1 ? NULL : dx[(k + 1) & 1];
         ok = backward_segment(&s, k * E, l1, buf + k * act, dy, loss_scale, dx[k & 1], loss_sum, err, errlen);
     }
-    if (ok) {   // the embedding rows' gradient
-        float *g = train_model_param(m, m->tok_embd)->grad;
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t j = 0; j < H; j++) g[(size_t)p->ids[i] * H + j] += dx[0][i * H + j];
-    }
+    if (ok) scatter_embedding_grad(m, p, dx[0]);
     if (peak_bytes) *peak_bytes = (S + 2) * act * sizeof(float) + s.graph_peak;
     if (s.ga != sp->alloc) tl_gallocr_free(s.ga);
     free(buf);
@@ -155,7 +173,10 @@ bool train_predict_pack(struct train_model *m, const struct train_pack *p, const
     int64_t H = m->hp.n_embd, N = p->n;
     float *x0 = malloc((size_t)H * N * sizeof *x0);
     if (!x0) abort();
-    embed_rows(m, p, x0);
+    if (!embed_rows(m, p, sp->pictures, x0, err, errlen)) {
+        free(x0);
+        return false;
+    }
     int L = (int)m->hp.n_layer;
     struct tl_context *ctx = graph_context(L);
     struct tl_tensor *y = train_blocks(ctx, m, 0, L, wrap_rows(ctx, H, N, x0), wrap_1d(ctx, TL_I32, 3 * N, p->pos),

@@ -10,6 +10,9 @@
 // holds the head (final norm, the loss on answer tokens), so it is never run twice.
 // E = n_layer is no checkpointing: one graph holds the whole model.
 //
+// A pack's pictures enter as their vision rows (train-pictures.h) in place of their
+// <|image_pad|> tokens' embeddings; the tower is frozen, so their gradient stops there.
+//
 // Memory: the stored inputs, 4 (S + 2) n_embd bytes per token, plus the graph of one
 // segment (linear in tokens: attention is the fused chunked op both ways).
 #pragma once
@@ -22,6 +25,7 @@ struct train_step_params {
     int checkpoint_every;   // blocks per segment (>= 1)
     int n_threads;
     struct tl_gallocr *alloc;   // the graphs' buffer, kept across steps (NULL: one per call)
+    struct train_pictures *pictures;   // the frozen vision tower's rows for packs with pictures
 };
 
 // Adds the gradient of loss_scale * (sum of the pack's answer-token losses) to every

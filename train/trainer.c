@@ -4,7 +4,9 @@
 #include "checkpoint.h"
 #include "optim.h"
 #include "rope-scaling.h"
+#include "tokenizer.h"
 #include "train-data.h"
+#include "train-pictures.h"
 #include "train-step.h"
 
 #include <math.h>
@@ -36,6 +38,9 @@ static const struct {
     [TS_COMPUTE_TYPE] = { "--compute-type", "compute_type", TL_F32, 0, TL_TYPE_COUNT },
     [TS_SEED] = { "--seed", "seed", 0, 0, 9007199254740992.0 },
     [TS_ROPE_BASE] = { "--rope-base", "rope_base", 0, 0, 1e30 },   // 0: the model's, or --target-ctx's
+    [TS_DPI] = { "--dpi", "dpi", 144, 1, 2400 },
+    [TS_MIN_PIXELS] = { "--min-pixels", "min_pixels", 3136, 784, 1e12 },
+    [TS_MAX_PIXELS] = { "--max-pixels", "max_pixels", 12845056, 784, 1e12 },
     [TS_RANKS] = { "mpirun -np", "ranks", 1, 1, 1 << 20 },
 };
 
@@ -79,6 +84,7 @@ struct run {
     struct train_config *c;
     struct train_model m;
     struct train_source *src;
+    struct train_pictures *pictures;
     struct train_state st;
     struct train_step_params sp;
     char data_spec[512];
@@ -122,6 +128,30 @@ static bool resolve_settings(struct run *r, const double *stored) {
     return true;
 }
 
+// The frozen vision tower and its cache (the default: $XDG_CACHE_HOME or ~/.cache, then
+// longvl/embd).
+static bool open_pictures(struct run *r) {
+    char dir[4096];
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (r->c->embd_cache) snprintf(dir, sizeof dir, "%s", r->c->embd_cache);
+    else if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/longvl/embd", xdg);
+    else snprintf(dir, sizeof dir, "%s/.cache/longvl/embd", home ? home : ".");
+    struct tokenizer *tok = tokenizer_load_gguf(r->m.file, r->err, sizeof r->err);
+    int32_t pad = tok ? tokenizer_find(tok, "<|image_pad|>") : -1;
+    tokenizer_free(tok);
+    if (!tok) return false;
+    if (pad < 0) {
+        snprintf(r->err, sizeof r->err, "the model's vocabulary has no <|image_pad|> token to place pictures at");
+        return false;
+    }
+    struct train_pictures_options o = {
+        .mmproj = r->c->mmproj, .cache_dir = dir, .n_threads = r->c->n_threads,
+        .settings = { (float)SET(r, TS_DPI), (int64_t)SET(r, TS_MIN_PIXELS), (int64_t)SET(r, TS_MAX_PIXELS) },
+    };
+    r->pictures = train_pictures_open(&o, r->m.hp.n_embd, pad, r->err, sizeof r->err);
+    return r->pictures != NULL;
+}
+
 static bool load(struct run *r) {
     struct train_config *c = r->c;
     const char *path = c->resume ? c->resume : c->model;
@@ -162,7 +192,10 @@ static bool load(struct run *r) {
     r->sp = (struct train_step_params){ .graph = { .rope_base = (float)SET(r, TS_ROPE_BASE), .compute_type = ct },
                                         .checkpoint_every = (int)SET(r, TS_CHECKPOINT_EVERY),
                                         .n_threads = c->n_threads, .alloc = tl_gallocr_new() };
-    r->src = train_source_open(r->data_spec, hp->n_vocab, (uint64_t)SET(r, TS_SEED), r->err, sizeof r->err);
+    if (c->mmproj && !open_pictures(r)) return false;
+    r->sp.pictures = r->pictures;
+    r->src = train_source_open(r->data_spec, hp->n_vocab, (uint64_t)SET(r, TS_SEED), r->pictures, r->err,
+                               sizeof r->err);
     return r->src != NULL;
 }
 
@@ -376,10 +409,16 @@ int train_longpt(struct train_config *c) {
         ok = save(&r, c->out, false);
         if (ok && !c->quiet) fprintf(stderr, "model: %s\n", c->out);
     }
+    if (ok && !c->quiet && r.pictures) {
+        struct train_pictures_stats ps = train_pictures_stats(r.pictures);
+        fprintf(stderr, "train-longpt: pictures: %lld run through the vision tower (%.1f s), %lld read from the cache\n",
+                (long long)ps.encoded, ps.encode_seconds, (long long)ps.cached);
+    }
     if (ok && !c->quiet) fprintf(stderr, "train-longpt: peak RSS %.0f MiB\n", peak_rss_mib());
     if (!ok && r.err[0]) fprintf(stderr, "longvl train-longpt: %s\n", r.err);
     if (r.csv) fclose(r.csv);
     train_source_free(r.src);
+    train_pictures_free(r.pictures);
     if (r.m.file) train_model_free(&r.m);
     tl_gallocr_free(r.sp.alloc);
     signal(SIGINT, old);

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# train-longpt on instances that look at pictures (a PDF page and a PNG) through the
+# frozen vision tower, on the converted tiny checkpoint:
+# - the step's loss equals the independent reference's: our vision rows spliced into
+#   the reference text model (its own mRoPE positions), cross-entropy on the answer
+#   tokens, for a pack of a picture instance and a text instance (positions restart,
+#   attention stays inside each);
+# (a step is one pack of the two instances: the first is about 140 tokens at 30 dpi)
+# - each picture is encoded once: a second run reads both from the embedding cache and
+#   gives the same loss;
+# - stop + resume is bit-identical;
+# - bad input (no projector, pads and images that differ in number, a missing file, a
+#   page past the end, a broken PDF, an image token labelled as an answer): a message
+#   naming the line and exit 1.
+# usage: test-train-vision.sh LONGVL TOKENIZER_DIR PDF_DIR
+longvl=$1
+tok=$2
+pdfs=$3
+ref="$(dirname "$0")/reference/qwen25vl_ref.py"
+py=/usr/bin/python3
+. "$(dirname "$0")/test-lib.sh" train-vision
+
+f32_model "$dir/hf" "$dir/m" --preset tiny --seed 5
+cp "$pdfs/ctree.pdf" "$dir/doc.pdf"
+"$py" -c "
+import numpy as np; from PIL import Image
+Image.fromarray((np.random.default_rng(4).random((80, 150, 3)) * 255).astype(np.uint8)).save('$dir/pic.png')"
+
+# instance 1: text, page 2 of the PDF, text, the PNG, a question, a 3-token answer;
+# instance 2: text only. Image tokens: <|vision_start|> 151652, <|image_pad|> 151655,
+# <|vision_end|> 151653.
+"$py" - "$dir" <<'PY'
+import json, sys, random
+d = sys.argv[1]
+r = random.Random(9)
+words = lambda n: [r.randrange(1000, 9000) for _ in range(n)]
+one = words(5) + [151652, 151655, 151653] + words(4) + [151652, 151655, 151653] + words(6)
+ans1 = words(3)
+two = words(12)
+ans2 = words(2)
+def line(ids, ans, images=None):
+    o = {"input_ids": ids + ans, "labels": [-100] * len(ids) + ans}
+    if images: o["images"] = images
+    return json.dumps(o)
+pics = [{"pdf": "doc.pdf", "page": 2}, {"image": "pic.png"}]
+open(f"{d}/data.jsonl", "w").write(line(one, ans1, pics) + "\n" + line(two, ans2) + "\n")
+# the reference's token lists ('img' takes the next --image-embd) and answer lengths
+open(f"{d}/ref1.txt", "w").write(",".join("img" if t == 151655 else str(t) for t in one + ans1))
+open(f"{d}/ref2.txt", "w").write(",".join(str(t) for t in two + ans2))
+# bad lines
+bad = {
+  "no-pad": line(words(6), ans1, [{"image": "pic.png"}]),
+  "missing": line(one[:8], ans1, [{"pdf": "nowhere.pdf", "page": 1}]),
+  "past-end": line(one[:8], ans1, [{"pdf": "doc.pdf", "page": 999}]),
+  "broken": line(one[:8], ans1, [{"pdf": "broken.pdf", "page": 1}]),
+  "pad-answer": json.dumps({"input_ids": one[:8] + ans1, "labels": [-100] * 6 + [151655, -100] + ans1,
+                            "images": [{"image": "pic.png"}]}),
+  "bad-entry": line(one[:8], ans1, [{"pdf": "doc.pdf"}]),
+}
+for k, v in bad.items(): open(f"{d}/bad-{k}.jsonl", "w").write(v + "\n")
+PY
+cp "$pdfs/broken/truncated-half.pdf" "$dir/broken.pdf"
+
+train=("$longvl" train-longpt -m "$dir/m.gguf" --mmproj "$dir/m-mmproj.gguf" --embd-cache "$dir/cache" --dpi 30
+       --data "$dir/data.jsonl" --seq-len 200 --tokens-per-step 1 --lr 1e-3 --weight-decay 0)
+out=$("${train[@]}" --steps 1 --log "$dir/one.csv" 2>&1)
+if grep -q "pictures: 2 run through the vision tower (.* s), 0 read from the cache" <<<"$out"; then ok "first run: both pictures encoded"
+else fail "first run: $(tail -3 <<<"$out")"; fi
+loss1=$(awk -F, 'NR == 2 { print $3 }' "$dir/one.csv")
+
+# the reference: our vision rows into the independent text model
+embd=()
+hw=$("$longvl" vision --mmproj "$dir/m-mmproj.gguf" --pdf "$dir/doc.pdf" --page 2 --dpi 30 -o "$dir/v0.f32" 2>/dev/null)
+embd+=(--image-embd "$dir/v0.f32" $((${hw#* } / 28)) $((${hw% *} / 28)))
+hw=$("$longvl" vision --mmproj "$dir/m-mmproj.gguf" --image "$dir/pic.png" -o "$dir/v1.f32" 2>/dev/null)
+embd+=(--image-embd "$dir/v1.f32" $((${hw#* } / 28)) $((${hw% *} / 28)))
+"$py" "$ref" logits --hf "$dir/hf" --tokens "$(cat "$dir/ref1.txt")" "${embd[@]}" -o "$dir/r1.f32" >/dev/null &&
+"$py" "$ref" logits --hf "$dir/hf" --tokens "$(cat "$dir/ref2.txt")" -o "$dir/r2.f32" >/dev/null ||
+  fail "reference logits"
+verdict=$("$py" - "$dir" "$loss1" <<'PY'
+import numpy as np, sys
+d, got = sys.argv[1], float(sys.argv[2])
+total, count = 0.0, 0
+for name, n_ans in (("1", 3), ("2", 2)):
+    toks = open(f"{d}/ref{name}.txt").read().split(",")
+    answer = [int(t) for t in toks[-n_ans:]]
+    lg = np.fromfile(f"{d}/r{name}.f32", dtype="<f4").reshape(-1, 151936).astype(np.float64)
+    rows = lg[-n_ans - 1:-1]   # the rows before each answer token
+    lse = np.log(np.exp(rows - rows.max(1, keepdims=True)).sum(1)) + rows.max(1)
+    total += float((lse - rows[np.arange(n_ans), answer]).sum())
+    count += n_ans
+want = total / count
+rel = abs(got - want) / abs(want)
+print("ok" if rel < 1e-4 else "FAIL", f"loss {got:.6f}, reference {want:.6f}, relative difference {rel:.1e} (bound 1e-4)")
+PY
+)
+if [[ $verdict == ok* ]]; then ok "step loss = the reference's: ${verdict#ok }"; else fail "$verdict"; fi
+
+out=$("${train[@]}" --steps 1 --log "$dir/two.csv" 2>&1)
+loss2=$(awk -F, 'NR == 2 { print $3 }' "$dir/two.csv")
+if grep -q "pictures: 0 run through the vision tower (0.0 s), 2 read from the cache" <<<"$out" && [ "$loss1" = "$loss2" ]
+then ok "second run: both pictures from the cache, the same loss $loss2"
+else fail "second run: loss $loss2 vs $loss1: $(tail -2 <<<"$out")"; fi
+
+# resuming with pictures continues bit for bit
+run "${train[@]}" --steps 4 --quiet -o "$dir/whole.gguf"
+run "${train[@]}" --steps 4 --quiet --stop-after 2 --save "$dir/s.ckpt"
+run "$longvl" train-longpt --resume "$dir/s.ckpt" --mmproj "$dir/m-mmproj.gguf" --embd-cache "$dir/cache" --quiet \
+  -o "$dir/resumed.gguf"
+if cmp -s "$dir/whole.gguf" "$dir/resumed.gguf"; then ok "stop + resume with pictures: the same model bit for bit"
+else fail "stop + resume with pictures differs"; fi
+
+# bad input
+base=("$longvl" train-longpt -m "$dir/m.gguf" --mmproj "$dir/m-mmproj.gguf" --embd-cache "$dir/cache" --dpi 30
+      --steps 1 --seq-len 4096 --quiet)
+expect 1 "line 1: it looks at images: give train-longpt the projector" \
+  "$longvl" train-longpt -m "$dir/m.gguf" --data "$dir/data.jsonl" --steps 1 --quiet
+expect 1 "line 1: its <|image_pad|> tokens and its images differ in number" "${base[@]}" --data "$dir/bad-no-pad.jsonl"
+expect 1 "line 1: .*nowhere.pdf" "${base[@]}" --data "$dir/bad-missing.jsonl"
+expect 1 "line 1: .*doc.pdf has [0-9]* pages, not a page 999" "${base[@]}" --data "$dir/bad-past-end.jsonl"
+expect 1 "line 1: .*broken.pdf" "${base[@]}" --data "$dir/bad-broken.jsonl"
+expect 1 "line 1: an <|image_pad|> token labelled as an answer" "${base[@]}" --data "$dir/bad-pad-answer.jsonl"
+expect 1 "line 1: a pdf image needs a page number" "${base[@]}" --data "$dir/bad-bad-entry.jsonl"
+expect 1 "m.gguf: missing string key clip.projector_type" "${base[@]}" --mmproj "$dir/m.gguf" --data "$dir/data.jsonl"
+summary
