@@ -6,8 +6,13 @@
 # graph + activation bytes per token the step planned, the process's peak RSS, and the
 # model FLOP/s (6 x matrix parameters + 6 D n heads layers for causal attention, per
 # token; recomputation not counted) as a ratio to OpenBLAS sgemm measured in the same run
-# (`longvl bench --only matmul --quick`).
-# usage: bench/bench-train.sh LONGVL [LENGTH...]   (default: 8192 32768)
+# (`longvl bench --only matmul --quick`). With Debian's python3-torch installed, the same
+# step in PyTorch on the CPU (bench/torch_train_ref.py: the same shapes, tokens,
+# checkpointing and thread count; attention in recomputed chunks, O(N) memory like ours)
+# runs right after each of ours, and the table gets its tokens/s, our ratio to it, and its
+# peak RSS (up to TORCH_MAX_TOKENS tokens, default 40000: PyTorch runs ~5-9x slower, so
+# its 128K step would take hours on 2 cores).
+# usage: [PRESETS="tiny small"] bench/bench-train.sh LONGVL [LENGTH...]   (default: 8192 32768)
 set -euo pipefail
 longvl=$1
 shift
@@ -17,32 +22,49 @@ tok=$(dirname "$0")/../../shared/data/tokenizer
 dir=$(mktemp -d "${TMPDIR:-/tmp}/longvl-bench-train-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 
+threads=$(nproc)
+torch_ref=$(dirname "$0")/torch_train_ref.py
+has_torch=$(/usr/bin/python3 -c "import torch" 2>/dev/null && echo yes || echo no)
+[ "$has_torch" = yes ] || echo "(no python3-torch: the PyTorch columns stay empty; apt-get install python3-torch)"
 blas=$("$longvl" bench --only matmul --quick | sed -n 's/.*vs OpenBLAS sgemm (\([0-9.]*\) GFLOP\/s).*/\1/p' | head -1)
 echo "reference: OpenBLAS sgemm ${blas:-?} GFLOP/s (same run)"
 echo
-echo "| model | tokens | checkpointing | tokens/s | model GFLOP/s | vs sgemm | graph+acts bytes/token | peak RSS MiB |"
-echo "|---|---|---|---|---|---|---|---|"
-for preset in tiny small; do
+echo "| model | tokens | checkpointing | tokens/s | model GFLOP/s | vs sgemm | graph+acts bytes/token | peak RSS MiB | PyTorch tokens/s | vs PyTorch | PyTorch peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for preset in ${PRESETS:-tiny small}; do
   "$longvl" make-tiny "$dir/$preset-hf" --preset $preset --dtype f32 --tokenizer "$tok" >/dev/null
   "$longvl" convert "$dir/$preset-hf" -o "$dir/$preset" --outtype f32 --quiet >/dev/null
   hp() { "$longvl" info "$dir/$preset.gguf" | awk -v k="qwen2vl.$1" '$1 == k { print $NF }'; }
   layers=$(hp block_count) H=$(hp embedding_length) F=$(hp feed_forward_length)
   heads=$(hp attention.head_count) kv=$(hp attention.head_count_kv)
   D=$(( H / heads ))
+  vocab=$("$longvl" info "$dir/$preset.gguf" | sed -n 's/.*, vocab \([0-9]*\),.*/\1/p')
+  rope=$("$longvl" info "$dir/$preset.gguf" | sed -n 's/.*rope base \([0-9.e+]*\),.*/\1/p')
   for n in "${lengths[@]}"; do
     for every in 1 "$layers"; do
       pages=$(( n / 1024 - 1 ))
       log="$dir/log.csv"
-      out=$("$longvl" train-longpt -m "$dir/$preset.gguf" --steps 2 --seq-len "$n" \
+      out=$("$longvl" train-longpt -m "$dir/$preset.gguf" --steps 2 --seq-len "$n" --threads "$threads" \
             --data "retrieval:pages=$pages,page-len=1024" --checkpoint-every "$every" --log "$log" 2>&1)
       rss=$(sed -n 's/.*peak RSS \([0-9]*\) MiB.*/\1/p' <<<"$out")
       read -r tps bytes < <(awk -F, 'NR == 3 { print $6, $8 }' "$log")
       toks=$(( pages * 1024 + 4 ))
       mode=$([ "$every" = 1 ] && echo "every block" || echo "none")
+      ttps=0 trss=0
+      if [ "$has_torch" = yes ] && [ "$toks" -le "${TORCH_MAX_TOKENS:-40000}" ]; then
+        tout=$(/usr/bin/python3 "$torch_ref" --vocab "$vocab" --hidden "$H" --layers "$layers" \
+               --heads "$heads" --kv-heads "$kv" --ffn "$F" --rope-base "$rope" --tokens "$toks" --threads "$threads" \
+               --checkpoint "$([ "$every" = 1 ] && echo block || echo none)" 2>&1 | tail -1) || true
+        ttps=$(sed -n 's/.*: \([0-9.]*\) tokens\/s.*/\1/p' <<<"$tout")
+        trss=$(sed -n 's/.*peak RSS \([0-9]*\) MiB.*/\1/p' <<<"$tout")
+        [ -n "$ttps" ] || { echo "PyTorch failed: $tout" >&2; ttps=0 trss=0; }
+      fi
       flop=$(( 6 * layers * (2 * H * H + 2 * H * kv * D + 3 * H * F) + 6 * D * toks * heads * layers ))
       awk -v p="$preset" -v n="$toks" -v m="$mode" -v t="$tps" -v f="$flop" -v b="${blas:-0}" -v by="$bytes" -v r="$rss" \
-        'BEGIN { gf = f * t / 1e9; printf "| %s | %d | %s | %.0f | %.1f | %s | %.0f | %d |\n", p, n, m, t, gf,
-                 (b > 0 ? sprintf("%.3fx", gf / b) : "-"), by / n, r }'
+          -v tt="$ttps" -v tr="$trss" \
+        'BEGIN { gf = f * t / 1e9; printf "| %s | %d | %s | %.0f | %.1f | %s | %.0f | %d | %s | %s | %s |\n", p, n, m, t, gf,
+                 (b > 0 ? sprintf("%.3fx", gf / b) : "-"), by / n, r, (tt > 0 ? sprintf("%.0f", tt) : "-"),
+                 (tt > 0 ? sprintf("%.2fx", t / tt) : "-"), (tt > 0 ? tr : "-") }'
     done
   done
 done
