@@ -103,14 +103,13 @@ bool train_pictures_grid(struct train_pictures *tp, const char *path, int page, 
                          size_t errlen) {
     struct document *d = document(tp, path, page < 0, err, errlen);
     if (!d) return false;
-    int src_w = d->src_w, src_h = d->src_h, H, W;
+    int src_w = d->src_w, src_h = d->src_h, H, W;   // an image's, known since it was opened
     if (d->pdf && page >= d->n_pages) {
         tl_errorf(err, errlen, "%s has %d pages, not a page %d", path, d->n_pages, page + 1);
         return false;
     }
-    if (d->pdf ? !picture_size(&tp->o.settings, d->pdf, page, NULL, &src_w, &src_h, &H, &W, err, errlen)
-               : !qwen25vl_smart_resize(src_h, src_w, tp->o.settings.min_pixels, tp->o.settings.max_pixels, &H, &W,
-                                        err, errlen))
+    if ((d->pdf && !pdf_document_page_size(d->pdf, page, tp->o.settings.dpi, &src_w, &src_h, err, errlen)) ||
+        !qwen25vl_smart_resize(src_h, src_w, tp->o.settings.min_pixels, tp->o.settings.max_pixels, &H, &W, err, errlen))
         return false;
     *lh = H / 28;
     *lw = W / 28;
