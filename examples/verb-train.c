@@ -23,9 +23,12 @@ static int usage(FILE *f, int rc) {
             "  --tokens-per-step N   accumulate packed sequences to at least N tokens a step (default: seq-len)\n"
             "  --seed S              data order of a file (0: as written) and the retrieval task's default\n"
             "pictures (a JSONL line's \"images\": [{\"pdf\": FILE, \"page\": N} or {\"image\": FILE}], each at one\n"
-            "<|image_pad|> of input_ids), through the frozen vision tower, each encoded once and cached:\n"
+            "<|image_pad|> of input_ids), through the vision tower: frozen (each picture encoded once and\n"
+            "cached), or trained with the text model:\n"
             "  --mmproj MMPROJ.gguf  the projector (the tower)\n"
-            "  --embd-cache DIR      the page-embedding cache (default ~/.cache/longvl/embd)\n"
+            "  --embd-cache DIR      the frozen tower's page-embedding cache (default ~/.cache/longvl/embd)\n"
+            "  --train-vision        train the tower too (f32 masters, AdamW, checkpointed like the blocks)\n"
+            "  --mmproj-out FILE     the trained tower at the end (default: -o's name, OUT-mmproj.gguf)\n"
             "  --dpi D (144)  --min-pixels N (3136)  --max-pixels N (12845056)   rendering and resizing\n"
             "optimizer (AdamW, decoupled decay, global-norm clipping, warmup + cosine):\n"
             "  --steps N  --lr X (1e-5)  --lr-min X (0)  --warmup N (0)  --weight-decay X (0.1)\n"
@@ -61,8 +64,13 @@ static bool parse_args(int argc, char **argv, struct train_config *c, int *rc) {
         double x;
         bool taken = false;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) return *rc = usage(stdout, 0), false;
+        if (!strcmp(s, "--train-vision")) {   // a switch: the only setting without a value
+            c->settings[TS_TRAIN_VISION] = 1;
+            continue;
+        }
         for (int id = 0; id < TS_COUNT && !taken; id++) {   // the numeric settings (--lr, --steps, ...)
-            if (id == TS_COMPUTE_TYPE || id == TS_RANKS || strcmp(s, train_setting_flag(id))) continue;
+            if (id == TS_COMPUTE_TYPE || id == TS_RANKS || id == TS_TRAIN_VISION || strcmp(s, train_setting_flag(id)))
+                continue;
             double lo, hi;
             train_setting_range(id, &lo, &hi);
             if (!v || !cli_parse_double(v, lo, hi, &x) || (whole(id) && x != floor(x))) {
@@ -82,7 +90,8 @@ static bool parse_args(int argc, char **argv, struct train_config *c, int *rc) {
         const char **path = !strcmp(s, "-m") ? &c->model : !strcmp(s, "--resume") ? &c->resume
                           : !strcmp(s, "--data") ? &c->data : !strcmp(s, "--save") ? &c->save
                           : !strcmp(s, "-o") ? &c->out : !strcmp(s, "--log") ? &c->log_csv
-                          : !strcmp(s, "--mmproj") ? &c->mmproj : !strcmp(s, "--embd-cache") ? &c->embd_cache : NULL;
+                          : !strcmp(s, "--mmproj") ? &c->mmproj : !strcmp(s, "--embd-cache") ? &c->embd_cache
+                          : !strcmp(s, "--mmproj-out") ? &c->mmproj_out : NULL;
         struct { const char *flag; int64_t *v; long long lo, hi; } counts[] = {
             { "--save-every", &c->save_every, 1, 1LL << 40 },      { "--eval-every", &c->eval_every, 1, 1LL << 40 },
             { "--eval-instances", &c->eval_instances, 1, 1 << 20 }, { "--log-every", &c->log_every, 1, 1LL << 40 },

@@ -25,20 +25,26 @@ bool picture_size(const struct picture_settings *s, struct pdf_document *pdf, in
     return qwen25vl_smart_resize(*src_h, *src_w, s->min_pixels, s->max_pixels, H, W, err, errlen);
 }
 
-bool picture_encode(const struct picture_settings *s, const struct qwen25vl_vision_model *v, struct pdf_document *pdf,
-                    int page, const char *path, int H, int W, int n_threads, float *rows, char *err, size_t errlen) {
+float *picture_pixels(const struct picture_settings *s, const struct qwen25vl_vision_hparams *hp, struct pdf_document *pdf,
+                      int page, const char *path, int H, int W, char *err, size_t errlen) {
     struct rgb_image im;
     bool ok = pdf ? pdf_document_render(pdf, page, s->dpi, &im, err, errlen) : image_file_load(path, &im, err, errlen);
-    if (!ok) return false;
+    if (!ok) return NULL;
     int h, w;
-    float *px = qwen25vl_preprocess(&im, s->min_pixels, s->max_pixels, v->hp.image_mean, v->hp.image_std, &h, &w, err,
-                                    errlen);
+    float *px = qwen25vl_preprocess(&im, s->min_pixels, s->max_pixels, hp->image_mean, hp->image_std, &h, &w, err, errlen);
     if (px && (h != H || w != W)) {
         snprintf(err, errlen, "picture %dx%d changed size while running", im.w, im.h);
-        ok = false;
+        free(px);
+        px = NULL;
     }
     rgb_image_free(&im);
-    ok = px && ok && qwen25vl_vision_encode(v, px, H, W, n_threads, rows, err, errlen);
+    return px;
+}
+
+bool picture_encode(const struct picture_settings *s, const struct qwen25vl_vision_model *v, struct pdf_document *pdf,
+                    int page, const char *path, int H, int W, int n_threads, float *rows, char *err, size_t errlen) {
+    float *px = picture_pixels(s, &v->hp, pdf, page, path, H, W, err, errlen);
+    bool ok = px && qwen25vl_vision_encode(v, px, H, W, n_threads, rows, err, errlen);
     free(px);
     return ok;
 }

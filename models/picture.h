@@ -25,6 +25,12 @@ void picture_settings_string(const struct picture_settings *s, char *out, size_t
 bool picture_size(const struct picture_settings *s, struct pdf_document *pdf, int page, const char *path, int *src_w,
                   int *src_h, int *H, int *W, char *err, size_t errlen);
 
+// Renders or decodes the picture and resizes it to H x W (what picture_size gave: a file
+// that has changed size since is an error): normalised pixels [H][W][3], malloc'd, or
+// NULL with a message.
+float *picture_pixels(const struct picture_settings *s, const struct qwen25vl_vision_hparams *hp, struct pdf_document *pdf,
+                      int page, const char *path, int H, int W, char *err, size_t errlen);
+
 // Renders or decodes the picture, resizes and encodes it into rows, (H/28)(W/28) rows of
 // the projection width. H x W is what picture_size gave: a file that has changed size
 // since is an error.

@@ -39,6 +39,23 @@ void qwen25vl_vision_free(struct qwen25vl_vision_model *v);
 // stay); vk must outlive the model.
 void qwen25vl_vision_use_device(struct qwen25vl_vision_model *v, struct tl_vk_backend *vk);
 
+// Points every tensor of v (v->hp set, v->layers allocated) at what find returns for its
+// name (fmt % layer): the file's tensors, or a trainer's f32 masters. false if one is
+// missing, or a norm or bias is not f32.
+bool qwen25vl_vision_bind(struct qwen25vl_vision_model *v, struct tl_tensor *(*find)(void *user, const char *fmt, int layer),
+                          void *user);
+
+// The tower as graph pieces over patch rows in window order (vision-layout.h), for a
+// trainer that checkpoints runs of blocks:
+//   x = patch_embed(patches [3*14*14, n]) -> [E, n]; x = blocks(l0, l1, x, pos [2n], window_of [n]);
+//   merger(x) -> [projection_dim, n/4], merge units in window order.
+struct tl_tensor *qwen25vl_vision_patch_embed(struct tl_context *ctx, const struct qwen25vl_vision_model *v,
+                                              struct tl_tensor *patches);
+struct tl_tensor *qwen25vl_vision_blocks(struct tl_context *ctx, const struct qwen25vl_vision_model *v, int l0, int l1,
+                                         struct tl_tensor *x, struct tl_tensor *pos, struct tl_tensor *window_of);
+struct tl_tensor *qwen25vl_vision_merger(struct tl_context *ctx, const struct qwen25vl_vision_model *v,
+                                         struct tl_tensor *x);
+
 // Merged tokens of an H x W image (H, W multiples of 28).
 int64_t qwen25vl_vision_n_tokens(int H, int W);
 

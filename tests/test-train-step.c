@@ -8,7 +8,7 @@
 //   per-instance positions), and its gradients are theirs summed;
 // - bf16 compute: the loss within 1% of f32's.
 // usage: test-train-step [scalar|avx2|avx512]...
-#include "test-util.h"
+#include "test-random-gguf.h"
 
 #include "train-step.h"
 #include "tl-gguf.h"
@@ -30,23 +30,9 @@ static bool make_model(const char *path, struct train_model *m) {
     qwen25vl_text_hparams_to_gguf(&hp, g);
     int n = 0;
     struct qwen25vl_tensor_spec *specs = qwen25vl_text_tensor_specs(&hp, &n);
-    float **data = calloc(n, sizeof *data);
     char err[256];
-    bool ok = true;
-    for (int i = 0; i < n && ok; i++) {
-        int64_t count = specs[i].ne[0] * specs[i].ne[1];
-        data[i] = malloc(count * sizeof(float));
-        bool norm = strstr(specs[i].name, "norm") != NULL, bias = strstr(specs[i].name, "bias") != NULL;
-        float scale = norm ? 0.2f : bias ? 0.1f : 1.0f / sqrtf((float)specs[i].ne[0]);
-        for (int64_t j = 0; j < count; j++) data[i][j] = (norm ? 1.0f : 0.0f) + rng_uniform(-scale, scale) * 1.7f;
-        int64_t t = tl_gguf_add_tensor(g, specs[i].name, TL_GGML_F32, specs[i].n_dims, specs[i].ne, err, sizeof err);
-        ok = t >= 0;
-        if (ok) tl_gguf_set_tensor_data(g, t, data[i]);
-    }
-    ok = ok && tl_gguf_write_file(g, path, err, sizeof err) && train_model_load(m, path, false, err, sizeof err);
+    bool ok = write_random_gguf(g, specs, n, path, err, sizeof err) && train_model_load(m, path, false, err, sizeof err);
     if (!ok) check(0, "making the test model: %s", err);
-    for (int i = 0; i < n; i++) free(data[i]);
-    free(data);
     free(specs);
     tl_gguf_free(g);
     return ok;

@@ -9,13 +9,18 @@
 # - each picture is encoded once: a second run reads both from the embedding cache and
 #   gives the same loss;
 # - stop + resume is bit-identical;
+# - with --train-vision: the same first loss, stop + resume bit-identical for the model
+#   and the trained projector, which runs in `longvl vision` and gives new rows;
 # - bad input (no projector, pads and images that differ in number, a missing file, a
 #   page past the end, a broken PDF, an image token labelled as an answer): a message
 #   naming the line and exit 1.
-# usage: test-train-vision.sh LONGVL TOKENIZER_DIR PDF_DIR
+# - with --train-vision under mpirun -np 2: the projector one rank with twice the
+#   accumulation trains (its rows on a page within float tolerance; not under --sanitizer);
+# usage: test-train-vision.sh LONGVL TOKENIZER_DIR PDF_DIR [--sanitizer]
 longvl=$1
 tok=$2
 pdfs=$3
+mode=${4:-}
 ref="$(dirname "$0")/reference/qwen25vl_ref.py"
 py=/usr/bin/python3
 . "$(dirname "$0")/test-lib.sh" train-vision
@@ -109,6 +114,48 @@ run "$longvl" train-longpt --resume "$dir/s.ckpt" --mmproj "$dir/m-mmproj.gguf" 
   -o "$dir/resumed.gguf"
 if cmp -s "$dir/whole.gguf" "$dir/resumed.gguf"; then ok "stop + resume with pictures: the same model bit for bit"
 else fail "stop + resume with pictures differs"; fi
+
+# the trainable tower (--train-vision): the same first loss with the tower run in the step
+# (its weights are still the projector's); stop + resume gives the same model and the same
+# trained projector bit for bit; the projector changed and runs in `longvl vision`
+out=$("${train[@]}" --train-vision --steps 1 --log "$dir/tv1.csv" 2>&1)
+loss_tv=$(awk -F, 'NR == 2 { print $3 }' "$dir/tv1.csv")
+if [ "$loss_tv" = "$loss1" ] && grep -q "pictures: 4 renderings for the trainable vision tower" <<<"$out"
+then ok "trainable tower: step-1 loss $loss_tv = the frozen tower's"
+else fail "trainable tower: loss $loss_tv vs $loss1: $(tail -3 <<<"$out")"; fi
+run "${train[@]}" --train-vision --steps 3 --quiet -o "$dir/tv-whole.gguf"
+run "${train[@]}" --train-vision --steps 3 --quiet --stop-after 1 --save "$dir/tv.ckpt"
+run "$longvl" train-longpt --resume "$dir/tv.ckpt" --mmproj "$dir/m-mmproj.gguf" --quiet -o "$dir/tv-resumed.gguf" \
+  --mmproj-out "$dir/tv-resumed-proj.gguf"
+if cmp -s "$dir/tv-whole.gguf" "$dir/tv-resumed.gguf" && cmp -s "$dir/tv-whole-mmproj.gguf" "$dir/tv-resumed-proj.gguf"
+then ok "trainable tower: stop + resume gives the same model and projector bit for bit"
+else fail "trainable tower: stop + resume differs"; fi
+"$longvl" vision --mmproj "$dir/tv-whole-mmproj.gguf" --image "$dir/pic.png" -o "$dir/v1-trained.f32" >/dev/null 2>&1
+if [ -s "$dir/v1-trained.f32" ] && [ "$(stat -c %s "$dir/v1-trained.f32")" = "$(stat -c %s "$dir/v1.f32")" ] &&
+   ! cmp -s "$dir/v1-trained.f32" "$dir/v1.f32"
+then ok "the trained projector loads in longvl vision, and its rows differ from the original's"
+else fail "the trained projector: $(ls -l "$dir"/v1*.f32)"; fi
+# data parallel: the picture instance and the text one in two packs (seq-len 160: 154 + 14 tokens), one a rank
+if [ "$mode" != --sanitizer ] && command -v mpirun >/dev/null && ldd "$longvl" | grep -q libmpi; then
+  dp=("${train[@]}" --train-vision --seq-len 160 --steps 2 --quiet --threads 1)
+  run "${dp[@]}" --tokens-per-step 160 -o "$dir/dp1.gguf"
+  run env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 300 mpirun -np 2 --oversubscribe \
+    "${dp[@]}" --tokens-per-step 80 -o "$dir/dp2.gguf"
+  for f in dp1 dp2; do
+    "$longvl" vision --mmproj "$dir/$f-mmproj.gguf" --pdf "$dir/doc.pdf" --page 2 --dpi 30 -o "$dir/$f.f32" >/dev/null 2>&1
+  done
+  if out=$("$py" "$ref" compare "$dir/dp2.f32" "$dir/dp1.f32" --atol 1e-4 --rtol 1e-5 \
+             --label "trained projector's rows, 2 ranks vs 1 rank x2 accumulation" 2>&1) &&
+     ! "$py" "$ref" compare "$dir/v0.f32" "$dir/dp1.f32" --atol 1e-4 --rtol 1e-5 >/dev/null 2>&1
+  then ok "$out (and the untrained projector's rows fail the same comparison)"; else fail "$out"; fi
+elif [ "$mode" != --sanitizer ]; then
+  echo "skipped: data parallel (no mpirun, or longvl built without Open MPI)"
+fi
+expect 1 "--train-vision needs --mmproj" "$longvl" train-longpt -m "$dir/m.gguf" --data "$dir/data.jsonl" --steps 1 \
+  --train-vision --quiet
+expect 1 "needs --mmproj" "$longvl" train-longpt --resume "$dir/tv.ckpt" --quiet
+expect 1 "--mmproj-out: the tower is trained only with --train-vision" "${train[@]}" --steps 1 --quiet \
+  --mmproj-out "$dir/x.gguf"
 
 # bad input
 base=("$longvl" train-longpt -m "$dir/m.gguf" --mmproj "$dir/m-mmproj.gguf" --embd-cache "$dir/cache" --dpi 30

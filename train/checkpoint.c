@@ -11,17 +11,17 @@
 
 static bool add_f32(struct tl_gguf *g, const char *name, const struct tl_tensor *shape, const float *data, char *err,
                     size_t errlen) {
-    int n_dims = shape->ne[1] > 1 ? 2 : 1;
-    int64_t i = tl_gguf_add_tensor(g, name, TL_GGML_F32, n_dims, shape->ne, err, errlen);
+    int64_t i = tl_gguf_add_tensor(g, name, TL_GGML_F32, tl_n_dims(shape), shape->ne, err, errlen);
     if (i >= 0) tl_gguf_set_tensor_data(g, i, data);
     return i >= 0;
 }
 
 static void moment_name(char *out, size_t n, char which, const char *name) { snprintf(out, n, "opt.%c.%s", which, name); }
 
-bool checkpoint_write(const char *path, const struct train_model *m, float rope_base, bool with_optimizer,
-                      const struct train_state *st, const struct train_setting *settings, int n_settings,
-                      const char *data_spec, char *err, size_t errlen) {
+bool checkpoint_write(const char *path, const struct train_model *m, struct train_param *const *params, int n_params,
+                      float rope_base, bool with_optimizer, const struct train_state *st,
+                      const struct train_setting *settings, int n_settings, const char *data_spec, char *err,
+                      size_t errlen) {
     struct tl_gguf *g = tl_gguf_new();
     for (int64_t i = 0; i < tl_gguf_n_kv(m->file); i++) {
         const char *key = tl_gguf_kv_key(m->file, i);
@@ -30,10 +30,7 @@ bool checkpoint_write(const char *path, const struct train_model *m, float rope_
     tl_gguf_set_f32(g, KEY_ROPE_BASE, rope_base);
     if (tl_gguf_find_key(g, "general.file_type") >= 0) tl_gguf_set_u32(g, "general.file_type", 0);   // all f32 now
     bool ok = true;
-    for (int i = 0; ok && i < m->n_params; i++) {
-        const struct train_param *p = &m->params[i];
-        ok = add_f32(g, p->w->name, p->w, p->w->data, err, errlen);
-    }
+    for (int i = 0; ok && i < n_params; i++) ok = add_f32(g, params[i]->w->name, params[i]->w, params[i]->w->data, err, errlen);
     if (with_optimizer) {
         tl_gguf_set_i64(g, "longpt.step", st->step);
         tl_gguf_set_i64(g, "longpt.cursor", st->cursor);
@@ -44,8 +41,8 @@ bool checkpoint_write(const char *path, const struct train_model *m, float rope_
             snprintf(key, sizeof key, "longpt.%s", settings[i].key);
             tl_gguf_set_f64(g, key, settings[i].value);
         }
-        for (int i = 0; ok && i < m->n_params; i++) {
-            const struct train_param *p = &m->params[i];
+        for (int i = 0; ok && i < n_params; i++) {
+            const struct train_param *p = params[i];
             char name[TL_GGUF_MAX_NAME + 8];
             moment_name(name, sizeof name, 'm', p->w->name);
             ok = add_f32(g, name, p->w, p->m, err, errlen);
@@ -82,8 +79,9 @@ static bool read_moment(const struct tl_gguf *g, const struct train_param *p, ch
     return true;
 }
 
-bool checkpoint_read(const char *path, struct train_model *m, struct train_state *st, struct train_setting *settings,
-                     int n_settings, char *data_spec, size_t data_len, char *err, size_t errlen) {
+bool checkpoint_read(const char *path, const struct train_model *m, struct train_state *st,
+                     struct train_setting *settings, int n_settings, char *data_spec, size_t data_len, char *err,
+                     size_t errlen) {
     const struct tl_gguf *g = m->file;
     char why[512] = "";
     bool ok = read_i64(g, "longpt.step", &st->step, why, sizeof why) &&
@@ -104,9 +102,17 @@ bool checkpoint_read(const char *path, struct train_model *m, struct train_state
             ok = false;
         } else settings[i].value = x->f64;
     }
-    for (int i = 0; ok && i < m->n_params; i++)
-        ok = read_moment(g, &m->params[i], 'm', m->params[i].m, why, sizeof why) &&
-             read_moment(g, &m->params[i], 'v', m->params[i].v, why, sizeof why);
+    if (!ok) tl_errorf(err, errlen, "%s: not a usable train-longpt checkpoint: %s", path, why);
+    return ok;
+}
+
+bool checkpoint_read_moments(const char *path, const struct tl_gguf *g, struct train_param *const *params, int n_params,
+                             char *err, size_t errlen) {
+    char why[512] = "";
+    bool ok = true;
+    for (int i = 0; ok && i < n_params; i++)
+        ok = read_moment(g, params[i], 'm', params[i]->m, why, sizeof why) &&
+             read_moment(g, params[i], 'v', params[i]->v, why, sizeof why);
     if (!ok) tl_errorf(err, errlen, "%s: not a usable train-longpt checkpoint: %s", path, why);
     return ok;
 }

@@ -8,55 +8,69 @@
 #include <stdlib.h>
 #include <string.h>
 
-// A tensor of the file as a parameter: an f32 master filled from the file's data (any
-// float or block type, row by row through the type's to_float).
-static struct tl_tensor *load_param(struct train_model *m, const struct qwen25vl_tensor_spec *spec, char *err,
-                                    size_t errlen) {
-    int64_t i = tl_gguf_find_tensor(m->file, spec->name);
+bool train_param_load(struct train_param *p, struct tl_context *pctx, const struct tl_gguf *file,
+                      const struct qwen25vl_tensor_spec *spec, char *err, size_t errlen) {
+    int64_t i = tl_gguf_find_tensor(file, spec->name);
     if (i < 0) {
         tl_errorf(err, errlen, "tensor %s is missing", spec->name);
-        return NULL;
+        return false;
     }
-    const struct tl_gguf_tensor_info *ti = tl_gguf_tensor(m->file, i);
+    const struct tl_gguf_tensor_info *ti = tl_gguf_tensor(file, i);
     enum tl_type type;
-    bool same_shape = ti->n_dims == spec->n_dims;
+    bool same_shape = true;
     for (int d = 0; d < 4; d++) same_shape = same_shape && ti->ne[d] == spec->ne[d];
     if (!same_shape) {
         tl_errorf(err, errlen, "tensor %s has the wrong shape for this model's hyperparameters", spec->name);
-        return NULL;
+        return false;
     }
     if (!tl_type_from_ggml(ti->type, &type) || !tl_type_traits(type)->to_float) {
         tl_errorf(err, errlen, "tensor %s: its type (ggml %u) cannot be trained", spec->name, ti->type);
-        return NULL;
+        return false;
     }
-    struct train_param *p = &m->params[m->n_params++];
-    p->w = tl_new_tensor(m->pctx, TL_F32, (int)ti->n_dims, ti->ne);
+    int64_t n = 1;
+    for (int d = 0; d < 4; d++) n *= spec->ne[d];
+    float *mem = calloc((size_t)n * 4, sizeof(float));   // master, grad, m, v in one block
+    if (!mem) {
+        tl_errorf(err, errlen, "out of memory for %s (%lld parameters)", spec->name, (long long)n);
+        return false;
+    }
+    *p = (struct train_param){ .w = tl_new_tensor(pctx, TL_F32, (int)spec->n_dims, spec->ne), .n = n,
+                               .decay = spec->n_dims >= 2 };
     tl_set_name(p->w, "%s", spec->name);
     tl_set_param(p->w);
-    p->n = tl_nelements(p->w);
-    p->decay = ti->n_dims >= 2;
-    float *mem = calloc((size_t)p->n * 4, sizeof(float));   // master, grad, m, v in one block
-    if (!mem) {
-        tl_errorf(err, errlen, "out of memory for %s (%lld parameters)", spec->name, (long long)p->n);
-        return NULL;
-    }
     p->w->data = mem;
-    p->grad = mem + p->n;
-    p->m = mem + 2 * p->n;
-    p->v = mem + 3 * p->n;
+    p->grad = mem + n;
+    p->m = mem + 2 * n;
+    p->v = mem + 3 * n;
     const struct tl_type_traits *tt = tl_type_traits(type);
     size_t row_bytes = tl_row_size(type, ti->ne[0]);
-    for (int64_t r = 0; r < p->n / ti->ne[0]; r++)
+    for (int64_t r = 0; r < n / ti->ne[0]; r++)
         tt->to_float((const char *)ti->data + r * row_bytes, mem + r * ti->ne[0], ti->ne[0]);
-    return p->w;
+    return true;
+}
+
+void train_param_free(struct train_param *p) {
+    if (p->w) free(p->w->data);
+    memset(p, 0, sizeof *p);
+}
+
+struct train_param *train_param_named(struct train_param *params, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(params[i].w->name, name)) return &params[i];
+    return NULL;
+}
+
+struct train_param *train_param_of(struct train_param *params, int n, const struct tl_tensor *t) {
+    for (int i = 0; i < n; i++)
+        if (params[i].w == t) return &params[i];
+    return NULL;
 }
 
 static struct tl_tensor *param_named(struct train_model *m, const char *fmt, int layer) {
     char name[TL_GGUF_MAX_NAME];
     snprintf(name, sizeof name, fmt, layer);
-    for (int i = 0; i < m->n_params; i++)
-        if (!strcmp(m->params[i].w->name, name)) return m->params[i].w;
-    return NULL;
+    struct train_param *p = train_param_named(m->params, m->n_params, name);
+    return p ? p->w : NULL;
 }
 
 static struct tl_tensor *find_param(void *m, const char *fmt, int layer) { return param_named(m, fmt, layer); }
@@ -73,7 +87,8 @@ bool train_model_load(struct train_model *m, const char *path, bool with_extra, 
     m->layers = calloc(m->hp.n_layer, sizeof *m->layers);
     if (!m->pctx || !m->params || !m->layers) abort();
     bool ok = true;
-    for (int i = 0; ok && i < n_specs; i++) ok = load_param(m, &specs[i], why, sizeof why) != NULL;
+    for (int i = 0; ok && i < n_specs; i++)
+        ok = train_param_load(&m->params[m->n_params++], m->pctx, m->file, &specs[i], why, sizeof why);
     free(specs);
     if (!ok) {
         tl_errorf(err, errlen, "%s: %s", path, why);
@@ -88,7 +103,7 @@ bool train_model_load(struct train_model *m, const char *path, bool with_extra, 
 }
 
 void train_model_free(struct train_model *m) {
-    for (int i = 0; i < m->n_params; i++) free(m->params[i].w->data);
+    for (int i = 0; i < m->n_params; i++) train_param_free(&m->params[i]);
     free(m->params);
     free(m->layers);
     tl_free(m->pctx);
@@ -97,9 +112,7 @@ void train_model_free(struct train_model *m) {
 }
 
 struct train_param *train_model_param(struct train_model *m, const struct tl_tensor *t) {
-    for (int i = 0; i < m->n_params; i++)
-        if (m->params[i].w == t) return &m->params[i];
-    return NULL;
+    return train_param_of(m->params, m->n_params, t);
 }
 
 void train_model_zero_grads(struct train_model *m) {

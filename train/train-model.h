@@ -21,6 +21,16 @@ struct train_param {
     bool    decay;           // matrices take weight decay; norms and biases do not
 };
 
+// The tensor spec of file as a parameter: an f32 master filled from the file's data (any
+// float or block type, row by row through the type's to_float), header in pctx; false
+// with a message if the file lacks it or holds another shape.
+bool train_param_load(struct train_param *p, struct tl_context *pctx, const struct tl_gguf *file,
+                      const struct qwen25vl_tensor_spec *spec, char *err, size_t errlen);
+void train_param_free(struct train_param *p);
+// Lookups in an array of parameters (NULL when absent).
+struct train_param *train_param_named(struct train_param *params, int n, const char *name);
+struct train_param *train_param_of(struct train_param *params, int n, const struct tl_tensor *t);
+
 struct train_model {
     struct qwen25vl_text_hparams hp;
     struct tl_gguf *file;          // what the model was read from (metadata for outputs)

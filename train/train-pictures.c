@@ -142,3 +142,12 @@ bool train_pictures_rows(struct train_pictures *tp, const struct train_picture *
     tp->stats.encode_seconds += tl_time_seconds() - t0;
     return embd_cache_put(&d->cache, entry, n_rows, tp->n_embd, rows, err, errlen);
 }
+
+float *train_pictures_pixels(struct train_pictures *tp, const struct train_picture *pic, char *err, size_t errlen) {
+    struct document *d = document(tp, pic->path, pic->page < 0, err, errlen);
+    float *px = d ? picture_pixels(&tp->o.settings, &tp->vision.hp, d->pdf, pic->page, pic->path, pic->lh * 28,
+                                   pic->lw * 28, err, errlen)
+                  : NULL;
+    tp->stats.rendered += px != NULL;
+    return px;
+}

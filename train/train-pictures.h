@@ -29,6 +29,7 @@ struct train_pictures_options {
 
 struct train_pictures_stats {
     int64_t encoded, cached;   // pictures run through the tower, and read from the cache
+    int64_t rendered;          // pictures rendered for a trainable tower (train_pictures_pixels)
     double encode_seconds;
 };
 
@@ -51,3 +52,7 @@ bool train_pictures_grid(struct train_pictures *tp, const char *path, int page, 
 // The picture's lh * lw rows of n_embd floats: from the cache, or encoded and cached.
 bool train_pictures_rows(struct train_pictures *tp, const struct train_picture *pic, float *rows, char *err,
                          size_t errlen);
+
+// The picture's normalised pixels [lh * 28][lw * 28][3] (malloc'd), for a trainable
+// tower; NULL with a message.
+float *train_pictures_pixels(struct train_pictures *tp, const struct train_picture *pic, char *err, size_t errlen);

@@ -10,8 +10,10 @@
 // holds the head (final norm, the loss on answer tokens), so it is never run twice.
 // E = n_layer is no checkpointing: one graph holds the whole model.
 //
-// A pack's pictures enter as their vision rows (train-pictures.h) in place of their
-// <|image_pad|> tokens' embeddings; the tower is frozen, so their gradient stops there.
+// A pack's pictures enter as their vision rows in place of their <|image_pad|> tokens'
+// embeddings: from the frozen tower's cache (train-pictures.h), where their gradient
+// stops, or from a trainable tower (train-vision.h) run in the step, whose backward
+// pass then takes the gradient of those rows.
 //
 // Memory: the stored inputs, 4 (S + 2) n_embd bytes per token, plus the graph of one
 // segment (linear in tokens: attention is the fused chunked op both ways).
@@ -20,12 +22,15 @@
 #include "train-data.h"
 #include "train-model.h"
 
+struct train_vision;
+
 struct train_step_params {
     struct train_graph_params graph;
     int checkpoint_every;   // blocks per segment (>= 1)
     int n_threads;
     struct tl_gallocr *alloc;   // the graphs' buffer, kept across steps (NULL: one per call)
-    struct train_pictures *pictures;   // the frozen vision tower's rows for packs with pictures
+    struct train_pictures *pictures;   // the pictures of packs (their frozen tower's rows, their pixels)
+    struct train_vision *vision;       // a trainable tower (NULL: the frozen one)
 };
 
 // Adds the gradient of loss_scale * (sum of the pack's answer-token losses) to every

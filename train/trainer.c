@@ -8,6 +8,7 @@
 #include "train-data.h"
 #include "train-pictures.h"
 #include "train-step.h"
+#include "train-vision.h"
 
 #include <math.h>
 #include <signal.h>
@@ -41,6 +42,7 @@ static const struct {
     [TS_DPI] = { "--dpi", "dpi", 144, 1, 2400 },
     [TS_MIN_PIXELS] = { "--min-pixels", "min_pixels", 3136, 784, 1e12 },
     [TS_MAX_PIXELS] = { "--max-pixels", "max_pixels", 12845056, 784, 1e12 },
+    [TS_TRAIN_VISION] = { "--train-vision", "train_vision", 0, 0, 1 },
     [TS_RANKS] = { "mpirun -np", "ranks", 1, 1, 1 << 20 },
 };
 
@@ -85,6 +87,9 @@ struct run {
     struct train_model m;
     struct train_source *src;
     struct train_pictures *pictures;
+    struct train_vision vision;     // the trainable tower (--train-vision)
+    struct train_param **params;    // everything trained: the text model's, then the tower's
+    int n_params, n_text_params;
     struct train_state st;
     struct train_step_params sp;
     char data_spec[512];
@@ -152,6 +157,31 @@ static bool open_pictures(struct run *r) {
     return r->pictures != NULL;
 }
 
+// The parameters trained: the text model's, and the vision tower's with --train-vision
+// (read from the checkpoint when resuming).
+static bool collect_params(struct run *r) {
+    bool vision = SET(r, TS_TRAIN_VISION) > 0;
+    if (vision && !r->c->mmproj) {
+        snprintf(r->err, sizeof r->err, "--train-vision%s needs --mmproj: the projector to train (or whose run this is)",
+                 r->c->resume ? " (the checkpoint's run)" : "");
+        return false;
+    }
+    if (!vision && r->c->mmproj_out) {
+        snprintf(r->err, sizeof r->err, "--mmproj-out: the tower is trained only with --train-vision");
+        return false;
+    }
+    if (vision && !train_vision_load(&r->vision, r->c->mmproj, r->c->resume ? r->m.file : NULL, r->err, sizeof r->err))
+        return false;
+    if (vision) r->sp.vision = &r->vision;
+    r->n_text_params = r->m.n_params;
+    r->n_params = r->m.n_params + r->vision.n_params;
+    r->params = malloc(r->n_params * sizeof *r->params);
+    if (!r->params) abort();
+    for (int i = 0; i < r->m.n_params; i++) r->params[i] = &r->m.params[i];
+    for (int i = 0; i < r->vision.n_params; i++) r->params[r->m.n_params + i] = &r->vision.params[i];
+    return true;
+}
+
 static bool load(struct run *r) {
     struct train_config *c = r->c;
     const char *path = c->resume ? c->resume : c->model;
@@ -194,16 +224,41 @@ static bool load(struct run *r) {
                                         .n_threads = c->n_threads, .alloc = tl_gallocr_new() };
     if (c->mmproj && !open_pictures(r)) return false;
     r->sp.pictures = r->pictures;
+    if (!collect_params(r)) return false;
+    if (c->resume && !checkpoint_read_moments(path, r->m.file, r->params, r->n_params, r->err, sizeof r->err))
+        return false;
     r->src = train_source_open(r->data_spec, hp->n_vocab, (uint64_t)SET(r, TS_SEED), r->pictures, r->err,
                                sizeof r->err);
     return r->src != NULL;
 }
 
+// A checkpoint (every parameter with its moments) or, without the optimizer, the text
+// model alone (the tower goes to its own projector file).
 static bool save(struct run *r, const char *path, bool with_optimizer) {
     struct train_setting s[TS_COUNT];
     for (int i = 0; i < TS_COUNT; i++) s[i] = (struct train_setting){ SETTINGS[i].key, r->c->settings[i] };
-    return checkpoint_write(path, &r->m, (float)SET(r, TS_ROPE_BASE), with_optimizer, &r->st, s, TS_COUNT, r->data_spec,
-                            r->err, sizeof r->err);
+    return checkpoint_write(path, &r->m, r->params, with_optimizer ? r->n_params : r->n_text_params,
+                            (float)SET(r, TS_ROPE_BASE), with_optimizer, &r->st, s, TS_COUNT, r->data_spec, r->err,
+                            sizeof r->err);
+}
+
+// The final files: the model, and the trained tower as a projector beside it.
+static bool save_outputs(struct run *r) {
+    const char *out = r->c->out;
+    if (!save(r, out, false)) return false;
+    if (!r->c->quiet) fprintf(stderr, "model: %s\n", out);
+    if (!r->sp.vision) return true;
+    char derived[4096];
+    const char *mm = r->c->mmproj_out;
+    if (!mm) {   // OUT.gguf -> OUT-mmproj.gguf
+        size_t n = strlen(out);
+        int stem = n > 5 && !strcmp(out + n - 5, ".gguf") ? (int)n - 5 : (int)n;
+        snprintf(derived, sizeof derived, "%.*s-mmproj.gguf", stem, out);
+        mm = derived;
+    }
+    if (!train_vision_write(&r->vision, mm, r->err, sizeof r->err)) return false;
+    if (!r->c->quiet) fprintf(stderr, "projector: %s\n", mm);
+    return true;
 }
 
 // Exact-match accuracy (every answer token the argmax) on held-out instances.
@@ -292,13 +347,15 @@ static bool open_csv(struct run *r) {
 }
 
 static void print_plan(struct run *r) {
-    int64_t n = 0;
-    for (int i = 0; i < r->m.n_params; i++) n += r->m.params[i].n;
+    int64_t n = 0, nv = 0;
+    for (int i = 0; i < r->n_params; i++) n += r->params[i]->n;
+    for (int i = 0; i < r->vision.n_params; i++) nv += r->vision.params[i].n;
     int L = (int)r->m.hp.n_layer, E = r->sp.checkpoint_every < L ? r->sp.checkpoint_every : L;
     fprintf(stderr,
-            "train-longpt: %lld parameters (%.1f MiB of weights, gradients and moments), %d blocks in %d segments, "
-            "sequences of <= %lld tokens, >= %lld tokens per step, rope base %.6g, %s compute, data %s\n",
-            (long long)n, 16.0 * n / 1048576, L, (L + E - 1) / E, (long long)SET(r, TS_SEQ_LEN),
+            "train-longpt: %lld parameters (%.1f MiB of weights, gradients and moments; %lld of them the vision "
+            "tower's), %d blocks in %d segments, sequences of <= %lld tokens, >= %lld tokens per step, rope base %.6g, "
+            "%s compute, data %s\n",
+            (long long)n, 16.0 * n / 1048576, (long long)nv, L, (L + E - 1) / E, (long long)SET(r, TS_SEQ_LEN),
             (long long)SET(r, TS_TOKENS_PER_STEP), SET(r, TS_ROPE_BASE), tl_type_name(r->sp.graph.compute_type),
             r->data_spec);
     if (r->c->resume)
@@ -313,11 +370,11 @@ static bool train_loop(struct run *r, int *code) {
                                 (float)SET(r, TS_WEIGHT_DECAY) };
     struct lr_schedule sched = { (float)SET(r, TS_LR), (float)SET(r, TS_LR_MIN), (int64_t)SET(r, TS_WARMUP),
                                  (int64_t)SET(r, TS_STEPS) };
-    int n = r->m.n_params;
+    int n = r->n_params;
     float **grads = malloc(n * sizeof *grads);
     int64_t *sizes = malloc(n * sizeof *sizes);
     if (!grads || !sizes) abort();
-    for (int i = 0; i < n; i++) grads[i] = r->m.params[i].grad, sizes[i] = r->m.params[i].n;
+    for (int i = 0; i < n; i++) grads[i] = r->params[i]->grad, sizes[i] = r->params[i]->n;
     struct step_packs packs = { 0 };
     bool ok = c->eval_every <= 0 || !leader(r) || report_eval(r);
     double t_start = now_s();
@@ -325,7 +382,7 @@ static bool train_loop(struct run *r, int *code) {
     while (ok && r->st.step < SET(r, TS_STEPS)) {
         double t0 = now_s();
         int64_t step = r->st.step + 1, cursor0 = r->st.cursor;
-        train_model_zero_grads(&r->m);
+        for (int i = 0; i < n; i++) memset(grads[i], 0, (size_t)sizes[i] * sizeof(float));
         if (!(ok = fill_step(r, &packs))) break;
         // this rank's share of the packs, then the sums over ranks (a failure anywhere
         // stops every rank, and so does a Ctrl-C on any of them)
@@ -364,7 +421,7 @@ static bool train_loop(struct run *r, int *code) {
         }
         float lr = lr_at(&sched, step), scale = clip_scale(norm, (float)SET(r, TS_CLIP));
         for (int i = 0; i < n; i++) {
-            struct train_param *p = &r->m.params[i];
+            struct train_param *p = r->params[i];
             adamw_step(p->w->data, p->grad, p->m, p->v, p->n, &opt, lr, step, scale, p->decay);
         }
         r->st.step = step;
@@ -406,19 +463,24 @@ int train_longpt(struct train_config *c) {
         ok = train_loop(&r, &code);
     }
     if (ok && code == 0 && c->out && leader(&r) && r.st.step == (int64_t)SET(&r, TS_STEPS)) {
-        ok = save(&r, c->out, false);
-        if (ok && !c->quiet) fprintf(stderr, "model: %s\n", c->out);
+        ok = save_outputs(&r);
     }
     if (ok && !c->quiet && r.pictures) {
         struct train_pictures_stats ps = train_pictures_stats(r.pictures);
-        fprintf(stderr, "train-longpt: pictures: %lld run through the vision tower (%.1f s), %lld read from the cache\n",
-                (long long)ps.encoded, ps.encode_seconds, (long long)ps.cached);
+        if (r.sp.vision)
+            fprintf(stderr, "train-longpt: pictures: %lld renderings for the trainable vision tower (each step renders a "
+                    "picture twice: forward, then backward)\n", (long long)ps.rendered);
+        else
+            fprintf(stderr, "train-longpt: pictures: %lld run through the vision tower (%.1f s), %lld read from the cache\n",
+                    (long long)ps.encoded, ps.encode_seconds, (long long)ps.cached);
     }
     if (ok && !c->quiet) fprintf(stderr, "train-longpt: peak RSS %.0f MiB\n", peak_rss_mib());
     if (!ok && r.err[0]) fprintf(stderr, "longvl train-longpt: %s\n", r.err);
     if (r.csv) fclose(r.csv);
     train_source_free(r.src);
     train_pictures_free(r.pictures);
+    train_vision_free(&r.vision);
+    free(r.params);
     if (r.m.file) train_model_free(&r.m);
     tl_gallocr_free(r.sp.alloc);
     signal(SIGINT, old);

@@ -27,6 +27,7 @@ enum train_setting_id {
     TS_LR, TS_LR_MIN, TS_WARMUP, TS_STEPS, TS_WEIGHT_DECAY, TS_BETA1, TS_BETA2, TS_EPS, TS_CLIP,
     TS_SEQ_LEN, TS_TOKENS_PER_STEP, TS_CHECKPOINT_EVERY, TS_COMPUTE_TYPE, TS_SEED, TS_ROPE_BASE,
     TS_DPI, TS_MIN_PIXELS, TS_MAX_PIXELS,   // how pictures become vision rows
+    TS_TRAIN_VISION,   // 1: the vision tower is trained too (a flag without a value)
     TS_RANKS,   // not a flag: the number of MPI ranks (mpirun -np)
     TS_COUNT
 };
@@ -38,7 +39,8 @@ struct train_config {
     const char *save;         // checkpoint path (NULL: none)
     const char *out;          // the final model (NULL: none)
     const char *log_csv;      // per-step CSV (appended to when resuming)
-    const char *mmproj;       // the frozen vision tower, for data with pictures (NULL: none)
+    const char *mmproj;       // the vision tower, for data with pictures (NULL: none)
+    const char *mmproj_out;   // the trained tower at the end (NULL: from out, OUT-mmproj.gguf)
     const char *embd_cache;   // its page-embedding cache folder (NULL: the default)
     double settings[TS_COUNT];
     // rope: an explicit base (TS_ROPE_BASE), or the dynamic-NTK rule at target_ctx

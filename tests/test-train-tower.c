@@ -1,0 +1,204 @@
+// The trainable vision tower inside a training step (train-vision.h), on one ISA, with a
+// small random text model and projector and a 250x130 PNG (5 x 9 merged rows, 180
+// patches in 6 attention windows; one windowed and one full-attention block):
+// - the trainable tower's forward gives the loss the frozen tower (the encoder that
+//   `run` uses, through the embedding cache) gives;
+// - checkpointed (one block per segment, text and tower) and not: the same gradients,
+//   bit for bit;
+// - every kind of tower tensor's gradient (patch embedding, norms, projections, biases of
+//   the windowed and the full block, the merger) against central finite differences of
+//   the step's loss.
+// usage: test-train-tower [scalar|avx2|avx512]
+#include "test-random-gguf.h"
+
+#include "page-source.h"
+#include "train-pictures.h"
+#include "train-step.h"
+#include "train-vision.h"
+
+#include <unistd.h>
+
+#define VOCAB 80
+#define PAD 79   // the <|image_pad|> stand-in: its rows are the picture's
+
+static bool make_files(const char *dir, char *text, char *mmproj, char *png) {
+    struct qwen25vl_text_hparams th = { .n_vocab = VOCAB, .n_embd = 32, .n_layer = 2, .n_ff = 48, .n_head = 2,
+                                        .n_head_kv = 1, .head_dim = 16, .n_ctx_train = 4096, .rms_eps = 1e-6f,
+                                        .rope_freq_base = 10000.0f, .rope_sections = { 2, 3, 3, 0 } };
+    struct qwen25vl_vision_hparams vh = { .n_embd = 32, .n_ff = 48, .n_layer = 2, .n_head = 2, .head_dim = 16,
+                                          .projection_dim = 32, .patch_size = 14, .image_size = 560,
+                                          .spatial_merge_size = 2, .window_size = 112, .n_wa_pattern = 2, .eps = 1e-6f,
+                                          .image_mean = { 0.48f, 0.46f, 0.41f }, .image_std = { 0.27f, 0.26f, 0.28f },
+                                          .use_silu = true };
+    sprintf(text, "%s/text.gguf", dir);
+    sprintf(mmproj, "%s/mmproj.gguf", dir);
+    sprintf(png, "%s/picture.png", dir);
+    char err[256] = "";
+    int n = 0;
+    struct tl_gguf *g = tl_gguf_new();
+    qwen25vl_text_hparams_to_gguf(&th, g);
+    struct qwen25vl_tensor_spec *specs = qwen25vl_text_tensor_specs(&th, &n);
+    bool ok = write_random_gguf(g, specs, n, text, err, sizeof err);
+    free(specs);
+    tl_gguf_free(g);
+    g = tl_gguf_new();
+    qwen25vl_vision_hparams_to_gguf(&vh, g);
+    specs = qwen25vl_vision_tensor_specs(&vh, &n);
+    ok = ok && write_random_gguf(g, specs, n, mmproj, err, sizeof err);
+    free(specs);
+    tl_gguf_free(g);
+    struct rgb_image im = { .w = 250, .h = 130 };
+    im.px = malloc((size_t)im.w * im.h * 3);
+    for (int i = 0; i < im.w * im.h * 3; i++) im.px[i] = (uint8_t)rng_int(0, 255);
+    ok = ok && rgb_image_save_png(&im, png, err, sizeof err);
+    free(im.px);
+    if (!ok) check(0, "making the test files: %s", err);
+    return ok;
+}
+
+// Text, the picture's rows, text, a 4-token answer.
+static bool picture_instance(struct train_pictures *tp, const char *png, struct train_instance *in) {
+    char err[256];
+    struct train_picture pic = { .path = strdup(png), .page = -1, .start = 10 };
+    if (!train_pictures_grid(tp, png, -1, &pic.lh, &pic.lw, err, sizeof err)) {
+        check(0, "the picture's grid: %s", err);
+        return false;
+    }
+    int64_t rows = (int64_t)pic.lh * pic.lw, n = 10 + rows + 12;
+    *in = (struct train_instance){ .n = n, .cap = n, .n_pics = 1, .pics_cap = 1 };
+    in->ids = malloc(n * sizeof *in->ids);
+    in->answer = calloc(n, 1);
+    in->pics = malloc(sizeof *in->pics);
+    in->pics[0] = pic;
+    for (int64_t i = 0; i < n; i++) in->ids[i] = i >= 10 && i < 10 + rows ? PAD : (int32_t)rng_int(0, VOCAB - 2);
+    for (int i = 1; i <= 4; i++) in->answer[n - i] = 1;
+    return true;
+}
+
+struct fixture {
+    struct train_model m;
+    struct train_vision tv;
+    struct train_pictures *tp;
+    struct train_pack p;
+};
+
+// The mean answer loss of the pack; gradients in the accumulators (zeroed first).
+static double step(struct fixture *f, bool trainable, int every) {
+    struct train_step_params sp = { .graph = { .rope_base = 10000.0f, .compute_type = TL_F32 }, .checkpoint_every = every,
+                                    .n_threads = 2, .pictures = f->tp, .vision = trainable ? &f->tv : NULL };
+    train_model_zero_grads(&f->m);
+    for (int i = 0; i < f->tv.n_params; i++) memset(f->tv.params[i].grad, 0, f->tv.params[i].n * sizeof(float));
+    char err[256];
+    double loss = NAN;
+    if (!train_step_pack(&f->m, &f->p, &sp, 1.0f / f->p.n_rows, &loss, NULL, err, sizeof err)) check(0, "step: %s", err);
+    return loss / f->p.n_rows;
+}
+
+static float **save_grads(const struct train_vision *tv) {
+    float **g = malloc(tv->n_params * sizeof *g);
+    for (int i = 0; i < tv->n_params; i++) {
+        g[i] = malloc(tv->params[i].n * sizeof(float));
+        memcpy(g[i], tv->params[i].grad, tv->params[i].n * sizeof(float));
+    }
+    return g;
+}
+
+static void free_grads(const struct train_vision *tv, float **g) {
+    for (int i = 0; i < tv->n_params; i++) free(g[i]);
+    free(g);
+}
+
+static void check_forward(struct fixture *f) {
+    double frozen = step(f, false, 1), trainable = step(f, true, 1);
+    check(fabs(frozen - trainable) <= 1e-6 * fabs(frozen),
+          "trainable tower's loss %.7f = the frozen encoder's %.7f (relative %.1e, bound 1e-6)", trainable, frozen,
+          fabs(frozen - trainable) / fabs(frozen));
+}
+
+static void check_checkpointing(struct fixture *f) {
+    step(f, true, 2);   // one segment each: no checkpointing
+    float **whole = save_grads(&f->tv);
+    step(f, true, 1);
+    int differ = 0, nonzero = 0;
+    for (int i = 0; i < f->tv.n_params; i++) {
+        differ += memcmp(whole[i], f->tv.params[i].grad, f->tv.params[i].n * sizeof(float)) != 0;
+        bool any = false;
+        for (int64_t j = 0; j < f->tv.params[i].n; j++) any = any || whole[i][j] != 0;
+        nonzero += any;
+    }
+    check(differ == 0, "tower gradients checkpointed (2 segments) vs whole: %d of %d tensors differ (want bit-identical)",
+          differ, f->tv.n_params);
+    check(nonzero == f->tv.n_params, "every tower tensor has a gradient: %d of %d", nonzero, f->tv.n_params);
+    free_grads(&f->tv, whole);
+}
+
+// Each named tensor's largest-gradient element against (L(w+h) - L(w-h)) / 2h.
+static void check_finite_differences(struct fixture *f) {
+    const char *names[] = { "v.patch_embd.weight", "v.patch_embd.weight.1", "v.blk.0.ln1.weight", "v.blk.0.attn_q.weight",
+                            "v.blk.0.attn_k.bias", "v.blk.0.attn_v.weight", "v.blk.0.ffn_gate.weight",
+                            "v.blk.1.attn_out.weight", "v.blk.1.attn_q.weight", "v.blk.1.ln2.weight",
+                            "v.blk.1.ffn_down.bias", "v.post_ln.weight", "mm.0.weight", "mm.2.weight", "mm.2.bias" };
+    step(f, true, 1);
+    float **g = save_grads(&f->tv);
+    const float h = 1e-2f;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        struct train_param *par = train_param_named(f->tv.params, f->tv.n_params, names[k]);
+        if (!par) {
+            check(0, "no tower parameter %s", names[k]);
+            continue;
+        }
+        const float *gp = g[par - f->tv.params];
+        int64_t e = 0;
+        for (int64_t j = 1; j < par->n; j++)
+            if (fabsf(gp[j]) > fabsf(gp[e])) e = j;
+        float *w = par->w->data, w0 = w[e];
+        w[e] = w0 + h;
+        double lp = step(f, true, 1);
+        w[e] = w0 - h;
+        double lm = step(f, true, 1);
+        w[e] = w0;
+        double fd = (lp - lm) / (2 * h), err = fabs(fd - gp[e]) / fabs(gp[e]);
+        check(err < 2e-3, "%s[%lld]: gradient %.6e, finite difference %.6e (relative error %.1e, bound 2e-3)", names[k],
+              (long long)e, gp[e], fd, err);
+    }
+    free_grads(&f->tv, g);
+}
+
+int main(int argc, char **argv) {
+    enum tl_cpu_isa isas[TL_ISA_COUNT];
+    int n_isa = test_isas(argc, argv, isas);
+    char dir[] = "/tmp/longvl-test-train-tower-XXXXXX", text[256], mmproj[256], png[256], cache[256], err[256];
+    if (!mkdtemp(dir)) return 1;
+    rng_seed(11);
+    struct fixture f = { 0 };
+    struct train_instance in = { 0 };
+    bool ok = make_files(dir, text, mmproj, png);
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    struct train_pictures_options o = { .mmproj = mmproj, .cache_dir = cache, .n_threads = 2,
+                                        .settings = { .dpi = 72, .min_pixels = 3136, .max_pixels = 12845056 } };
+    if (ok && !(ok = train_model_load(&f.m, text, false, err, sizeof err) &&
+                     train_vision_load(&f.tv, mmproj, NULL, err, sizeof err) &&
+                     (f.tp = train_pictures_open(&o, 32, PAD, err, sizeof err)) != NULL))
+        check(0, "loading: %s", err);
+    train_pack_init(&f.p, 256);
+    ok = ok && picture_instance(f.tp, png, &in);
+    if (ok && !(ok = train_pack_add(&f.p, &in, err, sizeof err))) check(0, "packing: %s", err);
+    if (ok) check(f.p.n_pics == 1 && f.p.pics[0].lh == 5 && f.p.pics[0].lw == 9, "the picture is 5 x 9 rows (%d x %d)",
+                  f.p.pics[0].lh, f.p.pics[0].lw);
+    for (int i = 0; ok && i < n_isa; i++) {
+        tl_cpu_set_isa(isas[i]);
+        printf("-- %s\n", tl_cpu_isa_name(isas[i]));
+        check_forward(&f);
+        check_checkpointing(&f);
+        check_finite_differences(&f);
+    }
+    train_pack_free(&f.p);
+    train_instance_free(&in);
+    train_pictures_free(f.tp);
+    train_vision_free(&f.tv);
+    if (f.m.file) train_model_free(&f.m);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("could not remove %s\n", dir);
+    return test_summary("test-train-tower");
+}
