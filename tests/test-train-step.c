@@ -8,7 +8,7 @@
 //   per-instance positions), and its gradients are theirs summed;
 // - bf16 compute: the loss within 1% of f32's.
 // usage: test-train-step [scalar|avx2|avx512]...
-#include "test-random-gguf.h"
+#include "test-train-util.h"
 
 #include "train-step.h"
 #include "tl-gguf.h"
@@ -65,23 +65,9 @@ static double step(struct train_model *m, const struct train_pack *p, int every,
     return loss / p->n_rows;
 }
 
-static float **save_grads(const struct train_model *m) {
-    float **g = malloc(m->n_params * sizeof *g);
-    for (int i = 0; i < m->n_params; i++) {
-        g[i] = malloc(m->params[i].n * sizeof(float));
-        memcpy(g[i], m->params[i].grad, m->params[i].n * sizeof(float));
-    }
-    return g;
-}
-
-static void free_grads(const struct train_model *m, float **g) {
-    for (int i = 0; i < m->n_params; i++) free(g[i]);
-    free(g);
-}
-
 static void check_checkpointing(struct train_model *m, const struct train_pack *p) {
     step(m, p, 2, TL_F32);   // one segment: no checkpointing
-    float **full = save_grads(m);
+    float **full = save_grads(m->params, m->n_params);
     step(m, p, 1, TL_F32);
     int64_t differ = 0, total = 0;
     for (int i = 0; i < m->n_params; i++) {
@@ -90,7 +76,7 @@ static void check_checkpointing(struct train_model *m, const struct train_pack *
     }
     check(differ == 0, "checkpointed (2 segments) vs whole-graph gradients: %lld of %lld tensors differ (want bit-identical)",
           (long long)differ, (long long)total);
-    free_grads(m, full);
+    free_grads(full, m->n_params);
 }
 
 // Each named tensor's largest-gradient element against (L(w+h) - L(w-h)) / 2h.
@@ -99,7 +85,7 @@ static void check_finite_differences(struct train_model *m, const struct train_p
                             "blk.0.attn_norm.weight", "blk.1.attn_output.weight", "blk.1.ffn_gate.weight",
                             "blk.1.ffn_down.weight", "blk.1.ffn_norm.weight", "output_norm.weight", "output.weight" };
     step(m, p, 1, TL_F32);
-    float **g = save_grads(m);
+    float **g = save_grads(m->params, m->n_params);
     const float h = 1e-2f;
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         int pi = -1;
@@ -123,7 +109,7 @@ static void check_finite_differences(struct train_model *m, const struct train_p
         check(err < 2e-3, "%s[%lld]: gradient %.6e, finite difference %.6e (relative error %.1e, bound 2e-3)", names[k],
               (long long)e, g[pi][e], fd, err);
     }
-    free_grads(m, g);
+    free_grads(g, m->n_params);
 }
 
 static void check_packing(struct train_model *m, const struct train_instance *a, const struct train_instance *b) {
@@ -135,9 +121,9 @@ static void check_packing(struct train_model *m, const struct train_instance *a,
     pack_of(&pb, b, NULL);
     pack_of(&pab, a, b);
     double la = step(m, &pa, 1, TL_F32) * pa.n_rows;
-    float **ga = save_grads(m);
+    float **ga = save_grads(m->params, m->n_params);
     double lb = step(m, &pb, 1, TL_F32) * pb.n_rows;
-    float **gb = save_grads(m);
+    float **gb = save_grads(m->params, m->n_params);
     double lab = step(m, &pab, 1, TL_F32) * pab.n_rows;
     check(fabs(lab - (la + lb)) <= 1e-5 * fabs(la + lb),
           "packed loss %.7f = alone %.7f + %.7f (relative difference %.1e, bound 1e-5)", lab, la, lb,
@@ -152,8 +138,8 @@ static void check_packing(struct train_model *m, const struct train_instance *a,
         }
     check(worst <= 1e-5 * largest, "packed gradients = the sum of the instances' (max difference %.1e of the largest %.2e)",
           worst, largest);
-    free_grads(m, ga);
-    free_grads(m, gb);
+    free_grads(ga, m->n_params);
+    free_grads(gb, m->n_params);
     train_pack_free(&pa);
     train_pack_free(&pb);
     train_pack_free(&pab);

@@ -9,7 +9,7 @@
 //   the windowed and the full block, the merger) against central finite differences of
 //   the step's loss.
 // usage: test-train-tower [scalar|avx2|avx512]
-#include "test-random-gguf.h"
+#include "test-train-util.h"
 
 #include "page-source.h"
 #include "train-pictures.h"
@@ -94,20 +94,6 @@ static double step(struct fixture *f, bool trainable, int every) {
     return loss / f->p.n_rows;
 }
 
-static float **save_grads(const struct train_vision *tv) {
-    float **g = malloc(tv->n_params * sizeof *g);
-    for (int i = 0; i < tv->n_params; i++) {
-        g[i] = malloc(tv->params[i].n * sizeof(float));
-        memcpy(g[i], tv->params[i].grad, tv->params[i].n * sizeof(float));
-    }
-    return g;
-}
-
-static void free_grads(const struct train_vision *tv, float **g) {
-    for (int i = 0; i < tv->n_params; i++) free(g[i]);
-    free(g);
-}
-
 static void check_forward(struct fixture *f) {
     double frozen = step(f, false, 1), trainable = step(f, true, 1);
     check(fabs(frozen - trainable) <= 1e-6 * fabs(frozen),
@@ -117,7 +103,7 @@ static void check_forward(struct fixture *f) {
 
 static void check_checkpointing(struct fixture *f) {
     step(f, true, 2);   // one segment each: no checkpointing
-    float **whole = save_grads(&f->tv);
+    float **whole = save_grads(f->tv.params, f->tv.n_params);
     step(f, true, 1);
     int differ = 0, nonzero = 0;
     for (int i = 0; i < f->tv.n_params; i++) {
@@ -129,7 +115,7 @@ static void check_checkpointing(struct fixture *f) {
     check(differ == 0, "tower gradients checkpointed (2 segments) vs whole: %d of %d tensors differ (want bit-identical)",
           differ, f->tv.n_params);
     check(nonzero == f->tv.n_params, "every tower tensor has a gradient: %d of %d", nonzero, f->tv.n_params);
-    free_grads(&f->tv, whole);
+    free_grads(whole, f->tv.n_params);
 }
 
 // Each named tensor's largest-gradient element against (L(w+h) - L(w-h)) / 2h.
@@ -139,7 +125,7 @@ static void check_finite_differences(struct fixture *f) {
                             "v.blk.1.attn_out.weight", "v.blk.1.attn_q.weight", "v.blk.1.ln2.weight",
                             "v.blk.1.ffn_down.bias", "v.post_ln.weight", "mm.0.weight", "mm.2.weight", "mm.2.bias" };
     step(f, true, 1);
-    float **g = save_grads(&f->tv);
+    float **g = save_grads(f->tv.params, f->tv.n_params);
     const float h = 1e-2f;
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         struct train_param *par = train_param_named(f->tv.params, f->tv.n_params, names[k]);
@@ -161,7 +147,7 @@ static void check_finite_differences(struct fixture *f) {
         check(err < 2e-3, "%s[%lld]: gradient %.6e, finite difference %.6e (relative error %.1e, bound 2e-3)", names[k],
               (long long)e, gp[e], fd, err);
     }
-    free_grads(&f->tv, g);
+    free_grads(g, f->tv.n_params);
 }
 
 int main(int argc, char **argv) {

@@ -1,10 +1,12 @@
 // Shared by the training tests: a GGUF of random f32 tensors for a list of specs, so a
-// test can make a small text model or projector of any shape without a converter.
+// test can make a small text model or projector of any shape without a converter, and
+// copies of parameters' gradients to compare runs.
 #pragma once
 
 #include "test-util.h"
 
 #include "qwen25vl-gguf.h"
+#include "train-model.h"
 #include "tl-gguf.h"
 
 // Adds every spec's tensor to g (which holds the metadata) and writes it to path: norm
@@ -28,4 +30,20 @@ static bool write_random_gguf(struct tl_gguf *g, const struct qwen25vl_tensor_sp
     for (int i = 0; data && i < n; i++) free(data[i]);
     free(data);
     return ok;
+}
+
+// A copy of each parameter's accumulated gradient (free with free_grads).
+static float **save_grads(const struct train_param *params, int n) {
+    float **g = malloc(n * sizeof *g);
+    if (!g) abort();
+    for (int i = 0; i < n; i++) {
+        if (!(g[i] = malloc(params[i].n * sizeof(float)))) abort();
+        memcpy(g[i], params[i].grad, params[i].n * sizeof(float));
+    }
+    return g;
+}
+
+static void free_grads(float **g, int n) {
+    for (int i = 0; i < n; i++) free(g[i]);
+    free(g);
 }
