@@ -16,6 +16,7 @@ static const struct {
     { "detokenize", verb_detokenize, "token ids -> text" },
     { "quantize", verb_quantize, "quantize a GGUF file (text or mmproj) to q4_0/q4_1/q8_0/q4_k_m/q5_k_m/q6_k/f16" },
     { "make-tiny", verb_make_tiny, "write a random tiny Qwen2.5-VL checkpoint in HuggingFace's layout" },
+    { "data", verb_data, "the LongPT document pool: PDFs in, deduplicated, with pages, tokens, layout and sections" },
     { "train-longpt", verb_train_longpt, "continued pre-training on long instances (LongPT): checkpointed, resumable" },
     { "logits", verb_logits, "the logits of every position of a token list (raw float32), for checking the model" },
     { "vision", verb_vision, "the merged vision embeddings of one image (raw float32), for checking the tower" },

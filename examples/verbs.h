@@ -13,3 +13,4 @@ int verb_logits(int argc, char **argv);       // verb-logits.c
 int verb_vision(int argc, char **argv);       // verb-vision.c
 int verb_run(int argc, char **argv);          // verb-run.c
 int verb_train_longpt(int argc, char **argv);  // verb-train.c
+int verb_data(int argc, char **argv);          // verb-data.c

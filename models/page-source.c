@@ -2,8 +2,7 @@
 // (fz_try/fz_catch); every call that can throw is inside one, and values assigned in a
 // try block and read after it are marked with fz_var.
 #include "page-source.h"
-
-#include <mupdf/fitz.h>
+#include "page-source-impl.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,12 +68,6 @@ static bool pixmap_to_rgb(fz_context *ctx, fz_pixmap *pix, struct rgb_image *out
 // ---------------------------------------------------------------------------------------
 // PDF documents
 
-struct pdf_document {
-    fz_context *ctx;
-    fz_document *doc;
-    int n_pages;
-    char path[512];
-};
 
 struct pdf_document *pdf_document_open(const char *path, const char *password, char *err, size_t errlen) {
     fz_context *ctx = new_context(err, errlen);
@@ -150,7 +143,7 @@ static bool page_bbox(struct pdf_document *d, fz_page *page, float dpi, fz_irect
     return true;
 }
 
-static fz_page *load_page(struct pdf_document *d, int page, char *err, size_t errlen) {
+fz_page *pdf_document_load_page(struct pdf_document *d, int page, char *err, size_t errlen) {
     if (page < 0 || page >= d->n_pages) {
         errorf(err, errlen, "%s: page %d does not exist (the document has %d)", d->path, page + 1, d->n_pages);
         return NULL;
@@ -166,7 +159,7 @@ static fz_page *load_page(struct pdf_document *d, int page, char *err, size_t er
 }
 
 bool pdf_document_page_size(struct pdf_document *d, int page, float dpi, int *w, int *h, char *err, size_t errlen) {
-    fz_page *p = load_page(d, page, err, errlen);
+    fz_page *p = pdf_document_load_page(d, page, err, errlen);
     if (!p) return false;
     fz_irect box;
     bool ok = page_bbox(d, p, dpi, &box, err, errlen);
@@ -179,7 +172,7 @@ bool pdf_document_render(struct pdf_document *d, int page, float dpi, struct rgb
                          size_t errlen) {
     memset(out, 0, sizeof *out);
     fz_context *ctx = d->ctx;
-    fz_page *p = load_page(d, page, err, errlen);
+    fz_page *p = pdf_document_load_page(d, page, err, errlen);
     if (!p) return false;
     fz_irect box;
     if (!page_bbox(d, p, dpi, &box, err, errlen)) {

@@ -22,5 +22,7 @@ apt-get install -y -qq --no-install-recommends libvulkan-dev glslang-tools mesa-
 # Open MPI: data-parallel training (mpirun -np N longvl train-longpt); optional for the
 # build, installed so the tests run the two-rank check
 apt-get install -y -qq --no-install-recommends libopenmpi-dev openmpi-bin
+# SQLite: the document pool's index (longvl data)
+apt-get install -y -qq --no-install-recommends libsqlite3-dev
 # tests only: the independent references of the model (NumPy) and the image processor (Pillow)
 apt-get install -y -qq --no-install-recommends python3-numpy python3-pil
