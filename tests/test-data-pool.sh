@@ -5,7 +5,7 @@
 # - the accepted documents, their page counts and hashes are the manifest's; the bad
 #   files are recorded as rejected with the reason;
 # - each page's token count is (H/28)(W/28) + 2 for the manifest's page size rendered
-#   at 144 dpi (rounded outward) and smart_resize (computed here in Python);
+#   at 144 dpi (rounded outward) and smart_resize (the Python reference's);
 # - layout: ctree.pdf's first page has its title and the headings "1. Overview" and
 #   "2. Introduction", and its outline's section "Recursive binary partitioning" starts
 #   on page 2;
@@ -22,23 +22,16 @@ py=/usr/bin/python3
 q() { "$py" -c "import sqlite3, sys; [print(*r, sep='|') for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]" "$1/pool.sqlite" "$2"; }
 
 run "$longvl" data pool add --pool "$dir/p" "$pdfs" --quiet
-verdict=$("$py" - "$dir/p/pool.sqlite" "$pdfs/manifest.tsv" <<'PY'
+verdict=$("$py" - "$dir/p/pool.sqlite" "$pdfs/manifest.tsv" "$(dirname "$0")/reference" <<'PY'
 import csv, math, sqlite3, sys
+sys.path.insert(0, sys.argv[3])
+from preprocess_ref import smart_resize   # HuggingFace's rule, independent of ours
 db = sqlite3.connect(sys.argv[1])
 man = {r["sha256"]: r for r in csv.DictReader(open(sys.argv[2]), delimiter="\t")}
 problems = []
 acc = dict(db.execute("SELECT sha256, n_pages FROM documents WHERE status = 'accepted'"))
 want = {h: int(r["pages_mutool"]) for h, r in man.items() if r["encrypted"] == "no"}
 if acc != want: problems.append(f"accepted {sorted(acc.items())} != manifest {sorted(want.items())}")
-def smart_resize(h, w, factor=28, min_pixels=3136, max_pixels=12845056):
-    hb, wb = round(h / factor) * factor, round(w / factor) * factor
-    if hb * wb > max_pixels:
-        beta = math.sqrt(h * w / max_pixels)
-        hb, wb = math.floor(h / beta / factor) * factor, math.floor(w / beta / factor) * factor
-    elif hb * wb < min_pixels:
-        beta = math.sqrt(min_pixels / (h * w))
-        hb, wb = math.ceil(h * beta / factor) * factor, math.ceil(w * beta / factor) * factor
-    return hb, wb
 checked = 0
 for h, r in man.items():
     if h not in acc: continue

@@ -65,19 +65,9 @@ static sqlite3_stmt *prepare(struct pool *p, const char *sql, char *err, size_t 
     return st;
 }
 
-// Runs a statement that returns no rows.
-static bool run_sql(struct pool *p, char *err, size_t errlen, const char *sql, const char *types, ...) {
-    va_list ap;
-    va_start(ap, types);
-    sqlite3_stmt *st = prepare_v(p, sql, err, errlen, types, ap);
-    va_end(ap);
-    bool ok = st && sql_ok(p, sqlite3_step(st), sql, err, errlen);
-    sqlite3_finalize(st);
-    return ok;
-}
-
-// Whether a query finds a row: 1, 0, or -1 on an error.
-static int has_row(struct pool *p, char *err, size_t errlen, const char *sql, const char *types, ...) {
+// Prepares, binds and steps a statement once: 1 when it gives a row, 0 when it is done
+// (an INSERT, or a query that found nothing), -1 with a message on an error.
+static int sql_step(struct pool *p, char *err, size_t errlen, const char *sql, const char *types, ...) {
     va_list ap;
     va_start(ap, types);
     sqlite3_stmt *st = prepare_v(p, sql, err, errlen, types, ap);
@@ -104,7 +94,7 @@ static bool check_settings(struct pool *p, const char *dir, char *err, size_t er
             ok = false;
         }
     } else if (rc == SQLITE_DONE) {
-        ok = run_sql(p, err, errlen, "INSERT INTO settings VALUES('picture', ?)", "t", want);
+        ok = 0 <= sql_step(p, err, errlen, "INSERT INTO settings VALUES('picture', ?)", "t", want);
     } else {
         ok = sql_ok(p, rc, "reading the settings", err, errlen);
     }
@@ -166,7 +156,7 @@ static bool add_layout(struct pool *p, struct pdf_document *doc, const char *hex
                   pdf_document_page_text(doc, i, &pages[i], why, whylen);
         // a picture is its merged rows between <|vision_start|> and <|vision_end|>
         int64_t tokens = (int64_t)(H / 28) * (W / 28) + 2;
-        ok = !*doc_ok || run_sql(p, err, errlen, "INSERT INTO pages VALUES(?, ?, ?, ?, ?, ?)", "tiiiii", hex, (int64_t)i,
+        ok = !*doc_ok || 0 <= sql_step(p, err, errlen, "INSERT INTO pages VALUES(?, ?, ?, ?, ?, ?)", "tiiiii", hex, (int64_t)i,
                              (int64_t)W, (int64_t)H, tokens, (int64_t)pages[i].n_images);
         if (!ok) break;
     }
@@ -179,7 +169,7 @@ static bool add_layout(struct pool *p, struct pdf_document *doc, const char *hex
         for (int b = 0; ok && b < pages[i].n_blocks; b++) {
             const struct page_text_block *k = &pages[i].blocks[b];
             kinds[i][b] = layout_classify(k, i, body, page_max);
-            ok = run_sql(p, err, errlen, "INSERT INTO blocks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "tiitddddddt", hex,
+            ok = 0 <= sql_step(p, err, errlen, "INSERT INTO blocks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "tiitddddddt", hex,
                      (int64_t)i, (int64_t)b, block_kind_name(kinds[i][b]), (double)k->x0, (double)k->y0, (double)k->x1,
                      (double)k->y1, (double)k->font_size, (double)k->bold, k->text);
             st->blocks += ok;
@@ -192,10 +182,10 @@ static bool add_layout(struct pool *p, struct pdf_document *doc, const char *hex
     int n_sec = 0;
     if (ok && *doc_ok) layout_sections(pages, kinds, n_pages, outline, n_outline, &sec, &n_sec);
     for (int i = 0; ok && i < n_sec; i++)
-        ok = run_sql(p, err, errlen, "INSERT INTO sections VALUES(?, ?, ?, ?, ?, ?)", "titiii", hex, (int64_t)i, sec[i].title,
+        ok = 0 <= sql_step(p, err, errlen, "INSERT INTO sections VALUES(?, ?, ?, ?, ?, ?)", "titiii", hex, (int64_t)i, sec[i].title,
                  (int64_t)sec[i].first_page, (int64_t)sec[i].last_page, (int64_t)sec[i].level);
     if (ok && *doc_ok)
-        ok = run_sql(p, err, errlen, "UPDATE documents SET body_size = ? WHERE sha256 = ?", "dt", (double)body, hex);
+        ok = 0 <= sql_step(p, err, errlen, "UPDATE documents SET body_size = ? WHERE sha256 = ?", "dt", (double)body, hex);
     sections_free(sec, n_sec);
     outline_free(outline, n_outline);
     for (int i = 0; i < n_pages; i++) {
@@ -231,7 +221,7 @@ static bool add_document(struct pool *p, const char *path, const char *hex, int6
         else status = "accepted";
     }
     bool accepted = !strcmp(status, "accepted"), doc_ok = true;
-    bool ok = run_sql(p, err, errlen, "INSERT INTO documents VALUES(?, ?, ?, ?, ?, ?, NULL)", "ttiitt", hex, path,
+    bool ok = 0 <= sql_step(p, err, errlen, "INSERT INTO documents VALUES(?, ?, ?, ?, ?, ?, NULL)", "ttiitt", hex, path,
                       bytes, (int64_t)n_pages, status, accepted ? NULL : why);
     if (ok && accepted) {
         int64_t blocks0 = st->blocks;
@@ -240,7 +230,7 @@ static bool add_document(struct pool *p, const char *path, const char *hex, int6
         if (ok && !doc_ok) {   // a page MuPDF cannot read: the document is rejected whole
             st->blocks = blocks0;
             ok = exec(p, "ROLLBACK TO layout", err, errlen) &&
-                 run_sql(p, err, errlen, "UPDATE documents SET status = 'rejected', reason = ? WHERE sha256 = ?", "tt",
+                 0 <= sql_step(p, err, errlen, "UPDATE documents SET status = 'rejected', reason = ? WHERE sha256 = ?", "tt",
                          why, hex);
         }
         ok = ok && exec(p, "RELEASE layout", err, errlen);
@@ -261,7 +251,7 @@ bool pool_add_pdf(struct pool *p, const char *path, const struct pool_filter *f,
         st->rejected++;
         return true;
     }
-    int known = has_row(p, err, errlen, "SELECT 1 FROM sources WHERE path = ? AND bytes = ? AND mtime = ?", "tii", abs,
+    int known = sql_step(p, err, errlen, "SELECT 1 FROM sources WHERE path = ? AND bytes = ? AND mtime = ?", "tii", abs,
                         (int64_t)sb.st_size, (int64_t)sb.st_mtime);
     if (known != 0) {
         st->known += known > 0;
@@ -276,9 +266,9 @@ bool pool_add_pdf(struct pool *p, const char *path, const struct pool_filter *f,
     }
     sha256_hex(digest, hex);
     if (!exec(p, "BEGIN IMMEDIATE", err, errlen)) return false;
-    bool ok = run_sql(p, err, errlen, "INSERT OR REPLACE INTO sources VALUES(?, ?, ?, ?)", "ttii", abs, hex,
+    bool ok = 0 <= sql_step(p, err, errlen, "INSERT OR REPLACE INTO sources VALUES(?, ?, ?, ?)", "ttii", abs, hex,
                       (int64_t)sb.st_size, (int64_t)sb.st_mtime);
-    int dup = ok ? has_row(p, err, errlen, "SELECT 1 FROM documents WHERE sha256 = ?", "t", hex) : -1;
+    int dup = ok ? sql_step(p, err, errlen, "SELECT 1 FROM documents WHERE sha256 = ?", "t", hex) : -1;
     ok = dup >= 0;
     if (ok && dup) st->duplicates++;
     else if (ok) ok = add_document(p, abs, hex, (int64_t)sb.st_size, f, st, err, errlen);
