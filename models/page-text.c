@@ -3,17 +3,11 @@
 #include "page-text.h"
 #include "page-source-impl.h"
 
-#include <stdarg.h>
+#include "tl.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void errorf(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 // A growing UTF-8 string.
 struct text_buf {
@@ -84,7 +78,7 @@ bool pdf_document_page_text(struct pdf_document *d, int page, struct page_text *
         st = fz_new_stext_page_from_page(ctx, p, &opts);
     }
     fz_catch(ctx) {
-        errorf(err, errlen, "%s: cannot read the text of page %d: %s", d->path, page + 1, fz_caught_message(ctx));
+        tl_errorf(err, errlen, "%s: cannot read the text of page %d: %s", d->path, page + 1, fz_caught_message(ctx));
         ok = false;
     }
     if (ok) {
@@ -144,7 +138,7 @@ bool pdf_document_outline(struct pdf_document *d, struct outline_entry **out, in
         flatten(ctx, d->doc, o, 0, &l);
     }
     fz_catch(ctx) {
-        errorf(err, errlen, "%s: cannot read the outline: %s", d->path, fz_caught_message(ctx));
+        tl_errorf(err, errlen, "%s: cannot read the outline: %s", d->path, fz_caught_message(ctx));
         ok = false;
     }
     fz_drop_outline(ctx, o);

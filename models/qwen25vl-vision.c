@@ -56,37 +56,46 @@ bool qwen25vl_vision_bind(struct qwen25vl_vision_model *v, struct tl_tensor *(*f
     return ok;
 }
 
-bool qwen25vl_vision_load(struct qwen25vl_vision_model *v, const char *path, char *err, size_t errlen) {
-    memset(v, 0, sizeof *v);
+struct tl_gguf *qwen25vl_vision_open(const char *path, struct qwen25vl_vision_hparams *hp,
+                                     struct qwen25vl_tensor_spec **specs, int *n_specs, char *err, size_t errlen) {
     char why[512] = "";
-    v->file = tl_gguf_open(path, why, sizeof why);
-    if (!v->file) {
+    struct tl_gguf *g = tl_gguf_open(path, why, sizeof why);
+    if (!g) {
         tl_errorf(err, errlen, "%s", why);
-        return false;
+        return NULL;
     }
-    int n_specs = 0;
-    struct qwen25vl_tensor_spec *specs = NULL;
-    bool ok = qwen25vl_vision_hparams_from_gguf(v->file, &v->hp, why, sizeof why) &&
-              qwen25vl_vision_hparams_valid(&v->hp, why, sizeof why) &&
-              (specs = qwen25vl_vision_tensor_specs(&v->hp, &n_specs)) != NULL &&
-              qwen25vl_check_tensors(v->file, specs, n_specs, why, sizeof why);
-    free(specs);
-    if (ok && (v->hp.patch_size != PATCH || v->hp.spatial_merge_size != MERGE)) {
-        tl_errorf(why, sizeof why, "patch %u and merge %u: longvl supports Qwen2.5-VL's 14 and 2", v->hp.patch_size,
-                  v->hp.spatial_merge_size);
+    *specs = NULL;
+    bool ok = qwen25vl_vision_hparams_from_gguf(g, hp, why, sizeof why) &&
+              qwen25vl_vision_hparams_valid(hp, why, sizeof why) &&
+              (*specs = qwen25vl_vision_tensor_specs(hp, n_specs)) != NULL &&
+              qwen25vl_check_tensors(g, *specs, *n_specs, why, sizeof why);
+    if (ok && (hp->patch_size != PATCH || hp->spatial_merge_size != MERGE)) {
+        tl_errorf(why, sizeof why, "patch %u and merge %u: longvl supports Qwen2.5-VL's 14 and 2", hp->patch_size,
+                  hp->spatial_merge_size);
         ok = false;
     }
     if (!ok) {
         tl_errorf(err, errlen, "%s: %s", path, why);
-        qwen25vl_vision_free(v);
-        return false;
+        free(*specs);
+        *specs = NULL;
+        tl_gguf_free(g);
+        return NULL;
     }
+    return g;
+}
+
+bool qwen25vl_vision_load(struct qwen25vl_vision_model *v, const char *path, char *err, size_t errlen) {
+    memset(v, 0, sizeof *v);
+    int n_specs = 0;
+    struct qwen25vl_tensor_spec *specs = NULL;
+    v->file = qwen25vl_vision_open(path, &v->hp, &specs, &n_specs, err, errlen);
+    free(specs);
+    if (!v->file) return false;
     const struct qwen25vl_vision_hparams *hp = &v->hp;
     v->wctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(24 * hp->n_layer + 24) * 1024, .no_alloc = true });
     v->layers = calloc(hp->n_layer, sizeof *v->layers);
     if (!v->wctx || !v->layers) abort();
-    ok = qwen25vl_vision_bind(v, find_in_file, v);
-    if (!ok) {
+    if (!qwen25vl_vision_bind(v, find_in_file, v)) {
         tl_errorf(err, errlen, "%s: a tensor has a type libtl cannot compute with (norms and biases must be f32)", path);
         qwen25vl_vision_free(v);
         return false;

@@ -34,6 +34,11 @@ struct qwen25vl_vision_model {
 };
 
 bool qwen25vl_vision_load(struct qwen25vl_vision_model *v, const char *path, char *err, size_t errlen);
+// Opens a projector GGUF and checks it (hyperparameters, every tensor's name and shape,
+// the patch and merge sizes longvl supports): the file, its hyperparameters and its
+// tensor specs (malloc'd), or NULL with a message naming the file.
+struct tl_gguf *qwen25vl_vision_open(const char *path, struct qwen25vl_vision_hparams *hp,
+                                     struct qwen25vl_tensor_spec **specs, int *n_specs, char *err, size_t errlen);
 void qwen25vl_vision_free(struct qwen25vl_vision_model *v);
 // Encodes on this Vulkan device from now on (the weights go there on the first encode and
 // stay); vk must outlive the model.

@@ -24,19 +24,15 @@ bool train_vision_load(struct train_vision *tv, const char *mmproj, const struct
     memset(tv, 0, sizeof *tv);
     struct qwen25vl_vision_model *v = &tv->v;
     char why[512] = "";
-    v->file = tl_gguf_open(mmproj, why, sizeof why);
     int n_specs = 0;
     struct qwen25vl_tensor_spec *specs = NULL;
-    bool ok = v->file && qwen25vl_vision_hparams_from_gguf(v->file, &v->hp, why, sizeof why) &&
-              qwen25vl_vision_hparams_valid(&v->hp, why, sizeof why) &&
-              (specs = qwen25vl_vision_tensor_specs(&v->hp, &n_specs)) != NULL &&
-              qwen25vl_check_tensors(v->file, specs, n_specs, why, sizeof why);
-    if (ok) {
-        tv->pctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(n_specs + 8) * 1024, .no_alloc = true });
-        tv->params = calloc(n_specs, sizeof *tv->params);
-        v->layers = calloc(v->hp.n_layer, sizeof *v->layers);
-        if (!tv->pctx || !tv->params || !v->layers) abort();
-    }
+    v->file = qwen25vl_vision_open(mmproj, &v->hp, &specs, &n_specs, err, errlen);
+    if (!v->file) return false;
+    tv->pctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(n_specs + 8) * 1024, .no_alloc = true });
+    tv->params = calloc(n_specs, sizeof *tv->params);
+    v->layers = calloc(v->hp.n_layer, sizeof *v->layers);
+    if (!tv->pctx || !tv->params || !v->layers) abort();
+    bool ok = true;
     const struct tl_gguf *src = weights ? weights : v->file;
     for (int i = 0; ok && i < n_specs; i++) {
         ok = train_param_load(&tv->params[i], tv->pctx, src, &specs[i], why, sizeof why);

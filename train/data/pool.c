@@ -130,15 +130,10 @@ void pool_close(struct pool *p) {
     free(p);
 }
 
+static int cmp_hex(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
 static bool is_excluded(const struct pool_filter *f, const char *hex) {
-    int lo = 0, hi = f->n_exclude - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2, c = strcmp(f->exclude[mid], hex);
-        if (!c) return true;
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
-    }
-    return false;
+    return f->n_exclude && bsearch(&hex, f->exclude, f->n_exclude, sizeof *f->exclude, cmp_hex);
 }
 
 // The pages, blocks and sections of an opened document, inside the open transaction.
