@@ -1,5 +1,5 @@
-// longvl data: the LongPT data side. Now: `data pool add` (PDFs into the document pool,
-// train/data/pool.h) and `data pool stats`; synthesis is to come.
+// longvl data: the LongPT data side: `data pool add` (PDFs into the document pool,
+// train/data/pool.h), `data pool stats`, and `data synth` (verb-data-synth.c).
 #include "verbs.h"
 #include "cli-args.h"
 #include "pool.h"
@@ -14,7 +14,8 @@
 static int usage(FILE *f, int rc) {
     fprintf(f,
             "usage: longvl data pool add --pool DIR [options] PATH...\n"
-            "       longvl data pool stats --pool DIR\n\n"
+            "       longvl data pool stats --pool DIR\n"
+            "       longvl data synth --pool DIR -o OUT --tokenizer PATH [options]   (see data synth --help)\n\n"
             "pool add: every PDF under each PATH (a folder, searched recursively, or a file) into the\n"
             "document pool DIR (created when missing; its index is DIR/pool.sqlite): SHA-256, pages, each\n"
             "page's token count, its text blocks with their kinds, the sections. Re-running skips what is\n"
@@ -223,6 +224,7 @@ static int pool_stats(int argc, char **argv) {
 int verb_data(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[0], "pool") && !strcmp(argv[1], "add")) return pool_add(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[0], "pool") && !strcmp(argv[1], "stats")) return pool_stats(argc - 2, argv + 2);
+    if (argc >= 1 && !strcmp(argv[0], "synth")) return data_synth(argc - 1, argv + 1);
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) return usage(stdout, 0);
     return usage(stderr, 2);
 }

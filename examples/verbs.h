@@ -14,3 +14,4 @@ int verb_vision(int argc, char **argv);       // verb-vision.c
 int verb_run(int argc, char **argv);          // verb-run.c
 int verb_train_longpt(int argc, char **argv);  // verb-train.c
 int verb_data(int argc, char **argv);          // verb-data.c
+int data_synth(int argc, char **argv);         // verb-data-synth.c: `data synth`

@@ -46,8 +46,12 @@ static void read_block(fz_context *ctx, const fz_stext_block *b, struct page_tex
     *out = (struct page_text_block){ .x0 = b->bbox.x0, .y0 = b->bbox.y0, .x1 = b->bbox.x1, .y1 = b->bbox.y1 };
     for (const fz_stext_line *l = b->u.t.first_line; l; l = l->next) {
         if (out->n_lines++) put_bytes(&buf, "\n", 1);
+        float line_max = 0;
+        for (const fz_stext_char *c = l->first_char; c; c = c->next)
+            if (c->size > line_max) line_max = c->size;
         for (const fz_stext_char *c = l->first_char; c; c = c->next) {
             put_rune(&buf, c->c);
+            out->n_small += c->c != ' ' && c->size < 0.85f * line_max;
             out->n_chars++;
             out->n_digits += c->c >= '0' && c->c <= '9';
             size_sum += c->size;

@@ -16,6 +16,8 @@ struct page_text_block {
     float bold;             // the fraction of its characters set in a bold font
     int   n_lines, n_chars;
     int   n_digits;         // characters that are digits (tables are full of them)
+    int   n_small;          // characters under 85% of their line's largest: sub- and
+                            // superscripts, footnote marks (text order garbles them)
     char *text;             // UTF-8, lines joined by '\n'
 };
 

@@ -6,9 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *block_kind_name(enum block_kind k) {
-    static const char *names[BLOCK_KIND_COUNT] = { "paragraph", "title", "heading", "table", "caption" };
-    return k < BLOCK_KIND_COUNT ? names[k] : "?";
+static const char *const kind_names[BLOCK_KIND_COUNT] = { "paragraph", "title", "heading", "table", "caption" };
+
+const char *block_kind_name(enum block_kind k) { return k < BLOCK_KIND_COUNT ? kind_names[k] : "?"; }
+
+enum block_kind block_kind_parse(const char *name) {
+    int k = 0;
+    while (k < BLOCK_KIND_COUNT && strcmp(kind_names[k], name)) k++;
+    return (enum block_kind)k;
 }
 
 float layout_body_size(const struct page_text *pages, int n_pages) {

@@ -17,6 +17,8 @@
 enum block_kind { BLOCK_PARAGRAPH, BLOCK_TITLE, BLOCK_HEADING, BLOCK_TABLE, BLOCK_CAPTION, BLOCK_KIND_COUNT };
 
 const char *block_kind_name(enum block_kind k);
+// The kind a name spells (block_kind_name's inverse); BLOCK_KIND_COUNT for none.
+enum block_kind block_kind_parse(const char *name);
 
 // The font size most characters of the pages have (0 when they have none).
 float layout_body_size(const struct page_text *pages, int n_pages);

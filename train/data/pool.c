@@ -1,5 +1,5 @@
 // The document pool's index (pool.h).
-#include "pool.h"
+#include "pool-impl.h"
 
 #include "chat-template.h"
 #include "layout.h"
@@ -15,11 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct pool {
-    sqlite3 *db;
-    struct picture_settings s;
-};
-
 static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS documents(sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, bytes INTEGER NOT NULL,"
@@ -29,26 +24,25 @@ static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS pages(sha256 TEXT NOT NULL, page INTEGER NOT NULL, width INTEGER NOT NULL,"
     "  height INTEGER NOT NULL, tokens INTEGER NOT NULL, n_images INTEGER NOT NULL, PRIMARY KEY(sha256, page));"
     "CREATE TABLE IF NOT EXISTS blocks(sha256 TEXT NOT NULL, page INTEGER NOT NULL, idx INTEGER NOT NULL,"
-    "  kind TEXT NOT NULL, x0 REAL, y0 REAL, x1 REAL, y1 REAL, font_size REAL, bold REAL, text TEXT NOT NULL,"
+    "  kind TEXT NOT NULL, x0 REAL, y0 REAL, x1 REAL, y1 REAL, font_size REAL, bold REAL, small_chars INTEGER NOT NULL,"
+    "  text TEXT NOT NULL,"
     "  PRIMARY KEY(sha256, page, idx));"
     "CREATE TABLE IF NOT EXISTS sections(sha256 TEXT NOT NULL, idx INTEGER NOT NULL, title TEXT NOT NULL,"
     "  first_page INTEGER NOT NULL, last_page INTEGER NOT NULL, level INTEGER NOT NULL, PRIMARY KEY(sha256, idx));";
 
-static bool sql_ok(struct pool *p, int rc, const char *what, char *err, size_t errlen) {
+bool pool_sql_ok(struct pool *p, int rc, const char *what, char *err, size_t errlen) {
     if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW) return true;
     snprintf(err, errlen, "pool index: %s: %s", what, sqlite3_errmsg(p->db));
     return false;
 }
 
 static bool exec(struct pool *p, const char *sql, char *err, size_t errlen) {
-    return sql_ok(p, sqlite3_exec(p->db, sql, NULL, NULL, NULL), sql, err, errlen);
+    return pool_sql_ok(p, sqlite3_exec(p->db, sql, NULL, NULL, NULL), sql, err, errlen);
 }
 
-// A prepared statement with its parameters bound from types: i (int64_t), d (double),
-// t (text); NULL with a message.
 static sqlite3_stmt *prepare_v(struct pool *p, const char *sql, char *err, size_t errlen, const char *types, va_list ap) {
     sqlite3_stmt *st = NULL;
-    if (!sql_ok(p, sqlite3_prepare_v2(p->db, sql, -1, &st, NULL), sql, err, errlen)) return NULL;
+    if (!pool_sql_ok(p, sqlite3_prepare_v2(p->db, sql, -1, &st, NULL), sql, err, errlen)) return NULL;
     for (int i = 0; types[i]; i++) {
         if (types[i] == 'i') sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
         else if (types[i] == 'd') sqlite3_bind_double(st, i + 1, va_arg(ap, double));
@@ -57,7 +51,7 @@ static sqlite3_stmt *prepare_v(struct pool *p, const char *sql, char *err, size_
     return st;
 }
 
-static sqlite3_stmt *prepare(struct pool *p, const char *sql, char *err, size_t errlen, const char *types, ...) {
+sqlite3_stmt *pool_prepare(struct pool *p, const char *sql, char *err, size_t errlen, const char *types, ...) {
     va_list ap;
     va_start(ap, types);
     sqlite3_stmt *st = prepare_v(p, sql, err, errlen, types, ap);
@@ -74,16 +68,25 @@ static int sql_step(struct pool *p, char *err, size_t errlen, const char *sql, c
     va_end(ap);
     if (!st) return -1;
     int rc = sqlite3_step(st), r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-    if (r < 0) sql_ok(p, rc, sql, err, errlen);
+    if (r < 0) pool_sql_ok(p, rc, sql, err, errlen);
     sqlite3_finalize(st);
     return r;
+}
+
+// A pool from before a column was added is refused rather than half read.
+static bool check_format(struct pool *p, const char *dir, char *err, size_t errlen) {
+    sqlite3_stmt *st = NULL;
+    bool ok = sqlite3_prepare_v2(p->db, "SELECT small_chars FROM blocks LIMIT 0", -1, &st, NULL) == SQLITE_OK;
+    sqlite3_finalize(st);
+    if (!ok) snprintf(err, errlen, "%s was made by an older longvl (its blocks lack small_chars): make the pool again", dir);
+    return ok;
 }
 
 // The settings the pool was made with, stored on first use and checked after.
 static bool check_settings(struct pool *p, const char *dir, char *err, size_t errlen) {
     char want[256];
     picture_settings_string(&p->s, want, sizeof want);
-    sqlite3_stmt *st = prepare(p, "SELECT value FROM settings WHERE key = 'picture'", err, errlen, "");
+    sqlite3_stmt *st = pool_prepare(p, "SELECT value FROM settings WHERE key = 'picture'", err, errlen, "");
     if (!st) return false;
     int rc = sqlite3_step(st);
     bool ok = true;
@@ -96,7 +99,7 @@ static bool check_settings(struct pool *p, const char *dir, char *err, size_t er
     } else if (rc == SQLITE_DONE) {
         ok = 0 <= sql_step(p, err, errlen, "INSERT INTO settings VALUES('picture', ?)", "t", want);
     } else {
-        ok = sql_ok(p, rc, "reading the settings", err, errlen);
+        ok = pool_sql_ok(p, rc, "reading the settings", err, errlen);
     }
     sqlite3_finalize(st);
     return ok;
@@ -114,9 +117,10 @@ struct pool *pool_open(const char *dir, const struct picture_settings *s, char *
     snprintf(path, sizeof path, "%s/pool.sqlite", dir);
     bool ok = sqlite3_open(path, &p->db) == SQLITE_OK;
     if (!ok) snprintf(err, errlen, "cannot open %s: %s", path, p->db ? sqlite3_errmsg(p->db) : "out of memory");
-    ok = ok && sql_ok(p, sqlite3_busy_timeout(p->db, 10000), "busy timeout", err, errlen) &&
+    ok = ok && pool_sql_ok(p, sqlite3_busy_timeout(p->db, 10000), "busy timeout", err, errlen) &&
          exec(p, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", err, errlen) &&
-         exec(p, SCHEMA, err, errlen) && (!s || check_settings(p, dir, err, errlen));
+         exec(p, SCHEMA, err, errlen) && check_format(p, dir, err, errlen) &&
+         (!s || check_settings(p, dir, err, errlen));
     if (!ok) {
         pool_close(p);
         return NULL;
@@ -164,9 +168,9 @@ static bool add_layout(struct pool *p, struct pdf_document *doc, const char *hex
         for (int b = 0; ok && b < pages[i].n_blocks; b++) {
             const struct page_text_block *k = &pages[i].blocks[b];
             kinds[i][b] = layout_classify(k, i, body, page_max);
-            ok = 0 <= sql_step(p, err, errlen, "INSERT INTO blocks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "tiitddddddt", hex,
-                     (int64_t)i, (int64_t)b, block_kind_name(kinds[i][b]), (double)k->x0, (double)k->y0, (double)k->x1,
-                     (double)k->y1, (double)k->font_size, (double)k->bold, k->text);
+            ok = 0 <= sql_step(p, err, errlen, "INSERT INTO blocks VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "tiitddddddit",
+                     hex, (int64_t)i, (int64_t)b, block_kind_name(kinds[i][b]), (double)k->x0, (double)k->y0,
+                     (double)k->x1, (double)k->y1, (double)k->font_size, (double)k->bold, (int64_t)k->n_small, k->text);
             st->blocks += ok;
         }
     }
@@ -284,9 +288,9 @@ bool pool_totals(struct pool *p, struct pool_totals *t, char *err, size_t errlen
         { "SELECT COUNT(*) FROM sections", &t->sections },
     };
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
-        sqlite3_stmt *st = prepare(p, q[i].sql, err, errlen, "");
+        sqlite3_stmt *st = pool_prepare(p, q[i].sql, err, errlen, "");
         int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
-        bool ok = st && sql_ok(p, rc, q[i].sql, err, errlen);
+        bool ok = st && pool_sql_ok(p, rc, q[i].sql, err, errlen);
         if (ok && rc == SQLITE_ROW) *q[i].v = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
         if (!ok) return false;

@@ -13,6 +13,7 @@
 // was made with and refuses others.
 #pragma once
 
+#include "layout.h"
 #include "picture.h"
 
 #include <stdbool.h>
@@ -49,3 +50,40 @@ struct pool_totals {
     int64_t accepted, rejected, excluded, pages, tokens, blocks, sections;
 };
 bool pool_totals(struct pool *p, struct pool_totals *t, char *err, size_t errlen);
+
+// ---------------------------------------------------------------------------------------
+// Reading (pool-read.c), for synthesis
+
+// The settings the pool's token counts were made with (picture_settings_string's form).
+bool pool_settings(struct pool *p, char *out, size_t n, char *err, size_t errlen);
+
+struct pool_doc_info {
+    char    sha256[65];
+    int     n_pages;
+    int64_t tokens;   // its pages' tokens
+};
+// The accepted documents ordered by SHA-256, so that a pool gives the same list on any
+// machine; *out is malloc'd.
+bool pool_documents(struct pool *p, struct pool_doc_info **out, int *n, char *err, size_t errlen);
+
+struct pool_block {
+    int   page;               // 0-based
+    enum block_kind kind;
+    char *text;               // lines joined by '\n'
+    int   small_chars;        // sub- and superscript characters (page-text.h)
+};
+
+struct pool_doc {
+    char     sha256[65];
+    char    *path;            // absolute, as added
+    int      n_pages;
+    int64_t *page_tokens;     // [n_pages], each with its <|vision_start|> and <|vision_end|>
+    int64_t  tokens;
+    struct pool_block *blocks;   // by page, each page's in reading order
+    int      n_blocks;
+    int     *page_blocks;     // [n_pages + 1]: page p's blocks are [page_blocks[p], page_blocks[p + 1])
+    struct section *sections;
+    int      n_sections;
+};
+bool pool_document(struct pool *p, const char *sha256, struct pool_doc *d, char *err, size_t errlen);
+void pool_doc_free(struct pool_doc *d);

@@ -1,0 +1,18 @@
+// pool-impl.h: the pool's insides, shared by its writing (pool.c) and reading
+// (pool-read.c) halves.
+#pragma once
+
+#include "pool.h"
+
+#include <sqlite3.h>
+
+struct pool {
+    sqlite3 *db;
+    struct picture_settings s;
+};
+
+// true for SQLITE_OK, _DONE and _ROW; else false with "pool index: WHAT: sqlite's message".
+bool pool_sql_ok(struct pool *p, int rc, const char *what, char *err, size_t errlen);
+// A prepared statement with its parameters bound from types: i (int64_t), d (double),
+// t (text); NULL with a message.
+sqlite3_stmt *pool_prepare(struct pool *p, const char *sql, char *err, size_t errlen, const char *types, ...);
