@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static int usage(FILE *f, int rc) {
     fprintf(f,
@@ -25,6 +26,8 @@ static int usage(FILE *f, int rc) {
             "  --exclude-hashes FILE     SHA-256s (hex, one a line) of evaluation documents to keep out\n"
             "  --shard I/N               only the files whose path hashes to shard I of N (0-based)\n"
             "  --dpi D (144)  --min-pixels N (3136)  --max-pixels N (12845056)   the token counts' settings\n"
+            "  --render                  also render every page at --dpi (a page that cannot be drawn rejects\n"
+            "                            its document; slower: what the trainer will do to each page)\n"
             "  --quiet\n");
     return rc;
 }
@@ -135,6 +138,7 @@ static int pool_add(int argc, char **argv) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout, 0);
         if (!strcmp(a, "--quiet")) quiet = true;
+        else if (!strcmp(a, "--render")) f.render = true;
         else if (a[0] != '-') rc = scan(a, &files) ? 0 : 1;
         else if (!val) rc = 2;
         else if (!strcmp(a, "--pool")) dir = val, i++;
@@ -176,6 +180,8 @@ static int pool_add(int argc, char **argv) {
     qsort(files.v, files.n, sizeof *files.v, cmp_str);
     struct pool_stats st = { 0 };
     int mine = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < files.n && !rc; i++) {
         if (name_hash(files.v[i]) % (uint64_t)n_shards != (uint64_t)shard) continue;
         mine++;
@@ -186,10 +192,14 @@ static int pool_add(int argc, char **argv) {
         if (!quiet) fprintf(stderr, "\r%d/%d files  %lld pages", i + 1, files.n, (long long)st.pages);
     }
     if (!quiet) fprintf(stderr, "\n");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
     printf("pool add: %d files (shard %lld/%lld of %d found): %lld added (%lld pages, %lld text blocks), %lld already "
            "in the pool, %lld duplicates, %lld rejected, %lld excluded\n",
            mine, shard, n_shards, files.n, (long long)st.added, (long long)st.pages, (long long)st.blocks,
            (long long)st.known, (long long)st.duplicates, (long long)st.rejected, (long long)st.excluded);
+    printf("pool add: %.2f s, %.1f pages/s on one core (%lld pages rendered)\n", secs, secs > 0 ? st.pages / secs : 0.0,
+           (long long)st.rendered);
     pool_close(p);
     free_list(&files);
     free_list(&hashes);

@@ -24,5 +24,6 @@ apt-get install -y -qq --no-install-recommends libvulkan-dev glslang-tools mesa-
 apt-get install -y -qq --no-install-recommends libopenmpi-dev openmpi-bin
 # SQLite: the document pool's index (longvl data)
 apt-get install -y -qq --no-install-recommends libsqlite3-dev
-# tests only: the independent references of the model (NumPy) and the image processor (Pillow)
-apt-get install -y -qq --no-install-recommends python3-numpy python3-pil
+# tests only: the independent references of the model (NumPy) and the image processor
+# (Pillow), and poppler's pdftotext (the data test reads evidence pages with it)
+apt-get install -y -qq --no-install-recommends python3-numpy python3-pil poppler-utils

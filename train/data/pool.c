@@ -141,8 +141,16 @@ static bool is_excluded(const struct pool_filter *f, const char *hex) {
 }
 
 // The pages, blocks and sections of an opened document, inside the open transaction.
-static bool add_layout(struct pool *p, struct pdf_document *doc, const char *hex, int n_pages, char *why,
-                       size_t whylen, struct pool_stats *st, bool *doc_ok, char *err, size_t errlen) {
+static bool render_page(struct pdf_document *doc, int page, float dpi, struct pool_stats *st, char *why, size_t whylen) {
+    struct rgb_image im = { 0 };
+    bool ok = pdf_document_render(doc, page, dpi, &im, why, whylen);
+    rgb_image_free(&im);
+    st->rendered += ok;
+    return ok;
+}
+
+static bool add_layout(struct pool *p, struct pdf_document *doc, const char *hex, int n_pages, const struct pool_filter *f,
+                       char *why, size_t whylen, struct pool_stats *st, bool *doc_ok, char *err, size_t errlen) {
     struct page_text *pages = calloc(n_pages, sizeof *pages);
     enum block_kind **kinds = calloc(n_pages, sizeof *kinds);
     if (!pages || !kinds) abort();
@@ -152,7 +160,8 @@ static bool add_layout(struct pool *p, struct pdf_document *doc, const char *hex
         int w, h, H = 0, W = 0;
         *doc_ok = pdf_document_page_size(doc, i, p->s.dpi, &w, &h, why, whylen) &&
                   qwen25vl_smart_resize(h, w, p->s.min_pixels, p->s.max_pixels, &H, &W, why, whylen) &&
-                  pdf_document_page_text(doc, i, &pages[i], why, whylen);
+                  pdf_document_page_text(doc, i, &pages[i], why, whylen) &&
+                  (!f->render || render_page(doc, i, p->s.dpi, st, why, whylen));
         // a picture is its merged rows between <|vision_start|> and <|vision_end|>
         int64_t tokens = (int64_t)(H / 28) * (W / 28) + 2;
         ok = !*doc_ok || 0 <= sql_step(p, err, errlen, "INSERT INTO pages VALUES(?, ?, ?, ?, ?, ?)", "tiiiii", hex, (int64_t)i,
@@ -225,7 +234,7 @@ static bool add_document(struct pool *p, const char *path, const char *hex, int6
     if (ok && accepted) {
         int64_t blocks0 = st->blocks;
         ok = exec(p, "SAVEPOINT layout", err, errlen) &&
-             add_layout(p, doc, hex, n_pages, why, sizeof why, st, &doc_ok, err, errlen);
+             add_layout(p, doc, hex, n_pages, f, why, sizeof why, st, &doc_ok, err, errlen);
         if (ok && !doc_ok) {   // a page MuPDF cannot read: the document is rejected whole
             st->blocks = blocks0;
             ok = exec(p, "ROLLBACK TO layout", err, errlen) &&

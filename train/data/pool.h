@@ -25,11 +25,13 @@ struct pool_filter {
     int64_t max_bytes;              // larger files are refused as huge
     const char *const *exclude;     // hex SHA-256s refused as evaluation data (sorted)
     int     n_exclude;
+    bool    render;                 // render every page at the pool's dpi: a page that
+                                    // cannot be drawn rejects its document
 };
 
 struct pool_stats {
     int64_t added, duplicates, rejected, excluded, known;   // known: recorded by an earlier run
-    int64_t pages, blocks;
+    int64_t pages, blocks, rendered;
 };
 
 struct pool;
