@@ -197,7 +197,7 @@ static bool rule_cloze(const struct pool_doc *d, const struct doc_facts *f, cons
     return ok;
 }
 
-// "Figure 3" or "Table 2" from a caption's start (NULL-free label in out)
+// A caption's label, its first word and number: "Figure 3", "Table 2"
 static void caption_label(const char *caption, char *out, size_t n) {
     size_t i = 0;
     while (caption[i] && caption[i] != ' ') i++;   // the word
@@ -207,8 +207,8 @@ static void caption_label(const char *caption, char *out, size_t n) {
     snprintf(out, n, "%.*s", (int)j, caption);
 }
 
-static bool rule_caption(const struct pool_doc *d, const struct doc_facts *f, const struct segment *s,
-                         const char *anchor, uint64_t *rng, struct qa *q) {
+static bool rule_caption(const struct pool_doc *d, const struct segment *s, const char *anchor, uint64_t *rng,
+                         struct qa *q) {
     int caps[64], n = segment_blocks(d, s, BLOCK_CAPTION, caps, 64);
     for (int tries = 0; tries < n; tries++) {
         int b = caps[(tries + rng_below(rng, n)) % n];
@@ -218,7 +218,6 @@ static bool rule_caption(const struct pool_doc *d, const struct doc_facts *f, co
         int uses = 0;
         for (int k = 0; k < d->n_blocks; k++)
             uses += d->blocks[k].kind == BLOCK_CAPTION && !strncmp(d->blocks[k].text, lead, strlen(lead));
-        (void)f;
         if (uses == 1) {
             struct text t, a;
             text_open(&t), text_open(&a);
@@ -463,7 +462,7 @@ bool qa_rules(const struct pool_doc *d, const struct doc_facts *f, enum synth_ta
         bool ok = false;
         if (task == TASK_EXTRACT_SINGLE)
             ok = r == 0 ? rule_cloze(d, f, s, anchor, rng, out)
-               : r == 1 ? rule_caption(d, f, s, anchor, rng, out)
+               : r == 1 ? rule_caption(d, s, anchor, rng, out)
                         : rule_heading(d, s, window_first, anchor, rng, out);
         else if (task == TASK_EXTRACT_MULTI)
             ok = r == 0 ? rule_cloze_multi(d, f, s, anchor, rng, out)
