@@ -3,6 +3,7 @@
 #include "verbs.h"
 #include "cli-args.h"
 #include "pool.h"
+#include "tl.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 
 static int usage(FILE *f, int rc) {
     fprintf(f,
@@ -180,8 +180,7 @@ static int pool_add(int argc, char **argv) {
     qsort(files.v, files.n, sizeof *files.v, cmp_str);
     struct pool_stats st = { 0 };
     int mine = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = tl_time_seconds();
     for (int i = 0; i < files.n && !rc; i++) {
         if (name_hash(files.v[i]) % (uint64_t)n_shards != (uint64_t)shard) continue;
         mine++;
@@ -192,8 +191,7 @@ static int pool_add(int argc, char **argv) {
         if (!quiet) fprintf(stderr, "\r%d/%d files  %lld pages", i + 1, files.n, (long long)st.pages);
     }
     if (!quiet) fprintf(stderr, "\n");
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+    double secs = tl_time_seconds() - t0;
     printf("pool add: %d files (shard %lld/%lld of %d found): %lld added (%lld pages, %lld text blocks), %lld already "
            "in the pool, %lld duplicates, %lld rejected, %lld excluded\n",
            mine, shard, n_shards, files.n, (long long)st.added, (long long)st.pages, (long long)st.blocks,

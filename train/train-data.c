@@ -2,6 +2,7 @@
 #include "train-data.h"
 
 #include "mrope-positions.h"
+#include "rng.h"
 #include "text-file.h"
 #include "train-pictures.h"
 #include "tl.h"
@@ -78,24 +79,15 @@ static void instance_reserve(struct train_instance *in, int64_t n) {
 // ---------------------------------------------------------------------------------------
 // The retrieval task
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static int64_t below(uint64_t *s, int64_t n) { return (int64_t)(splitmix64(s) % (uint64_t)n); }
-
 static void retrieval_instance(const struct retrieval_task *t, int64_t index, struct train_instance *out) {
     uint64_t rng = t->seed * 0x2545F4914F6CDD1Dull ^ (uint64_t)index;
-    splitmix64(&rng);
+    rng_next(&rng);
     int64_t body = (int64_t)t->pages * t->page_len, n = body + 4;
     instance_reserve(out, n);
     out->n = n;
     memset(out->answer, 0, (size_t)n);
     for (int64_t i = 0; i < body; i++)
-        out->ids[i] = i % t->page_len == 0 ? TOK_PAGE : TOK_DISTRACTOR + (int32_t)below(&rng, 1000);
+        out->ids[i] = i % t->page_len == 0 ? TOK_PAGE : TOK_DISTRACTOR + (int32_t)rng_below(&rng, 1000);
     // distinct keys, each fact in its own 3-token slot of the body (slots never straddle
     // a page start), values drawn freely
     int32_t keys[64], values[64];
@@ -103,13 +95,13 @@ static void retrieval_instance(const struct retrieval_task *t, int64_t index, st
     for (int f = 0; f < t->facts; f++) {
         bool fresh;
         do {
-            keys[f] = TOK_KEY + (int32_t)below(&rng, t->keys);
+            keys[f] = TOK_KEY + (int32_t)rng_below(&rng, t->keys);
             fresh = true;
             for (int g = 0; g < f; g++) fresh = fresh && keys[g] != keys[f];
         } while (!fresh);
-        values[f] = TOK_VALUE + (int32_t)below(&rng, t->values);
+        values[f] = TOK_VALUE + (int32_t)rng_below(&rng, t->values);
         do {
-            used[f] = below(&rng, t->pages * slots_per_page);
+            used[f] = rng_below(&rng, t->pages * slots_per_page);
             fresh = true;
             for (int g = 0; g < f; g++) fresh = fresh && used[g] != used[f];
         } while (!fresh);
@@ -118,7 +110,7 @@ static void retrieval_instance(const struct retrieval_task *t, int64_t index, st
         out->ids[at + 1] = keys[f];
         out->ids[at + 2] = values[f];
     }
-    int asked = (int)below(&rng, t->facts);
+    int asked = (int)rng_below(&rng, t->facts);
     out->ids[body] = TOK_QUERY;
     out->ids[body + 1] = keys[asked];
     out->ids[body + 2] = values[asked];
@@ -351,7 +343,7 @@ static int64_t file_line(struct train_source *s, int64_t index) {
         uint64_t rng = s->seed * 0x2545F4914F6CDD1Dull ^ (uint64_t)epoch;
         for (int64_t i = 0; i < s->n_lines; i++) s->order[i] = i;
         for (int64_t i = s->n_lines - 1; i > 0; i--) {
-            int64_t j = below(&rng, i + 1), t = s->order[i];
+            int64_t j = rng_below(&rng, i + 1), t = s->order[i];
             s->order[i] = s->order[j];
             s->order[j] = t;
         }

@@ -54,6 +54,26 @@ void train_param_free(struct train_param *p) {
     memset(p, 0, sizeof *p);
 }
 
+bool train_params_load(struct tl_context **pctx, struct train_param **params, int *n, const struct tl_gguf *file,
+                       const struct qwen25vl_tensor_spec *specs, int n_specs, char *err, size_t errlen) {
+    *pctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(n_specs + 8) * 1024, .no_alloc = true });
+    *params = calloc(n_specs, sizeof **params);
+    if (!*pctx || !*params) abort();
+    bool ok = true;
+    for (*n = 0; ok && *n < n_specs; (*n)++) ok = train_param_load(&(*params)[*n], *pctx, file, &specs[*n], err, errlen);
+    if (!ok) {
+        train_params_free(*pctx, *params, *n);
+        *pctx = NULL, *params = NULL, *n = 0;
+    }
+    return ok;
+}
+
+void train_params_free(struct tl_context *pctx, struct train_param *params, int n) {
+    for (int i = 0; i < n; i++) train_param_free(&params[i]);
+    free(params);
+    tl_free(pctx);
+}
+
 struct train_param *train_param_named(struct train_param *params, int n, const char *name) {
     for (int i = 0; i < n; i++)
         if (!strcmp(params[i].w->name, name)) return &params[i];
@@ -82,13 +102,8 @@ bool train_model_load(struct train_model *m, const char *path, bool with_extra, 
     struct qwen25vl_tensor_spec *specs = NULL;
     m->file = qwen25vl_text_open(path, with_extra, &m->hp, &specs, &n_specs, err, errlen);
     if (!m->file) return false;
-    m->pctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(n_specs + 8) * 1024, .no_alloc = true });
-    m->params = calloc(n_specs, sizeof *m->params);
-    m->layers = calloc(m->hp.n_layer, sizeof *m->layers);
-    if (!m->pctx || !m->params || !m->layers) abort();
-    bool ok = true;
-    for (int i = 0; ok && i < n_specs; i++)
-        ok = train_param_load(&m->params[m->n_params++], m->pctx, m->file, &specs[i], why, sizeof why);
+    if (!(m->layers = calloc(m->hp.n_layer, sizeof *m->layers))) abort();
+    bool ok = train_params_load(&m->pctx, &m->params, &m->n_params, m->file, specs, n_specs, why, sizeof why);
     free(specs);
     if (!ok) {
         tl_errorf(err, errlen, "%s: %s", path, why);
@@ -103,10 +118,8 @@ bool train_model_load(struct train_model *m, const char *path, bool with_extra, 
 }
 
 void train_model_free(struct train_model *m) {
-    for (int i = 0; i < m->n_params; i++) train_param_free(&m->params[i]);
-    free(m->params);
+    train_params_free(m->pctx, m->params, m->n_params);
     free(m->layers);
-    tl_free(m->pctx);
     tl_gguf_free(m->file);
     memset(m, 0, sizeof *m);
 }

@@ -27,6 +27,11 @@ struct train_param {
 bool train_param_load(struct train_param *p, struct tl_context *pctx, const struct tl_gguf *file,
                       const struct qwen25vl_tensor_spec *spec, char *err, size_t errlen);
 void train_param_free(struct train_param *p);
+// Every spec of file as a parameter: *params (n_specs of them) with their headers in a
+// new context *pctx; false with a message, and nothing kept, if one cannot be loaded.
+bool train_params_load(struct tl_context **pctx, struct train_param **params, int *n, const struct tl_gguf *file,
+                       const struct qwen25vl_tensor_spec *specs, int n_specs, char *err, size_t errlen);
+void train_params_free(struct tl_context *pctx, struct train_param *params, int n);
 // Lookups in an array of parameters (NULL when absent).
 struct train_param *train_param_named(struct train_param *params, int n, const char *name);
 struct train_param *train_param_of(struct train_param *params, int n, const struct tl_tensor *t);

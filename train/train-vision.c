@@ -28,16 +28,9 @@ bool train_vision_load(struct train_vision *tv, const char *mmproj, const struct
     struct qwen25vl_tensor_spec *specs = NULL;
     v->file = qwen25vl_vision_open(mmproj, &v->hp, &specs, &n_specs, err, errlen);
     if (!v->file) return false;
-    tv->pctx = tl_init((struct tl_init_params){ .mem_size = (size_t)(n_specs + 8) * 1024, .no_alloc = true });
-    tv->params = calloc(n_specs, sizeof *tv->params);
-    v->layers = calloc(v->hp.n_layer, sizeof *v->layers);
-    if (!tv->pctx || !tv->params || !v->layers) abort();
-    bool ok = true;
-    const struct tl_gguf *src = weights ? weights : v->file;
-    for (int i = 0; ok && i < n_specs; i++) {
-        ok = train_param_load(&tv->params[i], tv->pctx, src, &specs[i], why, sizeof why);
-        tv->n_params += ok;
-    }
+    if (!(v->layers = calloc(v->hp.n_layer, sizeof *v->layers))) abort();
+    bool ok = train_params_load(&tv->pctx, &tv->params, &tv->n_params, weights ? weights : v->file, specs, n_specs, why,
+                                sizeof why);
     free(specs);
     if (ok && !qwen25vl_vision_bind(v, find_param, tv)) {
         snprintf(why, sizeof why, "a tensor of the tower is missing");   // every spec was loaded: cannot happen
@@ -51,10 +44,8 @@ bool train_vision_load(struct train_vision *tv, const char *mmproj, const struct
 }
 
 void train_vision_free(struct train_vision *tv) {
-    for (int i = 0; i < tv->n_params; i++) train_param_free(&tv->params[i]);
-    free(tv->params);
+    train_params_free(tv->pctx, tv->params, tv->n_params);
     free(tv->v.layers);
-    tl_free(tv->pctx);
     tl_gguf_free(tv->v.file);
     memset(tv, 0, sizeof *tv);
 }

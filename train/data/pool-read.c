@@ -12,6 +12,14 @@ static char *dup_text(const unsigned char *t) {
     return s;
 }
 
+// Room for one more element in *v (of n, capacity *cap, each size bytes).
+static void *grow(void *v, int n, int *cap, size_t size) {
+    if (n < *cap) return v;
+    *cap = *cap ? 2 * *cap : 64;
+    if (!(v = realloc(v, (size_t)*cap * size))) abort();
+    return v;
+}
+
 // Steps st to its end, calling row(st, user) on each row; finalizes st.
 static bool each_row(struct pool *p, sqlite3_stmt *st, void (*row)(sqlite3_stmt *, void *), void *user, char *err,
                      size_t errlen) {
@@ -40,10 +48,7 @@ struct info_list {
 
 static void info_row(sqlite3_stmt *st, void *user) {
     struct info_list *l = user;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        if (!(l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v))) abort();
-    }
+    l->v = grow(l->v, l->n, &l->cap, sizeof *l->v);
     struct pool_doc_info *d = &l->v[l->n++];
     snprintf(d->sha256, sizeof d->sha256, "%s", (const char *)sqlite3_column_text(st, 0));
     d->n_pages = sqlite3_column_int(st, 1);
@@ -80,10 +85,7 @@ static void page_row(sqlite3_stmt *st, void *user) {
 static void block_row(sqlite3_stmt *st, void *user) {
     struct doc_reader *r = user;
     struct pool_doc *d = r->d;
-    if (d->n_blocks == r->cap) {
-        r->cap = r->cap ? 2 * r->cap : 256;
-        if (!(d->blocks = realloc(d->blocks, (size_t)r->cap * sizeof *d->blocks))) abort();
-    }
+    d->blocks = grow(d->blocks, d->n_blocks, &r->cap, sizeof *d->blocks);
     struct pool_block *b = &d->blocks[d->n_blocks++];
     b->page = sqlite3_column_int(st, 0);
     b->kind = block_kind_parse((const char *)sqlite3_column_text(st, 1));
@@ -95,10 +97,7 @@ static void block_row(sqlite3_stmt *st, void *user) {
 static void section_row(sqlite3_stmt *st, void *user) {
     struct doc_reader *r = user;
     struct pool_doc *d = r->d;
-    if (d->n_sections == r->cap) {
-        r->cap = r->cap ? 2 * r->cap : 32;
-        if (!(d->sections = realloc(d->sections, (size_t)r->cap * sizeof *d->sections))) abort();
-    }
+    d->sections = grow(d->sections, d->n_sections, &r->cap, sizeof *d->sections);
     struct section *s = &d->sections[d->n_sections++];
     s->title = dup_text(sqlite3_column_text(st, 0));
     s->first_page = sqlite3_column_int(st, 1);

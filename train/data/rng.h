@@ -1,5 +1,6 @@
-// rng.h: the data side's random numbers: splitmix64, so that an instance depends only on
-// (seed, its index) and every machine draws the same.
+// rng.h: the training data's random numbers (the retrieval task, epoch orders, synthesis):
+// splitmix64, so that an instance depends only on (seed, its index) and every machine
+// draws the same.
 #pragma once
 
 #include <stdint.h>

@@ -5,6 +5,7 @@
 #include "rng.h"
 #include "sha256.h"
 #include "synth-stats.h"
+#include "tl.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -40,7 +40,7 @@ struct synth {
     struct doc_facts *facts;
     int64_t *ocr_tokens;       // [n_pages] the loaded document's transcripts' tokens, lazily (-1)
     uint8_t *used;             // [n_docs]
-    int32_t im_start, im_end, vision_start, vision_end, image_pad;
+    int32_t im_end, vision_start, vision_end, image_pad;
 };
 
 static void unload_doc(struct synth *s) {
@@ -293,12 +293,6 @@ static int cmp_tokens_of(const void *a, const void *b, void *docs) {
     return x < y ? -1 : x > y ? 1 : *(const int *)a - *(const int *)b;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // Draws every instance of the shard into out.
 static bool synth_all(struct synth *s, FILE *out, struct synth_stats *st, char *err, size_t errlen) {
     const struct synth_params *p = s->p;
@@ -339,8 +333,9 @@ static bool write_file(const char *path, const char *text, char *err, size_t err
 
 static bool special_ids(struct synth *s, char *err, size_t errlen) {
     struct { const char *text; int32_t *id; } want[] = {
-        { "<|im_start|>", &s->im_start },         { "<|im_end|>", &s->im_end },
-        { "<|vision_start|>", &s->vision_start }, { "<|vision_end|>", &s->vision_end },
+        { "<|im_end|>", &s->im_end },
+        { "<|vision_start|>", &s->vision_start },
+        { "<|vision_end|>", &s->vision_end },
         { "<|image_pad|>", &s->image_pad },
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
@@ -385,9 +380,9 @@ bool synth_run(const struct synth_params *p, char *err, size_t errlen) {
             ok = false;
         }
     }
-    double t0 = now();
+    double t0 = tl_time_seconds();
     if (ok) ok = synth_all(&s, out, &st, err, errlen);
-    st.seconds = now() - t0;
+    st.seconds = tl_time_seconds() - t0;
     if (out && fclose(out) != 0 && ok) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         ok = false;
