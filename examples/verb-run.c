@@ -3,9 +3,8 @@
 // and prefilled in micro-batches; the answer streams to stdout as UTF-8, progress and
 // statistics go to stderr.
 #include "verbs.h"
-#include "chat-template.h"
 #include "cli-args.h"
-#include "qwen25vl-generate.h"
+#include "qwen25vl-ask.h"
 #include "device-args.h"
 #include "rope-args.h"
 #include "run-inputs.h"
@@ -146,15 +145,9 @@ struct run_state {
     bool have_vision;
     struct tokenizer *tok;
     struct run_inputs in;
-    char *prompt_text, *question;
-    int32_t *ids;
-    int64_t n_ids;
-    struct qwen25vl_image_span *spans;
-    struct qwen25vl_text_context *ctx;
+    char *question;
     struct tl_vk_backend *vk;   // --device vulkan: the text and vision graphs run there
-    struct tokenizer_stream stream;
-    int32_t *answer;
-    int32_t n_answer;
+    struct qwen25vl_answer answer;
     double last_progress;
     int images_shown;
     bool progress_tty;
@@ -191,45 +184,6 @@ static bool load_inputs(struct run_state *st, char *err, size_t errlen) {
     return true;
 }
 
-// The chat prompt, tokenized, and where each picture's <|image_pad|> run starts.
-static bool build_prompt(struct run_state *st, char *err, size_t errlen) {
-    int n_parts = st->in.n_pics + 1;
-    struct chat_part *parts = calloc(n_parts, sizeof *parts);
-    if (!parts) abort();
-    for (int i = 0; i < st->in.n_pics; i++)
-        parts[i] = (struct chat_part){ .kind = CHAT_IMAGE, .height = st->in.pics[i].src_h, .width = st->in.pics[i].src_w };
-    parts[n_parts - 1] = (struct chat_part){ .kind = CHAT_TEXT, .text = st->question };
-    struct chat_part system_part = { .kind = CHAT_TEXT, .text = st->a.system };
-    struct chat_message msgs[2] = { { "system", &system_part, 1 }, { "user", parts, n_parts } };
-    struct chat_options o = { .add_generation_prompt = true, .min_pixels = st->a.min_pixels, .max_pixels = st->a.max_pixels };
-    st->prompt_text = st->a.system ? qwen25vl_chat_format(msgs, 2, &o, err, errlen) : qwen25vl_chat_format(msgs + 1, 1, &o, err, errlen);
-    free(parts);
-    if (!st->prompt_text) return false;
-    st->n_ids = tokenizer_encode(st->tok, st->prompt_text, strlen(st->prompt_text), true, &st->ids, err, errlen);
-    if (st->n_ids < 0) return false;
-    // each picture is one run of <|image_pad|>, in order
-    int32_t pad = tokenizer_find(st->tok, "<|image_pad|>");
-    st->spans = calloc(st->in.n_pics + 1, sizeof *st->spans);
-    if (!st->spans) abort();
-    int k = 0;
-    for (int64_t i = 0; i < st->n_ids; i++) {
-        if (st->ids[i] != pad || (i > 0 && st->ids[i - 1] == pad)) continue;
-        int64_t run = 0;
-        while (i + run < st->n_ids && st->ids[i + run] == pad) run++;
-        const struct run_picture *p = k < st->in.n_pics ? &st->in.pics[k] : NULL;
-        if (!p || run != qwen25vl_vision_n_tokens(p->H, p->W)) {
-            tl_errorf(err, errlen, "the prompt's image slots do not match the pictures (is <|image_pad|> in the question?)");
-            return false;
-        }
-        st->spans[k++] = (struct qwen25vl_image_span){ .start = i, .lh = p->H / 28, .lw = p->W / 28 };
-    }
-    if (k != st->in.n_pics) {
-        tl_errorf(err, errlen, "the prompt has %d image slots for %d pictures", k, st->in.n_pics);
-        return false;
-    }
-    return true;
-}
-
 static void show_progress(void *user, const struct qwen25vl_prefill_progress *p) {
     struct run_state *st = user;
     bool done = p->tokens_done == p->n_tokens, new_image = p->images_done != st->images_shown;
@@ -245,19 +199,10 @@ static void show_progress(void *user, const struct qwen25vl_prefill_progress *p)
             st->progress_tty && !done ? "   " : "\n");
 }
 
-static bool print_token(void *user, int32_t token) {
-    struct run_state *st = user;
-    if (st->a.dump_tokens) {
-        st->answer = realloc(st->answer, (size_t)(st->n_answer + 1) * sizeof *st->answer);
-        if (!st->answer) abort();
-        st->answer[st->n_answer++] = token;
-    }
-    char buf[1024];
-    int n = tokenizer_stream_piece(st->tok, &st->stream, token, true, buf, sizeof buf);
-    if (n > 0) {
-        fwrite(buf, 1, (size_t)n, stdout);
-        fflush(stdout);
-    }
+static bool print_piece(void *user, const char *piece, size_t n) {
+    (void)user;
+    fwrite(piece, 1, n, stdout);
+    fflush(stdout);
     return true;
 }
 
@@ -267,10 +212,11 @@ static bool dump_tokens(const struct run_state *st, char *err, size_t errlen) {
         tl_errorf(err, errlen, "cannot write %s", st->a.dump_tokens);
         return false;
     }
+    const struct qwen25vl_answer *r = &st->answer;
     fprintf(f, "prompt:");
-    for (int64_t i = 0; i < st->n_ids; i++) fprintf(f, "%s%d", i ? "," : " ", st->ids[i]);
+    for (int64_t i = 0; i < r->n_prompt; i++) fprintf(f, "%s%d", i ? "," : " ", r->prompt[i]);
     fprintf(f, "\nanswer:");
-    for (int32_t i = 0; i < st->n_answer; i++) fprintf(f, "%s%d", i ? "," : " ", st->answer[i]);
+    for (int32_t i = 0; i < r->n_tokens; i++) fprintf(f, "%s%d", i ? "," : " ", r->tokens[i]);
     fprintf(f, "\n");
     return fclose(f) == 0;
 }
@@ -304,73 +250,32 @@ static bool run(struct run_state *st, char *err, size_t errlen) {
             return false;
         }
     }
-    if (!load_inputs(st, err, errlen) || !build_prompt(st, err, errlen)) return false;
-    int64_t n_ctx = a->n_ctx ? a->n_ctx : a->fill_context + st->n_ids + a->n_predict;
-    if (n_ctx > 524288) n_ctx = 524288;
-    if (a->fill_context + st->n_ids + 1 > n_ctx) {
-        tl_errorf(err, errlen, "the prompt is %lld tokens (%d pictures) but --ctx is %lld", (long long)st->n_ids,
-                  st->in.n_pics, (long long)n_ctx);
-        return false;
-    }
-    int32_t *pos = malloc((size_t)3 * st->n_ids * sizeof *pos), next = 0;
-    if (!pos) abort();
-    bool ok = qwen25vl_mrope_positions(st->n_ids, 0, st->spans, st->in.n_pics, pos, &next, err, errlen);
-    free(pos);
-    if (!ok) return false;
-    // positions generation will reach: the prompt's largest + n_predict
-    double base;
-    struct rope_yarn yarn;
-    rope_scaling_resolve(&a->rope, st->m.hp.rope_freq_base, (int)st->m.hp.head_dim,
-                         (double)a->fill_context + next + (n_ctx - st->n_ids - a->fill_context), &base, &yarn);
-    struct qwen25vl_text_params tp = { .n_ctx = n_ctx, .kv_type = a->kv_type, .n_ubatch = (int)a->n_ubatch,
-                                       .n_threads = (int)a->n_threads, .rope_freq_base = (float)base, .rope_yarn = yarn,
-                                       .vk = st->vk };
-    st->ctx = qwen25vl_text_context_new(&st->m, &tp, err, errlen);
-    if (!st->ctx) return false;
-    size_t kv_tok = qwen25vl_kv_bytes_per_token(&st->m.hp, a->kv_type);
-    if (!a->quiet)
-        fprintf(stderr, "longvl run: %lld prompt tokens (%d pictures), context %lld, KV %s %zu B/token = %.2f GiB, "
-                        "rope base %.6g%s\n",
-                (long long)st->n_ids, st->in.n_pics, (long long)n_ctx, tl_type_name(a->kv_type), kv_tok,
-                kv_tok * (double)n_ctx / 1073741824.0, base, yarn.factor ? " with YaRN" : "");
-
-    struct sampler *smp = sampler_new(&(struct sampler_params){ .temperature = (float)a->temperature, .top_k = (int32_t)a->top_k,
-                                                                .top_p = (float)a->top_p, .repetition_penalty = (float)a->repeat_penalty,
-                                                                .penalty_last_n = (int32_t)a->repeat_last_n, .seed = a->seed },
-                                      st->m.hp.n_vocab);
-    for (int64_t i = 0; i < st->n_ids; i++) sampler_accept(smp, st->ids[i]);
-    float *logits = malloc((size_t)st->m.hp.n_vocab * sizeof *logits);
-    if (!logits) abort();
+    if (!load_inputs(st, err, errlen)) return false;
     st->progress_tty = isatty(2);
-    struct qwen25vl_prompt prompt = { st->ids, st->n_ids, st->spans, st->in.n_pics };
-    next = (int32_t)a->fill_context;   // the prompt's positions follow the synthetic ones
-    if (a->fill_context && !qwen25vl_text_fill_synthetic(st->ctx, a->fill_context, err, errlen)) ok = false;
-    double t0 = tl_time_seconds();
-    ok = ok && qwen25vl_prefill(st->ctx, &st->m, &prompt, run_inputs_rows, &st->in, show_progress, st, logits, &next, err, errlen);
-    double t_prefill = tl_time_seconds() - t0;
-    struct qwen25vl_generate_result r = { 0 };
-    if (ok && a->n_predict > 0) {
-        int32_t stops[2] = { tokenizer_find(st->tok, "<|im_end|>"), tokenizer_find(st->tok, "<|endoftext|>") };
-        struct qwen25vl_generate_params gp = { .n_predict = (int32_t)a->n_predict, .stop_ids = stops, .n_stop = 2 };
-        ok = qwen25vl_generate(st->ctx, &st->m, smp, logits, next, &gp, print_token, st, &r, err, errlen);
-        char tail[16];
-        int n = tokenizer_stream_flush(&st->stream, tail, sizeof tail);
-        fwrite(tail, 1, (size_t)n, stdout);
-        printf("\n");
-        fflush(stdout);
-    }
+    struct qwen25vl_ask q = {
+        .system = a->system, .question = st->question, .n_predict = (int32_t)a->n_predict, .n_ctx = a->n_ctx,
+        .fill_context = a->fill_context, .kv_type = a->kv_type, .n_ubatch = (int)a->n_ubatch,
+        .n_threads = (int)a->n_threads, .rope = &a->rope, .vk = st->vk,
+        .sampling = { .temperature = (float)a->temperature, .top_k = (int32_t)a->top_k, .top_p = (float)a->top_p,
+                      .repetition_penalty = (float)a->repeat_penalty, .penalty_last_n = (int32_t)a->repeat_last_n,
+                      .seed = a->seed },
+        .progress = show_progress, .progress_user = st, .on_piece = print_piece, .verbose = !a->quiet,
+    };
+    struct qwen25vl_answer *r = &st->answer;
+    bool ok = qwen25vl_ask_run(&st->m, st->tok, &st->in, &q, r, err, errlen);
+    if (r->text && a->n_predict > 0) printf("\n");   // the answer began
+    fflush(stdout);
     ok = ok && (!a->dump_tokens || dump_tokens(st, err, errlen));
     if (ok && !a->quiet) {
         static const char *why[] = { "stop token", "--n-predict reached", "context full", "stopped" };
         fprintf(stderr,
                 "longvl run: prefill %lld tokens in %.2f s (%.1f tok/s; %d pictures encoded in %.2f s, %d from the cache); "
                 "generated %d tokens in %.2f s (%.2f tok/s), %s; peak RSS %ld MiB\n",
-                (long long)st->n_ids, t_prefill, st->n_ids / t_prefill, st->in.n_pics - st->in.cache_hits,
-                st->in.encode_seconds, st->in.cache_hits, r.n_generated, r.seconds,
-                r.seconds > 0 ? r.n_generated / r.seconds : 0.0, why[r.stop], peak_rss_mib());
+                (long long)r->n_prompt, r->prefill_seconds, r->n_prompt / r->prefill_seconds,
+                st->in.n_pics - st->in.cache_hits, st->in.encode_seconds, st->in.cache_hits, r->gen.n_generated,
+                r->gen.seconds, r->gen.seconds > 0 ? r->gen.n_generated / r->gen.seconds : 0.0, why[r->gen.stop],
+                peak_rss_mib());
     }
-    free(logits);
-    sampler_free(smp);
     return ok;
 }
 
@@ -381,16 +286,12 @@ int verb_run(int argc, char **argv) {
     char err[1024] = "";
     bool ok = run(&st, err, sizeof err);
     if (!ok) fprintf(stderr, "longvl run: %s\n", err);
-    qwen25vl_text_context_free(st.ctx);
+    qwen25vl_answer_free(&st.answer);
     run_inputs_free(&st.in);
     if (st.have_vision) qwen25vl_vision_free(&st.v);
     tokenizer_free(st.tok);
     qwen25vl_text_free(&st.m);
     tl_vk_backend_free(st.vk);
-    free(st.prompt_text);
     free(st.question);
-    free(st.ids);
-    free(st.spans);
-    free(st.answer);
     return ok ? 0 : 1;
 }

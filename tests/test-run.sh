@@ -114,7 +114,7 @@ expect 0 "prompt tokens (4 pictures)" "${m[@]}" --pdf "$pdfs/pdftools-password-t
 expect 1 "truncated-half.pdf: " "${m[@]}" --pdf "$pdfs/broken/truncated-half.pdf" -p "Q"
 expect 1 "not within the document's pages 1-34" "${m[@]}" --pdf "$pdf" --pages 30-40 -p "Q"
 expect 1 "--pages takes ranges" "${m[@]}" --pdf "$pdf" --pages 3-x -p "Q"
-expect 1 "but --ctx is 100" "${m[@]}" --pdf "$pdf" --pages 1 -p "Q" --ctx 100
+expect 1 "but the context is 100" "${m[@]}" --pdf "$pdf" --pages 1 -p "Q" --ctx 100
 expect 2 "--mmproj" "$longvl" run -m "$dir/m.gguf" --pdf "$pdf" -p "Q"
 expect 2 "exactly one of -p and -f" "$longvl" run -m "$dir/m.gguf"
 expect 2 "takes cpu or vulkan" "$longvl" run -m "$dir/m.gguf" -p "Q" --device gpu

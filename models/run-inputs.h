@@ -1,8 +1,9 @@
-// run-inputs.h: the pictures of a `longvl run` prompt (PDF pages and image files), in
-// prompt order, with their sizes known before anything is encoded (so the prompt's
-// token count, and whether it fits the context, is known up front), and the callback
-// that turns picture i into its merged vision rows: from the embedding cache, or by
-// rendering, resizing and encoding it (then storing it in the cache).
+// run-inputs.h: the pictures of a prompt (PDF pages and image files, for `longvl run`
+// and the synth model generator), in prompt order, with their sizes known before
+// anything is encoded (so the prompt's token count, and whether it fits the context, is
+// known up front), and the callback that turns picture i into its merged vision rows:
+// from the embedding cache, or by rendering, resizing and encoding it (then storing it
+// in the cache).
 #pragma once
 
 #include "embd-cache.h"
