@@ -1,6 +1,8 @@
 // longvl data synth: LongPT training shards from the document pool (train/data/synth.h).
 #include "verbs.h"
 #include "cli-args.h"
+#include "device-args.h"
+#include "qa-model.h"
 #include "synth.h"
 #include "tl-gguf.h"
 
@@ -21,8 +23,16 @@ static int usage(FILE *f, int rc) {
             "  --config FILE          task weights, distribution, bins, weights, segment-pages (see README)\n"
             "  --distribution NAME    pool-native (default), long-biased or histogram\n"
             "  --shard I/N            only instances i with i %% N == I (one machine of N)\n"
-            "  --generator rules      the question generator (rules: built in, from the text blocks)\n"
-            "  --quiet\n");
+            "  --generator rules|model  the question generator (rules: built in, from the text blocks)\n"
+            "  --quiet\n"
+            "the model generator (--generator model; OCR tasks still come from the text layer):\n"
+            "  -m MODEL.gguf --mmproj MMPROJ.gguf   a Qwen2.5-VL pair, shown the segment's pages\n"
+            "                         (--tokenizer defaults to MODEL.gguf)\n"
+            "  --gen-dpi D (144)      the pages' resolution for the model\n"
+            "  --gen-pages N (15)     most pages shown: the segment's first N\n"
+            "  --gen-n-predict N (256)  most reply tokens; --gen-temp T (0: greedy)\n"
+            "  --gen-log FILE         every prompt and reply, taken or refused and why (JSONL)\n"
+            "  --threads N            CPU threads (default: all)\n" DEVICE_ARGS_USAGE);
     return rc;
 }
 
@@ -37,17 +47,44 @@ static struct tokenizer *load_tokenizer(const char *path, char *err, size_t errl
     return tokenizer_load_json(path, err, errlen);
 }
 
+// The model generator's flags (--generator model).
+struct model_flags {
+    struct qa_model_params p;
+    bool vulkan;
+};
+
+// 1: a model flag taken (with its value); 0: not one; -1: a bad value.
+static int parse_model_flag(const char *a, const char *val, struct model_flags *mf) {
+    long long v;
+    double x;
+    struct qa_model_params *p = &mf->p;
+    if (!strcmp(a, "-m")) p->model = val;
+    else if (!strcmp(a, "--mmproj")) p->mmproj = val;
+    else if (!strcmp(a, "--gen-log")) p->log_path = val;
+    else if (!strcmp(a, "--gen-dpi")) return cli_parse_double(val, 1, 2400, &x) ? (p->dpi = (float)x, 1) : -1;
+    else if (!strcmp(a, "--gen-pages")) return cli_parse_ll(val, 1, 64, &v) ? (p->max_pages = (int)v, 1) : -1;
+    else if (!strcmp(a, "--gen-n-predict")) return cli_parse_ll(val, 1, 1 << 16, &v) ? (p->n_predict = (int)v, 1) : -1;
+    else if (!strcmp(a, "--gen-temp")) return cli_parse_double(val, 0, 100, &x) ? (p->temperature = (float)x, 1) : -1;
+    else if (!strcmp(a, "--threads")) return cli_parse_ll(val, 1, 4096, &v) ? (p->n_threads = (int)v, 1) : -1;
+    else if (!strcmp(a, "--device")) return device_args_parse("data synth", val, &mf->vulkan) ? 1 : -1;
+    else return 0;
+    return 1;
+}
+
 int data_synth(int argc, char **argv) {
     struct synth_params p = { .n_instances = 1000, .seed = 1, .n_shards = 1, .gen = &qa_generator_rules };
     synth_config_default(&p.cfg);
     const char *tokenizer = NULL, *config = NULL, *distribution = NULL, *generator = "rules";
+    struct model_flags mf = { .p = { .dpi = 144, .max_pages = 15, .n_predict = 256 } };
+    bool model_flags = false;
     long long v, shard = 0, n_shards = 1;
-    int rc = 0;
+    int rc = 0, taken;
     for (int i = 0; i < argc && !rc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout, 0);
         if (!strcmp(a, "--quiet")) p.quiet = true;
         else if (!val) rc = 2;
+        else if ((taken = parse_model_flag(a, val, &mf)) != 0) rc = taken < 0 ? 2 : 0, model_flags = true, i++;
         else if (!strcmp(a, "--pool")) p.pool_dir = val, i++;
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) p.out_dir = val, i++;
         else if (!strcmp(a, "--tokenizer")) tokenizer = val, i++;
@@ -62,14 +99,24 @@ int data_synth(int argc, char **argv) {
         else rc = 2;
         if (rc == 2) fprintf(stderr, "longvl data synth: bad flag or value: %s %s\n", a, val ? val : "");
     }
-    if (!rc && (!p.pool_dir || !p.out_dir || !tokenizer)) {
+    if (!rc && (!p.pool_dir || !p.out_dir || (!tokenizer && strcmp(generator, "model")))) {
         fprintf(stderr, "longvl data synth: give --pool DIR, -o OUT and --tokenizer PATH\n");
         rc = 2;
     }
-    if (!rc && strcmp(generator, "rules")) {
-        fprintf(stderr, "longvl data synth: unknown --generator %s (rules)\n", generator);
+    bool model = !strcmp(generator, "model");
+    if (!rc && !model && strcmp(generator, "rules")) {
+        fprintf(stderr, "longvl data synth: unknown --generator %s (rules or model)\n", generator);
         rc = 2;
     }
+    if (!rc && model && (!mf.p.model || !mf.p.mmproj)) {
+        fprintf(stderr, "longvl data synth: --generator model needs -m MODEL.gguf and --mmproj MMPROJ.gguf\n");
+        rc = 2;
+    }
+    if (!rc && !model && model_flags) {
+        fprintf(stderr, "longvl data synth: -m, --mmproj and the --gen-* flags go with --generator model\n");
+        rc = 2;
+    }
+    if (!tokenizer && model) tokenizer = mf.p.model;
     if (rc) return usage(stderr, rc);
     p.shard = (int)shard, p.n_shards = (int)n_shards;
     char err[1024] = "";
@@ -82,8 +129,18 @@ int data_synth(int argc, char **argv) {
         fprintf(stderr, "longvl data synth: %s\n", err);
         return 1;
     }
-    bool ok = synth_run(&p, err, sizeof err);
+    struct qa_model *qm = NULL;
+    struct qa_generator gen;
+    bool ok = true;
+    if (model) {
+        mf.p.vk = device_args_open(mf.vulkan, p.quiet, &ok, err, sizeof err);
+        ok = ok && (qm = qa_model_open(&mf.p, err, sizeof err)) != NULL;
+        if (ok) gen = qa_model_generator(qm), p.gen = &gen;
+    }
+    ok = ok && synth_run(&p, err, sizeof err);
     if (!ok) fprintf(stderr, "longvl data synth: %s\n", err);
+    qa_model_close(qm, p.quiet);
+    tl_vk_backend_free(mf.p.vk);
     tokenizer_free(p.tok);
     return ok ? 0 : 1;
 }

@@ -13,6 +13,8 @@
 # - two shards (--shard 0/2, 1/2) hold exactly the lines of one run;
 # - train-longpt trains on a shard: two steps, one instance each, and the tokens it
 #   counts are the instances' "tokens";
+# - the model generator: a random model's replies are refused (and are what `longvl run`
+#   answers to the same pages and prompt); a model trained to reply in the form is taken;
 # - bad flags, config files and pools: a message and exit 1 or 2.
 # usage: test-data-synth.sh LONGVL TOKENIZER_DIR PDF_DIR
 longvl=$1
@@ -90,12 +92,69 @@ got=$(awk -F, 'NR > 1 { printf "%s ", $2 }' "$dir/train.csv")
 if [ "$got" = "$t1 $((t1 + t2)) " ]; then ok "train-longpt: 2 steps, tokens $got(the instances: $t1, $t2)"
 else fail "train-longpt: tokens $got, want $t1 $((t1 + t2))"; fi
 
+# --- the model generator (--generator model) ---------------------------------------------
+# A random tiny model never writes the form: every reply is refused and the run stops
+# after 64, leaving no shard. Each reply is what `longvl run` answers for the same pages
+# and prompt (one runtime). The model, trained on that prompt to reply in the form, is
+# then taken at its word: the instance has its question after the segment's anchor, its
+# answer and its pages as evidence.
+printf 'bins = 1024 8192\nextract-single = 1\nextract-multi = 0\nreasoning = 0\n' >"$dir/mg.conf"
+mg=(data synth --pool "$dir/one" --generator model --mmproj "$dir/m-mmproj.gguf" --gen-dpi 30 --config "$dir/mg.conf"
+    --seed 4 --quiet)
+expect 1 "the model's first 64 replies were all refused (the last: no Question: line" \
+  "$longvl" "${mg[@]}" -m "$dir/m.gguf" --gen-n-predict 16 --instances 3 -o "$dir/mout" --gen-log "$dir/mlog.jsonl"
+[ -e "$dir/mout/shard-0-of-1.jsonl" ] && fail "the refused run left a shard" || ok "the refused run leaves no shard"
+read -r mpdf mfirst mlast < <("$py" -c "
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+open(sys.argv[2], 'w').write(r['prompt'])
+print(r['pdf'], *r['pages'])" "$dir/mlog.jsonl" "$dir/mprompt.txt")
+"$longvl" run -m "$dir/m.gguf" --mmproj "$dir/m-mmproj.gguf" --pdf "$mpdf" --pages "$mfirst-$mlast" --dpi 30 \
+  -f "$dir/mprompt.txt" -n 16 --quiet --dump-tokens "$dir/mdump.txt" >"$dir/mrun.out" 2>&1
+if "$py" -c "
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+sys.exit(r['taken'] or r['reply'] + '\n' != open(sys.argv[2]).read())" "$dir/mlog.jsonl" "$dir/mrun.out"
+then ok "model generator: its first reply (pages $mfirst-$mlast) is longvl run's answer to the same pages and prompt"
+else fail "model generator: its first reply differs from longvl run's: $(head -c 200 "$dir/mrun.out")"; fi
+printf 'Question: What kind of tree does the document describe?\nAnswer: the C-tree\nPages: %d, %d' \
+  "$mfirst" $((mfirst + 1)) >"$dir/mreply.txt"
+"$longvl" tokenize -m "$dir/m.gguf" --file "$dir/mreply.txt" >"$dir/mreply.ids"
+"$py" -c "
+import json, sys
+prompt = [int(x) for x in open(sys.argv[1]).readline().split(':')[1].split(',')]
+reply = json.loads(open(sys.argv[2]).read())
+ids = [t for i, t in enumerate(prompt) if not (t == 151655 and i and prompt[i - 1] == 151655)]   # a pad a picture
+images = [{'pdf': sys.argv[4], 'page': p} for p in range(int(sys.argv[5]), int(sys.argv[6]) + 1)]
+print(json.dumps({'input_ids': ids + reply + [151645], 'labels': [-100] * len(ids) + reply + [151645], 'images': images}),
+      file=open(sys.argv[3], 'w'))" "$dir/mdump.txt" "$dir/mreply.ids" "$dir/mtrain.jsonl" "$mpdf" "$mfirst" "$mlast"
+run "$longvl" train-longpt -m "$dir/m.gguf" --mmproj "$dir/m-mmproj.gguf" --dpi 30 --embd-cache "$dir/cache" \
+  --data "$dir/mtrain.jsonl" --seq-len 4096 --tokens-per-step 1 --steps 60 --lr 5e-3 --lr-min 5e-3 --weight-decay 0 \
+  -o "$dir/mtrained.gguf" --quiet
+run "$longvl" "${mg[@]}" -m "$dir/mtrained.gguf" --gen-n-predict 40 --instances 1 -o "$dir/mout2" --gen-log "$dir/mlog2.jsonl"
+verdict=$("$py" -c "
+import json, sys
+d = json.loads(open(sys.argv[1]).readline())
+first = int(sys.argv[2])
+anchor = d['anchor'][0].upper() + d['anchor'][1:]
+want = (d['rule'] == 'model' and d['task'] == 'extract-single' and d['answer'] == 'the C-tree'
+        and d['question'] == anchor + ', what kind of tree does the document describe?'
+        and [e['page'] for e in d['evidence']] == [first, first + 1])
+print('ok' if want else 'FAIL', d['rule'], repr(d['question']), repr(d['answer']), [e['page'] for e in d['evidence']])" \
+  "$dir/mout2/shard-0-of-1.jsonl" "$mfirst")
+if [ "${verdict%% *}" = ok ]; then ok "model generator: the trained model's reply is taken: ${verdict#ok }"
+else fail "model generator: $verdict"; fi
+
 # --- refusals ---------------------------------------------------------------------------
 base=("$longvl" data synth --pool "$dir/pool" -o "$dir/bad" --tokenizer "$tok")
 expect 2 "give --pool DIR, -o OUT and --tokenizer PATH" "$longvl" data synth --pool "$dir/pool" -o "$dir/bad"
 expect 2 "bad flag or value: --instances 0" "${base[@]}" --instances 0
 expect 2 "bad flag or value: --shard 2/2" "${base[@]}" --shard 2/2
 expect 2 "unknown --generator" "${base[@]}" --generator oracle
+expect 2 "needs -m MODEL.gguf and --mmproj" "${base[@]}" --generator model -m "$dir/m.gguf"
+expect 2 "go with --generator model" "${base[@]}" --gen-dpi 30
+expect 2 "bad flag or value: --gen-pages 0" "${base[@]}" --generator model --gen-pages 0
+expect 1 "nowhere.gguf" "${base[@]}" --generator model -m "$dir/nowhere.gguf" --mmproj "$dir/m-mmproj.gguf"
 expect 1 "unknown distribution 'wide'" "${base[@]}" --distribution wide
 printf 'extract-single = 4\nbogus = 1\n' >"$dir/c1"
 expect 1 "c1 line 2: unknown key" "${base[@]}" --config "$dir/c1"

@@ -35,9 +35,10 @@ static void bar(FILE *f, double share) {
 
 void synth_stats_print(FILE *f, const struct synth_stats *st, const struct synth_config *c) {
     double n = st->made ? (double)st->made : 1;
-    fprintf(f, "instances: %lld made, %lld failed (attempts given up: %lld no material, %lld too long, %lld page over "
-               "the budget), %lld documents used, %.1f s (%.1f instances/s)\n",
-            (long long)st->made, (long long)st->failed, (long long)st->no_material, (long long)st->too_long,
+    fprintf(f, "instances: %lld made, %lld failed (attempts given up: %lld no material, %lld replies refused, %lld too "
+               "long, %lld page over the budget), %lld documents used, %.1f s (%.1f instances/s)\n",
+            (long long)st->made, (long long)st->failed, (long long)st->no_material, (long long)st->refused,
+            (long long)st->too_long,
             (long long)st->page_too_big, (long long)st->docs_used, st->seconds, st->seconds > 0 ? st->made / st->seconds : 0);
     fprintf(f, "tokens: %lld (mean %.0f, min %lld, max %lld; answers %lld)\ntasks:", (long long)st->tokens,
             st->tokens / n, (long long)st->min_tokens, (long long)st->max_tokens, (long long)st->answer_tokens);
@@ -96,6 +97,7 @@ char *synth_manifest_json(const struct synth_stats *st, const struct synth_confi
     cJSON_AddNumberToObject(tok, "answers", (double)st->answer_tokens);
     cJSON *gave_up = cJSON_AddObjectToObject(j, "attempts_given_up");
     cJSON_AddNumberToObject(gave_up, "no_material", (double)st->no_material);
+    cJSON_AddNumberToObject(gave_up, "replies_refused", (double)st->refused);
     cJSON_AddNumberToObject(gave_up, "too_long", (double)st->too_long);
     cJSON_AddNumberToObject(gave_up, "page_over_budget", (double)st->page_too_big);
     cJSON_AddNumberToObject(j, "documents_used", (double)st->docs_used);

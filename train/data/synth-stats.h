@@ -17,7 +17,7 @@ struct synth_stats {
     int64_t rule[SYNTH_MAX_RULES];
     int64_t below, bin[SYNTH_MAX_BINS], above;   // instance lengths against the bins
     int64_t tokens, min_tokens, max_tokens, answer_tokens;
-    int64_t no_material, too_long, page_too_big;   // attempts given up, by reason
+    int64_t no_material, refused, too_long, page_too_big;   // attempts given up, by reason
     int64_t docs_used;
     double seconds;
 };

@@ -21,9 +21,10 @@ enum {
     TEXT_RESERVE = 1024,     // tokens kept free of pages for the chat text, question and answer
 };
 
-static int rules_make(void *self, const struct qa_request *r, struct qa *out, char *err, size_t errlen) {
+static enum qa_made rules_make(void *self, const struct qa_request *r, struct qa *out, char *err, size_t errlen) {
     (void)self, (void)err, (void)errlen;
-    return qa_rules(r->d, r->facts, r->task, r->s, r->window_first, r->anchor, r->needles, r->n_needles, r->rng, out);
+    return qa_rules(r->d, r->facts, r->task, r->s, r->window_first, r->anchor, r->needles, r->n_needles, r->rng, out)
+               ? QA_MADE : QA_NO_MATERIAL;
 }
 
 const struct qa_generator qa_generator_rules = { "rules", rules_make, NULL };
@@ -255,8 +256,10 @@ static int attempt(struct synth *s, int64_t index, enum synth_task task, int64_t
         uint64_t qa_rng = qa_seed;
         struct qa_request r = { d, s->facts, task, &seg, first, last, anchor, needles, n_needles, &qa_rng };
         qa_free(&q);
-        rc = s->p->gen->make(s->p->gen->self, &r, &q, err, errlen);
-        if (rc == 0) st->no_material++;
+        enum qa_made made = s->p->gen->make(s->p->gen->self, &r, &q, err, errlen);
+        st->no_material += made == QA_NO_MATERIAL;
+        st->refused += made == QA_REFUSED;
+        rc = made == QA_MADE ? 1 : made == QA_ERROR ? -1 : 0;
         if (rc <= 0) break;
         if (!build_tokens(s, first, last, &q, t, err, errlen)) {
             rc = -1;

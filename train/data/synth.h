@@ -36,11 +36,17 @@ struct qa_request {
     uint64_t *rng;
 };
 
+// What a generator's make returns.
+enum qa_made {
+    QA_ERROR = -1,        // the run stops, with a message
+    QA_NO_MATERIAL = 0,   // nothing for this task in the segment: another is drawn
+    QA_MADE = 1,          // *out made
+    QA_REFUSED = 2,       // a reply was refused (a model's): another is drawn
+};
+
 struct qa_generator {
     const char *name;
-    // 1: *out made; 0: nothing for this task in the segment (another is drawn);
-    // -1: an error (the run stops), with a message.
-    int (*make)(void *self, const struct qa_request *r, struct qa *out, char *err, size_t errlen);
+    enum qa_made (*make)(void *self, const struct qa_request *r, struct qa *out, char *err, size_t errlen);
     void *self;
 };
 
