@@ -95,7 +95,7 @@ struct pdf_document *pdf_document_open(const char *path, const char *password, c
     if (locked || n_pages <= 0) {
         if (locked)
             errorf(err, errlen, "%s: the PDF is encrypted: %s", path,
-                   password ? "the password is wrong" : "give its password with --password");
+                   password ? "the password is wrong" : "it needs a password");
         else
             errorf(err, errlen, "%s: the PDF has no pages", path);
         fz_drop_document(ctx, doc);

@@ -66,7 +66,7 @@ expect 0 "resized to 588 x 840" "$longvl" vision --mmproj "$mm" --pdf "$pdfs/ctr
 
 # encrypted, broken, missing
 pw="$pdfs/pdftools-password-test.pdf"
-expect 1 "encrypted: give its password with --password" "$longvl" vision --mmproj "$mm" --pdf "$pw" --page 1 -o "$dir/x.f32"
+expect 1 "encrypted: it needs a password" "$longvl" vision --mmproj "$mm" --pdf "$pw" --page 1 -o "$dir/x.f32"
 expect 1 "the password is wrong" "$longvl" vision --mmproj "$mm" --pdf "$pw" --page 1 --password nope -o "$dir/x.f32"
 expect 0 "tokens" "$longvl" vision --mmproj "$mm" --pdf "$pw" --page 1 --password test -o "$dir/pw.f32"
 for f in "$pdfs"/broken/*.pdf; do
