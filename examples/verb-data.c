@@ -1,5 +1,6 @@
 // longvl data: the LongPT data side: `data pool add` (PDFs into the document pool,
-// train/data/pool.h), `data pool stats`, and `data synth` (verb-data-synth.c).
+// train/data/pool.h), `data pool stats`, `data pool merge`, and `data synth`
+// (verb-data-synth.c).
 #include "verbs.h"
 #include "cli-args.h"
 #include "pool.h"
@@ -16,6 +17,7 @@ static int usage(FILE *f, int rc) {
     fprintf(f,
             "usage: longvl data pool add --pool DIR [options] PATH...\n"
             "       longvl data pool stats --pool DIR\n"
+            "       longvl data pool merge --pool DIR SHARD_POOL...\n"
             "       longvl data synth --pool DIR -o OUT --tokenizer PATH [options]   (see data synth --help)\n\n"
             "pool add: every PDF under each PATH (a folder, searched recursively, or a file) into the\n"
             "document pool DIR (created when missing; its index is DIR/pool.sqlite): SHA-256, pages, each\n"
@@ -28,7 +30,10 @@ static int usage(FILE *f, int rc) {
             "  --dpi D (144)  --min-pixels N (3136)  --max-pixels N (12845056)   the token counts' settings\n"
             "  --render                  also render every page at --dpi (a page that cannot be drawn rejects\n"
             "                            its document; slower: what the trainer will do to each page)\n"
-            "  --quiet\n");
+            "  --quiet\n"
+            "pool merge: the documents of each SHARD_POOL (e.g. made by add --shard I/N on other machines)\n"
+            "that DIR lacks, with their pages, blocks and sections, into DIR (created when missing); the\n"
+            "pools must have the same settings. Re-running adds nothing twice.\n");
     return rc;
 }
 
@@ -229,9 +234,27 @@ static int pool_stats(int argc, char **argv) {
     return 0;
 }
 
+static int pool_merge_verb(int argc, char **argv) {
+    if (argc < 3 || strcmp(argv[0], "--pool")) return usage(stderr, 2);
+    char err[1024] = "";
+    struct pool *p = pool_open(argv[1], NULL, err, sizeof err);
+    bool ok = p != NULL;
+    for (int i = 2; ok && i < argc; i++) {
+        struct pool_merge_stats st = { 0 };
+        ok = pool_merge(p, argv[i], &st, err, sizeof err);
+        if (ok)
+            printf("pool merge: %s: %lld documents added (%lld accepted), %lld already in %s\n", argv[i],
+                   (long long)st.added, (long long)st.accepted, (long long)st.known, argv[1]);
+    }
+    if (!ok) fprintf(stderr, "longvl data pool merge: %s\n", err);
+    pool_close(p);
+    return ok ? 0 : 1;
+}
+
 int verb_data(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[0], "pool") && !strcmp(argv[1], "add")) return pool_add(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[0], "pool") && !strcmp(argv[1], "stats")) return pool_stats(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[0], "pool") && !strcmp(argv[1], "merge")) return pool_merge_verb(argc - 2, argv + 2);
     if (argc >= 1 && !strcmp(argv[0], "synth")) return data_synth(argc - 1, argv + 1);
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) return usage(stdout, 0);
     return usage(stderr, 2);

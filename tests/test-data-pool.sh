@@ -10,7 +10,8 @@
 #   "2. Introduction", and its outline's section "Recursive binary partitioning" starts
 #   on page 2;
 # - a re-run adds nothing; a renamed copy is a duplicate; --exclude-hashes keeps a
-#   document out; --min-pages/--max-pages filters; two shards add up to the whole;
+#   document out; --min-pages/--max-pages filters; two shards add up to the whole, and
+#   their pools merged (data pool merge) are the one-run pool row for row;
 # - a run killed with SIGKILL and run again gives the pool of an uninterrupted run;
 # - bad flags, other settings on an existing pool, a bad hash file: a message, exit 1/2.
 # usage: test-data-pool.sh LONGVL PDF_DIR
@@ -79,6 +80,21 @@ run "$longvl" data pool add --pool "$dir/s1" "$pdfs" --shard 1/2 --quiet
 n0=$(q "$dir/s0" "SELECT COUNT(*) FROM documents") n1=$(q "$dir/s1" "SELECT COUNT(*) FROM documents")
 if [ $((n0 + n1)) = 16 ] && [ "$n0" -gt 0 ] && [ "$n1" -gt 0 ]; then ok "shards 0/2 + 1/2: $n0 + $n1 = 16 documents"
 else fail "shards: $n0 + $n1"; fi
+# the shards' pools merged are the one-run pool, row for row; merging again adds nothing;
+# add on the merged pool skips every file
+expect 0 "s1: [0-9]* documents added" "$longvl" data pool merge --pool "$dir/merged" "$dir/s0" "$dir/s1"
+expect 0 "0 documents added (0 accepted), $n1 already in" "$longvl" data pool merge --pool "$dir/merged" "$dir/s1"
+verdict=$("$py" - "$dir/merged/pool.sqlite" "$dir/p/pool.sqlite" <<'PY'
+import sqlite3, sys
+a, b = (sqlite3.connect(f) for f in sys.argv[1:3])
+rows = lambda db, t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+diff = [t for t in ("settings", "documents", "pages", "blocks", "sections") if rows(a, t) != rows(b, t)]
+n = {t: len(rows(a, t)) for t in ("documents", "pages", "blocks", "sections", "sources")}
+print("FAIL differ: " + " ".join(diff) if diff else "ok", n)
+PY
+)
+if [ "${verdict%% *}" = ok ]; then ok "merged shard pools = the one-run pool: ${verdict#ok }"; else fail "merged: $verdict"; fi
+expect 0 "0 added .* 16 already in the pool" "$longvl" data pool add --pool "$dir/merged" "$pdfs" --quiet
 
 # killed mid-run, then run again: the same pool as the uninterrupted one
 totals() { "$longvl" data pool stats --pool "$1" | grep -v "^index"; }
@@ -95,4 +111,9 @@ expect 2 "above --max-pages" "$longvl" data pool add --pool "$dir/x" "$pdfs" --m
 echo "xyz" >"$dir/bad-hashes.txt"
 expect 1 "line 1: not a SHA-256" "$longvl" data pool add --pool "$dir/x" "$pdfs" --exclude-hashes "$dir/bad-hashes.txt"
 expect 1 "is not a pool" "$longvl" data pool stats --pool "$dir/nowhere"
+expect 1 "is not a pool" "$longvl" data pool merge --pool "$dir/merged" "$dir/nowhere"
+[ -e "$dir/nowhere" ] && fail "merging a missing pool created it" || ok "merging a missing pool leaves no trace"
+run "$longvl" data pool add --pool "$dir/p72" "$pdfs/ctree.pdf" --dpi 72 --quiet
+expect 1 "p72 was made with .*dpi=72.*the pool with .*dpi=144" "$longvl" data pool merge --pool "$dir/merged" "$dir/p72"
+expect 2 "usage" "$longvl" data pool merge --pool "$dir/merged"
 summary

@@ -1,5 +1,5 @@
-// pool-impl.h: the pool's insides, shared by its writing (pool.c) and reading
-// (pool-read.c) halves.
+// pool-impl.h: the pool's insides, shared by its writing (pool.c), reading
+// (pool-read.c) and merging (pool-merge.c) parts.
 #pragma once
 
 #include "pool.h"
@@ -13,6 +13,8 @@ struct pool {
 
 // true for SQLITE_OK, _DONE and _ROW; else false with "pool index: WHAT: sqlite's message".
 bool pool_sql_ok(struct pool *p, int rc, const char *what, char *err, size_t errlen);
+// Runs SQL statements that return no rows; false with a message.
+bool pool_exec(struct pool *p, const char *sql, char *err, size_t errlen);
 // A prepared statement with its parameters bound from types: i (int64_t), d (double),
 // t (text); NULL with a message.
 sqlite3_stmt *pool_prepare(struct pool *p, const char *sql, char *err, size_t errlen, const char *types, ...);

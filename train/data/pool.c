@@ -36,7 +36,7 @@ bool pool_sql_ok(struct pool *p, int rc, const char *what, char *err, size_t err
     return false;
 }
 
-static bool exec(struct pool *p, const char *sql, char *err, size_t errlen) {
+bool pool_exec(struct pool *p, const char *sql, char *err, size_t errlen) {
     return pool_sql_ok(p, sqlite3_exec(p->db, sql, NULL, NULL, NULL), sql, err, errlen);
 }
 
@@ -118,8 +118,8 @@ struct pool *pool_open(const char *dir, const struct picture_settings *s, char *
     bool ok = sqlite3_open(path, &p->db) == SQLITE_OK;
     if (!ok) snprintf(err, errlen, "cannot open %s: %s", path, p->db ? sqlite3_errmsg(p->db) : "out of memory");
     ok = ok && pool_sql_ok(p, sqlite3_busy_timeout(p->db, 10000), "busy timeout", err, errlen) &&
-         exec(p, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", err, errlen) &&
-         exec(p, SCHEMA, err, errlen) && check_format(p, dir, err, errlen) &&
+         pool_exec(p, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", err, errlen) &&
+         pool_exec(p, SCHEMA, err, errlen) && check_format(p, dir, err, errlen) &&
          (!s || check_settings(p, dir, err, errlen));
     if (!ok) {
         pool_close(p);
@@ -233,15 +233,15 @@ static bool add_document(struct pool *p, const char *path, const char *hex, int6
                       bytes, (int64_t)n_pages, status, accepted ? NULL : why);
     if (ok && accepted) {
         int64_t blocks0 = st->blocks;
-        ok = exec(p, "SAVEPOINT layout", err, errlen) &&
+        ok = pool_exec(p, "SAVEPOINT layout", err, errlen) &&
              add_layout(p, doc, hex, n_pages, f, why, sizeof why, st, &doc_ok, err, errlen);
         if (ok && !doc_ok) {   // a page MuPDF cannot read: the document is rejected whole
             st->blocks = blocks0;
-            ok = exec(p, "ROLLBACK TO layout", err, errlen) &&
+            ok = pool_exec(p, "ROLLBACK TO layout", err, errlen) &&
                  0 <= sql_step(p, err, errlen, "UPDATE documents SET status = 'rejected', reason = ? WHERE sha256 = ?", "tt",
                          why, hex);
         }
-        ok = ok && exec(p, "RELEASE layout", err, errlen);
+        ok = ok && pool_exec(p, "RELEASE layout", err, errlen);
     }
     pdf_document_close(doc);
     if (ok && accepted && doc_ok) st->added++, st->pages += n_pages;
@@ -273,15 +273,15 @@ bool pool_add_pdf(struct pool *p, const char *path, const struct pool_filter *f,
         return true;
     }
     sha256_hex(digest, hex);
-    if (!exec(p, "BEGIN IMMEDIATE", err, errlen)) return false;
+    if (!pool_exec(p, "BEGIN IMMEDIATE", err, errlen)) return false;
     bool ok = 0 <= sql_step(p, err, errlen, "INSERT OR REPLACE INTO sources VALUES(?, ?, ?, ?)", "ttii", abs, hex,
                       (int64_t)sb.st_size, (int64_t)sb.st_mtime);
     int dup = ok ? sql_step(p, err, errlen, "SELECT 1 FROM documents WHERE sha256 = ?", "t", hex) : -1;
     ok = dup >= 0;
     if (ok && dup) st->duplicates++;
     else if (ok) ok = add_document(p, abs, hex, (int64_t)sb.st_size, f, st, err, errlen);
-    if (ok) ok = exec(p, "COMMIT", err, errlen);
-    else exec(p, "ROLLBACK", why, sizeof why);
+    if (ok) ok = pool_exec(p, "COMMIT", err, errlen);
+    else pool_exec(p, "ROLLBACK", why, sizeof why);
     return ok;
 }
 

@@ -54,6 +54,19 @@ struct pool_totals {
 bool pool_totals(struct pool *p, struct pool_totals *t, char *err, size_t errlen);
 
 // ---------------------------------------------------------------------------------------
+// Merging (pool-merge.c): the pools that `pool add --shard I/N` made on N machines into one
+
+struct pool_merge_stats {
+    int64_t added, accepted;   // documents new to p, and how many of them were accepted
+    int64_t known;             // documents p had already (by SHA-256): kept as they were
+};
+// Copies into p each document of the pool in src_dir that p lacks, with its pages, blocks
+// and sections, and the files src has seen (so that `pool add` skips them). One
+// transaction: a killed merge leaves p as it was, and merging again adds nothing twice.
+// The pools' settings must be the same (an empty p takes src's).
+bool pool_merge(struct pool *p, const char *src_dir, struct pool_merge_stats *st, char *err, size_t errlen);
+
+// ---------------------------------------------------------------------------------------
 // Reading (pool-read.c), for synthesis
 
 // The settings the pool's token counts were made with (picture_settings_string's form).
