@@ -30,6 +30,8 @@ static int usage(FILE *f, int rc) {
             "  --dpi D (144)  --min-pixels N (3136)  --max-pixels N (12845056)   the token counts' settings\n"
             "  --render                  also render every page at --dpi (a page that cannot be drawn rejects\n"
             "                            its document; slower: what the trainer will do to each page)\n"
+            "  --copy                    keep each accepted PDF inside the pool (DIR/docs/SHA256.pdf), so the\n"
+            "                            pool and its shards move with their documents\n"
             "  --quiet\n"
             "pool merge: the documents of each SHARD_POOL (e.g. made by add --shard I/N on other machines)\n"
             "that DIR lacks, with their pages, blocks and sections, into DIR (created when missing); the\n"
@@ -144,6 +146,7 @@ static int pool_add(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout, 0);
         if (!strcmp(a, "--quiet")) quiet = true;
         else if (!strcmp(a, "--render")) f.render = true;
+        else if (!strcmp(a, "--copy")) f.copy = true;
         else if (a[0] != '-') rc = scan(a, &files) ? 0 : 1;
         else if (!val) rc = 2;
         else if (!strcmp(a, "--pool")) dir = val, i++;

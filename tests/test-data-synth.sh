@@ -15,6 +15,8 @@
 #   counts are the instances' "tokens";
 # - the model generator: a random model's replies are refused (and are what `longvl run`
 #   answers to the same pages and prompt); a model trained to reply in the form is taken;
+# - a pool that keeps its documents (pool add --copy), moved and merged, still serves:
+#   its instances' pages are its copies, whose SHA-256 is the document's;
 # - bad flags, config files and pools: a message and exit 1 or 2.
 # usage: test-data-synth.sh LONGVL TOKENIZER_DIR PDF_DIR
 longvl=$1
@@ -144,6 +146,24 @@ print('ok' if want else 'FAIL', d['rule'], repr(d['question']), repr(d['answer']
   "$dir/mout2/shard-0-of-1.jsonl" "$mfirst")
 if [ "${verdict%% *}" = ok ]; then ok "model generator: the trained model's reply is taken: ${verdict#ok }"
 else fail "model generator: $verdict"; fi
+
+# --- documents kept inside the pool (pool add --copy) -------------------------------------
+# The originals deleted and the pool moved, then merged into another: the instances'
+# pages are the merged pool's copies, byte for byte the document the index names.
+mkdir -p "$dir/orig" && cp "$pdfs/ctree.pdf" "$dir/orig/"
+run "$longvl" data pool add --pool "$dir/kept" --dpi 30 --copy "$dir/orig" --quiet
+rm -r "$dir/orig" && mv "$dir/kept" "$dir/kept-moved"
+run "$longvl" data pool merge --pool "$dir/kept-merged" "$dir/kept-moved"
+rm -r "$dir/kept-moved"
+run "$longvl" data synth --pool "$dir/kept-merged" -o "$dir/kout" --tokenizer "$tok" --instances 3 --config "$dir/one.conf" --quiet
+verdict=$("$py" -c "
+import hashlib, json, os, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+pdfs = {i['pdf'] for d in lines for i in d['images']}
+good = all(os.path.dirname(p) == os.path.join(sys.argv[2], 'docs') and
+           hashlib.sha256(open(p, 'rb').read()).hexdigest() == d['doc'] for d in lines for p in pdfs)
+print('ok' if good and lines else 'FAIL', len(lines), 'instances on', *pdfs)" "$dir/kout/shard-0-of-1.jsonl" "$(realpath "$dir/kept-merged")")
+if [ "${verdict%% *}" = ok ]; then ok "--copy, moved and merged: ${verdict#ok }"; else fail "--copy: $verdict"; fi
 
 # --- refusals ---------------------------------------------------------------------------
 base=("$longvl" data synth --pool "$dir/pool" -o "$dir/bad" --tokenizer "$tok")

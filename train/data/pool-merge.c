@@ -1,7 +1,10 @@
 // Merging pools (pool.h): SQLite attaches the source's index and copies the rows of the
-// documents the destination lacks, table by table, in one transaction.
+// documents the destination lacks, table by table, in one transaction; documents kept
+// inside the source (pool add --copy) are copied into the destination too.
+#define _GNU_SOURCE   // asprintf
 #include "pool-impl.h"
 
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,6 +60,25 @@ static const char *COPY =
     "INSERT INTO main.sections SELECT * FROM src.sections WHERE sha256 IN temp.merge_new;"
     "INSERT OR IGNORE INTO main.sources SELECT * FROM src.sources;";
 
+// The new documents the source keeps inside itself (relative paths) are copied along.
+static bool copy_documents(struct pool *p, const char *src_dir, char *err, size_t errlen) {
+    sqlite3_stmt *st = pool_prepare(p, "SELECT path FROM src.documents WHERE sha256 IN temp.merge_new AND path NOT LIKE '/%'",
+                                    err, errlen, "");
+    int rc = SQLITE_ROW;
+    bool ok = st != NULL;
+    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        char *from = NULL, *to = pool_path(p, name);
+        if (asprintf(&from, "%s/%s", src_dir, name) < 0) abort();
+        ok = pool_copy_file(from, to, err, errlen);
+        free(from);
+        free(to);
+    }
+    ok = ok && pool_sql_ok(p, rc, "reading the source's documents", err, errlen);
+    sqlite3_finalize(st);
+    return ok;
+}
+
 bool pool_merge(struct pool *p, const char *src_dir, struct pool_merge_stats *st, char *err, size_t errlen) {
     char want[256], path[4096];
     if (!source_settings(src_dir, want, sizeof want, err, errlen)) return false;
@@ -69,6 +91,7 @@ bool pool_merge(struct pool *p, const char *src_dir, struct pool_merge_stats *st
     ok = pool_exec(p, "BEGIN IMMEDIATE", err, errlen);
     if (ok) {
         ok = same_settings(p, src_dir, want, err, errlen) && pool_exec(p, COPY, err, errlen) &&
+             copy_documents(p, src_dir, err, errlen) &&
              count(p, "SELECT COUNT(*), COALESCE(SUM(status = 'accepted'), 0) FROM main.documents"
                       "  WHERE sha256 IN temp.merge_new", &st->added, &st->accepted, err, errlen) &&
              count(p, "SELECT COUNT(*), 0 FROM src.documents", &in_src, &unused, err, errlen) &&

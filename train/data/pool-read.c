@@ -113,7 +113,7 @@ bool pool_document(struct pool *p, const char *sha256, struct pool_doc *d, char 
     if (!st) return false;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        d->path = dup_text(sqlite3_column_text(st, 0));
+        d->path = pool_path(p, (const char *)sqlite3_column_text(st, 0));
         d->n_pages = sqlite3_column_int(st, 1);
     } else if (pool_sql_ok(p, rc, "reading a document", err, errlen)) {
         snprintf(err, errlen, "the pool has no accepted document %s", sha256);

@@ -115,8 +115,10 @@ struct pool *pool_open(const char *dir, const struct picture_settings *s, char *
     if (s) p->s = *s;
     char path[4096];
     snprintf(path, sizeof path, "%s/pool.sqlite", dir);
-    bool ok = sqlite3_open(path, &p->db) == SQLITE_OK;
-    if (!ok) snprintf(err, errlen, "cannot open %s: %s", path, p->db ? sqlite3_errmsg(p->db) : "out of memory");
+    bool ok = (p->dir = realpath(dir, NULL)) != NULL;
+    if (!ok) snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+    else if (!(ok = sqlite3_open(path, &p->db) == SQLITE_OK))
+        snprintf(err, errlen, "cannot open %s: %s", path, p->db ? sqlite3_errmsg(p->db) : "out of memory");
     ok = ok && pool_sql_ok(p, sqlite3_busy_timeout(p->db, 10000), "busy timeout", err, errlen) &&
          pool_exec(p, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", err, errlen) &&
          pool_exec(p, SCHEMA, err, errlen) && check_format(p, dir, err, errlen) &&
@@ -131,6 +133,7 @@ struct pool *pool_open(const char *dir, const struct picture_settings *s, char *
 void pool_close(struct pool *p) {
     if (!p) return;
     sqlite3_close(p->db);
+    free(p->dir);
     free(p);
 }
 
@@ -205,6 +208,17 @@ static bool add_layout(struct pool *p, struct pdf_document *doc, const char *hex
     return ok;
 }
 
+// The pool's own copy of an accepted document, recorded by its relative path.
+static bool keep_copy(struct pool *p, const char *path, const char *hex, char *err, size_t errlen) {
+    char name[128], *to;
+    pool_copy_name(hex, name, sizeof name);
+    if (!(to = pool_path(p, name))) abort();
+    bool ok = pool_copy_file(path, to, err, errlen) &&
+              0 <= sql_step(p, err, errlen, "UPDATE documents SET path = ? WHERE sha256 = ?", "tt", name, hex);
+    free(to);
+    return ok;
+}
+
 // Records the document (status accepted, rejected or excluded, with a reason); an
 // accepted one gets its pages, blocks and sections, or becomes rejected when a page
 // cannot be read. Inside the open transaction.
@@ -242,6 +256,7 @@ static bool add_document(struct pool *p, const char *path, const char *hex, int6
                          why, hex);
         }
         ok = ok && pool_exec(p, "RELEASE layout", err, errlen);
+        if (ok && doc_ok && f->copy) ok = keep_copy(p, path, hex, err, errlen);
     }
     pdf_document_close(doc);
     if (ok && accepted && doc_ok) st->added++, st->pages += n_pages;

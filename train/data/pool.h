@@ -27,6 +27,8 @@ struct pool_filter {
     int     n_exclude;
     bool    render;                 // render every page at the pool's dpi: a page that
                                     // cannot be drawn rejects its document
+    bool    copy;                   // keep each accepted PDF as DIR/docs/SHA256.pdf, recorded
+                                    // by that relative path: the pool moves with its documents
 };
 
 struct pool_stats {
@@ -61,8 +63,9 @@ struct pool_merge_stats {
     int64_t known;             // documents p had already (by SHA-256): kept as they were
 };
 // Copies into p each document of the pool in src_dir that p lacks, with its pages, blocks
-// and sections, and the files src has seen (so that `pool add` skips them). One
-// transaction: a killed merge leaves p as it was, and merging again adds nothing twice.
+// and sections (and its PDF when src keeps it inside), and the files src has seen (so
+// that `pool add` skips them). One transaction: a killed merge leaves p's index as it
+// was, and merging again adds nothing twice.
 // The pools' settings must be the same (an empty p takes src's).
 bool pool_merge(struct pool *p, const char *src_dir, struct pool_merge_stats *st, char *err, size_t errlen);
 
@@ -90,7 +93,7 @@ struct pool_block {
 
 struct pool_doc {
     char     sha256[65];
-    char    *path;            // absolute, as added
+    char    *path;            // absolute: as added, or the pool's copy (pool_filter.copy)
     int      n_pages;
     int64_t *page_tokens;     // [n_pages], each with its <|vision_start|> and <|vision_end|>
     int64_t  tokens;
