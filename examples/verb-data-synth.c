@@ -99,11 +99,11 @@ int data_synth(int argc, char **argv) {
         else rc = 2;
         if (rc == 2) fprintf(stderr, "longvl data synth: bad flag or value: %s %s\n", a, val ? val : "");
     }
-    if (!rc && (!p.pool_dir || !p.out_dir || (!tokenizer && strcmp(generator, "model")))) {
+    bool model = !strcmp(generator, "model");
+    if (!rc && (!p.pool_dir || !p.out_dir || (!tokenizer && !model))) {
         fprintf(stderr, "longvl data synth: give --pool DIR, -o OUT and --tokenizer PATH\n");
         rc = 2;
     }
-    bool model = !strcmp(generator, "model");
     if (!rc && !model && strcmp(generator, "rules")) {
         fprintf(stderr, "longvl data synth: unknown --generator %s (rules or model)\n", generator);
         rc = 2;

@@ -262,8 +262,7 @@ static void add_evidence(const struct pool_doc *d, const struct qa_reply *r, str
 static enum qa_made model_make(void *self, const struct qa_request *r, struct qa *out, char *err, size_t errlen) {
     struct qa_model *g = self;
     if (r->task == TASK_OCR_FULL || r->task == TASK_OCR_NEEDLE)
-        return qa_rules(r->d, r->facts, r->task, r->s, r->window_first, r->anchor, r->needles, r->n_needles, r->rng,
-                        out) ? QA_MADE : QA_NO_MATERIAL;
+        return qa_generator_rules.make(qa_generator_rules.self, r, out, err, errlen);
     int first = r->s->first + 1, last = r->s->last + 1;
     if (last - first + 1 > g->p.max_pages) last = first + g->p.max_pages - 1;
     uint64_t seed = rng_next(r->rng);
