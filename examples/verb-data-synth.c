@@ -100,6 +100,10 @@ int data_synth(int argc, char **argv) {
         if (rc == 2) fprintf(stderr, "longvl data synth: bad flag or value: %s %s\n", a, val ? val : "");
     }
     bool model = !strcmp(generator, "model");
+    if (!rc && !model && model_flags) {
+        fprintf(stderr, "longvl data synth: -m, --mmproj and the --gen-* flags go with --generator model\n");
+        rc = 2;
+    }
     if (!rc && (!p.pool_dir || !p.out_dir || (!tokenizer && !model))) {
         fprintf(stderr, "longvl data synth: give --pool DIR, -o OUT and --tokenizer PATH\n");
         rc = 2;
@@ -110,10 +114,6 @@ int data_synth(int argc, char **argv) {
     }
     if (!rc && model && (!mf.p.model || !mf.p.mmproj)) {
         fprintf(stderr, "longvl data synth: --generator model needs -m MODEL.gguf and --mmproj MMPROJ.gguf\n");
-        rc = 2;
-    }
-    if (!rc && !model && model_flags) {
-        fprintf(stderr, "longvl data synth: -m, --mmproj and the --gen-* flags go with --generator model\n");
         rc = 2;
     }
     if (!tokenizer && model) tokenizer = mf.p.model;
