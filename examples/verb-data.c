@@ -216,14 +216,10 @@ static int pool_stats(int argc, char **argv) {
     if (argc != 2 || strcmp(argv[0], "--pool")) return usage(stderr, 2);
     struct stat sb;
     char path[4096], err[1024];
-    snprintf(path, sizeof path, "%s/pool.sqlite", argv[1]);
-    if (stat(path, &sb) != 0) {
-        fprintf(stderr, "longvl data pool stats: %s is not a pool (no pool.sqlite)\n", argv[1]);
-        return 1;
-    }
-    struct pool *p = pool_open(argv[1], NULL, err, sizeof err);
+    struct pool *p = pool_open_existing(argv[1], err, sizeof err);
     struct pool_totals t;
-    if (!p || !pool_totals(p, &t, err, sizeof err)) {
+    snprintf(path, sizeof path, "%s/pool.sqlite", argv[1]);
+    if (!p || !pool_totals(p, &t, err, sizeof err) || stat(path, &sb) != 0) {
         fprintf(stderr, "longvl data pool stats: %s\n", err);
         pool_close(p);
         return 1;

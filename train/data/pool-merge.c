@@ -7,18 +7,10 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 // The source's settings, read through its own pool_open (which refuses an old format).
 static bool source_settings(const char *src_dir, char *out, size_t n, char *err, size_t errlen) {
-    char path[4096];
-    struct stat sb;
-    snprintf(path, sizeof path, "%s/pool.sqlite", src_dir);
-    if (stat(path, &sb) != 0) {
-        snprintf(err, errlen, "%s is not a pool (no pool.sqlite)", src_dir);
-        return false;
-    }
-    struct pool *src = pool_open(src_dir, NULL, err, errlen);
+    struct pool *src = pool_open_existing(src_dir, err, errlen);
     bool ok = src && pool_settings(src, out, n, err, errlen);
     pool_close(src);
     return ok;

@@ -130,6 +130,17 @@ struct pool *pool_open(const char *dir, const struct picture_settings *s, char *
     return p;
 }
 
+struct pool *pool_open_existing(const char *dir, char *err, size_t errlen) {
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/pool.sqlite", dir);
+    if (stat(path, &sb) != 0) {
+        snprintf(err, errlen, "%s is not a pool (no pool.sqlite)", dir);
+        return NULL;
+    }
+    return pool_open(dir, NULL, err, errlen);
+}
+
 void pool_close(struct pool *p) {
     if (!p) return;
     sqlite3_close(p->db);

@@ -42,6 +42,9 @@ struct pool;
 // pool made with others is refused; NULL: reading only, any settings). NULL with a
 // message.
 struct pool *pool_open(const char *dir, const struct picture_settings *s, char *err, size_t errlen);
+// Opens a pool that must exist, for reading or merging (any settings): a folder without
+// pool.sqlite is refused, not made into an empty pool.
+struct pool *pool_open_existing(const char *dir, char *err, size_t errlen);
 void pool_close(struct pool *p);
 
 // Adds one PDF: false only when the index cannot be written (the run should stop); a

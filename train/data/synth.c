@@ -357,7 +357,7 @@ bool synth_run(const struct synth_params *p, char *err, size_t errlen) {
         snprintf(err, errlen, "%s: %s", p->pool_dir, strerror(errno));
         return false;
     }
-    s.pool = pool_open(pool_abs, NULL, err, errlen);
+    s.pool = pool_open_existing(pool_abs, err, errlen);
     bool ok = s.pool && pool_settings(s.pool, settings, sizeof settings, err, errlen) &&
               pool_documents(s.pool, &s.docs, &s.n_docs, err, errlen);
     if (ok && s.n_docs == 0) {
