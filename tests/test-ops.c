@@ -222,6 +222,35 @@ static struct tl_tensor *case_argmax(struct tl_context *ctx, int v) {
     return tl_argmax(ctx, a);
 }
 
+// The gradient ops tl_build_backward makes: the threaded kernels must give the
+// reference's bits (they do its arithmetic in its order), so the tolerance is 0.
+static struct tl_tensor *case_grad(struct tl_context *ctx, int v) {
+    int64_t n0 = odd() + 1, n1 = odd(), n2 = rng_int(1, 3);
+    struct tl_tensor *dy = input(ctx, TL_F32, n0, n1, n2, 1, row_layout());
+    switch (v) {
+    case 0: return tl_sum_to(ctx, dy, (int64_t[4]){ n0, 1, 1, 1 });   // a bias over tokens
+    case 1: return tl_sum_to(ctx, dy, (int64_t[4]){ n0, 1, n2, 1 });
+    case 2: {   // a view of rows n0 + 3 apart, 7 elements in, of a [n0 + 3, n1 + 2, n2] tensor
+        int64_t ne[4] = { n0 + 3, n1 + 2, n2, 1 }, st[4] = { 1, n0 + 3, (n0 + 3) * (n1 + 2), 0 };
+        st[3] = st[2] * n2;
+        return tl_view_back(ctx, dy, ne, st, 7);
+    }
+    case 3: {   // repeated ids, one out of the table
+        int64_t rows = rng_int(1, 9);
+        struct tl_tensor *ids = tl_new_tensor_2d(ctx, TL_I32, n1, n2);
+        for (int64_t i = 0; i < n1 * n2; i++) ((int32_t *)ids->data)[i] = (int32_t)rng_int(0, rows);
+        return tl_get_rows_back(ctx, dy, ids, rows);
+    }
+    case 4: case 5: case 6: {
+        static const enum tl_op f[] = { TL_OP_SILU, TL_OP_GELU, TL_OP_GELU_TANH };
+        return tl_unary_back(ctx, f[v - 4], input(ctx, TL_F32, n0, n1, n2, 1, row_layout()), dy);
+    }
+    case 7: return tl_rms_norm_back(ctx, input(ctx, TL_F32, n0, n1, n2, 1, row_layout()), dy, 1e-6f);
+    case 8: return tl_layer_norm_back(ctx, input(ctx, TL_F32, n0, n1, n2, 1, row_layout()), dy, 1e-5f);
+    default: return tl_soft_max_back(ctx, input(ctx, TL_F32, n0, n1, n2, 1, row_layout()), dy, 0.7f);
+    }
+}
+
 // Attention: q is a permuted view of [D, H, N] as a model's projection gives it.
 static struct tl_tensor *case_attn(struct tl_context *ctx, int v) {
     int64_t D = 64, Hkv = rng_int(1, 3), G = 1, Nq = rng_int(1, 90), Nk = rng_int(1, 300);
@@ -290,6 +319,7 @@ static const struct op_case cases[] = {
     { "concat",          case_concat,    4, 0, 0 },
     { "argmax",          case_argmax,    2, 0, 0 },
     { "flash_attn",      case_attn,     10, 1e-5, 1e-4 },
+    { "sum_to/view_back/get_rows_back/unary_back/norm backs/soft_max_back", case_grad, 10, 0, 0 },
 };
 
 static struct tl_vk_backend *vk;   // set: run the fast side on Vulkan

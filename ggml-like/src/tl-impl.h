@@ -80,6 +80,16 @@ void tl_ref_soft_max_back(struct tl_tensor *dst);
 void tl_ref_flash_attn_back(struct tl_tensor *dst);
 void tl_ref_lm_loss_back(struct tl_tensor *dst);
 
+// The per-element and per-row math of the gradient ops, shared by their reference
+// kernels and the CPU backend's threaded ones (which then give the same bits).
+double tl_unary_derivative(enum tl_op f, double x);   // silu, gelu, gelu_tanh
+typedef void (*tl_back_row_fn)(const float *a, const float *dy, float *dx, int64_t n, float param);
+void tl_rms_norm_back_row(const float *x, const float *dy, float *dx, int64_t n, float eps);
+void tl_layer_norm_back_row(const float *x, const float *dy, float *dx, int64_t n, float eps);
+void tl_soft_max_back_row(const float *y, const float *dy, float *dx, int64_t n, float scale);
+// Where a view_back node puts its gradient: element offset and element strides (st[0] = 1).
+void tl_view_back_layout(const struct tl_tensor *t, int64_t *offset, int64_t st[4]);
+
 // The reference kernel of an op (NULL for views, which compute nothing).
 tl_ref_kernel tl_op_ref_kernel(enum tl_op op);
 

@@ -63,7 +63,10 @@ static void init_once(void) {
     tl_cpu_register_attn_back_avx512(&kernels[TL_ISA_AVX512]);
     tl_cpu_register_convert_avx512(&kernels[TL_ISA_AVX512]);
     tl_cpu_register_quantize_avx512(&kernels[TL_ISA_AVX512]);
-    for (int isa = 0; isa < TL_ISA_COUNT; isa++) tl_cpu_register_loss(&kernels[isa]);
+    for (int isa = 0; isa < TL_ISA_COUNT; isa++) {
+        tl_cpu_register_loss(&kernels[isa]);
+        tl_cpu_register_grad(&kernels[isa]);
+    }
     current_isa = tl_cpu_isa_best();
     const char *env = getenv("LONGVL_CPU_ISA");
     enum tl_cpu_isa want;

@@ -36,6 +36,11 @@ void tl_cpu_register_attn_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_avx512(struct tl_cpu_kernels *k);
 // The fused LM loss (loss-cpu.c): one build, its products go through mul_mat.
 void tl_cpu_register_loss(struct tl_cpu_kernels *k);
+// The gradient ops, threaded (grad-cpu.c): one build, the reference's arithmetic.
+void tl_cpu_register_grad(struct tl_cpu_kernels *k);
+// cont of a same-shape source with strided dim 0 (a transpose), in tiles; false when the
+// source is not such (grad-cpu.c; fast_cont calls it).
+bool tl_cpu_cont_strided(struct tl_tensor *dst, int n_threads);
 void tl_cpu_register_attn_back_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_back_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_back_avx512(struct tl_cpu_kernels *k);

@@ -225,6 +225,7 @@ static bool fast_rope(struct tl_tensor *dst, int nth) {
 static bool fast_cont(struct tl_tensor *dst, int nth) {
     const struct tl_tensor *a = dst->src[0];
     size_t ea = tl_type_traits(a->type)->type_size, ed = tl_type_traits(dst->type)->type_size;
+    if (a->nb[0] != ea && tl_cpu_cont_strided(dst, nth)) return true;   // a transpose
     if (a->nb[0] != ea || dst->nb[0] != ed || a->ne[0] != dst->ne[0] || a->ne[1] != dst->ne[1] ||
         a->ne[2] != dst->ne[2] || a->type == TL_I32)
         return false;   // reshaping copies take the reference path

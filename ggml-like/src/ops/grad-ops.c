@@ -65,6 +65,12 @@ struct tl_tensor *tl_view_back(struct tl_context *ctx, struct tl_tensor *dy, con
     return t;
 }
 
+void tl_view_back_layout(const struct tl_tensor *t, int64_t *offset, int64_t st[4]) {
+    *offset = param_i64(t, 0);
+    st[0] = 1;
+    for (int i = 1; i < 4; i++) st[i] = param_i64(t, 2 * i);
+}
+
 void tl_ref_view_back(struct tl_tensor *dst) {
     const struct tl_tensor *dy = dst->src[0];
     float *y = dst->data;
@@ -115,7 +121,7 @@ struct tl_tensor *tl_unary_back(struct tl_context *ctx, enum tl_op f, struct tl_
 }
 
 // f'(x) of the forward activations, in double
-static double unary_derivative(enum tl_op f, double x) {
+double tl_unary_derivative(enum tl_op f, double x) {
     switch (f) {
     case TL_OP_SILU: {
         double s = 1.0 / (1.0 + exp(-x));
@@ -141,7 +147,7 @@ void tl_ref_unary_back(struct tl_tensor *dst) {
                 for (int64_t i0 = 0; i0 < dst->ne[0]; i0++) {
                     double xv = *(const float *)tl_elem_ptr(x, i0, i1, i2, i3);
                     double g = *(const float *)tl_elem_ptr(dy, i0, i1, i2, i3);
-                    *(float *)tl_elem_ptr(dst, i0, i1, i2, i3) = (float)(g * unary_derivative(f, xv));
+                    *(float *)tl_elem_ptr(dst, i0, i1, i2, i3) = (float)(g * tl_unary_derivative(f, xv));
                 }
 }
 
@@ -169,8 +175,7 @@ struct tl_tensor *tl_soft_max_back(struct tl_context *ctx, struct tl_tensor *y,
 }
 
 // Calls fn on each row of dst with the matching rows of src0 and src1.
-typedef void (*row_fn)(const float *a, const float *b, float *y, int64_t n, float param);
-static void for_rows(struct tl_tensor *dst, row_fn fn) {
+static void for_rows(struct tl_tensor *dst, tl_back_row_fn fn) {
     const struct tl_tensor *a = dst->src[0], *b = dst->src[1];
     float param = tl_param_f32(dst, 0);
     for (int64_t i3 = 0; i3 < dst->ne[3]; i3++)
@@ -181,7 +186,7 @@ static void for_rows(struct tl_tensor *dst, row_fn fn) {
 }
 
 // y = x r, r = (mean(x^2) + eps)^-1/2:  dx = r dy - x r^3 mean(dy x)
-static void rms_norm_back_row(const float *x, const float *dy, float *dx, int64_t n, float eps) {
+void tl_rms_norm_back_row(const float *x, const float *dy, float *dx, int64_t n, float eps) {
     double ss = 0, sd = 0;
     for (int64_t i = 0; i < n; i++) {
         ss += (double)x[i] * x[i];
@@ -193,7 +198,7 @@ static void rms_norm_back_row(const float *x, const float *dy, float *dx, int64_
 }
 
 // y = (x - mean) r:  dx = r (dy - mean(dy) - y mean(dy y))
-static void layer_norm_back_row(const float *x, const float *dy, float *dx, int64_t n, float eps) {
+void tl_layer_norm_back_row(const float *x, const float *dy, float *dx, int64_t n, float eps) {
     double s = 0, ss = 0;
     for (int64_t i = 0; i < n; i++) s += x[i];
     double mean = s / n;
@@ -207,12 +212,12 @@ static void layer_norm_back_row(const float *x, const float *dy, float *dx, int6
     for (int64_t i = 0; i < n; i++) dx[i] = (float)(r * (dy[i] - sdy / n - (x[i] - mean) * r * sdyy / n));
 }
 
-static void soft_max_back_row(const float *y, const float *dy, float *dx, int64_t n, float scale) {
+void tl_soft_max_back_row(const float *y, const float *dy, float *dx, int64_t n, float scale) {
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += (double)dy[i] * y[i];
     for (int64_t i = 0; i < n; i++) dx[i] = (float)(scale * y[i] * (dy[i] - s));
 }
 
-void tl_ref_rms_norm_back(struct tl_tensor *dst) { for_rows(dst, rms_norm_back_row); }
-void tl_ref_layer_norm_back(struct tl_tensor *dst) { for_rows(dst, layer_norm_back_row); }
-void tl_ref_soft_max_back(struct tl_tensor *dst) { for_rows(dst, soft_max_back_row); }
+void tl_ref_rms_norm_back(struct tl_tensor *dst) { for_rows(dst, tl_rms_norm_back_row); }
+void tl_ref_layer_norm_back(struct tl_tensor *dst) { for_rows(dst, tl_layer_norm_back_row); }
+void tl_ref_soft_max_back(struct tl_tensor *dst) { for_rows(dst, tl_soft_max_back_row); }
