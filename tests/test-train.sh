@@ -5,8 +5,8 @@
 #   end; 16 possible values, so chance is 1/16 = 6.25%) must reach 50% exact-match
 #   accuracy on 64 held-out instances in 300 steps;
 # - resuming is bit-identical to an uninterrupted run, after --stop-after, after SIGINT
-#   (which saves) and after kill -9 (from the last periodic checkpoint): cmp of the final
-#   model files;
+#   (which saves; between steps or inside one, which is then dropped) and after kill -9
+#   (from the last periodic checkpoint): cmp of the final model files;
 # - a NaN/Inf loss stops the run with a message and keeps the last good checkpoint;
 # - checkpointed and unchecked runs, and the dynamic-NTK base in the output model;
 # - bad input: clear messages and non-zero exits.
@@ -62,12 +62,30 @@ for _ in $(seq 600); do [ -e "$dir/b.ckpt" ] && break; sleep 0.05; done
 kill -INT $pid
 wait $pid; rc=$?
 stopped=$(ckpt_step "$dir/b.ckpt")
-if [ $rc -eq 130 ] && grep -q "interrupted at step" "$dir/b.log" && [ -n "$stopped" ] && [ "$stopped" -lt 30 ]; then
+if [ $rc -eq 130 ] && grep -Eq "interrupted (at|during) step" "$dir/b.log" && [ -n "$stopped" ] && [ "$stopped" -lt 30 ]; then
   ok "SIGINT: exit 130, checkpoint at step $stopped"
 else fail "SIGINT: exit $rc, checkpoint step '${stopped}': $(tail -2 "$dir/b.log")"; fi
 run "$longvl" train-longpt --resume "$dir/b.ckpt" --quiet -o "$dir/b.gguf"
 if cmp -s "$dir/b-whole.gguf" "$dir/b.gguf"; then ok "interrupted at step $stopped and resumed: the same model bit for bit"
 else fail "SIGINT + resume differs from the uninterrupted run"; fi
+
+# SIGINT inside a long step (8K tokens, about a second here; Ctrl-C 0.3 s after the plan
+# line): the run stops at the next graph node, drops the step, keeps step 0 and exits 130;
+# the resume runs the step whole
+long=(--data retrieval:pages=7,page-len=1024 --seq-len 8192 --steps 1)
+run "$longvl" train-longpt -m "$dir/m.gguf" "${long[@]}" --quiet -o "$dir/d-whole.gguf"
+"$longvl" train-longpt -m "$dir/m.gguf" "${long[@]}" --save "$dir/d.ckpt" >"$dir/d.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q "parameters" "$dir/d.log" && break; sleep 0.05; done
+sleep 0.3
+kill -INT $pid
+wait $pid; rc=$?
+if [ $rc -eq 130 ] && grep -q "interrupted during step 1, which is dropped" "$dir/d.log" && [ "$(ckpt_step "$dir/d.ckpt")" = 0 ]; then
+  ok "SIGINT inside step 1: exit 130, the step dropped, checkpoint at step 0"
+else fail "SIGINT inside a step: exit $rc, checkpoint step '$(ckpt_step "$dir/d.ckpt")': $(tail -2 "$dir/d.log")"; fi
+run "$longvl" train-longpt --resume "$dir/d.ckpt" --quiet -o "$dir/d.gguf"
+if cmp -s "$dir/d-whole.gguf" "$dir/d.gguf"; then ok "interrupted inside step 1 and resumed: the same model bit for bit"
+else fail "SIGINT inside a step + resume differs from the uninterrupted run"; fi
 
 # kill -9: nothing is saved at the kill; the last periodic checkpoint is whole and resumes
 "$longvl" train-longpt -m "$dir/m.gguf" "${slow[@]}" --save "$dir/c.ckpt" --save-every 3 --quiet &

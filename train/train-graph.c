@@ -15,6 +15,11 @@ struct tl_tensor *train_leaf(struct tl_context *ctx, enum tl_type type, int64_t 
     return t;
 }
 
+static const volatile sig_atomic_t *cancel_flag;
+
+void train_graph_set_cancel(const volatile sig_atomic_t *flag) { cancel_flag = flag; }
+bool train_graph_cancelled(void) { return cancel_flag && *cancel_flag; }
+
 bool train_graph_run(struct tl_gallocr *ga, struct tl_graph *g, int n_threads, size_t *peak, char *err, size_t errlen) {
     if (!tl_gallocr_alloc_graph(ga, g)) {
         tl_errorf(err, errlen, "out of memory for the training graph's buffer");
@@ -22,8 +27,9 @@ bool train_graph_run(struct tl_gallocr *ga, struct tl_graph *g, int n_threads, s
     }
     size_t bytes = tl_gallocr_peak_bytes(ga);
     if (bytes > *peak) *peak = bytes;
-    tl_cpu_compute(g, n_threads);
-    return true;
+    if (tl_cpu_compute_until(g, n_threads, cancel_flag)) return true;
+    tl_errorf(err, errlen, "interrupted");
+    return false;
 }
 
 // Adds a parameter leaf's gradient to its accumulator.

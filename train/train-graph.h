@@ -5,6 +5,7 @@
 
 #include "train-model.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,8 +15,14 @@ struct tl_context *train_graph_context(int blocks);
 // A leaf over a host array [ne1][ne0] (the allocator leaves tensors with data alone).
 struct tl_tensor *train_leaf(struct tl_context *ctx, enum tl_type type, int64_t ne0, int64_t ne1, const void *data);
 
+// Points every graph run at a flag (a SIGINT handler's): once it is set, a run stops
+// at its next node and fails with "interrupted", so a long step ends within one op.
+// The partly computed step must then be dropped. NULL: runs are never stopped.
+void train_graph_set_cancel(const volatile sig_atomic_t *flag);
+bool train_graph_cancelled(void);   // the flag is set
+
 // Allocates g in ga (the largest buffer so far into *peak) and runs it; false with a
-// message when the buffer cannot be had.
+// message when the buffer cannot be had or the run was cancelled.
 bool train_graph_run(struct tl_gallocr *ga, struct tl_graph *g, int n_threads, size_t *peak, char *err, size_t errlen);
 
 // Builds and runs the backward pass of out (the graph of `blocks` blocks) seeded with seed

@@ -6,6 +6,7 @@
 #include "rope-scaling.h"
 #include "tokenizer.h"
 #include "train-data.h"
+#include "train-graph.h"
 #include "train-pictures.h"
 #include "train-step.h"
 #include "train-vision.h"
@@ -287,7 +288,11 @@ static bool evaluate(struct run *r, int64_t *correct) {
 
 static bool report_eval(struct run *r) {
     int64_t correct;
-    if (!evaluate(r, &correct)) return false;
+    if (!evaluate(r, &correct)) {
+        if (!train_graph_cancelled()) return false;
+        fprintf(stderr, "eval step %lld: interrupted\n", (long long)r->st.step);   // the next step stops the run
+        return true;
+    }
     fprintf(stderr, "eval step %lld: accuracy %lld/%lld = %.1f%% (held-out instances, exact match)\n",
             (long long)r->st.step, (long long)correct, (long long)r->c->eval_instances,
             100.0 * correct / r->c->eval_instances);
@@ -363,6 +368,20 @@ static void print_plan(struct run *r) {
                 (long long)r->st.step, (long long)r->st.cursor, (long long)r->st.tokens);
 }
 
+// Ctrl-C came during `step`: its partial gradients are dropped, and the checkpoint keeps
+// the state before it (the data cursor at its first pack), so a resume runs it whole.
+static bool save_interrupted(struct run *r, int64_t step) {
+    struct train_config *c = r->c;
+    if (c->save && leader(r) && r->saved_step != r->st.step) {
+        if (!save(r, c->save, true)) return false;
+        r->saved_step = r->st.step;
+    }
+    if (leader(r))
+        fprintf(stderr, "train-longpt: interrupted during step %lld, which is dropped%s\n", (long long)step,
+                c->save ? "; the checkpoint holds the step before it: resume with --resume" : " (no --save: nothing kept)");
+    return true;
+}
+
 // The run after loading; false on an error (r->err says which), *code the exit status.
 static bool train_loop(struct run *r, int *code) {
     struct train_config *c = r->c;
@@ -396,12 +415,20 @@ static bool train_loop(struct run *r, int *code) {
             loss_sum += ls;
             if (pk > peak) peak = pk;
         }
-        double shared[3] = { loss_sum, !ok, interrupted };
-        dist_sum_f64(c->dist, shared, 3);
+        bool cut = !ok && train_graph_cancelled();   // Ctrl-C inside the step: not an error
+        if (cut) ok = true;
+        double shared[4] = { loss_sum, !ok, interrupted, cut };
+        dist_sum_f64(c->dist, shared, 4);
         if (!ok) break;
         if (shared[1] > 0) {
             snprintf(r->err, sizeof r->err, "step %lld failed on another rank", (long long)step);
             ok = false;
+            break;
+        }
+        if (shared[3] > 0) {   // some rank's step was cut short: drop the step everywhere
+            r->st.cursor = cursor0;
+            ok = save_interrupted(r, step);
+            *code = 130;
             break;
         }
         for (int i = 0; i < n && ranks(r) > 1; i++) dist_sum_f32(c->dist, grads[i], sizes[i]);
@@ -455,6 +482,7 @@ int train_longpt(struct train_config *c) {
     struct run r = { .c = c, .saved_step = -1 };
     interrupted = 0;
     void (*old)(int) = signal(SIGINT, on_sigint);
+    train_graph_set_cancel(&interrupted);
     int code = 0;
     bool ok = load(&r) && open_csv(&r);
     if (ok && c->resume && c->save && !strcmp(c->resume, c->save)) r.saved_step = r.st.step;
@@ -483,6 +511,7 @@ int train_longpt(struct train_config *c) {
     free(r.params);
     if (r.m.file) train_model_free(&r.m);
     tl_gallocr_free(r.sp.alloc);
+    train_graph_set_cancel(NULL);
     signal(SIGINT, old);
     return ok ? code : 1;
 }

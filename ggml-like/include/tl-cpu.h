@@ -11,6 +11,8 @@
 
 #include "tl.h"
 
+#include <signal.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,6 +38,9 @@ int  tl_cpu_default_threads(void);   // OpenMP's processor count
 // goes through tl_gallocr_alloc_graph first).
 void tl_cpu_compute(struct tl_graph *g, int n_threads);
 void tl_cpu_compute_reference(struct tl_graph *g);
+// As tl_cpu_compute, reading *stop before each node: once it is non-zero (a flag a
+// signal handler sets), returns false with the graph partly computed.
+bool tl_cpu_compute_until(struct tl_graph *g, int n_threads, const volatile sig_atomic_t *stop);
 // One node (its inputs' data ready), as tl_cpu_compute would: other backends run the ops
 // they lack this way.
 void tl_cpu_compute_node(struct tl_tensor *t, int n_threads);

@@ -110,22 +110,27 @@ static void compute_node(struct tl_tensor *t, int n_threads, bool reference) {
     ref(t);
 }
 
-static void compute(struct tl_graph *g, int n_threads, bool reference) {
+static bool compute(struct tl_graph *g, int n_threads, bool reference, const volatile sig_atomic_t *stop) {
     init_once();
     if (n_threads < 1) n_threads = tl_cpu_default_threads();
     for (int i = 0; i < g->n_nodes; i++) {
+        if (stop && *stop) return false;
         struct tl_tensor *t = g->nodes[i];
         TL_ASSERT(t->data || t->op == TL_OP_VIEW);
         compute_node(t, n_threads, reference);
     }
+    return true;
 }
 
-void tl_cpu_compute(struct tl_graph *g, int n_threads) { compute(g, n_threads, false); }
+void tl_cpu_compute(struct tl_graph *g, int n_threads) { compute(g, n_threads, false, NULL); }
+bool tl_cpu_compute_until(struct tl_graph *g, int n_threads, const volatile sig_atomic_t *stop) {
+    return compute(g, n_threads, false, stop);
+}
 void tl_cpu_compute_node(struct tl_tensor *t, int n_threads) {
     init_once();
     compute_node(t, n_threads < 1 ? tl_cpu_default_threads() : n_threads, false);
 }
-void tl_cpu_compute_reference(struct tl_graph *g) { compute(g, 1, true); }
+void tl_cpu_compute_reference(struct tl_graph *g) { compute(g, 1, true, NULL); }
 
 void tl_cpu_convert(enum tl_type src_type, const void *src, enum tl_type dst_type, void *dst, int64_t n) {
     TL_ASSERT(tl_type_traits(src_type)->is_float && tl_type_traits(dst_type)->is_float);
