@@ -118,8 +118,14 @@ void qwen25vl_vision_free(struct qwen25vl_vision_model *v) {
 
 int64_t qwen25vl_vision_n_tokens(int H, int W) { return (int64_t)(H / (PATCH * MERGE)) * (W / (PATCH * MERGE)); }
 
-static struct tl_tensor *linear(struct tl_context *ctx, struct tl_tensor *w, struct tl_tensor *b, struct tl_tensor *x) {
-    return tl_add(ctx, tl_mul_mat(ctx, w, x), b);
+// w as the matrix products take it: cast to the compute type, if one is set
+static struct tl_tensor *matrix(struct tl_context *ctx, const struct qwen25vl_vision_model *v, struct tl_tensor *w) {
+    return v->compute_type == TL_F32 || w->type == v->compute_type ? w : tl_cast(ctx, w, v->compute_type);
+}
+
+static struct tl_tensor *linear(struct tl_context *ctx, const struct qwen25vl_vision_model *v, struct tl_tensor *w,
+                                struct tl_tensor *b, struct tl_tensor *x) {
+    return tl_add(ctx, tl_mul_mat(ctx, matrix(ctx, v, w), x), b);
 }
 
 static struct tl_tensor *rms_norm(struct tl_context *ctx, struct tl_tensor *x, struct tl_tensor *w, float eps) {
@@ -135,8 +141,8 @@ struct tl_tensor *qwen25vl_vision_patch_embed(struct tl_context *ctx, const stru
                                               struct tl_tensor *patches) {
     int64_t K = 3 * PATCH * PATCH, E = v->hp.n_embd;
     // a still image is two equal frames: the Conv3d is the sum of its two slices' products
-    return tl_add(ctx, tl_mul_mat(ctx, tl_reshape_2d(ctx, v->patch_w0, K, E), patches),
-                  tl_mul_mat(ctx, tl_reshape_2d(ctx, v->patch_w1, K, E), patches));
+    return tl_add(ctx, tl_mul_mat(ctx, matrix(ctx, v, tl_reshape_2d(ctx, v->patch_w0, K, E)), patches),
+                  tl_mul_mat(ctx, matrix(ctx, v, tl_reshape_2d(ctx, v->patch_w1, K, E)), patches));
 }
 
 struct tl_tensor *qwen25vl_vision_blocks(struct tl_context *ctx, const struct qwen25vl_vision_model *v, int l0, int l1,
@@ -152,17 +158,17 @@ struct tl_tensor *qwen25vl_vision_blocks(struct tl_context *ctx, const struct qw
         const struct qwen25vl_vision_layer *L = &v->layers[l];
         bool full = (uint32_t)(l + 1) % hp->n_wa_pattern == 0;
         struct tl_tensor *h = rms_norm(ctx, x, L->ln1, hp->eps);
-        struct tl_tensor *q = tl_rope(ctx, tl_reshape_4d(ctx, linear(ctx, L->wq, L->bq, h), D, H, n, 1), pos, rp);
-        struct tl_tensor *k = tl_rope(ctx, tl_reshape_4d(ctx, linear(ctx, L->wk, L->bk, h), D, H, n, 1), pos, rp);
-        struct tl_tensor *vv = tl_reshape_4d(ctx, linear(ctx, L->wv, L->bv, h), D, H, n, 1);
+        struct tl_tensor *q = tl_rope(ctx, tl_reshape_4d(ctx, linear(ctx, v, L->wq, L->bq, h), D, H, n, 1), pos, rp);
+        struct tl_tensor *k = tl_rope(ctx, tl_reshape_4d(ctx, linear(ctx, v, L->wk, L->bk, h), D, H, n, 1), pos, rp);
+        struct tl_tensor *vv = tl_reshape_4d(ctx, linear(ctx, v, L->wv, L->bv, h), D, H, n, 1);
         // window blocks attend inside their 8x8-patch window, full blocks over the image
         struct tl_tensor *seg = full ? NULL : window_of;
         struct tl_tensor *o = tl_flash_attn(ctx, tl_permute(ctx, q, 0, 2, 1, 3), tl_permute(ctx, k, 0, 2, 1, 3),
                                             tl_permute(ctx, vv, 0, 2, 1, 3), seg, seg, ap);
-        x = tl_add(ctx, x, linear(ctx, L->wo, L->bo, tl_reshape_2d(ctx, o, E, n)));
+        x = tl_add(ctx, x, linear(ctx, v, L->wo, L->bo, tl_reshape_2d(ctx, o, E, n)));
         h = rms_norm(ctx, x, L->ln2, hp->eps);
-        struct tl_tensor *f = tl_swiglu(ctx, linear(ctx, L->gate, L->gate_b, h), linear(ctx, L->up, L->up_b, h));
-        x = tl_add(ctx, x, linear(ctx, L->down, L->down_b, f));
+        struct tl_tensor *f = tl_swiglu(ctx, linear(ctx, v, L->gate, L->gate_b, h), linear(ctx, v, L->up, L->up_b, h));
+        x = tl_add(ctx, x, linear(ctx, v, L->down, L->down_b, f));
     }
     return x;
 }
@@ -172,7 +178,7 @@ struct tl_tensor *qwen25vl_vision_merger(struct tl_context *ctx, const struct qw
     int64_t E = v->hp.n_embd, n = x->ne[1];
     // the 4 consecutive rows of a merge unit become one 4E vector
     x = tl_reshape_2d(ctx, rms_norm(ctx, x, v->post_ln, v->hp.eps), 4 * E, n / 4);
-    return linear(ctx, v->mm2_w, v->mm2_b, tl_gelu(ctx, linear(ctx, v->mm0_w, v->mm0_b, x)));
+    return linear(ctx, v, v->mm2_w, v->mm2_b, tl_gelu(ctx, linear(ctx, v, v->mm0_w, v->mm0_b, x)));
 }
 
 // x [E, n] in window order -> merged tokens [P, n / 4] in window order.

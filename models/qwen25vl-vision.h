@@ -31,6 +31,10 @@ struct qwen25vl_vision_model {
     struct tl_tensor *post_ln, *mm0_w, *mm0_b, *mm2_w, *mm2_b;
     struct qwen25vl_vision_layer *layers;
     struct tl_vk_mirror *mirror;   // set by qwen25vl_vision_use_device: encode there
+    // The graphs cast the matrices (patch embedding, projections, merger) to this type
+    // before mul_mat, when it is not TL_F32 (the zero value: as stored): a trainer's f32
+    // masters computing in bf16 or f16.
+    enum tl_type compute_type;
 };
 
 bool qwen25vl_vision_load(struct qwen25vl_vision_model *v, const char *path, char *err, size_t errlen);

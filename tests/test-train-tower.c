@@ -7,7 +7,8 @@
 //   bit for bit;
 // - every kind of tower tensor's gradient (patch embedding, norms, projections, biases of
 //   the windowed and the full block, the merger) against central finite differences of
-//   the step's loss.
+//   the step's loss;
+// - bf16 compute: the tower's products in bf16, its loss and gradients close to f32's.
 // usage: test-train-tower [scalar|avx2|avx512]
 #include "test-train-util.h"
 
@@ -83,8 +84,8 @@ struct fixture {
 };
 
 // The mean answer loss of the pack; gradients in the accumulators (zeroed first).
-static double step(struct fixture *f, bool trainable, int every) {
-    struct train_step_params sp = { .graph = { .rope_base = 10000.0f, .compute_type = TL_F32 }, .checkpoint_every = every,
+static double step_as(struct fixture *f, bool trainable, int every, enum tl_type compute) {
+    struct train_step_params sp = { .graph = { .rope_base = 10000.0f, .compute_type = compute }, .checkpoint_every = every,
                                     .n_threads = 2, .pictures = f->tp, .vision = trainable ? &f->tv : NULL };
     train_model_zero_grads(&f->m);
     for (int i = 0; i < f->tv.n_params; i++) memset(f->tv.params[i].grad, 0, f->tv.params[i].n * sizeof(float));
@@ -93,6 +94,7 @@ static double step(struct fixture *f, bool trainable, int every) {
     if (!train_step_pack(&f->m, &f->p, &sp, 1.0f / f->p.n_rows, &loss, NULL, err, sizeof err)) check(0, "step: %s", err);
     return loss / f->p.n_rows;
 }
+static double step(struct fixture *f, bool trainable, int every) { return step_as(f, trainable, every, TL_F32); }
 
 static void check_forward(struct fixture *f) {
     double frozen = step(f, false, 1), trainable = step(f, true, 1);
@@ -116,6 +118,50 @@ static void check_checkpointing(struct fixture *f) {
           differ, f->tv.n_params);
     check(nonzero == f->tv.n_params, "every tower tensor has a gradient: %d of %d", nonzero, f->tv.n_params);
     free_grads(whole, f->tv.n_params);
+}
+
+// Cosine of the angle between two vectors.
+static double cosine(const float *a, const float *b, int64_t n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int64_t i = 0; i < n; i++) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+    return ab / sqrt(aa * bb);
+}
+
+// bf16 compute: the tower's rows are bf16 products (not f32's bits, within 1% RMS), and
+// the step's loss and every tower tensor's gradient follow f32's (loss within 1%,
+// gradient directions at cosine >= 0.99).
+static void check_bf16(struct fixture *f) {
+    char err[256] = "";
+    const struct train_picture *pic = &f->p.pics[0];
+    int64_t n = (int64_t)pic->lh * pic->lw * f->tv.v.hp.projection_dim;
+    float *px = train_pictures_pixels(f->tp, pic, err, sizeof err), *r32 = malloc(n * sizeof *r32), *r16 = malloc(n * sizeof *r16);
+    struct train_vision_exec ex = { .checkpoint_every = 1, .n_threads = 2, .compute_type = TL_F32, .alloc = tl_gallocr_new() };
+    bool ok = px && train_vision_forward(&f->tv, &ex, px, pic->lh * 28, pic->lw * 28, r32, err, sizeof err);
+    ex.compute_type = TL_BF16;
+    ok = ok && train_vision_forward(&f->tv, &ex, px, pic->lh * 28, pic->lw * 28, r16, err, sizeof err);
+    if (!ok) check(0, "the tower's rows: %s", err);
+    double d2 = 0, s2 = 0;
+    for (int64_t i = 0; ok && i < n; i++) d2 += (double)(r16[i] - r32[i]) * (r16[i] - r32[i]), s2 += (double)r32[i] * r32[i];
+    if (ok) check(d2 > 0 && sqrt(d2 / s2) <= 1e-2, "bf16 tower rows: %.1e of f32's RMS away (> 0: computed in bf16; bound 1e-2)",
+                  sqrt(d2 / s2));
+    tl_gallocr_free(ex.alloc);
+    free(px);
+    free(r32);
+    free(r16);
+
+    double l32 = step_as(f, true, 1, TL_F32);
+    float **g32 = save_grads(f->tv.params, f->tv.n_params);
+    double l16 = step_as(f, true, 1, TL_BF16), worst = 1;
+    const char *worst_name = "";
+    for (int i = 0; i < f->tv.n_params; i++) {
+        double c = cosine(g32[i], f->tv.params[i].grad, f->tv.params[i].n);
+        if (c < worst) worst = c, worst_name = f->tv.params[i].w->name;
+    }
+    check(fabs(l16 - l32) <= 1e-2 * fabs(l32), "bf16 step with the tower: loss %.6f vs f32 %.6f (relative %.1e, bound 1e-2)",
+          l16, l32, fabs(l16 - l32) / fabs(l32));
+    check(worst >= 0.99, "bf16 tower gradients: the least aligned with f32's, %s, at cosine %.5f (bound 0.99)", worst_name,
+          worst);
+    free_grads(g32, f->tv.n_params);
 }
 
 // Each named tensor's largest-gradient element against (L(w+h) - L(w-h)) / 2h.
@@ -177,6 +223,7 @@ int main(int argc, char **argv) {
         check_forward(&f);
         check_checkpointing(&f);
         check_finite_differences(&f);
+        check_bf16(&f);
     }
     train_pack_free(&f.p);
     train_instance_free(&in);

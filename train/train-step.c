@@ -143,7 +143,8 @@ bool train_step_pack(struct train_model *m, const struct train_pack *p, const st
     }
     float *dx[2] = { buf + S * act, buf + (S + 1) * act };
     struct step s = { .m = m, .p = p, .sp = sp, .ga = sp->alloc ? sp->alloc : tl_gallocr_new() };
-    struct train_vision_exec ex = { .checkpoint_every = sp->checkpoint_every, .n_threads = sp->n_threads, .alloc = s.ga };
+    struct train_vision_exec ex = { .checkpoint_every = sp->checkpoint_every, .n_threads = sp->n_threads,
+                                    .compute_type = sp->graph.compute_type, .alloc = s.ga };
     bool ok = embed_rows(m, p, sp, &ex, buf, err, errlen);
     for (int k = 0; ok && k + 1 < S; k++)
         ok = forward_segment(&s, k * E, (k + 1) * E, buf + k * act, buf + (k + 1) * act, err, errlen);
@@ -167,7 +168,8 @@ bool train_predict_pack(struct train_model *m, const struct train_pack *p, const
     float *x0 = malloc((size_t)H * N * sizeof *x0);
     if (!x0) abort();
     struct tl_gallocr *ga = tl_gallocr_new();
-    struct train_vision_exec ex = { .checkpoint_every = sp->checkpoint_every, .n_threads = sp->n_threads, .alloc = ga };
+    struct train_vision_exec ex = { .checkpoint_every = sp->checkpoint_every, .n_threads = sp->n_threads,
+                                    .compute_type = sp->graph.compute_type, .alloc = ga };
     if (!embed_rows(m, p, sp, &ex, x0, err, errlen)) {
         tl_gallocr_free(ga);
         free(x0);

@@ -112,6 +112,7 @@ bool train_vision_forward(struct train_vision *tv, struct train_vision_exec *ex,
                           float *rows, char *err, size_t errlen) {
     struct picture_inputs in;
     if (!inputs_init(&in, tv, pixels, H, W, err, errlen)) return false;
+    tv->v.compute_type = ex->compute_type;
     int64_t units = in.lay.n_patches / 4, P = tv->v.hp.projection_dim;
     float *out = malloc((size_t)units * P * sizeof(float));
     if (!out) abort();
@@ -128,6 +129,7 @@ bool train_vision_backward(struct train_vision *tv, struct train_vision_exec *ex
                            const float *drows, char *err, size_t errlen) {
     struct picture_inputs in;
     if (!inputs_init(&in, tv, pixels, H, W, err, errlen)) return false;
+    tv->v.compute_type = ex->compute_type;
     int L = (int)tv->v.hp.n_layer, E = ex->checkpoint_every < L ? ex->checkpoint_every : L, S = (L + E - 1) / E;
     int64_t n = in.lay.n_patches, units = n / 4, P = tv->v.hp.projection_dim;
     size_t act = (size_t)tv->v.hp.n_embd * n;

@@ -32,10 +32,12 @@ bool train_vision_load(struct train_vision *tv, const char *mmproj, const struct
                        size_t errlen);
 void train_vision_free(struct train_vision *tv);
 
-// How the graphs run: blocks per recomputed segment, threads, the graph buffer (kept
-// across calls), and the largest graph buffer seen (updated).
+// How the graphs run: blocks per recomputed segment, threads, the type the matrices are
+// cast to for their products (TL_F32: none; the masters and gradients stay f32), the
+// graph buffer (kept across calls), and the largest graph buffer seen (updated).
 struct train_vision_exec {
     int checkpoint_every, n_threads;
+    enum tl_type compute_type;
     struct tl_gallocr *alloc;
     size_t peak;
 };
