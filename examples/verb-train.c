@@ -2,6 +2,7 @@
 // instances (train/trainer.h), from a model or resumed from a checkpoint.
 #include "verbs.h"
 #include "cli-args.h"
+#include "device-args.h"
 #include "trainer.h"
 #include "tl-cpu.h"
 
@@ -48,6 +49,8 @@ static int usage(FILE *f, int rc) {
             "  --log-every N         progress lines when stderr is not a terminal (default 10)\n"
             "  --stop-after N        stop (saving) after N steps of this process\n"
             "  --threads N  --quiet\n"
+            DEVICE_ARGS_USAGE
+            "                        (vulkan: every graph there, ops it has no kernel for on the CPU)\n"
             "data parallel: mpirun -np R longvl train-longpt ... (Open MPI builds): each rank runs\n"
             "--tokens-per-step of every step, gradients are summed; rank 0 logs and writes the files\n");
     return rc;
@@ -57,7 +60,7 @@ static bool whole(enum train_setting_id id) { return id != TS_LR && id != TS_LR_
                                                       id != TS_BETA1 && id != TS_BETA2 && id != TS_EPS && id != TS_CLIP &&
                                                       id != TS_ROPE_BASE && id != TS_DPI; }
 
-static bool parse_args(int argc, char **argv, struct train_config *c, int *rc) {
+static bool parse_args(int argc, char **argv, struct train_config *c, bool *vulkan, int *rc) {
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long long n;
@@ -115,6 +118,10 @@ static bool parse_args(int argc, char **argv, struct train_config *c, int *rc) {
         }
         if (taken) continue;
         if (!strcmp(s, "--quiet")) c->quiet = true;
+        else if (!strcmp(s, "--device")) {
+            if (!device_args_parse("train-longpt", v, vulkan)) return *rc = 2, false;
+            i++;
+        }
         else if (!strcmp(s, "--threads") && cli_parse_ll(v, 1, 4096, &n)) c->n_threads = (int)n, i++;
         else if (!strcmp(s, "--compute-type")) {
             enum tl_type t;
@@ -151,7 +158,8 @@ int verb_train_longpt(int argc, char **argv) {
     struct train_config c;
     train_config_init(&c);
     int rc = 0;
-    if (!parse_args(argc, argv, &c, &rc)) return rc;
+    bool vulkan = false, ok;
+    if (!parse_args(argc, argv, &c, &vulkan, &rc)) return rc;
     if (c.n_threads <= 0) c.n_threads = tl_cpu_default_threads();
     struct dist d;
     char err[256];
@@ -160,7 +168,10 @@ int verb_train_longpt(int argc, char **argv) {
         return 1;
     }
     c.dist = &d;
-    rc = train_longpt(&c);
+    c.vk = device_args_open(vulkan, c.quiet || d.rank != 0, &ok, err, sizeof err);
+    if (ok) rc = train_longpt(&c);
+    else fprintf(stderr, "longvl train-longpt: --device vulkan: %s\n", err), rc = 1;
+    tl_vk_backend_free(c.vk);
     dist_finalize(&d);
     return rc;
 }

@@ -135,6 +135,33 @@ elif [ "$mode" != --sanitizer ]; then
   echo "skipped: data parallel (no mpirun, or longvl built without Open MPI)"
 fi
 
+# -- Vulkan (lavapipe where there is no GPU): every graph on the device, the ops it lacks
+# on the CPU; the per-step losses and gradient norms of the CPU's run (1e-4 relative) and
+# a model whose logits the comparison cannot tell from the CPU-trained one's
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}   # lavapipe's loader wants one
+if "$longvl" info --devices >/dev/null 2>&1; then
+  vk=(--data retrieval:pages=2,page-len=16 --seq-len 256 --lr 1e-3 --warmup 2 --steps 3 --compute-type bf16)
+  run "$longvl" train-longpt -m "$dir/m.gguf" "${vk[@]}" --quiet --log "$dir/cpu.csv" -o "$dir/cpu.gguf"
+  LONGVL_VK_VERBOSE=1 "$longvl" train-longpt -m "$dir/m.gguf" "${vk[@]}" --device vulkan --log "$dir/vk.csv" \
+    -o "$dir/vk.gguf" >"$dir/vk.log" 2>&1 || fail "train-longpt --device vulkan: $(tail -2 "$dir/vk.log")"
+  worst=$(paste -d, "$dir/cpu.csv" "$dir/vk.csv" | awk -F, 'NR > 1 {
+            for (c = 3; c <= 5; c += 2) { d = ($c - $(c + 8)) / $c; d = d < 0 ? -d : d; if (d > w) w = d }
+          } END { printf "%.1e", w }')
+  if awk -v w="$worst" 'BEGIN { exit !(w <= 1e-4) }' && [ "$(wc -l <"$dir/vk.csv")" = 4 ]; then
+    ok "Vulkan: 3 steps with the CPU's losses and gradient norms (worst relative difference $worst, bound 1e-4)"
+  else fail "Vulkan vs CPU losses/norms differ by $worst: $(cat "$dir/vk.csv")"; fi
+  cpu_ops=$(sed -n 's/^vulkan: \([a-z_]*\) runs on the CPU.*/\1/p' "$dir/vk.log" | sort | tr '\n' ' ')
+  if ! grep -Eqw "mul_mat|flash_attn|rms_norm|rope|swiglu|add|mul" <<<"$cpu_ops"; then
+    ok "Vulkan: mul_mat (bf16 weights), flash_attn, rms_norm, rope, swiglu, add, mul ran on the device; on the CPU: $cpu_ops"
+  else fail "Vulkan: forward ops fell back to the CPU: $cpu_ops"; fi
+  ids=198,25,2001,3005,1500,1600,30,2001
+  for f in cpu vk; do "$longvl" logits -m "$dir/$f.gguf" --tokens $ids -o "$dir/$f.f32" 2>/dev/null; done
+  if out=$(/usr/bin/python3 "$(dirname "$0")/reference/qwen25vl_ref.py" compare "$dir/vk.f32" "$dir/cpu.f32" \
+           --atol 1e-4 --rtol 1e-5 --label "trained on Vulkan vs on the CPU" 2>&1); then ok "$out"; else fail "$out"; fi
+else
+  echo "skipped: train-longpt --device vulkan (no Vulkan device)"
+fi
+
 # -- JSONL data
 printf '%s\n' '{"input_ids": [5, 6, 7, 8, 9], "labels": [-100, -100, -100, 8, 9]}' \
               '{"input_ids": [1, 2, 3], "labels": [-100, 2, 3]}' >"$dir/d.jsonl"

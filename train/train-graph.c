@@ -2,6 +2,7 @@
 #include "train-graph.h"
 
 #include "tl-cpu.h"
+#include "tl-vulkan.h"
 
 #include <string.h>
 
@@ -11,7 +12,9 @@ struct tl_context *train_graph_context(int blocks) {
 
 struct tl_tensor *train_leaf(struct tl_context *ctx, enum tl_type type, int64_t ne0, int64_t ne1, const void *data) {
     struct tl_tensor *t = tl_new_tensor_2d(ctx, type, ne0, ne1);
-    if (t) t->data = (void *)data;
+    if (!t) return NULL;
+    t->data = (void *)data;
+    tl_set_input(t);   // a Vulkan mirror uploads it at every graph: the host array is reused
     return t;
 }
 
@@ -20,16 +23,19 @@ static const volatile sig_atomic_t *cancel_flag;
 void train_graph_set_cancel(const volatile sig_atomic_t *flag) { cancel_flag = flag; }
 bool train_graph_cancelled(void) { return cancel_flag && *cancel_flag; }
 
-bool train_graph_run(struct tl_gallocr *ga, struct tl_graph *g, int n_threads, size_t *peak, char *err, size_t errlen) {
+bool train_graph_run(struct tl_gallocr *ga, struct tl_vk_mirror *mirror, struct tl_graph *g, int n_threads, size_t *peak,
+                     char *err, size_t errlen) {
     if (!tl_gallocr_alloc_graph(ga, g)) {
         tl_errorf(err, errlen, "out of memory for the training graph's buffer");
         return false;
     }
     size_t bytes = tl_gallocr_peak_bytes(ga);
     if (bytes > *peak) *peak = bytes;
-    if (tl_cpu_compute_until(g, n_threads, cancel_flag)) return true;
-    tl_errorf(err, errlen, "interrupted");
-    return false;
+    // a device graph is one submission per run of device nodes: it is cut between graphs
+    bool done = mirror ? !train_graph_cancelled() && tl_vk_compute(mirror, g, n_threads, NULL, err, errlen)
+                       : tl_cpu_compute_until(g, n_threads, cancel_flag);
+    if (!done && train_graph_cancelled()) tl_errorf(err, errlen, "interrupted");
+    return done;
 }
 
 // Adds a parameter leaf's gradient to its accumulator.
@@ -41,11 +47,14 @@ static void accumulate(struct train_param *p, const struct tl_tensor *g) {
 
 bool train_graph_backward(struct tl_context *ctx, struct tl_tensor *out, struct tl_tensor *seed, int blocks,
                           struct tl_tensor *x, float *dx, struct train_param *params, int n_params,
-                          struct tl_gallocr *ga, int n_threads, size_t *peak, char *err, size_t errlen) {
+                          struct tl_gallocr *ga, struct tl_vk_mirror *mirror, int n_threads, size_t *peak, char *err,
+                          size_t errlen) {
     struct tl_graph *gf = tl_graph_new(ctx, 64 * blocks + 64), *gb = tl_graph_new(ctx, 512 * blocks + 256);
     bool ok = gf && gb && tl_graph_build(gf, out) && tl_build_backward(ctx, gf, out, seed, gb);
     if (!ok) tl_errorf(err, errlen, "building the training graph: %s", tl_error(ctx) ? tl_error(ctx) : "out of memory");
-    ok = ok && train_graph_run(ga, gb, n_threads, peak, err, errlen);
+    // out and the gradients are the graphs' outputs (tl_graph_build marks them), so a
+    // device run brings them back to the host
+    ok = ok && train_graph_run(ga, mirror, gb, n_threads, peak, err, errlen);
     for (int i = 0; ok && i < gf->n_leafs; i++) {
         struct tl_tensor *leaf = gf->leafs[i];
         if (!(leaf->flags & TL_FLAG_PARAM) || !leaf->grad) continue;

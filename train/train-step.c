@@ -38,7 +38,7 @@ static bool forward_segment(struct step *s, int l0, int l1, const float *x_in, f
     struct tl_graph *g = tl_graph_new(ctx, 64 * (l1 - l0) + 64);
     bool ok = tl_graph_build(g, y);
     if (!ok) tl_errorf(err, errlen, "building the training graph: %s", tl_error(ctx));
-    ok = ok && train_graph_run(s->ga, g, s->sp->n_threads, &s->graph_peak, err, errlen);
+    ok = ok && train_graph_run(s->ga, s->sp->mirror, g, s->sp->n_threads, &s->graph_peak, err, errlen);
     if (ok) memcpy(x_out, y->data, (size_t)H * N * sizeof(float));
     tl_free(ctx);
     return ok;
@@ -122,7 +122,7 @@ static bool backward_segment(struct step *s, int l0, int l1, const float *x_in, 
         loss = tl_lm_loss(ctx, w, h, wrap_1d(ctx, TL_I32, s->p->n_rows, s->p->targets), LOSS_CHUNK);
         seed = wrap_1d(ctx, TL_F32, 1, &loss_scale);
     }
-    bool ok = train_graph_backward(ctx, loss, seed, l1 - l0 + 1, x, dx, m->params, m->n_params, s->ga,
+    bool ok = train_graph_backward(ctx, loss, seed, l1 - l0 + 1, x, dx, m->params, m->n_params, s->ga, s->sp->mirror,
                                    s->sp->n_threads, &s->graph_peak, err, errlen);
     if (ok && !dy) *loss_sum = *(const float *)loss->data;
     tl_free(ctx);
@@ -144,7 +144,7 @@ bool train_step_pack(struct train_model *m, const struct train_pack *p, const st
     float *dx[2] = { buf + S * act, buf + (S + 1) * act };
     struct step s = { .m = m, .p = p, .sp = sp, .ga = sp->alloc ? sp->alloc : tl_gallocr_new() };
     struct train_vision_exec ex = { .checkpoint_every = sp->checkpoint_every, .n_threads = sp->n_threads,
-                                    .compute_type = sp->graph.compute_type, .alloc = s.ga };
+                                    .compute_type = sp->graph.compute_type, .alloc = s.ga, .mirror = sp->mirror };
     bool ok = embed_rows(m, p, sp, &ex, buf, err, errlen);
     for (int k = 0; ok && k + 1 < S; k++)
         ok = forward_segment(&s, k * E, (k + 1) * E, buf + k * act, buf + (k + 1) * act, err, errlen);
@@ -169,7 +169,7 @@ bool train_predict_pack(struct train_model *m, const struct train_pack *p, const
     if (!x0) abort();
     struct tl_gallocr *ga = tl_gallocr_new();
     struct train_vision_exec ex = { .checkpoint_every = sp->checkpoint_every, .n_threads = sp->n_threads,
-                                    .compute_type = sp->graph.compute_type, .alloc = ga };
+                                    .compute_type = sp->graph.compute_type, .alloc = ga, .mirror = sp->mirror };
     if (!embed_rows(m, p, sp, &ex, x0, err, errlen)) {
         tl_gallocr_free(ga);
         free(x0);
@@ -185,7 +185,7 @@ bool train_predict_pack(struct train_model *m, const struct train_pack *p, const
     bool ok = tl_graph_build(g, best);
     if (!ok) tl_errorf(err, errlen, "building the prediction graph: %s", tl_error(ctx));
     size_t peak = 0;
-    ok = ok && train_graph_run(ga, g, sp->n_threads, &peak, err, errlen);
+    ok = ok && train_graph_run(ga, sp->mirror, g, sp->n_threads, &peak, err, errlen);
     if (ok) memcpy(pred, best->data, (size_t)p->n_rows * sizeof *pred);
     tl_gallocr_free(ga);
     tl_free(ctx);

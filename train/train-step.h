@@ -23,6 +23,7 @@
 #include "train-model.h"
 
 struct train_vision;
+struct tl_vk_mirror;
 
 struct train_step_params {
     struct train_graph_params graph;
@@ -31,6 +32,8 @@ struct train_step_params {
     struct tl_gallocr *alloc;   // the graphs' buffer, kept across steps (NULL: one per call)
     struct train_pictures *pictures;   // the pictures of packs (their frozen tower's rows, their pixels)
     struct train_vision *vision;       // a trainable tower (NULL: the frozen one)
+    struct tl_vk_mirror *mirror;       // run the graphs on this Vulkan device (NULL: the CPU);
+                                       // the caller refreshes it after changing the weights
 };
 
 // Adds the gradient of loss_scale * (sum of the pack's answer-token losses) to every

@@ -102,7 +102,7 @@ static bool forward(const struct train_vision *tv, struct train_vision_exec *ex,
     struct tl_graph *g = tl_graph_new(ctx, 64 * (l1 - l0) + 64);
     bool ok = y && g && tl_graph_build(g, y);
     if (!ok) tl_errorf(err, errlen, "building the vision graph: %s", tl_error(ctx) ? tl_error(ctx) : "out of memory");
-    ok = ok && train_graph_run(ex->alloc, g, ex->n_threads, &ex->peak, err, errlen);
+    ok = ok && train_graph_run(ex->alloc, ex->mirror, g, ex->n_threads, &ex->peak, err, errlen);
     if (ok) memcpy(out, y->data, (size_t)tl_nelements(y) * sizeof(float));
     tl_free(ctx);
     return ok;
@@ -157,7 +157,7 @@ bool train_vision_backward(struct train_vision *tv, struct train_vision_exec *ex
         struct tl_tensor *seed = k == S - 1 ? train_leaf(ctx, TL_F32, P, units, dy)
                                             : train_leaf(ctx, TL_F32, tv->v.hp.n_embd, n, dx[(k + 1) & 1]);
         ok = train_graph_backward(ctx, y, seed, l1 - k * E + 1, x, dx[k & 1], tv->params, tv->n_params, ex->alloc,
-                                  ex->n_threads, &ex->peak, err, errlen);
+                                  ex->mirror, ex->n_threads, &ex->peak, err, errlen);
         tl_free(ctx);
     }
 #undef INPUT

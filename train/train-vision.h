@@ -34,11 +34,13 @@ void train_vision_free(struct train_vision *tv);
 
 // How the graphs run: blocks per recomputed segment, threads, the type the matrices are
 // cast to for their products (TL_F32: none; the masters and gradients stay f32), the
-// graph buffer (kept across calls), and the largest graph buffer seen (updated).
+// graph buffer (kept across calls), a Vulkan mirror to run them on (NULL: the CPU), and
+// the largest graph buffer seen (updated).
 struct train_vision_exec {
     int checkpoint_every, n_threads;
     enum tl_type compute_type;
     struct tl_gallocr *alloc;
+    struct tl_vk_mirror *mirror;
     size_t peak;
 };
 

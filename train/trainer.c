@@ -11,6 +11,8 @@
 #include "train-step.h"
 #include "train-vision.h"
 
+#include "tl-vulkan.h"
+
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -222,7 +224,8 @@ static bool load(struct run *r) {
     }
     r->sp = (struct train_step_params){ .graph = { .rope_base = (float)SET(r, TS_ROPE_BASE), .compute_type = ct },
                                         .checkpoint_every = (int)SET(r, TS_CHECKPOINT_EVERY),
-                                        .n_threads = c->n_threads, .alloc = tl_gallocr_new() };
+                                        .n_threads = c->n_threads, .alloc = tl_gallocr_new(),
+                                        .mirror = c->vk ? tl_vk_mirror_new(c->vk) : NULL };
     if (c->mmproj && !open_pictures(r)) return false;
     r->sp.pictures = r->pictures;
     if (!collect_params(r)) return false;
@@ -359,10 +362,10 @@ static void print_plan(struct run *r) {
     fprintf(stderr,
             "train-longpt: %lld parameters (%.1f MiB of weights, gradients and moments; %lld of them the vision "
             "tower's), %d blocks in %d segments, sequences of <= %lld tokens, >= %lld tokens per step, rope base %.6g, "
-            "%s compute, data %s\n",
+            "%s compute on %s, data %s\n",
             (long long)n, 16.0 * n / 1048576, (long long)nv, L, (L + E - 1) / E, (long long)SET(r, TS_SEQ_LEN),
             (long long)SET(r, TS_TOKENS_PER_STEP), SET(r, TS_ROPE_BASE), tl_type_name(r->sp.graph.compute_type),
-            r->data_spec);
+            r->c->vk ? tl_vk_backend_info(r->c->vk)->name : "the CPU", r->data_spec);
     if (r->c->resume)
         fprintf(stderr, "train-longpt: resuming %s at step %lld (data cursor %lld, %lld tokens so far)\n", r->c->resume,
                 (long long)r->st.step, (long long)r->st.cursor, (long long)r->st.tokens);
@@ -450,7 +453,9 @@ static bool train_loop(struct run *r, int *code) {
         for (int i = 0; i < n; i++) {
             struct train_param *p = r->params[i];
             adamw_step(p->w->data, p->grad, p->m, p->v, p->n, &opt, lr, step, scale, p->decay);
+            if (r->sp.mirror && !(ok = tl_vk_refresh(r->sp.mirror, p->w, r->err, sizeof r->err))) break;
         }
+        if (!ok) break;
         r->st.step = step;
         r->st.tokens += packs.tokens;
         steps_here++;
@@ -511,6 +516,7 @@ int train_longpt(struct train_config *c) {
     free(r.params);
     if (r.m.file) train_model_free(&r.m);
     tl_gallocr_free(r.sp.alloc);
+    tl_vk_mirror_free(r.sp.mirror);
     train_graph_set_cancel(NULL);
     signal(SIGINT, old);
     return ok ? code : 1;

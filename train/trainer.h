@@ -18,6 +18,8 @@
 #include "dist.h"
 #include "tl.h"
 
+struct tl_vk_backend;
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,6 +52,7 @@ struct train_config {
     int n_threads;
     bool quiet;
     const struct dist *dist;  // data parallel ranks (NULL: one); only rank 0 logs and writes
+    struct tl_vk_backend *vk; // run the graphs on this Vulkan device (NULL: the CPU)
 };
 
 void train_config_init(struct train_config *c);   // everything "not given"

@@ -68,6 +68,9 @@ bool tl_vk_measure_limits(struct tl_vk_backend *vk, size_t copy_bytes, struct tl
                           size_t errlen);
 // Copies t's bytes from the device to the host (e.g. a cache the graph wrote).
 bool tl_vk_download(struct tl_vk_mirror *m, const struct tl_tensor *t, char *err, size_t errlen);
+// The host changed a leaf's bytes (weights after an optimizer step): copies them up if
+// the mirror holds the leaf (otherwise it goes up when a graph first uses it).
+bool tl_vk_refresh(struct tl_vk_mirror *m, const struct tl_tensor *t, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

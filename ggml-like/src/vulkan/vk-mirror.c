@@ -157,6 +157,11 @@ bool tl_vk_download(struct tl_vk_mirror *m, const struct tl_tensor *t, char *err
     return vk_mirror_download(m, t, NULL, err, errlen);
 }
 
+bool tl_vk_refresh(struct tl_vk_mirror *m, const struct tl_tensor *t, char *err, size_t errlen) {
+    struct vk_region *r = vk_mirror_find(m, t);
+    return !r || upload_range(m, r, t->data, tl_nbytes(t), NULL, err, errlen);
+}
+
 void vk_bind_range(const struct tl_vk_mirror *m, const struct tl_tensor *t, int *block, VkDeviceSize *bind_off,
                    VkDeviceSize *bind_size, uint32_t *elem_off) {
     const struct vk_region *r = vk_mirror_find((struct tl_vk_mirror *)m, t);
