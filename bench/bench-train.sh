@@ -12,7 +12,8 @@
 # runs right after each of ours, and the table gets its tokens/s, our ratio to it, and its
 # peak RSS (up to TORCH_MAX_TOKENS tokens, default 40000: PyTorch runs ~5-9x slower, so
 # its 128K step would take hours on 2 cores).
-# usage: [PRESETS="tiny small"] bench/bench-train.sh LONGVL [LENGTH...]   (default: 8192 32768)
+# usage: [PRESETS="tiny small"] [MODES="every none"] bench/bench-train.sh LONGVL [LENGTH...]
+#        (default lengths 8192 32768; MODES=every: only the checkpointed rows)
 set -euo pipefail
 longvl=$1
 shift
@@ -41,7 +42,8 @@ for preset in ${PRESETS:-tiny small}; do
   vocab=$("$longvl" info "$dir/$preset.gguf" | sed -n 's/.*, vocab \([0-9]*\),.*/\1/p')
   rope=$("$longvl" info "$dir/$preset.gguf" | sed -n 's/.*rope base \([0-9.e+]*\),.*/\1/p')
   for n in "${lengths[@]}"; do
-    for every in 1 "$layers"; do
+    for mode in ${MODES:-every none}; do
+      every=$([ "$mode" = every ] && echo 1 || echo "$layers")
       pages=$(( n / 1024 - 1 ))
       log="$dir/log.csv"
       out=$("$longvl" train-longpt -m "$dir/$preset.gguf" --steps 2 --seq-len "$n" --threads "$threads" \
@@ -49,7 +51,7 @@ for preset in ${PRESETS:-tiny small}; do
       rss=$(sed -n 's/.*peak RSS \([0-9]*\) MiB.*/\1/p' <<<"$out")
       read -r tps bytes < <(awk -F, 'NR == 3 { print $6, $8 }' "$log")
       toks=$(( pages * 1024 + 4 ))
-      mode=$([ "$every" = 1 ] && echo "every block" || echo "none")
+      label=$([ "$every" = 1 ] && echo "every block" || echo "none")
       ttps=0 trss=0
       if [ "$has_torch" = yes ] && [ "$toks" -le "${TORCH_MAX_TOKENS:-40000}" ]; then
         tout=$(/usr/bin/python3 "$torch_ref" --vocab "$vocab" --hidden "$H" --layers "$layers" \
@@ -60,7 +62,7 @@ for preset in ${PRESETS:-tiny small}; do
         [ -n "$ttps" ] || { echo "PyTorch failed: $tout" >&2; ttps=0 trss=0; }
       fi
       flop=$(( 6 * layers * (2 * H * H + 2 * H * kv * D + 3 * H * F) + 6 * D * toks * heads * layers ))
-      awk -v p="$preset" -v n="$toks" -v m="$mode" -v t="$tps" -v f="$flop" -v b="${blas:-0}" -v by="$bytes" -v r="$rss" \
+      awk -v p="$preset" -v n="$toks" -v m="$label" -v t="$tps" -v f="$flop" -v b="${blas:-0}" -v by="$bytes" -v r="$rss" \
           -v tt="$ttps" -v tr="$trss" \
         'BEGIN { gf = f * t / 1e9; printf "| %s | %d | %s | %.0f | %.1f | %s | %.0f | %d | %s | %s | %s |\n", p, n, m, t, gf,
                  (b > 0 ? sprintf("%.3fx", gf / b) : "-"), by / n, r, (tt > 0 ? sprintf("%.0f", tt) : "-"),
