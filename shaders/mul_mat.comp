@@ -1,13 +1,14 @@
 #version 450
 // d[n][m] = sum_k a[m][k] * b[n][k] over 16 x 16 output tiles, K in steps of 16 through
 // shared memory. a (weights) is one W_* type [K, M, A2, A3] (weights.glsl), b f32
-// [K, N, B2, B3] broadcast over a's dims 2-3, d f32 contiguous [M, N, B2, B3]. Any strides.
+// [K, N, B2, B3] broadcast over a's dims 2-3, d f32 contiguous [M, N, B2, B3] (d += with
+// accumulate set). Any strides.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "weights.glsl"
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(binding = 1) readonly buffer B { float b[]; };
-layout(binding = 2) writeonly buffer D { float d[]; };
+layout(binding = 2) buffer D { float d[]; };
 
 shared float ta[16][17], tb[16][17];
 
@@ -27,5 +28,8 @@ void main() {
         for (uint kk = 0; kk < 16; kk++) acc += ta[lm][kk] * tb[ln][kk];
         barrier();
     }
-    if (m < p.M && n < p.N) d[p.off_d + ((i3 * p.b2 + i2) * p.N + n) * p.M + m] = acc;
+    if (m < p.M && n < p.N) {
+        uint o = p.off_d + ((i3 * p.b2 + i2) * p.N + n) * p.M + m;
+        d[o] = p.accumulate != 0u ? d[o] + acc : acc;
+    }
 }

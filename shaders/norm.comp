@@ -3,6 +3,7 @@
 // (mode 1) y = (x - mean) / sqrt(var + eps). f32; the output is contiguous.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "reduce.glsl"
 layout(local_size_x = 256) in;
 layout(binding = 0) readonly buffer A { float a[]; };
 layout(binding = 1) writeonly buffer D { float d[]; };
@@ -10,21 +11,6 @@ layout(push_constant) uniform P {
     uint mode; float eps;
     uint ne[4], nb_a[4]; uint off_a, off_d;
 } p;
-
-shared float part[256];
-
-float workgroup_sum(float v) {
-    uint t = gl_LocalInvocationID.x;
-    part[t] = v;
-    barrier();
-    for (uint s = 128; s > 0; s >>= 1) {
-        if (t < s) part[t] += part[t + s];
-        barrier();
-    }
-    float r = part[0];
-    barrier();
-    return r;
-}
 
 void main() {
     uint row = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;

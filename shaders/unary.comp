@@ -2,6 +2,7 @@
 // d = f(a) for scale, silu, gelu (erf, as HuggingFace's exact GELU) and gelu_tanh. f32.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "erf.glsl"
 layout(local_size_x = 256) in;
 layout(binding = 0) readonly buffer A { float a[]; };
 layout(binding = 1) writeonly buffer D { float d[]; };
@@ -10,17 +11,6 @@ layout(push_constant) uniform P {
     uint ne[4], nb_d[4]; uint off_d;
     uint nb_a[4]; uint off_a;
 } p;
-
-// erf to ~1e-7 absolute: Abramowitz & Stegun 7.1.26 is 1.5e-7; this uses the
-// complementary-error-function fit of Numerical Recipes (erfc, fractional error < 1.2e-7).
-float erf_precise(float x) {
-    float z = abs(x);
-    float t = 1.0 / (1.0 + 0.5 * z);
-    float r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-              t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-              t * (-0.82215223 + t * 0.17087277)))))))));
-    return x >= 0.0 ? 1.0 - r : r - 1.0;
-}
 
 void main() {
     uint i = flat_index(256);

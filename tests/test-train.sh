@@ -135,8 +135,8 @@ elif [ "$mode" != --sanitizer ]; then
   echo "skipped: data parallel (no mpirun, or longvl built without Open MPI)"
 fi
 
-# -- Vulkan (lavapipe where there is no GPU): every graph on the device, the ops it lacks
-# on the CPU; the per-step losses and gradient norms of the CPU's run (1e-4 relative) and
+# -- Vulkan (lavapipe where there is no GPU): every op of every graph on the device; the
+# per-step losses and gradient norms of the CPU's run (1e-4 relative) and
 # a model whose logits the comparison cannot tell from the CPU-trained one's
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}   # lavapipe's loader wants one
 if "$longvl" info --devices >/dev/null 2>&1; then
@@ -151,13 +151,22 @@ if "$longvl" info --devices >/dev/null 2>&1; then
     ok "Vulkan: 3 steps with the CPU's losses and gradient norms (worst relative difference $worst, bound 1e-4)"
   else fail "Vulkan vs CPU losses/norms differ by $worst: $(cat "$dir/vk.csv")"; fi
   cpu_ops=$(sed -n 's/^vulkan: \([a-z_]*\) runs on the CPU.*/\1/p' "$dir/vk.log" | sort | tr '\n' ' ')
-  if ! grep -Eqw "mul_mat|flash_attn|rms_norm|rope|swiglu|add|mul" <<<"$cpu_ops"; then
-    ok "Vulkan: mul_mat (bf16 weights), flash_attn, rms_norm, rope, swiglu, add, mul ran on the device; on the CPU: $cpu_ops"
-  else fail "Vulkan: forward ops fell back to the CPU: $cpu_ops"; fi
+  if [ -z "$cpu_ops" ]; then
+    ok "Vulkan: every op of the training graphs ran on the device (forward, backward, the loss, the bf16 casts)"
+  elif ! "$longvl" info --devices 2>/dev/null | grep -q "f16 storage yes" && [ "$cpu_ops" = "cont " ]; then
+    ok "Vulkan: every op but the bf16 casts ran on the device (it has no 16-bit storage)"
+  else fail "Vulkan: training ops fell back to the CPU: $cpu_ops"; fi
+  # The device sums the gradients in f32 in its own order: a few near-zero gradients flip
+  # sign, which Adam turns into lr-sized steps, and bf16 rounding of the next step's
+  # weights spreads them (f32 compute: 1.9e-5 of RMS; bf16: ~1e-3). The untrained model
+  # is ~4 RMS away, so 1e-2 of RMS still tells trained from untrained.
   ids=198,25,2001,3005,1500,1600,30,2001
-  for f in cpu vk; do "$longvl" logits -m "$dir/$f.gguf" --tokens $ids -o "$dir/$f.f32" 2>/dev/null; done
-  if out=$(/usr/bin/python3 "$(dirname "$0")/reference/qwen25vl_ref.py" compare "$dir/vk.f32" "$dir/cpu.f32" \
-           --atol 1e-4 --rtol 1e-5 --label "trained on Vulkan vs on the CPU" 2>&1); then ok "$out"; else fail "$out"; fi
+  for f in cpu vk m; do "$longvl" logits -m "$dir/$f.gguf" --tokens $ids -o "$dir/$f-vk.f32" 2>/dev/null; done
+  cmp_vk() { /usr/bin/python3 "$(dirname "$0")/reference/qwen25vl_ref.py" compare "$dir/$1-vk.f32" "$dir/cpu-vk.f32" \
+               --atol 2e-3 --rtol 1e-2 --label "$2" 2>&1; }
+  if out=$(cmp_vk vk "trained on Vulkan vs on the CPU"); then ok "$out"; else fail "$out"; fi
+  if cmp_vk m "untrained" >/dev/null; then fail "the Vulkan comparison cannot tell the untrained model from the trained one"
+  else ok "the same comparison tells the untrained model from the CPU-trained one"; fi
 else
   echo "skipped: train-longpt --device vulkan (no Vulkan device)"
 fi

@@ -50,30 +50,29 @@ static void add_pending(struct recorder *r, struct vk_binding br) {
     r->pending[r->n_pending++] = br;
 }
 
-static bool record(struct recorder *r, const struct tl_tensor *t, char *err, size_t errlen) {
+static void keep_scratch(struct recorder *r, const struct vk_piece *p) {
+    if (r->n_scratch == r->cap_scratch) {
+        r->cap_scratch = r->cap_scratch ? 2 * r->cap_scratch : 16;
+        r->scratch = realloc(r->scratch, r->cap_scratch * sizeof *r->scratch);
+        if (!r->scratch) abort();
+    }
+    r->scratch[r->n_scratch++] = *p;
+}
+
+static bool record_dispatch(struct recorder *r, const struct vk_dispatch *d, char *err, size_t errlen) {
     struct tl_vk_backend *vk = r->m->vk;
     if (vk->desc_sets_left == 0 && !flush(r, err, errlen)) return false;
-    struct vk_dispatch d;
-    if (!vk_op_prepare(r->m, t, &d, err, errlen)) return false;
-    if (d.scratch.block >= 0) {
-        if (r->n_scratch == r->cap_scratch) {
-            r->cap_scratch = r->cap_scratch ? 2 * r->cap_scratch : 16;
-            r->scratch = realloc(r->scratch, r->cap_scratch * sizeof *r->scratch);
-            if (!r->scratch) abort();
-        }
-        r->scratch[r->n_scratch++] = d.scratch;
-    }
     if (!r->open) {
         VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                         .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
         vkBeginCommandBuffer(vk->cmd, &bi);
         r->open = true;
     }
-    const struct vk_pipeline *p = &vk->pipes[d.pipe];
+    const struct vk_pipeline *p = &vk->pipes[d->pipe];
     VkDescriptorBufferInfo infos[VK_MAX_BINDINGS];
     bool need_barrier = false;
-    for (int i = 0; i < d.n_bindings; i++) {
-        const struct vk_binding *b = &d.b[i];
+    for (int i = 0; i < d->n_bindings; i++) {
+        const struct vk_binding *b = &d->b[i];
         infos[i] = (VkDescriptorBufferInfo){ .buffer = vk->blocks[b->block].buf, .offset = b->off, .range = b->size };
         for (int j = 0; j < r->n_pending && !need_barrier; j++)
             need_barrier = overlaps(b, &r->pending[j]) && (r->pending[j].written || b->written);
@@ -86,25 +85,35 @@ static bool record(struct recorder *r, const struct tl_tensor *t, char *err, siz
         r->n_pending = 0;
         r->st->barriers++;
     }
-    for (int i = 0; i < d.n_bindings; i++) add_pending(r, d.b[i]);
+    for (int i = 0; i < d->n_bindings; i++) add_pending(r, d->b[i]);
     VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = vk->desc_pool,
                                        .descriptorSetCount = 1, .pSetLayouts = &p->dsl };
     VkDescriptorSet set;
     if (!vk_check(vkAllocateDescriptorSets(vk->dev, &ai, &set), "vkAllocateDescriptorSets", err, errlen)) return false;
     vk->desc_sets_left--;
     VkWriteDescriptorSet w[VK_MAX_BINDINGS];
-    for (int i = 0; i < d.n_bindings; i++)
+    for (int i = 0; i < d->n_bindings; i++)
         w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)i,
                                        .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                        .pBufferInfo = &infos[i] };
-    vkUpdateDescriptorSets(vk->dev, (uint32_t)d.n_bindings, w, 0, NULL);
+    vkUpdateDescriptorSets(vk->dev, (uint32_t)d->n_bindings, w, 0, NULL);
     vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipe);
     vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
-    vkCmdPushConstants(vk->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES, d.push);
-    vkCmdDispatch(vk->cmd, d.groups[0], d.groups[1], d.groups[2]);
+    vkCmdPushConstants(vk->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES, d->push);
+    vkCmdDispatch(vk->cmd, d->groups[0], d->groups[1], d->groups[2]);
     r->st->dispatches++;
-    r->st->nodes_device++;
     return true;
+}
+
+// Records the node's dispatches. A flush in between (descriptor sets ran out) releases
+// only earlier nodes' scratch; the node's own is released after the submit that runs it.
+static bool record(struct recorder *r, struct vk_plan *plan, const struct tl_tensor *t, char *err, size_t errlen) {
+    bool ok = vk_op_prepare(r->m, t, plan, err, errlen);
+    for (int i = 0; ok && i < plan->n; i++) ok = record_dispatch(r, &plan->d[i], err, errlen);
+    for (int i = 0; i < plan->n_scratch; i++) keep_scratch(r, &plan->scratch[i]);
+    plan->n_scratch = 0;
+    if (ok) r->st->nodes_device++;
+    return ok;
 }
 
 // Every byte range a node binds fits one descriptor (maxStorageBufferRange).
@@ -137,11 +146,12 @@ bool tl_vk_compute(struct tl_vk_mirror *m, struct tl_graph *g, int n_threads, st
                    size_t errlen) {
     struct tl_vk_stats st = { 0 };
     struct recorder r = { .m = m, .st = &st };
+    struct vk_plan plan = { 0 };
     bool ok = vk_mirror_begin_graph(m, g, &st, err, errlen);
     for (int i = 0; ok && i < g->n_nodes; i++) {
         struct tl_tensor *t = g->nodes[i];
         if (t->op == TL_OP_VIEW) continue;
-        if (vk_op_supported(m->vk, t) && fits(m->vk, t)) ok = record(&r, t, err, errlen);
+        if (vk_op_supported(m->vk, t) && fits(m->vk, t)) ok = record(&r, &plan, t, err, errlen);
         else ok = run_on_cpu(&r, t, n_threads, err, errlen);
     }
     ok = flush(&r, err, errlen) && ok;
@@ -152,6 +162,7 @@ bool tl_vk_compute(struct tl_vk_mirror *m, struct tl_graph *g, int n_threads, st
     vk_mirror_end_graph(m);
     free(r.pending);
     free(r.scratch);
+    vk_plan_free(&plan);
     if (stats) *stats = st;
     return ok;
 }

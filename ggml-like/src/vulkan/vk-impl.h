@@ -31,8 +31,12 @@ enum vk_kv { VK_KV_F32, VK_KV_F16, VK_KV_Q8_0, VK_KV_Q4_0, VK_KV_COUNT };
 enum vk_pipe {
     VK_PIPE_BINARY, VK_PIPE_UNARY, VK_PIPE_NORM, VK_PIPE_SOFT_MAX, VK_PIPE_ROPE,
     VK_PIPE_GET_ROWS_F32, VK_PIPE_GET_ROWS_F16,
-    VK_PIPE_CPY_F32_F32, VK_PIPE_CPY_F32_F16, VK_PIPE_CPY_F16_F32, VK_PIPE_CPY_F16_F16,
-    VK_PIPE_CONCAT_32, VK_PIPE_CONCAT_F16, VK_PIPE_ARGMAX,
+    VK_PIPE_CPY,                                      // + 3 * source + destination, f32 f16 bf16
+    VK_PIPE_CONCAT_32 = VK_PIPE_CPY + 9,
+    VK_PIPE_CONCAT_F16, VK_PIPE_ARGMAX,
+    VK_PIPE_SUM_TO, VK_PIPE_GET_ROWS_BACK, VK_PIPE_UNARY_BACK, VK_PIPE_NORM_BACK,
+    VK_PIPE_ATTN_BACK_Q, VK_PIPE_ATTN_BACK_KV,        // flash_attn_back: dq (+ statistics), then dk, dv
+    VK_PIPE_LM_SOFTMAX,                               // lm_loss: a chunk's softmax minus the one-hot
     VK_PIPE_PEAK,                                     // the benchmark's FMA loop (vk-measure.c)
     VK_PIPE_FLASH_ATTN,                               // + enum vk_kv
     VK_PIPE_MUL_MAT = VK_PIPE_FLASH_ATTN + VK_KV_COUNT,   // + enum vk_weight: tiled GEMM
@@ -41,7 +45,7 @@ enum vk_pipe {
     VK_PIPE_COUNT = VK_PIPE_MUL_VEC_SG + VK_W_COUNT,
 };
 
-#define VK_MAX_BINDINGS 6
+#define VK_MAX_BINDINGS 10
 #define VK_PUSH_BYTES   128
 #define VK_DESC_SETS    1024   // dispatches recorded between two descriptor pool resets
 
@@ -120,7 +124,7 @@ bool vk_mirror_download(struct tl_vk_mirror *m, const struct tl_tensor *t, struc
 bool vk_mirror_upload(struct tl_vk_mirror *m, const struct tl_tensor *t, struct tl_vk_stats *st, char *err,
                       size_t errlen);
 
-// --- one dispatch (vk-ops.c) -------------------------------------------------------------
+// --- one node's dispatches (vk-ops.c) ----------------------------------------------------
 // A bound byte range of a device block (a tensor's, from its aligned start, or a scratch
 // piece's).
 struct vk_binding {
@@ -136,14 +140,48 @@ struct vk_dispatch {
     uint32_t          push[VK_PUSH_BYTES / 4];
     uint32_t          push_size;
     uint32_t          groups[3];
-    struct vk_piece   scratch;   // owned by the dispatch (rope's cos/sin table); released after
+};
+
+#define VK_MAX_SCRATCH 4
+// What one node records: its dispatches in order (most ops one; the backward and loss ops
+// several, with barriers between them where one reads what another wrote) and the
+// device scratch they share (rope's cos/sin table, softmax statistics, logits), released
+// once the dispatches have run.
+struct vk_plan {
+    struct vk_dispatch *d;
+    int                 n, cap;
+    struct vk_piece     scratch[VK_MAX_SCRATCH];
+    int                 n_scratch;
 };
 
 bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *node);
-// Fills d for node: bindings (from vk_bind_range), push constants, group counts; marks
-// the regions it writes as newer on the device.
-bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *node, struct vk_dispatch *d, char *err,
+// Appends node's dispatches to plan (emptied first): bindings (from vk_bind_range),
+// push constants, group counts; marks the regions they write as newer on the device.
+bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *node, struct vk_plan *plan, char *err,
                    size_t errlen);
+void vk_plan_free(struct vk_plan *plan);
+// The backward and loss ops (vk-ops-grad.c): vk_grad_supported says which run on the device.
+bool vk_grad_supported(const struct tl_vk_backend *vk, const struct tl_tensor *node);
+bool vk_prepare_grad(struct tl_vk_mirror *m, const struct tl_tensor *node, struct vk_plan *plan, char *err,
+                     size_t errlen);
+
+// Building blocks of the prepare functions (vk-ops.c).
+struct vk_dispatch *vk_plan_add(struct vk_plan *plan);
+// A device piece of bytes owned by the plan (NULL + err when memory runs out).
+struct vk_piece *vk_plan_scratch(struct tl_vk_backend *vk, struct vk_plan *plan, size_t bytes, char *err,
+                                 size_t errlen);
+// Binds t (or a scratch piece) as d's next binding; vk_bind returns t's element offset
+// past the bound start.
+uint32_t vk_bind(struct tl_vk_mirror *m, struct vk_dispatch *d, const struct tl_tensor *t, bool written);
+void vk_bind_piece(struct vk_dispatch *d, const struct vk_piece *p, bool written);
+// Push constants in the order the shader's block declares them.
+void vk_push_u32(struct vk_dispatch *d, uint32_t v);
+void vk_push_f32(struct vk_dispatch *d, float v);
+void vk_push_ne(struct vk_dispatch *d, const struct tl_tensor *t);
+void vk_push_nb_from(struct vk_dispatch *d, const struct tl_tensor *t, int first);   // dims first..3
+void vk_push_nb(struct vk_dispatch *d, const struct tl_tensor *t);
+// Groups for n invocations of local size ls, split over x and y (x is capped).
+void vk_flat_groups(const struct tl_vk_backend *vk, struct vk_dispatch *d, uint64_t n, uint32_t ls);
 // The unit of a tensor's offsets and strides in the shaders: its element size, or one
 // byte for the block formats (their shaders address bytes).
 static inline size_t vk_elem_bytes(enum tl_type type) {

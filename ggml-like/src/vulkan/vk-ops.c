@@ -7,7 +7,10 @@
 #include <string.h>
 
 static bool is_f32(const struct tl_tensor *t) { return t && t->type == TL_F32; }
-static bool is_float16(const struct tl_tensor *t) { return t->type == TL_F32 || t->type == TL_F16; }
+// The index of a type in the cpy pipelines' [source][destination] table; -1: no shader.
+static int copy_type(enum tl_type type) {
+    return type == TL_F32 ? 0 : type == TL_F16 ? 1 : type == TL_BF16 ? 2 : -1;
+}
 
 // The mul_mat pipeline group index of a weight type; -1 if the device has no kernel for it.
 static int weight_index(const struct tl_vk_backend *vk, enum tl_type type) {
@@ -58,8 +61,8 @@ bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) 
     }
     case TL_OP_GET_ROWS:
         return (a->type == TL_F32 || (f16 && a->type == TL_F16)) && b->type == TL_I32;
-    case TL_OP_CONT: case TL_OP_CPY:
-        return is_float16(a) && is_float16(t) && (f16 || (a->type == TL_F32 && t->type == TL_F32));
+    case TL_OP_CONT: case TL_OP_CPY:   // the 16-bit types need 16-bit storage
+        return copy_type(a->type) >= 0 && copy_type(t->type) >= 0 && (f16 || (a->type == TL_F32 && t->type == TL_F32));
     case TL_OP_MUL_MAT:
         return weight_index(vk, a->type) >= 0 && is_f32(b) && even_address(a);
     case TL_OP_CONCAT:
@@ -68,117 +71,80 @@ bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) 
         return is_f32(a);
     case TL_OP_FLASH_ATTN:
         return kv_index(vk, b->type) >= 0 && a->ne[0] <= VK_ATTN_MAX_D && even_address(b) && even_address(t->src[2]);
+    case TL_OP_SUM_TO: case TL_OP_GET_ROWS_BACK: case TL_OP_UNARY_BACK: case TL_OP_RMS_NORM_BACK:
+    case TL_OP_LAYER_NORM_BACK: case TL_OP_SOFT_MAX_BACK: case TL_OP_FLASH_ATTN_BACK: case TL_OP_LM_LOSS:
+    case TL_OP_LM_LOSS_BACK:
+        return vk_grad_supported(vk, t);
     default:
         return false;
     }
-}
-
-// --- push constants ---------------------------------------------------------------------
-static void push_u32(struct vk_dispatch *d, uint32_t v) {
-    TL_ASSERT(d->push_size + 4 <= VK_PUSH_BYTES);
-    d->push[d->push_size / 4] = v;
-    d->push_size += 4;
-}
-static void push_f32(struct vk_dispatch *d, float v) {
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    push_u32(d, u);
-}
-static void push_ne(struct vk_dispatch *d, const struct tl_tensor *t) {
-    for (int i = 0; i < 4; i++) push_u32(d, (uint32_t)t->ne[i]);
-}
-// Strides of dims first..3 in vk_elem_bytes units.
-static void push_nb_from(struct vk_dispatch *d, const struct tl_tensor *t, int first) {
-    size_t es = vk_elem_bytes(t->type);
-    for (int i = first; i < 4; i++) push_u32(d, (uint32_t)(t->nb[i] / es));
-}
-static void push_nb(struct vk_dispatch *d, const struct tl_tensor *t) { push_nb_from(d, t, 0); }
-
-// Binds t as the next binding; returns its element offset past the bound start.
-static uint32_t bind(struct tl_vk_mirror *m, struct vk_dispatch *d, const struct tl_tensor *t, bool written) {
-    struct vk_binding *b = &d->b[d->n_bindings++];
-    uint32_t elem;
-    vk_bind_range(m, t, &b->block, &b->off, &b->size, &elem);
-    b->written = written;
-    if (written) vk_mirror_find(m, t)->device_newer = true;
-    return elem;
-}
-
-// Groups for n invocations of local size ls, split over x and y (x is capped).
-static void flat_groups(const struct tl_vk_backend *vk, struct vk_dispatch *d, uint64_t n, uint32_t ls) {
-    uint64_t groups = (n + ls - 1) / ls;
-    if (groups == 0) groups = 1;
-    uint64_t gx = groups < vk->max_groups ? groups : vk->max_groups;
-    d->groups[0] = (uint32_t)gx;
-    d->groups[1] = (uint32_t)((groups + gx - 1) / gx);
-    d->groups[2] = 1;
 }
 
 // --- per op -----------------------------------------------------------------------------
 static void prep_binary(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0], *b = t->src[1];
     d->pipe = VK_PIPE_BINARY;
-    uint32_t oa = bind(m, d, a, false), ob = bind(m, d, b, false), od = bind(m, d, t, true);
+    uint32_t oa = vk_bind(m, d, a, false), ob = vk_bind(m, d, b, false), od = vk_bind(m, d, t, true);
     uint32_t op = t->op == TL_OP_ADD ? 0 : t->op == TL_OP_SUB ? 1 : t->op == TL_OP_MUL ? 2 : t->op == TL_OP_DIV ? 3 : 4;
-    push_u32(d, op);
-    push_u32(d, (uint32_t)tl_nelements(t));
-    push_ne(d, t);
-    push_nb(d, t);
-    push_u32(d, od);
-    push_nb(d, a);
-    push_u32(d, oa);
-    push_ne(d, b);
-    push_nb(d, b);
-    push_u32(d, ob);
-    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+    vk_push_u32(d, op);
+    vk_push_u32(d, (uint32_t)tl_nelements(t));
+    vk_push_ne(d, t);
+    vk_push_nb(d, t);
+    vk_push_u32(d, od);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_push_ne(d, b);
+    vk_push_nb(d, b);
+    vk_push_u32(d, ob);
+    vk_flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
 }
 
 static void prep_unary(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0];
     d->pipe = VK_PIPE_UNARY;
-    uint32_t oa = bind(m, d, a, false), od = bind(m, d, t, true);
-    push_u32(d, t->op == TL_OP_SCALE ? 0 : t->op == TL_OP_SILU ? 1 : t->op == TL_OP_GELU ? 2 : 3);
-    push_u32(d, (uint32_t)tl_nelements(t));
-    push_f32(d, t->op == TL_OP_SCALE ? tl_param_f32(t, 0) : 1.0f);
-    push_ne(d, t);
-    push_nb(d, t);
-    push_u32(d, od);
-    push_nb(d, a);
-    push_u32(d, oa);
-    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+    uint32_t oa = vk_bind(m, d, a, false), od = vk_bind(m, d, t, true);
+    vk_push_u32(d, t->op == TL_OP_SCALE ? 0 : t->op == TL_OP_SILU ? 1 : t->op == TL_OP_GELU ? 2 : 3);
+    vk_push_u32(d, (uint32_t)tl_nelements(t));
+    vk_push_f32(d, t->op == TL_OP_SCALE ? tl_param_f32(t, 0) : 1.0f);
+    vk_push_ne(d, t);
+    vk_push_nb(d, t);
+    vk_push_u32(d, od);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
 }
 
 static void prep_norm(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0];
     d->pipe = VK_PIPE_NORM;
-    uint32_t oa = bind(m, d, a, false), od = bind(m, d, t, true);
-    push_u32(d, t->op == TL_OP_LAYER_NORM);
-    push_f32(d, tl_param_f32(t, 0));
-    push_ne(d, a);
-    push_nb(d, a);
-    push_u32(d, oa);
-    push_u32(d, od);
-    flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
+    uint32_t oa = vk_bind(m, d, a, false), od = vk_bind(m, d, t, true);
+    vk_push_u32(d, t->op == TL_OP_LAYER_NORM);
+    vk_push_f32(d, tl_param_f32(t, 0));
+    vk_push_ne(d, a);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_push_u32(d, od);
+    vk_flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
 }
 
 static void prep_soft_max(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0], *mask = t->src[1];
     d->pipe = VK_PIPE_SOFT_MAX;
-    uint32_t oa = bind(m, d, a, false), om = bind(m, d, mask ? mask : a, false), od = bind(m, d, t, true);
-    push_u32(d, mask != NULL);
-    push_f32(d, tl_param_f32(t, 0));
-    push_ne(d, a);
-    push_nb(d, a);
-    push_u32(d, oa);
-    push_u32(d, od);
-    push_u32(d, mask ? (uint32_t)(mask->nb[1] / sizeof(float)) : 0);
-    push_u32(d, mask ? om : 0);
-    flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
+    uint32_t oa = vk_bind(m, d, a, false), om = vk_bind(m, d, mask ? mask : a, false), od = vk_bind(m, d, t, true);
+    vk_push_u32(d, mask != NULL);
+    vk_push_f32(d, tl_param_f32(t, 0));
+    vk_push_ne(d, a);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_push_u32(d, od);
+    vk_push_u32(d, mask ? (uint32_t)(mask->nb[1] / sizeof(float)) : 0);
+    vk_push_u32(d, mask ? om : 0);
+    vk_flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
 }
 
 // cos/sin for every (token, pair), computed like the CPU kernels (double angles, float
 // products with the attention factor), uploaded as the dispatch's own scratch.
-static bool prep_rope(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d, char *err,
+static bool prep_rope(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
                       size_t errlen) {
     const struct tl_tensor *a = t->src[0], *pos = t->src[1];
     struct tl_rope_params p;
@@ -198,53 +164,53 @@ static bool prep_rope(struct tl_vk_mirror *m, const struct tl_tensor *t, struct 
             tl_rope_sincos(&p, ang, &cs[2 * (k * n_pairs + i)], &cs[2 * (k * n_pairs + i) + 1]);
         }
     }
-    bool ok = vk_alloc(m->vk, bytes, &d->scratch, err, errlen) && vk_write(m->vk, &d->scratch, 0, cs, bytes, err, errlen);
+    struct vk_piece *table = vk_plan_scratch(m->vk, plan, bytes, err, errlen);
+    bool ok = table && vk_write(m->vk, table, 0, cs, bytes, err, errlen);
     free(cs);
     if (!ok) return false;
+    struct vk_dispatch *d = vk_plan_add(plan);
     d->pipe = VK_PIPE_ROPE;
-    uint32_t oa = bind(m, d, a, false);
-    d->b[d->n_bindings++] = (struct vk_binding){ .block = d->scratch.block, .off = d->scratch.off, .size = d->scratch.size };
-    uint32_t od = bind(m, d, t, true);
-    push_u32(d, (uint32_t)tl_nelements(t));
-    push_u32(d, (uint32_t)n_pairs);
-    push_ne(d, a);
-    push_nb(d, a);
-    push_u32(d, oa);
-    push_u32(d, od);
-    push_u32(d, 0);
-    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+    uint32_t oa = vk_bind(m, d, a, false);
+    vk_bind_piece(d, table, false);
+    uint32_t od = vk_bind(m, d, t, true);
+    vk_push_u32(d, (uint32_t)tl_nelements(t));
+    vk_push_u32(d, (uint32_t)n_pairs);
+    vk_push_ne(d, a);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_push_u32(d, od);
+    vk_push_u32(d, 0);
+    vk_flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
     return true;
 }
 
 static void prep_get_rows(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0], *ids = t->src[1];
     d->pipe = a->type == TL_F16 ? VK_PIPE_GET_ROWS_F16 : VK_PIPE_GET_ROWS_F32;
-    uint32_t oa = bind(m, d, a, false), oi = bind(m, d, ids, false), od = bind(m, d, t, true);
-    push_u32(d, (uint32_t)tl_nelements(t));
-    push_u32(d, (uint32_t)a->ne[1]);
-    push_ne(d, t);
-    push_nb(d, a);
-    push_u32(d, oa);
-    push_nb(d, ids);
-    push_u32(d, oi);
-    push_u32(d, od);
-    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+    uint32_t oa = vk_bind(m, d, a, false), oi = vk_bind(m, d, ids, false), od = vk_bind(m, d, t, true);
+    vk_push_u32(d, (uint32_t)tl_nelements(t));
+    vk_push_u32(d, (uint32_t)a->ne[1]);
+    vk_push_ne(d, t);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_push_nb(d, ids);
+    vk_push_u32(d, oi);
+    vk_push_u32(d, od);
+    vk_flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
 }
 
 static void prep_cpy(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0];
-    static const enum vk_pipe pipes[2][2] = { { VK_PIPE_CPY_F32_F32, VK_PIPE_CPY_F32_F16 },
-                                              { VK_PIPE_CPY_F16_F32, VK_PIPE_CPY_F16_F16 } };
-    d->pipe = pipes[a->type == TL_F16][t->type == TL_F16];
-    uint32_t oa = bind(m, d, a, false), od = bind(m, d, t, true);
-    push_u32(d, (uint32_t)tl_nelements(t));
-    push_ne(d, a);
-    push_nb(d, a);
-    push_u32(d, oa);
-    push_ne(d, t);
-    push_nb(d, t);
-    push_u32(d, od);
-    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+    d->pipe = (enum vk_pipe)(VK_PIPE_CPY + 3 * copy_type(a->type) + copy_type(t->type));
+    uint32_t oa = vk_bind(m, d, a, false), od = vk_bind(m, d, t, true);
+    vk_push_u32(d, (uint32_t)tl_nelements(t));
+    vk_push_ne(d, a);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_push_ne(d, t);
+    vk_push_nb(d, t);
+    vk_push_u32(d, od);
+    vk_flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
 }
 
 // Up to VK_GEMV_MAX_N columns: one workgroup per weight row (mul_vec.comp); more: 16 x 16
@@ -254,21 +220,22 @@ static void prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, stru
     int w = weight_index(m->vk, a->type);
     bool gemv = b->ne[1] <= VK_GEMV_MAX_N;
     d->pipe = (enum vk_pipe)((gemv ? (m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) : VK_PIPE_MUL_MAT) + w);
-    uint32_t oa = bind(m, d, a, false), ob = bind(m, d, b, false), od = bind(m, d, t, true);
-    push_u32(d, (uint32_t)a->ne[0]);
-    push_u32(d, (uint32_t)a->ne[1]);
-    push_u32(d, (uint32_t)b->ne[1]);
-    push_nb(d, a);
-    push_u32(d, oa);
-    push_nb(d, b);
-    push_u32(d, ob);
-    push_u32(d, od);
-    push_u32(d, (uint32_t)b->ne[2]);
-    push_u32(d, (uint32_t)b->ne[3]);
-    push_u32(d, (uint32_t)(b->ne[2] / a->ne[2]));
-    push_u32(d, (uint32_t)(b->ne[3] / a->ne[3]));
+    uint32_t oa = vk_bind(m, d, a, false), ob = vk_bind(m, d, b, false), od = vk_bind(m, d, t, true);
+    vk_push_u32(d, (uint32_t)a->ne[0]);
+    vk_push_u32(d, (uint32_t)a->ne[1]);
+    vk_push_u32(d, (uint32_t)b->ne[1]);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_push_nb(d, b);
+    vk_push_u32(d, ob);
+    vk_push_u32(d, od);
+    vk_push_u32(d, (uint32_t)b->ne[2]);
+    vk_push_u32(d, (uint32_t)b->ne[3]);
+    vk_push_u32(d, (uint32_t)(b->ne[2] / a->ne[2]));
+    vk_push_u32(d, (uint32_t)(b->ne[3] / a->ne[3]));
+    vk_push_u32(d, 0);   // d = a b, not d += a b
     if (gemv) {
-        flat_groups(m->vk, d, (uint64_t)a->ne[1], 1);
+        vk_flat_groups(m->vk, d, (uint64_t)a->ne[1], 1);
     } else {
         d->groups[0] = (uint32_t)((a->ne[1] + 15) / 16);
         d->groups[1] = (uint32_t)((b->ne[1] + 15) / 16);
@@ -279,28 +246,28 @@ static void prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, stru
 static void prep_concat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0], *b = t->src[1];
     d->pipe = a->type == TL_F16 ? VK_PIPE_CONCAT_F16 : VK_PIPE_CONCAT_32;
-    uint32_t oa = bind(m, d, a, false), ob = bind(m, d, b, false), od = bind(m, d, t, true);
-    push_u32(d, (uint32_t)tl_nelements(t));
-    push_u32(d, (uint32_t)t->params[0]);
-    push_ne(d, t);
-    push_ne(d, a);
-    push_nb(d, a);
-    push_u32(d, oa);
-    push_nb(d, b);
-    push_u32(d, ob);
-    push_u32(d, od);
-    flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
+    uint32_t oa = vk_bind(m, d, a, false), ob = vk_bind(m, d, b, false), od = vk_bind(m, d, t, true);
+    vk_push_u32(d, (uint32_t)tl_nelements(t));
+    vk_push_u32(d, (uint32_t)t->params[0]);
+    vk_push_ne(d, t);
+    vk_push_ne(d, a);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_push_nb(d, b);
+    vk_push_u32(d, ob);
+    vk_push_u32(d, od);
+    vk_flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
 }
 
 static void prep_argmax(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0];
     d->pipe = VK_PIPE_ARGMAX;
-    uint32_t oa = bind(m, d, a, false), od = bind(m, d, t, true);
-    push_ne(d, a);
-    push_nb(d, a);
-    push_u32(d, oa);
-    push_u32(d, od);
-    flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
+    uint32_t oa = vk_bind(m, d, a, false), od = vk_bind(m, d, t, true);
+    vk_push_ne(d, a);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_push_u32(d, od);
+    vk_flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
 }
 
 // One workgroup per (query, head, batch); segments bind q in their place when absent.
@@ -309,42 +276,52 @@ static void prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, s
     struct tl_attn_params ap;
     tl_attn_params_of(t, &ap);
     d->pipe = (enum vk_pipe)(VK_PIPE_FLASH_ATTN + kv_index(m->vk, k->type));
-    uint32_t oq = bind(m, d, q, false), ok = bind(m, d, k, false), ov = bind(m, d, v, false);
-    uint32_t osq = bind(m, d, sq ? sq : q, false), osk = bind(m, d, sk ? sk : q, false);
-    uint32_t od = bind(m, d, t, true);
-    push_u32(d, (uint32_t)q->ne[0]);
-    push_u32(d, (uint32_t)q->ne[1]);
-    push_u32(d, (uint32_t)k->ne[1]);
-    push_u32(d, (uint32_t)q->ne[2]);
-    push_u32(d, (uint32_t)(q->ne[2] / k->ne[2]));
-    push_u32(d, (uint32_t)q->ne[3]);
-    push_nb_from(d, q, 1);   // ne0 is contiguous
-    push_u32(d, oq);
-    push_nb_from(d, k, 1);   // ne0 is contiguous
-    push_u32(d, ok);
-    push_nb_from(d, v, 1);   // ne0 is contiguous
-    push_u32(d, ov);
-    push_u32(d, od);
-    push_u32(d, sq != NULL);
-    push_u32(d, sq ? osq : 0);
-    push_u32(d, sk ? osk : 0);
-    push_f32(d, ap.scale);
-    push_u32(d, ap.causal);
-    push_u32(d, (uint32_t)ap.q_offset);
-    push_u32(d, (uint32_t)ap.window);
-    flat_groups(m->vk, d, (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]), 1);
+    uint32_t oq = vk_bind(m, d, q, false), ok = vk_bind(m, d, k, false), ov = vk_bind(m, d, v, false);
+    uint32_t osq = vk_bind(m, d, sq ? sq : q, false), osk = vk_bind(m, d, sk ? sk : q, false);
+    uint32_t od = vk_bind(m, d, t, true);
+    vk_push_u32(d, (uint32_t)q->ne[0]);
+    vk_push_u32(d, (uint32_t)q->ne[1]);
+    vk_push_u32(d, (uint32_t)k->ne[1]);
+    vk_push_u32(d, (uint32_t)q->ne[2]);
+    vk_push_u32(d, (uint32_t)(q->ne[2] / k->ne[2]));
+    vk_push_u32(d, (uint32_t)q->ne[3]);
+    vk_push_nb_from(d, q, 1);   // ne0 is contiguous
+    vk_push_u32(d, oq);
+    vk_push_nb_from(d, k, 1);   // ne0 is contiguous
+    vk_push_u32(d, ok);
+    vk_push_nb_from(d, v, 1);   // ne0 is contiguous
+    vk_push_u32(d, ov);
+    vk_push_u32(d, od);
+    vk_push_u32(d, sq != NULL);
+    vk_push_u32(d, sq ? osq : 0);
+    vk_push_u32(d, sk ? osk : 0);
+    vk_push_f32(d, ap.scale);
+    vk_push_u32(d, ap.causal);
+    vk_push_u32(d, (uint32_t)ap.q_offset);
+    vk_push_u32(d, (uint32_t)ap.window);
+    vk_flat_groups(m->vk, d, (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]), 1);
 }
 
-bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d, char *err,
+bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
                    size_t errlen) {
-    memset(d, 0, sizeof *d);
-    d->scratch.block = -1;
+    plan->n = 0;
+    plan->n_scratch = 0;
+    switch (t->op) {   // the backward and loss ops (vk-ops-grad.c), and those of one dispatch each
+    case TL_OP_SUM_TO: case TL_OP_GET_ROWS_BACK: case TL_OP_UNARY_BACK: case TL_OP_RMS_NORM_BACK:
+    case TL_OP_LAYER_NORM_BACK: case TL_OP_SOFT_MAX_BACK: case TL_OP_FLASH_ATTN_BACK: case TL_OP_LM_LOSS:
+    case TL_OP_LM_LOSS_BACK:
+        return vk_prepare_grad(m, t, plan, err, errlen);
+    case TL_OP_ROPE:
+        return prep_rope(m, t, plan, err, errlen);
+    default:
+        break;
+    }
+    struct vk_dispatch *d = vk_plan_add(plan);
     switch (t->op) {
     case TL_OP_ADD: case TL_OP_SUB: case TL_OP_MUL: case TL_OP_DIV: case TL_OP_SWIGLU: prep_binary(m, t, d); break;
     case TL_OP_SCALE: case TL_OP_SILU: case TL_OP_GELU: case TL_OP_GELU_TANH: prep_unary(m, t, d); break;
     case TL_OP_RMS_NORM: case TL_OP_LAYER_NORM: prep_norm(m, t, d); break;
     case TL_OP_SOFT_MAX: prep_soft_max(m, t, d); break;
-    case TL_OP_ROPE: return prep_rope(m, t, d, err, errlen);
     case TL_OP_GET_ROWS: prep_get_rows(m, t, d); break;
     case TL_OP_CONT: case TL_OP_CPY: prep_cpy(m, t, d); break;
     case TL_OP_MUL_MAT: prep_mul_mat(m, t, d); break;

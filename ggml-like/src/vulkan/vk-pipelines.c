@@ -23,13 +23,16 @@ static const struct pipe_def fixed_defs[] = {
     [VK_PIPE_ROPE] = { "rope", 3 },
     [VK_PIPE_GET_ROWS_F32] = { "get_rows_f32", 3 },
     [VK_PIPE_GET_ROWS_F16] = { "get_rows_f16", 3, true },
-    [VK_PIPE_CPY_F32_F32] = { "cpy_f32_f32", 2 },
-    [VK_PIPE_CPY_F32_F16] = { "cpy_f32_f16", 2, true },
-    [VK_PIPE_CPY_F16_F32] = { "cpy_f16_f32", 2, true },
-    [VK_PIPE_CPY_F16_F16] = { "cpy_f16_f16", 2, true },
     [VK_PIPE_CONCAT_32] = { "concat_32", 3 },
     [VK_PIPE_CONCAT_F16] = { "concat_f16", 3, true },
     [VK_PIPE_ARGMAX] = { "argmax", 2 },
+    [VK_PIPE_SUM_TO] = { "sum_to", 2 },
+    [VK_PIPE_GET_ROWS_BACK] = { "get_rows_back", 3 },
+    [VK_PIPE_UNARY_BACK] = { "unary_back", 3 },
+    [VK_PIPE_NORM_BACK] = { "norm_back", 3 },
+    [VK_PIPE_ATTN_BACK_Q] = { "attn_back_q", 9 },
+    [VK_PIPE_ATTN_BACK_KV] = { "attn_back_kv", 9 },
+    [VK_PIPE_LM_SOFTMAX] = { "lm_softmax", 4 },
     [VK_PIPE_PEAK] = { "peak", 1 },
 };
 
@@ -37,7 +40,15 @@ static const struct pipe_def fixed_defs[] = {
 static struct pipe_def pipe_def(enum vk_pipe id) {
     static const char *const weights[VK_W_COUNT] = { "f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K" };
     static const char *const kvs[VK_KV_COUNT] = { "f32", "f16", "q8_0", "q4_0" };
+    static const char *const copies[3] = { "f32", "f16", "bf16" };
     struct pipe_def d = { .n_bindings = 3 };
+    if (id >= VK_PIPE_CPY && id < VK_PIPE_CPY + 9) {
+        int src = (id - VK_PIPE_CPY) / 3, dst = (id - VK_PIPE_CPY) % 3;
+        snprintf(d.name, sizeof d.name, "cpy_%s_%s", copies[src], copies[dst]);
+        d.n_bindings = 2;
+        d.needs_f16 = src || dst;
+        return d;
+    }
     if (id < VK_PIPE_FLASH_ATTN) return fixed_defs[id];
     if (id < VK_PIPE_MUL_MAT) {
         snprintf(d.name, sizeof d.name, "flash_attn_%s", kvs[id - VK_PIPE_FLASH_ATTN]);

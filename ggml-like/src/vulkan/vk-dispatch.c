@@ -1,0 +1,73 @@
+// The building blocks of a node's dispatches: the plan's list and scratch, bindings,
+// push constants and group counts (declared in vk-impl.h).
+#include "vk-impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct vk_dispatch *vk_plan_add(struct vk_plan *plan) {
+    if (plan->n == plan->cap) {
+        plan->cap = plan->cap ? 2 * plan->cap : 8;
+        plan->d = realloc(plan->d, plan->cap * sizeof *plan->d);
+        if (!plan->d) abort();
+    }
+    struct vk_dispatch *d = &plan->d[plan->n++];
+    memset(d, 0, sizeof *d);
+    return d;
+}
+
+struct vk_piece *vk_plan_scratch(struct tl_vk_backend *vk, struct vk_plan *plan, size_t bytes, char *err,
+                                 size_t errlen) {
+    TL_ASSERT(plan->n_scratch < VK_MAX_SCRATCH);
+    struct vk_piece *p = &plan->scratch[plan->n_scratch];
+    if (!vk_alloc(vk, bytes ? bytes : 16, p, err, errlen)) return NULL;
+    plan->n_scratch++;
+    return p;
+}
+
+void vk_bind_piece(struct vk_dispatch *d, const struct vk_piece *p, bool written) {
+    d->b[d->n_bindings++] = (struct vk_binding){ .block = p->block, .off = p->off, .size = p->size, .written = written };
+}
+
+void vk_plan_free(struct vk_plan *plan) { free(plan->d); }
+
+// --- push constants ---------------------------------------------------------------------
+void vk_push_u32(struct vk_dispatch *d, uint32_t v) {
+    TL_ASSERT(d->push_size + 4 <= VK_PUSH_BYTES);
+    d->push[d->push_size / 4] = v;
+    d->push_size += 4;
+}
+void vk_push_f32(struct vk_dispatch *d, float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    vk_push_u32(d, u);
+}
+void vk_push_ne(struct vk_dispatch *d, const struct tl_tensor *t) {
+    for (int i = 0; i < 4; i++) vk_push_u32(d, (uint32_t)t->ne[i]);
+}
+// Strides of dims first..3 in vk_elem_bytes units.
+void vk_push_nb_from(struct vk_dispatch *d, const struct tl_tensor *t, int first) {
+    size_t es = vk_elem_bytes(t->type);
+    for (int i = first; i < 4; i++) vk_push_u32(d, (uint32_t)(t->nb[i] / es));
+}
+void vk_push_nb(struct vk_dispatch *d, const struct tl_tensor *t) { vk_push_nb_from(d, t, 0); }
+
+// Binds t as the next binding; returns its element offset past the bound start.
+uint32_t vk_bind(struct tl_vk_mirror *m, struct vk_dispatch *d, const struct tl_tensor *t, bool written) {
+    struct vk_binding *b = &d->b[d->n_bindings++];
+    uint32_t elem;
+    vk_bind_range(m, t, &b->block, &b->off, &b->size, &elem);
+    b->written = written;
+    if (written) vk_mirror_find(m, t)->device_newer = true;
+    return elem;
+}
+
+// Groups for n invocations of local size ls, split over x and y (x is capped).
+void vk_flat_groups(const struct tl_vk_backend *vk, struct vk_dispatch *d, uint64_t n, uint32_t ls) {
+    uint64_t groups = (n + ls - 1) / ls;
+    if (groups == 0) groups = 1;
+    uint64_t gx = groups < vk->max_groups ? groups : vk->max_groups;
+    d->groups[0] = (uint32_t)gx;
+    d->groups[1] = (uint32_t)((groups + gx - 1) / gx);
+    d->groups[2] = 1;
+}
