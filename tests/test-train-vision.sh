@@ -14,6 +14,7 @@
 # - bad input (no projector, pads and images that differ in number, a missing file, a
 #   page past the end, a broken PDF, an image token labelled as an answer): a message
 #   naming the line and exit 1.
+# - on Vulkan (lavapipe without a GPU), frozen and trainable: the CPU's step-1 loss;
 # - with --train-vision under mpirun -np 2: the projector one rank with twice the
 #   accumulation trains (its rows on a page within float tolerance; not under --sanitizer);
 # usage: test-train-vision.sh LONGVL TOKENIZER_DIR PDF_DIR [--sanitizer]
@@ -69,7 +70,7 @@ cp "$pdfs/broken/truncated-half.pdf" "$dir/broken.pdf"
 train=("$longvl" train-longpt -m "$dir/m.gguf" --mmproj "$dir/m-mmproj.gguf" --embd-cache "$dir/cache" --dpi 30
        --data "$dir/data.jsonl" --seq-len 200 --tokens-per-step 1 --lr 1e-3 --weight-decay 0)
 out=$("${train[@]}" --steps 1 --log "$dir/one.csv" 2>&1)
-if grep -q "pictures: 2 run through the vision tower (.* s), 0 read from the cache" <<<"$out"; then ok "first run: both pictures encoded"
+if grep -q "pictures: 2 run through the vision tower on the CPU (.* s), 0 read from the cache" <<<"$out"; then ok "first run: both pictures encoded"
 else fail "first run: $(tail -3 <<<"$out")"; fi
 loss1=$(awk -F, 'NR == 2 { print $3 }' "$dir/one.csv")
 
@@ -103,7 +104,7 @@ if [[ $verdict == ok* ]]; then ok "step loss = the reference's: ${verdict#ok }";
 
 out=$("${train[@]}" --steps 1 --log "$dir/two.csv" 2>&1)
 loss2=$(awk -F, 'NR == 2 { print $3 }' "$dir/two.csv")
-if grep -q "pictures: 0 run through the vision tower (0.0 s), 2 read from the cache" <<<"$out" && [ "$loss1" = "$loss2" ]
+if grep -q "pictures: 0 run through the vision tower on the CPU (0.0 s), 2 read from the cache" <<<"$out" && [ "$loss1" = "$loss2" ]
 then ok "second run: both pictures from the cache, the same loss $loss2"
 else fail "second run: loss $loss2 vs $loss1: $(tail -2 <<<"$out")"; fi
 
@@ -135,6 +136,28 @@ if [ -s "$dir/v1-trained.f32" ] && [ "$(stat -c %s "$dir/v1-trained.f32")" = "$(
    ! cmp -s "$dir/v1-trained.f32" "$dir/v1.f32"
 then ok "the trained projector loads in longvl vision, and its rows differ from the original's"
 else fail "the trained projector: $(ls -l "$dir"/v1*.f32)"; fi
+# Vulkan (lavapipe where there is no GPU): the frozen tower encodes on the device into a
+# fresh cache, the trainable tower runs its forward and backward there; both give the
+# step-1 loss of the CPU (1e-4 relative), and no op of theirs falls back to the CPU
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+if "$longvl" info --devices >/dev/null 2>&1; then
+  for tower in frozen trainable; do
+    flags=(--embd-cache "$dir/vk-cache-$tower")
+    [ $tower = trainable ] && flags+=(--train-vision)
+    out=$(LONGVL_VK_VERBOSE=1 "${train[@]}" "${flags[@]}" --device vulkan --steps 1 --log "$dir/vk-$tower.csv" 2>&1)
+    loss_vk=$(awk -F, 'NR == 2 { print $3 }' "$dir/vk-$tower.csv" 2>/dev/null)
+    cpu_ops=$(sed -n 's/^vulkan: \([a-z_0-9]*\) runs on the CPU.*/\1/p' <<<"$out" | sort | tr '\n' ' ')
+    encoded=yes
+    [ $tower = frozen ] && grep -q "pictures: 2 run through the vision tower on the CPU" <<<"$out" && encoded=no
+    [ $tower = frozen ] && ! grep -q "pictures: 2 run through the vision tower on " <<<"$out" && encoded=no
+    if [ -n "$loss_vk" ] && awk -v a="$loss_vk" -v b="$loss1" 'BEGIN { d = (a - b) / b; exit !(d < 1e-4 && d > -1e-4) }' &&
+       [ -z "$cpu_ops" ] && [ $encoded = yes ]
+    then ok "Vulkan, $tower tower: step-1 loss $loss_vk vs the CPU's $loss1, every op on the device"
+    else fail "Vulkan, $tower tower: loss '$loss_vk' vs $loss1, on the CPU: '$cpu_ops': $(tail -2 <<<"$out")"; fi
+  done
+else
+  echo "skipped: train-longpt --device vulkan with pictures (no Vulkan device)"
+fi
 # data parallel: the picture instance and the text one in two packs (seq-len 160: 154 + 14 tokens), one a rank
 if [ "$mode" != --sanitizer ] && command -v mpirun >/dev/null && ldd "$longvl" | grep -q libmpi; then
   dp=("${train[@]}" --train-vision --seq-len 160 --steps 2 --quiet --threads 1)

@@ -4,6 +4,7 @@
 #include "chat-template.h"
 #include "embd-cache.h"
 #include "tl.h"
+#include "tl-vulkan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,8 @@ struct train_pictures *train_pictures_open(const struct train_pictures_options *
         train_pictures_free(tp);
         return NULL;
     }
+    qwen25vl_vision_use_device(&tp->vision, o->vk);
+    tp->stats.device = tp->vision.mirror ? tl_vk_backend_info(o->vk)->name : "the CPU";
     return tp;
 }
 

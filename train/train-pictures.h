@@ -20,17 +20,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct tl_vk_backend;
+
 struct train_pictures_options {
     const char *mmproj;       // the projector GGUF (the frozen tower)
     const char *cache_dir;    // the embedding cache's folder
     struct picture_settings settings;
     int n_threads;
+    struct tl_vk_backend *vk; // encode on this Vulkan device (NULL: the CPU)
 };
 
 struct train_pictures_stats {
     int64_t encoded, cached;   // pictures run through the tower, and read from the cache
     int64_t rendered;          // pictures rendered for a trainable tower (train_pictures_pixels)
     double encode_seconds;
+    const char *device;        // where the frozen tower encodes: a Vulkan device's name or "the CPU"
 };
 
 struct train_pictures;

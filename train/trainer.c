@@ -153,7 +153,7 @@ static bool open_pictures(struct run *r) {
         return false;
     }
     struct train_pictures_options o = {
-        .mmproj = r->c->mmproj, .cache_dir = dir, .n_threads = r->c->n_threads,
+        .mmproj = r->c->mmproj, .cache_dir = dir, .n_threads = r->c->n_threads, .vk = r->c->vk,
         .settings = { (float)SET(r, TS_DPI), (int64_t)SET(r, TS_MIN_PIXELS), (int64_t)SET(r, TS_MAX_PIXELS) },
     };
     r->pictures = train_pictures_open(&o, r->m.hp.n_embd, pad, r->err, sizeof r->err);
@@ -504,8 +504,9 @@ int train_longpt(struct train_config *c) {
             fprintf(stderr, "train-longpt: pictures: %lld renderings for the trainable vision tower (each step renders a "
                     "picture twice: forward, then backward)\n", (long long)ps.rendered);
         else
-            fprintf(stderr, "train-longpt: pictures: %lld run through the vision tower (%.1f s), %lld read from the cache\n",
-                    (long long)ps.encoded, ps.encode_seconds, (long long)ps.cached);
+            fprintf(stderr, "train-longpt: pictures: %lld run through the vision tower on %s (%.1f s), %lld read from the "
+                    "cache\n", (long long)ps.encoded, ps.device,
+                    ps.encode_seconds, (long long)ps.cached);
     }
     if (ok && !c->quiet) fprintf(stderr, "train-longpt: peak RSS %.0f MiB\n", peak_rss_mib());
     if (!ok && r.err[0]) fprintf(stderr, "longvl train-longpt: %s\n", r.err);
