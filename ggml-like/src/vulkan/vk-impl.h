@@ -180,6 +180,11 @@ void vk_push_f32(struct vk_dispatch *d, float v);
 void vk_push_ne(struct vk_dispatch *d, const struct tl_tensor *t);
 void vk_push_nb_from(struct vk_dispatch *d, const struct tl_tensor *t, int first);   // dims first..3
 void vk_push_nb(struct vk_dispatch *d, const struct tl_tensor *t);
+// The attention shaders' shared push constants (vk-ops.c): shapes, q/k/v strides and
+// offsets; then, after each shader's own offsets, the mask of attention node t.
+void vk_push_attn_shapes(struct vk_dispatch *d, const struct tl_tensor *q, const struct tl_tensor *k,
+                         const struct tl_tensor *v, uint32_t oq, uint32_t ok, uint32_t ov);
+void vk_push_attn_mask(struct vk_dispatch *d, const struct tl_tensor *t, uint32_t osq, uint32_t osk);
 // Groups for n invocations of local size ls, split over x and y (x is capped).
 void vk_flat_groups(const struct tl_vk_backend *vk, struct vk_dispatch *d, uint64_t n, uint32_t ls);
 // The unit of a tensor's offsets and strides in the shaders: its element size, or one

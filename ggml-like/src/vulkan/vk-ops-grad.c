@@ -141,8 +141,6 @@ static bool prep_attn_back(struct tl_vk_mirror *m, const struct tl_tensor *t, st
                            size_t errlen) {
     const struct tl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *sq = t->src[3], *sk = t->src[4];
     const struct tl_tensor *out = t->src[5], *dout = t->src[6];
-    struct tl_attn_params ap;
-    tl_attn_params_of(t, &ap);
     int64_t rows = q->ne[1] * q->ne[2] * q->ne[3];
     struct vk_piece *stats = vk_plan_scratch(m->vk, plan, (size_t)rows * 2 * sizeof(float), err, errlen);
     if (!stats) return false;
@@ -152,28 +150,11 @@ static bool prep_attn_back(struct tl_vk_mirror *m, const struct tl_tensor *t, st
     uint32_t osq = vk_bind(m, d, sq ? sq : q, false), osk = vk_bind(m, d, sk ? sk : q, false);
     uint32_t oo = vk_bind(m, d, out, false), odo = vk_bind(m, d, dout, false), od = vk_bind(m, d, t, true);
     vk_bind_piece(d, stats, true);
-    vk_push_u32(d, (uint32_t)q->ne[0]);
-    vk_push_u32(d, (uint32_t)q->ne[1]);
-    vk_push_u32(d, (uint32_t)k->ne[1]);
-    vk_push_u32(d, (uint32_t)q->ne[2]);
-    vk_push_u32(d, (uint32_t)(q->ne[2] / k->ne[2]));
-    vk_push_u32(d, (uint32_t)q->ne[3]);
-    vk_push_nb_from(d, q, 1);
-    vk_push_u32(d, oq);
-    vk_push_nb_from(d, k, 1);
-    vk_push_u32(d, ok);
-    vk_push_nb_from(d, v, 1);
-    vk_push_u32(d, ov);
+    vk_push_attn_shapes(d, q, k, v, oq, ok, ov);
     vk_push_u32(d, oo);
     vk_push_u32(d, odo);
     vk_push_u32(d, od);
-    vk_push_u32(d, sq != NULL);
-    vk_push_u32(d, sq ? osq : 0);
-    vk_push_u32(d, sk ? osk : 0);
-    vk_push_f32(d, ap.scale);
-    vk_push_u32(d, ap.causal);
-    vk_push_u32(d, (uint32_t)ap.q_offset);
-    vk_push_u32(d, (uint32_t)ap.window);
+    vk_push_attn_mask(d, t, osq, osk);
     vk_flat_groups(m->vk, d, (uint64_t)rows, 1);
     struct vk_dispatch *d2 = vk_plan_add(plan);
     *d2 = plan->d[plan->n - 2];   // the same bindings and constants (d may have moved)

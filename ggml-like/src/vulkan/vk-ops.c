@@ -270,35 +270,48 @@ static void prep_argmax(struct tl_vk_mirror *m, const struct tl_tensor *t, struc
     vk_flat_groups(m->vk, d, (uint64_t)tl_nrows(a), 1);
 }
 
-// One workgroup per (query, head, batch); segments bind q in their place when absent.
-static void prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
-    const struct tl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *sq = t->src[3], *sk = t->src[4];
-    struct tl_attn_params ap;
-    tl_attn_params_of(t, &ap);
-    d->pipe = (enum vk_pipe)(VK_PIPE_FLASH_ATTN + kv_index(m->vk, k->type));
-    uint32_t oq = vk_bind(m, d, q, false), ok = vk_bind(m, d, k, false), ov = vk_bind(m, d, v, false);
-    uint32_t osq = vk_bind(m, d, sq ? sq : q, false), osk = vk_bind(m, d, sk ? sk : q, false);
-    uint32_t od = vk_bind(m, d, t, true);
+// The push constants flash_attn.comp and attn_back.glsl share: the shapes, and q, k, v
+// by strides of dims 1-3 (ne0 is contiguous) and offsets.
+void vk_push_attn_shapes(struct vk_dispatch *d, const struct tl_tensor *q, const struct tl_tensor *k,
+                         const struct tl_tensor *v, uint32_t oq, uint32_t ok, uint32_t ov) {
     vk_push_u32(d, (uint32_t)q->ne[0]);
     vk_push_u32(d, (uint32_t)q->ne[1]);
     vk_push_u32(d, (uint32_t)k->ne[1]);
     vk_push_u32(d, (uint32_t)q->ne[2]);
     vk_push_u32(d, (uint32_t)(q->ne[2] / k->ne[2]));
     vk_push_u32(d, (uint32_t)q->ne[3]);
-    vk_push_nb_from(d, q, 1);   // ne0 is contiguous
+    vk_push_nb_from(d, q, 1);
     vk_push_u32(d, oq);
-    vk_push_nb_from(d, k, 1);   // ne0 is contiguous
+    vk_push_nb_from(d, k, 1);
     vk_push_u32(d, ok);
-    vk_push_nb_from(d, v, 1);   // ne0 is contiguous
+    vk_push_nb_from(d, v, 1);
     vk_push_u32(d, ov);
-    vk_push_u32(d, od);
-    vk_push_u32(d, sq != NULL);
-    vk_push_u32(d, sq ? osq : 0);
-    vk_push_u32(d, sk ? osk : 0);
+}
+
+// ... and the mask: segments (their offsets; 0 when absent), scale, causal, offset, window.
+void vk_push_attn_mask(struct vk_dispatch *d, const struct tl_tensor *t, uint32_t osq, uint32_t osk) {
+    struct tl_attn_params ap;
+    tl_attn_params_of(t, &ap);
+    bool segs = t->src[3] != NULL;
+    vk_push_u32(d, segs);
+    vk_push_u32(d, segs ? osq : 0);
+    vk_push_u32(d, segs ? osk : 0);
     vk_push_f32(d, ap.scale);
     vk_push_u32(d, ap.causal);
     vk_push_u32(d, (uint32_t)ap.q_offset);
     vk_push_u32(d, (uint32_t)ap.window);
+}
+
+// One workgroup per (query, head, batch); segments bind q in their place when absent.
+static void prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *sq = t->src[3], *sk = t->src[4];
+    d->pipe = (enum vk_pipe)(VK_PIPE_FLASH_ATTN + kv_index(m->vk, k->type));
+    uint32_t oq = vk_bind(m, d, q, false), ok = vk_bind(m, d, k, false), ov = vk_bind(m, d, v, false);
+    uint32_t osq = vk_bind(m, d, sq ? sq : q, false), osk = vk_bind(m, d, sk ? sk : q, false);
+    uint32_t od = vk_bind(m, d, t, true);
+    vk_push_attn_shapes(d, q, k, v, oq, ok, ov);
+    vk_push_u32(d, od);
+    vk_push_attn_mask(d, t, osq, osk);
     vk_flat_groups(m->vk, d, (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]), 1);
 }
 
