@@ -1,7 +1,8 @@
 // Vulkan benchmark: on the chosen device (LONGVL_VK_DEVICE), mul_mat GEMV with weights
 // cycled past the caches as weight bytes/s against the device's measured copy bandwidth,
 // GEMM and prefill attention as FLOP/s against its measured FMA peak, and decode
-// attention as KV-cache bytes/s against the copy bandwidth. On lavapipe (a CPU driver)
+// attention as KV-cache bytes/s against the copy bandwidth; the training ops (attention
+// backward, vocabulary loss) as FLOP/s against the peak. On lavapipe (a CPU driver)
 // the sizes are the --quick ones and the tables say so.
 #include "bench.h"
 #include "tl-cpu.h"
@@ -107,6 +108,49 @@ static void attn_row(struct vk_bench *b, int64_t Nq, int64_t Nk) {
     tl_free(ctx);
 }
 
+// Training: the attention backward over n tokens of causal self-attention (head 128,
+// 28/4 heads, f32), counted as 2.5x the forward's 4 D FLOPs per visible pair (the
+// device recomputes more: 16 D), and the chunked vocabulary loss with its backward over
+// n tokens (H x V bf16 weights, chunks of 64 tokens as the trainer's), 6 H V n FLOPs.
+static void attn_back_row(struct vk_bench *b, int64_t n) {
+    const int64_t D = 128, Hq = 28, Hkv = 4;
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = (size_t)D * n * (Hq * 6 + Hkv * 6) * 4 + (1 << 20) });
+    struct tl_tensor *q = tl_new_tensor_3d(ctx, TL_F32, D, n, Hq);
+    struct tl_tensor *k = tl_new_tensor_3d(ctx, TL_F32, D, n, Hkv), *v = tl_new_tensor_3d(ctx, TL_F32, D, n, Hkv);
+    struct tl_tensor *out = tl_new_tensor_3d(ctx, TL_F32, D, Hq, n), *dout = tl_new_tensor_3d(ctx, TL_F32, D, Hq, n);
+    struct tl_tensor *all[] = { q, k, v, out, dout };
+    for (int i = 0; i < 5; i++) {
+        fill_weights(all[i]);
+        tl_set_input(all[i]);
+    }
+    struct tl_attn_params p = { .scale = 0.088f, .causal = true };
+    struct tl_graph *g = tl_graph_new(ctx, 8);
+    tl_graph_build(g, tl_flash_attn_back(ctx, q, k, v, NULL, NULL, out, dout, p));
+    double s = graph_seconds(b, g);
+    double fl = s > 0 ? 10.0 * D * Hq * ((double)n * (n + 1) / 2) / s : 0;
+    printf("| attention backward | %lld tokens | %.1f | %.1f | %.3fx |\n", (long long)n, s * 1e3, fl / 1e9,
+           fl / b->lim.fma_flops_per_s);
+    tl_free(ctx);
+}
+
+static void lm_loss_row(struct vk_bench *b, int64_t H, int64_t V, int64_t n) {
+    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = (size_t)H * V * 6 + (size_t)H * n * 8 + (1 << 20) });
+    struct tl_tensor *w = tl_new_tensor_2d(ctx, TL_BF16, H, V), *h = tl_new_tensor_2d(ctx, TL_F32, H, n);
+    struct tl_tensor *tg = tl_new_tensor_1d(ctx, TL_I32, n), *dloss = tl_new_tensor_1d(ctx, TL_F32, 1);
+    memset(w->data, 0x3c, tl_nbytes(w));   // 0.0115 in bf16
+    fill_weights(h);
+    for (int64_t i = 0; i < n; i++) ((int32_t *)tg->data)[i] = (int32_t)((i * 7919) % V);
+    *(float *)dloss->data = 1.0f / (float)n;
+    tl_set_input(h);
+    struct tl_graph *g = tl_graph_new(ctx, 8);
+    tl_graph_build(g, tl_lm_loss_back(ctx, w, h, tg, dloss, 64, true));
+    double s = graph_seconds(b, g);
+    double fl = s > 0 ? 6.0 * H * V * n / s : 0;
+    printf("| vocabulary loss + backward (H %lld, V %lld) | %lld tokens | %.1f | %.1f | %.3fx |\n", (long long)H,
+           (long long)V, (long long)n, s * 1e3, fl / 1e9, fl / b->lim.fma_flops_per_s);
+    tl_free(ctx);
+}
+
 void bench_vulkan(const struct bench_opts *o) {
     char err[256] = "";
     struct vk_bench b = { .o = o };
@@ -146,6 +190,9 @@ void bench_vulkan(const struct bench_opts *o) {
     int64_t nk[2] = { small ? 1024 : 4096, small ? 4096 : 32768 };
     for (int i = 0; i < 2; i++) attn_row(&b, 1, nk[i]);
     attn_row(&b, small ? 128 : 512, nk[0]);
+    printf("\n### training ops\n\n| op | size | ms | GFLOP/s | vs FMA peak |\n|---|---|---|---|---|\n");
+    attn_back_row(&b, small ? 256 : 4096);
+    lm_loss_row(&b, small ? 512 : 3584, small ? 32768 : 151936, small ? 256 : 2048);
     printf("\n");
     tl_vk_backend_free(b.vk);
 }
