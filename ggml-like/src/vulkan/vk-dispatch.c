@@ -71,3 +71,8 @@ void vk_flat_groups(const struct tl_vk_backend *vk, struct vk_dispatch *d, uint6
     d->groups[1] = (uint32_t)((groups + gx - 1) / gx);
     d->groups[2] = 1;
 }
+
+bool vk_host_leaf(const struct tl_tensor *t) {
+    while (t->view_src) t = t->view_src;
+    return t->op == TL_OP_NONE;
+}

@@ -160,7 +160,8 @@ bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *nod
 bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *node, struct vk_plan *plan, char *err,
                    size_t errlen);
 void vk_plan_free(struct vk_plan *plan);
-// The backward and loss ops (vk-ops-grad.c): vk_grad_supported says which run on the device.
+// The backward and loss ops (vk-ops-grad.c): vk_grad_supported says which run on the
+// device (false for every other op), vk_prepare_grad fails for ops it does not know.
 bool vk_grad_supported(const struct tl_vk_backend *vk, const struct tl_tensor *node);
 bool vk_prepare_grad(struct tl_vk_mirror *m, const struct tl_tensor *node, struct vk_plan *plan, char *err,
                      size_t errlen);
@@ -185,6 +186,9 @@ void vk_push_nb(struct vk_dispatch *d, const struct tl_tensor *t);
 void vk_push_attn_shapes(struct vk_dispatch *d, const struct tl_tensor *q, const struct tl_tensor *k,
                          const struct tl_tensor *v, uint32_t oq, uint32_t ok, uint32_t ov);
 void vk_push_attn_mask(struct vk_dispatch *d, const struct tl_tensor *t, uint32_t osq, uint32_t osk);
+// t's bytes are a leaf's (or a view of one), which the host holds: ops whose dispatch
+// setup reads them there (rope's positions, get_rows_back's ids) need that.
+bool vk_host_leaf(const struct tl_tensor *t);
 // Groups for n invocations of local size ls, split over x and y (x is capped).
 void vk_flat_groups(const struct tl_vk_backend *vk, struct vk_dispatch *d, uint64_t n, uint32_t ls);
 // The unit of a tensor's offsets and strides in the shaders: its element size, or one

@@ -11,11 +11,6 @@
 
 static bool is_f32(const struct tl_tensor *t) { return t && t->type == TL_F32; }
 
-static const struct tl_tensor *root_of(const struct tl_tensor *t) {
-    while (t->view_src) t = t->view_src;
-    return t;
-}
-
 // The mul_mat pipeline of a float weight type (lm_loss's weights); -1: none on this device.
 static int float_weight_index(const struct tl_vk_backend *vk, enum tl_type type) {
     if (type == TL_F32) return VK_W_F32;
@@ -30,7 +25,7 @@ bool vk_grad_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t
     case TL_OP_SUM_TO:
         return is_f32(a);
     case TL_OP_GET_ROWS_BACK:   // the host reads the ids to list each table row's uses
-        return is_f32(a) && root_of(b)->op == TL_OP_NONE;
+        return is_f32(a) && vk_host_leaf(b);
     case TL_OP_UNARY_BACK: case TL_OP_RMS_NORM_BACK: case TL_OP_LAYER_NORM_BACK: case TL_OP_SOFT_MAX_BACK:
         return is_f32(a) && is_f32(b);
     case TL_OP_FLASH_ATTN_BACK: {

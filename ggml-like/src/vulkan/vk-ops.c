@@ -54,11 +54,8 @@ bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) 
         return is_f32(a) && is_f32(t);
     case TL_OP_SOFT_MAX:
         return is_f32(a) && (!b || (is_f32(b) && b->nb[0] == sizeof(float)));
-    case TL_OP_ROPE: {   // the host reads the positions to build the cos/sin table
-        const struct tl_tensor *root = b;
-        while (root->view_src) root = root->view_src;
-        return is_f32(a) && a->nb[0] == sizeof(float) && root->op == TL_OP_NONE;
-    }
+    case TL_OP_ROPE:   // the host reads the positions to build the cos/sin table
+        return is_f32(a) && a->nb[0] == sizeof(float) && vk_host_leaf(b);
     case TL_OP_GET_ROWS:
         return (a->type == TL_F32 || (f16 && a->type == TL_F16)) && b->type == TL_I32;
     case TL_OP_CONT: case TL_OP_CPY:   // the 16-bit types need 16-bit storage
@@ -71,12 +68,8 @@ bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) 
         return is_f32(a);
     case TL_OP_FLASH_ATTN:
         return kv_index(vk, b->type) >= 0 && a->ne[0] <= VK_ATTN_MAX_D && even_address(b) && even_address(t->src[2]);
-    case TL_OP_SUM_TO: case TL_OP_GET_ROWS_BACK: case TL_OP_UNARY_BACK: case TL_OP_RMS_NORM_BACK:
-    case TL_OP_LAYER_NORM_BACK: case TL_OP_SOFT_MAX_BACK: case TL_OP_FLASH_ATTN_BACK: case TL_OP_LM_LOSS:
-    case TL_OP_LM_LOSS_BACK:
+    default:   // the backward and loss ops (vk-ops-grad.c); false for any other
         return vk_grad_supported(vk, t);
-    default:
-        return false;
     }
 }
 
@@ -319,31 +312,20 @@ bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_
                    size_t errlen) {
     plan->n = 0;
     plan->n_scratch = 0;
-    switch (t->op) {   // the backward and loss ops (vk-ops-grad.c), and those of one dispatch each
-    case TL_OP_SUM_TO: case TL_OP_GET_ROWS_BACK: case TL_OP_UNARY_BACK: case TL_OP_RMS_NORM_BACK:
-    case TL_OP_LAYER_NORM_BACK: case TL_OP_SOFT_MAX_BACK: case TL_OP_FLASH_ATTN_BACK: case TL_OP_LM_LOSS:
-    case TL_OP_LM_LOSS_BACK:
-        return vk_prepare_grad(m, t, plan, err, errlen);
-    case TL_OP_ROPE:
-        return prep_rope(m, t, plan, err, errlen);
-    default:
-        break;
-    }
-    struct vk_dispatch *d = vk_plan_add(plan);
     switch (t->op) {
-    case TL_OP_ADD: case TL_OP_SUB: case TL_OP_MUL: case TL_OP_DIV: case TL_OP_SWIGLU: prep_binary(m, t, d); break;
-    case TL_OP_SCALE: case TL_OP_SILU: case TL_OP_GELU: case TL_OP_GELU_TANH: prep_unary(m, t, d); break;
-    case TL_OP_RMS_NORM: case TL_OP_LAYER_NORM: prep_norm(m, t, d); break;
-    case TL_OP_SOFT_MAX: prep_soft_max(m, t, d); break;
-    case TL_OP_GET_ROWS: prep_get_rows(m, t, d); break;
-    case TL_OP_CONT: case TL_OP_CPY: prep_cpy(m, t, d); break;
-    case TL_OP_MUL_MAT: prep_mul_mat(m, t, d); break;
-    case TL_OP_CONCAT: prep_concat(m, t, d); break;
-    case TL_OP_ARGMAX: prep_argmax(m, t, d); break;
-    case TL_OP_FLASH_ATTN: prep_flash_attn(m, t, d); break;
-    default:
-        tl_errorf(err, errlen, "vulkan: no shader for %s", tl_op_name(t->op));
-        return false;
+    case TL_OP_ADD: case TL_OP_SUB: case TL_OP_MUL: case TL_OP_DIV: case TL_OP_SWIGLU: prep_binary(m, t, vk_plan_add(plan)); break;
+    case TL_OP_SCALE: case TL_OP_SILU: case TL_OP_GELU: case TL_OP_GELU_TANH: prep_unary(m, t, vk_plan_add(plan)); break;
+    case TL_OP_RMS_NORM: case TL_OP_LAYER_NORM: prep_norm(m, t, vk_plan_add(plan)); break;
+    case TL_OP_SOFT_MAX: prep_soft_max(m, t, vk_plan_add(plan)); break;
+    case TL_OP_ROPE: return prep_rope(m, t, plan, err, errlen);
+    case TL_OP_GET_ROWS: prep_get_rows(m, t, vk_plan_add(plan)); break;
+    case TL_OP_CONT: case TL_OP_CPY: prep_cpy(m, t, vk_plan_add(plan)); break;
+    case TL_OP_MUL_MAT: prep_mul_mat(m, t, vk_plan_add(plan)); break;
+    case TL_OP_CONCAT: prep_concat(m, t, vk_plan_add(plan)); break;
+    case TL_OP_ARGMAX: prep_argmax(m, t, vk_plan_add(plan)); break;
+    case TL_OP_FLASH_ATTN: prep_flash_attn(m, t, vk_plan_add(plan)); break;
+    default:   // the backward and loss ops (vk-ops-grad.c), or an error
+        return vk_prepare_grad(m, t, plan, err, errlen);
     }
     return true;
 }
