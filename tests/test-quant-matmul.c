@@ -118,6 +118,7 @@ int main(int argc, char **argv) {
             if (tl_type_traits(types[ti])->block_size == 32) {   // rows that do not fill a 4-block step
                 run_case(types[ti], 21, 1, 160, isas[i], 2);
                 run_case(types[ti], 21, 3, 96, isas[i], 2);
+                run_case(types[ti], 13, 2, 416, isas[i], 2);   // 8-block steps, a 4-block step, a tail
                 run_case(types[ti], 21, 9, 224, isas[i], 2);
             }
         }

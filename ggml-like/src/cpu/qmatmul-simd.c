@@ -36,6 +36,7 @@ struct qcol {
     const float *sa;      // Q8_0: d * (sum of the block's 32 values), for Q4_1's min term
     const int32_t *bs;    // Q8_K: sum of each 32 values, for the K formats' min terms
     const int32_t *bias;  // per 4 values of qs: -offset * their sum, or NULL
+    const float *d4;      // Q8_0: d of each block four times over (one legacy block per 4 lanes)
 };
 
 // What the kernels subtract from a stored code. AVX-512 also stores Q8_0 as q + 128: it
@@ -78,7 +79,7 @@ static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) { (void)t;
 #endif
 
 // Bytes of planar data per column of K elements.
-static size_t planar_bytes(int64_t K) { return (size_t)K + (size_t)K / 32 * 12 + (size_t)K + 64; }
+static size_t planar_bytes(int64_t K) { return (size_t)K + (size_t)K / 32 * 12 + (size_t)K + (size_t)K / 2 + 64; }
 
 static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_t *mem, struct qcol *c) {
     int8_t *qs = (int8_t *)mem;
@@ -86,11 +87,13 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
     float *sa = d + K / 32;
     int32_t *bs = (int32_t *)(sa + K / 32);
     int32_t *bias = bs + K / 32;
+    float *d4 = (float *)(bias + K / 4);
     if (tl_type_traits(wt)->vec_dot_type == TL_Q8_0) {
         const block_q8_0 *b = blocks;
         for (int64_t i = 0; i < K / 32; i++) {
             memcpy(qs + 32 * i, b[i].qs, 32);
             d[i] = tl_fp16_to_fp32(b[i].d);
+            for (int j = 0; j < 4; j++) d4[4 * i + j] = d[i];
             int s = 0;
             for (int j = 0; j < 32; j++) s += b[i].qs[j];
             sa[i] = d[i] * (float)s;
@@ -108,7 +111,15 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
     if (off)
         for (int64_t i = 0; i < K / 4; i++)
             bias[i] = -off * (qs[4 * i] + qs[4 * i + 1] + qs[4 * i + 2] + qs[4 * i + 3]);
-    *c = (struct qcol){ blocks, qs, d, sa, bs, off ? bias : NULL };
+#if defined(__AVX512F__)
+    // The AVX-512 Q4_0 step dots the low and the high nibbles of 4 blocks into the same 16
+    // lanes, so it starts them from both halves' offsets at once: the first 16 of each
+    // 128 elements' 32 offsets take the sum.
+    if (wt == TL_Q4_0)
+        for (int64_t g = 0; g + 128 <= K; g += 128)
+            for (int j = 0; j < 16; j++) bias[g / 4 + j] += bias[g / 4 + 16 + j];
+#endif
+    *c = (struct qcol){ blocks, qs, d, sa, bs, off ? bias : NULL, d4 };
 }
 
 #if VL > 1
