@@ -9,6 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+// The CPU's name as /proc/cpuinfo gives it ("unknown CPU" elsewhere): tables from different
+// machines differ, and the kind of machine a shared VM lands on changes.
+static void cpu_name(char *out, size_t size) {
+    snprintf(out, size, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !colon) continue;
+        snprintf(out, size, "%s", colon + 2);
+        out[strcspn(out, "\n")] = 0;
+        break;
+    }
+    fclose(f);
+}
+
 int verb_bench(int argc, char **argv) {
     struct bench_opts o = { .threads = tl_cpu_default_threads(), .min_seconds = 1.0, .matmul = true, .quant = true, .attn = true,
                             .tokenizer = true, .vulkan = true };
@@ -46,7 +63,10 @@ int verb_bench(int argc, char **argv) {
         return 2;
     }
     if (o.quick) o.min_seconds = 0.05;
-    printf("longvl bench: %d threads, %s kernels%s\n\n", o.threads, tl_cpu_isa_name(tl_cpu_get_isa()), o.quick ? " (quick)" : "");
+    char cpu[128];
+    cpu_name(cpu, sizeof cpu);
+    printf("longvl bench: %s, %d threads, %s kernels%s\n\n", cpu, o.threads, tl_cpu_isa_name(tl_cpu_get_isa()),
+           o.quick ? " (quick)" : "");
     if (o.matmul) bench_matmul(&o);
     if (o.quant) bench_qmatmul(&o);
     if (o.attn) bench_attention(&o);

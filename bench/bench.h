@@ -22,7 +22,9 @@ double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts 
 // matrices (n_mat) to cover cycle_bytes so none stays cached, against the DRAM read
 // bandwidth (over dram_bytes). The two are measured alternately, three times, and the best
 // of each kept: the bandwidth left to us on a shared machine drifts from second to second.
-struct gemv_vs_dram { int n_mat; double weight_bytes_per_s, dram_bytes_per_s; };
+// cache_bytes_per_s: the same GEMV with its weights in the L2 (the kernel's ceiling),
+// measured in the same rounds.
+struct gemv_vs_dram { int n_mat; double weight_bytes_per_s, dram_bytes_per_s, cache_bytes_per_s; };
 struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, size_t dram_bytes,
                                        const struct bench_opts *o);
 
