@@ -80,18 +80,24 @@ static void fill_distinct(struct tl_tensor *t, uint64_t seed) {
     }
 }
 
-// GFLOP/s of our mul_mat for weights of `type`, M x K weights, N activations.
-double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts *o) {
+// Fastest seconds of our mul_mat for M x K weights of `type` and N activations.
+static double mul_mat_seconds(int type, int M, int N, int K, int min_runs, const struct bench_opts *o) {
     size_t bytes = (size_t)M * K * 4 + (size_t)N * K * 4 + (size_t)M * N * 4 + (1 << 20);
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = bytes });
+    if (!ctx) return 1e30;
     struct tl_tensor *w = tl_new_tensor_2d(ctx, type, K, M), *x = tl_new_tensor_2d(ctx, TL_F32, K, N);
     fill_distinct(w, 1);
     fill_distinct(x, 2);
     struct tl_graph *g = tl_graph_new(ctx, 8);
     tl_graph_build(g, tl_mul_mat(ctx, w, x));
-    double t = bench_graph_seconds(g, o, 3);
+    double t = bench_graph_seconds(g, o, min_runs);
     tl_free(ctx);
-    return 2.0 * M * N * K / t / 1e9;
+    return t;
+}
+
+// GFLOP/s of our mul_mat for weights of `type`, M x K weights, N activations.
+double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts *o) {
+    return 2.0 * M * N * K / mul_mat_seconds(type, M, N, K, 3, o) / 1e9;
 }
 
 double bench_sgemm_gflops(int M, int N, int K, const struct bench_opts *o) {
@@ -116,17 +122,7 @@ double bench_sgemm_gflops(int M, int N, int K, const struct bench_opts *o) {
 static double gemv_from_cache(int type, int K, const struct bench_opts *o) {
     size_t row = tl_row_size(type, K);
     int M = (int)(((size_t)512 << 10) * o->threads / row);
-    size_t wbytes = row * (size_t)M;
-    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = wbytes + (size_t)M * 4 + (size_t)K * 4 + (1 << 20) });
-    if (!ctx) return 0;
-    struct tl_tensor *w = tl_new_tensor_2d(ctx, type, K, M), *x = tl_new_tensor_1d(ctx, TL_F32, K);
-    fill_distinct(w, 1);
-    fill_distinct(x, 2);
-    struct tl_graph *g = tl_graph_new(ctx, 8);
-    tl_graph_build(g, tl_mul_mat(ctx, w, x));
-    double t = bench_graph_seconds(g, o, 20);
-    tl_free(ctx);
-    return wbytes / t;
+    return (double)row * M / mul_mat_seconds(type, M, 1, K, 20, o);
 }
 
 struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, size_t dram_bytes,
