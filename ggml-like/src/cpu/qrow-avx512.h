@@ -31,11 +31,6 @@ ALWAYS_INLINE __m128 fp16x4(const uint8_t *p, size_t stride) {
     return _mm_cvtph_ps(_mm_setr_epi16((short)ld16(p), (short)ld16(p + stride), (short)ld16(p + 2 * stride),
                                        (short)ld16(p + 3 * stride), 0, 0, 0, 0));
 }
-// Lanes [4i, 4i+4) take v[i] (one legacy block per 4 lanes).
-ALWAYS_INLINE __m512 spread_by4(__m128 v) {
-    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-                                 _mm512_castps128_ps512(v));
-}
 // Lanes [0, 8) take v[i], lanes [8, 16) take v[j].
 ALWAYS_INLINE zi pick_by8(zi v, int i, int j) {
     return _mm512_permutexvar_epi32(_mm512_setr_epi32(i, i, i, i, i, i, i, i, j, j, j, j, j, j, j, j), v);
