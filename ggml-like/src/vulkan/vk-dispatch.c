@@ -25,6 +25,12 @@ struct vk_piece *vk_plan_scratch(struct tl_vk_backend *vk, struct vk_plan *plan,
     return p;
 }
 
+struct vk_piece *vk_plan_upload(struct tl_vk_backend *vk, struct vk_plan *plan, const void *data, size_t bytes,
+                                char *err, size_t errlen) {
+    struct vk_piece *p = vk_plan_scratch(vk, plan, bytes, err, errlen);
+    return p && vk_write(vk, p, 0, data, bytes, err, errlen) ? p : NULL;
+}
+
 void vk_bind_piece(struct vk_dispatch *d, const struct vk_piece *p, bool written) {
     d->b[d->n_bindings++] = (struct vk_binding){ .block = p->block, .off = p->off, .size = p->size, .written = written };
 }
@@ -51,6 +57,17 @@ void vk_push_nb_from(struct vk_dispatch *d, const struct tl_tensor *t, int first
     for (int i = first; i < 4; i++) vk_push_u32(d, (uint32_t)(t->nb[i] / es));
 }
 void vk_push_nb(struct vk_dispatch *d, const struct tl_tensor *t) { vk_push_nb_from(d, t, 0); }
+
+void vk_push_gemm(struct vk_dispatch *d, const struct vk_gemm *g) {
+    uint32_t head[] = { g->K, g->M, g->N };
+    for (int i = 0; i < 3; i++) vk_push_u32(d, head[i]);
+    for (int i = 0; i < 4; i++) vk_push_u32(d, g->sa[i]);
+    vk_push_u32(d, g->off_a);
+    for (int i = 0; i < 4; i++) vk_push_u32(d, g->sb[i]);
+    vk_push_u32(d, g->off_b);
+    uint32_t tail[] = { g->off_d, g->b2, g->b3, g->r2, g->r3, g->accumulate };
+    for (int i = 0; i < 6; i++) vk_push_u32(d, tail[i]);
+}
 
 // Binds t as the next binding; returns its element offset past the bound start.
 uint32_t vk_bind(struct tl_vk_mirror *m, struct vk_dispatch *d, const struct tl_tensor *t, bool written) {

@@ -166,11 +166,16 @@ bool vk_grad_supported(const struct tl_vk_backend *vk, const struct tl_tensor *n
 bool vk_prepare_grad(struct tl_vk_mirror *m, const struct tl_tensor *node, struct vk_plan *plan, char *err,
                      size_t errlen);
 
-// Building blocks of the prepare functions (vk-ops.c).
+// Building blocks of the prepare functions (vk-dispatch.c).
 struct vk_dispatch *vk_plan_add(struct vk_plan *plan);
 // A device piece of bytes owned by the plan (NULL + err when memory runs out).
 struct vk_piece *vk_plan_scratch(struct tl_vk_backend *vk, struct vk_plan *plan, size_t bytes, char *err,
                                  size_t errlen);
+// The same, holding a copy of bytes the host built (rope's table, get_rows_back's lists).
+struct vk_piece *vk_plan_upload(struct tl_vk_backend *vk, struct vk_plan *plan, const void *data, size_t bytes,
+                                char *err, size_t errlen);
+// The mul_mat pipeline group index of a weight type; -1 if the device has no kernel for it.
+int vk_weight_index(const struct tl_vk_backend *vk, enum tl_type type);
 // Binds t (or a scratch piece) as d's next binding; vk_bind returns t's element offset
 // past the bound start.
 uint32_t vk_bind(struct tl_vk_mirror *m, struct vk_dispatch *d, const struct tl_tensor *t, bool written);
@@ -181,6 +186,18 @@ void vk_push_f32(struct vk_dispatch *d, float v);
 void vk_push_ne(struct vk_dispatch *d, const struct tl_tensor *t);
 void vk_push_nb_from(struct vk_dispatch *d, const struct tl_tensor *t, int first);   // dims first..3
 void vk_push_nb(struct vk_dispatch *d, const struct tl_tensor *t);
+// mul_mat.comp's push constants: d[n][m] (+)= sum_k a[m][k] b[n][k] per batch, with a's
+// and b's strides per dimension (k, m or n, batch 2, batch 3) and offsets in
+// vk_elem_bytes units, b's batch counts and their ratios to a's (broadcast).
+struct vk_gemm {
+    uint32_t K, M, N;
+    uint32_t sa[4], off_a;
+    uint32_t sb[4], off_b;
+    uint32_t off_d;
+    uint32_t b2, b3, r2, r3;
+    bool     accumulate;
+};
+void vk_push_gemm(struct vk_dispatch *d, const struct vk_gemm *g);
 // The attention shaders' shared push constants (vk-ops.c): shapes, q/k/v strides and
 // offsets; then, after each shader's own offsets, the mask of attention node t.
 void vk_push_attn_shapes(struct vk_dispatch *d, const struct tl_tensor *q, const struct tl_tensor *k,

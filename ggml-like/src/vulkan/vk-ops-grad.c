@@ -13,10 +13,7 @@ static bool is_f32(const struct tl_tensor *t) { return t && t->type == TL_F32; }
 
 // The mul_mat pipeline of a float weight type (lm_loss's weights); -1: none on this device.
 static int float_weight_index(const struct tl_vk_backend *vk, enum tl_type type) {
-    if (type == TL_F32) return VK_W_F32;
-    if (type == TL_BF16) return VK_W_BF16;
-    if (type == TL_F16 && vk->info.fp16_storage) return VK_W_F16;
-    return -1;
+    return tl_type_traits(type)->is_quantized ? -1 : vk_weight_index(vk, type);
 }
 
 bool vk_grad_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
@@ -85,10 +82,9 @@ static bool prep_get_rows_back(struct tl_vk_mirror *m, const struct tl_tensor *t
             if (r >= 0) runs[n_runs + cursor[b * R + r]++] = (uint32_t)i1;
         }
     free(cursor);
-    struct vk_piece *lists = vk_plan_scratch(m->vk, plan, words * sizeof *runs, err, errlen);
-    bool ok = lists && vk_write(m->vk, lists, 0, runs, words * sizeof *runs, err, errlen);
+    struct vk_piece *lists = vk_plan_upload(m->vk, plan, runs, words * sizeof *runs, err, errlen);
     free(runs);
-    if (!ok) return false;
+    if (!lists) return false;
     struct vk_dispatch *d = vk_plan_add(plan);
     d->pipe = VK_PIPE_GET_ROWS_BACK;
     uint32_t ody = vk_bind(m, d, dy, false);
@@ -159,30 +155,12 @@ static bool prep_attn_back(struct tl_vk_mirror *m, const struct tl_tensor *t, st
     return true;
 }
 
-// One mul_mat.comp dispatch over explicit operands: d[n][m] (+)= sum_k a[m][k] b[n][k],
-// element (m, k) of a at off_a + m sa_m + k sa_k, (n, k) of b at off_b + n sb_n + k sb_k.
-struct gemm {
-    uint32_t K, M, N;
-    uint32_t sa_k, sa_m, off_a;
-    uint32_t sb_k, sb_n, off_b;
-    uint32_t off_d;
-    bool     accumulate;
-};
-
-static void push_gemm(struct vk_dispatch *d, const struct gemm *g) {
-    vk_push_u32(d, g->K);
-    vk_push_u32(d, g->M);
-    vk_push_u32(d, g->N);
-    uint32_t a[4] = { g->sa_k, g->sa_m, 0, 0 }, b[4] = { g->sb_k, g->sb_n, 0, 0 };
-    for (int i = 0; i < 4; i++) vk_push_u32(d, a[i]);
-    vk_push_u32(d, g->off_a);
-    for (int i = 0; i < 4; i++) vk_push_u32(d, b[i]);
-    vk_push_u32(d, g->off_b);
-    vk_push_u32(d, g->off_d);
-    for (int i = 0; i < 4; i++) vk_push_u32(d, 1);   // b2, b3, r2, r3: no batch
-    vk_push_u32(d, g->accumulate);
-    d->groups[0] = (g->M + 15) / 16;
-    d->groups[1] = (g->N + 15) / 16;
+// One mul_mat.comp dispatch over plain 2-D operands (no batch), in 16 x 16 tiles.
+static void push_gemm(struct vk_dispatch *d, struct vk_gemm g) {
+    g.b2 = g.b3 = g.r2 = g.r3 = 1;
+    vk_push_gemm(d, &g);
+    d->groups[0] = (g.M + 15) / 16;
+    d->groups[1] = (g.N + 15) / 16;
     d->groups[2] = 1;
 }
 
@@ -205,8 +183,8 @@ static bool prep_lm(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk
         d->pipe = wpipe;
         uint32_t ow = vk_bind(m, d, w, false), oh = vk_bind(m, d, h, false);
         vk_bind_piece(d, z, true);
-        push_gemm(d, &(struct gemm){ .K = (uint32_t)H, .M = (uint32_t)V, .N = C, .sa_k = 1, .sa_m = ws, .off_a = ow,
-                                     .sb_k = 1, .sb_n = hs, .off_b = oh + (uint32_t)n0 * hs });
+        push_gemm(d, (struct vk_gemm){ .K = (uint32_t)H, .M = (uint32_t)V, .N = C, .sa = { 1, ws }, .off_a = ow,
+                                       .sb = { 1, hs }, .off_b = oh + (uint32_t)n0 * hs });
 
         d = vk_plan_add(plan);
         d->pipe = VK_PIPE_LM_SOFTMAX;
@@ -227,17 +205,17 @@ static bool prep_lm(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk
         ow = vk_bind(m, d, w, false);
         vk_bind_piece(d, z, false);
         uint32_t od = vk_bind(m, d, t, true);
-        push_gemm(d, &(struct gemm){ .K = (uint32_t)V, .M = (uint32_t)H, .N = C, .sa_k = ws, .sa_m = 1, .off_a = ow,
-                                     .sb_k = 1, .sb_n = (uint32_t)V, .off_d = od + (uint32_t)(n0 * H) });
+        push_gemm(d, (struct vk_gemm){ .K = (uint32_t)V, .M = (uint32_t)H, .N = C, .sa = { ws, 1 }, .off_a = ow,
+                                       .sb = { 1, (uint32_t)V }, .off_d = od + (uint32_t)(n0 * H) });
         if (!want_dw) continue;
         d = vk_plan_add(plan);   // dw[k][v] += sum_c h[n0 + c][k] z[c][v]
         d->pipe = (enum vk_pipe)(VK_PIPE_MUL_MAT + VK_W_F32);
         oh = vk_bind(m, d, h, false);
         vk_bind_piece(d, z, false);
         od = vk_bind(m, d, t, true);
-        push_gemm(d, &(struct gemm){ .K = C, .M = (uint32_t)H, .N = (uint32_t)V, .sa_k = hs, .sa_m = 1,
-                                     .off_a = oh + (uint32_t)n0 * hs, .sb_k = (uint32_t)V, .sb_n = 1,
-                                     .off_d = od + (uint32_t)(H * N), .accumulate = n0 > 0 });
+        push_gemm(d, (struct vk_gemm){ .K = C, .M = (uint32_t)H, .N = (uint32_t)V, .sa = { hs, 1 },
+                                       .off_a = oh + (uint32_t)n0 * hs, .sb = { (uint32_t)V, 1 },
+                                       .off_d = od + (uint32_t)(H * N), .accumulate = n0 > 0 });
     }
     if (back) return true;
     struct vk_dispatch *d = vk_plan_add(plan);   // the loss: sum_to [N] -> [1]

@@ -12,8 +12,7 @@ static int copy_type(enum tl_type type) {
     return type == TL_F32 ? 0 : type == TL_F16 ? 1 : type == TL_BF16 ? 2 : -1;
 }
 
-// The mul_mat pipeline group index of a weight type; -1 if the device has no kernel for it.
-static int weight_index(const struct tl_vk_backend *vk, enum tl_type type) {
+int vk_weight_index(const struct tl_vk_backend *vk, enum tl_type type) {
     switch (type) {
     case TL_F32: return VK_W_F32;
     case TL_F16: return vk->info.fp16_storage ? VK_W_F16 : -1;
@@ -61,7 +60,7 @@ bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) 
     case TL_OP_CONT: case TL_OP_CPY:   // the 16-bit types need 16-bit storage
         return copy_type(a->type) >= 0 && copy_type(t->type) >= 0 && (f16 || (a->type == TL_F32 && t->type == TL_F32));
     case TL_OP_MUL_MAT:
-        return weight_index(vk, a->type) >= 0 && is_f32(b) && even_address(a);
+        return vk_weight_index(vk, a->type) >= 0 && is_f32(b) && even_address(a);
     case TL_OP_CONCAT:
         return tl_row_size(a->type, 1) == 4 || (f16 && a->type == TL_F16);
     case TL_OP_ARGMAX:
@@ -157,10 +156,9 @@ static bool prep_rope(struct tl_vk_mirror *m, const struct tl_tensor *t, struct 
             tl_rope_sincos(&p, ang, &cs[2 * (k * n_pairs + i)], &cs[2 * (k * n_pairs + i) + 1]);
         }
     }
-    struct vk_piece *table = vk_plan_scratch(m->vk, plan, bytes, err, errlen);
-    bool ok = table && vk_write(m->vk, table, 0, cs, bytes, err, errlen);
+    struct vk_piece *table = vk_plan_upload(m->vk, plan, cs, bytes, err, errlen);
     free(cs);
-    if (!ok) return false;
+    if (!table) return false;
     struct vk_dispatch *d = vk_plan_add(plan);
     d->pipe = VK_PIPE_ROPE;
     uint32_t oa = vk_bind(m, d, a, false);
@@ -210,23 +208,18 @@ static void prep_cpy(struct tl_vk_mirror *m, const struct tl_tensor *t, struct v
 // tiles (mul_mat.comp). Both take the same bindings and push constants.
 static void prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0], *b = t->src[1];
-    int w = weight_index(m->vk, a->type);
+    int w = vk_weight_index(m->vk, a->type);
     bool gemv = b->ne[1] <= VK_GEMV_MAX_N;
     d->pipe = (enum vk_pipe)((gemv ? (m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) : VK_PIPE_MUL_MAT) + w);
     uint32_t oa = vk_bind(m, d, a, false), ob = vk_bind(m, d, b, false), od = vk_bind(m, d, t, true);
-    vk_push_u32(d, (uint32_t)a->ne[0]);
-    vk_push_u32(d, (uint32_t)a->ne[1]);
-    vk_push_u32(d, (uint32_t)b->ne[1]);
-    vk_push_nb(d, a);
-    vk_push_u32(d, oa);
-    vk_push_nb(d, b);
-    vk_push_u32(d, ob);
-    vk_push_u32(d, od);
-    vk_push_u32(d, (uint32_t)b->ne[2]);
-    vk_push_u32(d, (uint32_t)b->ne[3]);
-    vk_push_u32(d, (uint32_t)(b->ne[2] / a->ne[2]));
-    vk_push_u32(d, (uint32_t)(b->ne[3] / a->ne[3]));
-    vk_push_u32(d, 0);   // d = a b, not d += a b
+    struct vk_gemm g = { .K = (uint32_t)a->ne[0], .M = (uint32_t)a->ne[1], .N = (uint32_t)b->ne[1], .off_a = oa,
+                         .off_b = ob, .off_d = od, .b2 = (uint32_t)b->ne[2], .b3 = (uint32_t)b->ne[3],
+                         .r2 = (uint32_t)(b->ne[2] / a->ne[2]), .r3 = (uint32_t)(b->ne[3] / a->ne[3]) };
+    for (int i = 0; i < 4; i++) {
+        g.sa[i] = (uint32_t)(a->nb[i] / vk_elem_bytes(a->type));
+        g.sb[i] = (uint32_t)(b->nb[i] / vk_elem_bytes(b->type));
+    }
+    vk_push_gemm(d, &g);
     if (gemv) {
         vk_flat_groups(m->vk, d, (uint64_t)a->ne[1], 1);
     } else {
