@@ -46,6 +46,17 @@ static int scale_fields(enum tl_type t, int off[2]) {
 // Block formats: random codes with small finite scales (quantizing real data at these
 // sizes would take longer than the benchmark; the speed does not depend on the values).
 static void fill_blocks(struct tl_tensor *t, uint64_t seed) {
+    if (t->type == TL_Q4_0_X16) {   // a CPU layout of Q4_0: fill as Q4_0, then regroup
+        void *q4_0 = malloc(tl_nbytes(t));
+        t->type = TL_Q4_0;
+        fill_blocks(t, seed);
+        t->type = TL_Q4_0_X16;
+        if (!q4_0) abort();
+        memcpy(q4_0, t->data, tl_nbytes(t));
+        tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q4_0, t->data, tl_nelements(t));
+        free(q4_0);
+        return;
+    }
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + 7;
     size_t n = tl_nbytes(t), bs = tl_type_traits(t->type)->type_size;
     uint8_t *p = t->data;

@@ -7,7 +7,8 @@
 
 #include <stdio.h>
 
-static const enum tl_type qtypes[] = { TL_Q4_0, TL_Q4_1, TL_Q8_0, TL_Q4_K, TL_Q5_K, TL_Q6_K };
+// q4_0x16: Q4_0 as `run` and `logits` hold it on the CPU (tl_type_interleaved).
+static const enum tl_type qtypes[] = { TL_Q4_0, TL_Q4_0_X16, TL_Q4_1, TL_Q8_0, TL_Q4_K, TL_Q5_K, TL_Q6_K };
 
 void bench_qmatmul(const struct bench_opts *o) {
     int M = o->quick ? 1024 : 4096, K = M, N = o->quick ? 128 : 512;
@@ -23,7 +24,8 @@ void bench_qmatmul(const struct bench_opts *o) {
     printf("\n## quantized mul_mat GEMV (one token), weights streamed from DRAM (%s kernels)\n\n",
            tl_cpu_isa_name(tl_cpu_get_isa()));
     printf("DRAM read bandwidth, GEMV and GEMV from L2 are measured alternately for each row, best of 3 each. \"From L2\": the\n"
-           "same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's ceiling.\n\n");
+           "same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's ceiling. q4_0x16 is Q4_0\n"
+           "regrouped 16 blocks at a time, the layout in which `run` and `logits` hold Q4_0 weights on the CPU.\n\n");
     printf("| shape (M x K) | weights | bits/weight | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | from L2 GB/s |\n"
            "|---|---|---|---|---|---|---|---|\n");
     int shapes[2][2] = { { 4096, 4096 }, { 18944, 3584 } };

@@ -198,7 +198,8 @@ int verb_logits(int argc, char **argv) {
     int32_t next = 0;
     bool ok;
     struct tl_vk_backend *vk = device_args_open(a.vulkan, false, &ok, err, sizeof err);
-    ok = ok && parse_tokens(&a, &seq, err, sizeof err) && qwen25vl_text_load(&m, a.model, err, sizeof err);
+    ok = ok && parse_tokens(&a, &seq, err, sizeof err) && qwen25vl_text_load(&m, a.model, err, sizeof err) &&
+         (vk || qwen25vl_text_use_cpu_layouts(&m, err, sizeof err));
     if (ok) {
         pos = malloc((size_t)3 * seq.n * sizeof *pos);
         logits = malloc((size_t)seq.n * m.hp.n_vocab * sizeof *logits);

@@ -232,6 +232,7 @@ static bool run(struct run_state *st, char *err, size_t errlen) {
     bool dev_ok;
     st->vk = device_args_open(a->vulkan, a->quiet, &dev_ok, err, errlen);
     if (!dev_ok || !qwen25vl_text_load(&st->m, a->model, err, errlen)) return false;
+    if (!st->vk && !qwen25vl_text_use_cpu_layouts(&st->m, err, errlen)) return false;
     st->tok = tokenizer_load_gguf(st->m.file, err, errlen);
     if (!st->tok) return false;
     if (a->prompt_file) {

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 // ---------------------------------------------------------------------------------------
 // Loading
@@ -102,7 +104,50 @@ bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *e
     return true;
 }
 
+// The mapped file's pages under [p, p + n), dropped from this process (they are read
+// again from the file if touched): the weight now lives in its CPU copy.
+static void release_file_pages(const void *p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + n) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static bool use_cpu_layout(struct qwen25vl_text_model *m, struct tl_tensor *t) {
+    enum tl_type to = tl_type_interleaved(t->type, t->ne[0]);
+    if (to == t->type) return true;
+    for (int i = 0; i < m->n_cpu_copies; i++)   // tied embeddings: output is tok_embd
+        if (m->cpu_copies[i] == t->data) return true;
+    size_t n = tl_nbytes(t);
+    void *copy = aligned_alloc(64, (n + 63) / 64 * 64);
+    void **list = realloc(m->cpu_copies, (m->n_cpu_copies + 1) * sizeof *list);
+    if (!copy || !list) {
+        free(copy);
+        if (list) m->cpu_copies = list;
+        return false;
+    }
+    m->cpu_copies = list;
+    tl_convert_layout(t->type, to, t->data, copy, tl_nelements(t));
+    release_file_pages(t->data, n);
+    m->cpu_copies[m->n_cpu_copies++] = copy;
+    t->data = copy;
+    t->type = to;
+    return true;
+}
+
+bool qwen25vl_text_use_cpu_layouts(struct qwen25vl_text_model *m, char *err, size_t errlen) {
+    bool ok = use_cpu_layout(m, m->output);
+    for (uint32_t l = 0; ok && l < m->hp.n_layer; l++) {
+        struct qwen25vl_text_layer *L = &m->layers[l];
+        struct tl_tensor *w[] = { L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down };
+        for (size_t i = 0; ok && i < sizeof w / sizeof w[0]; i++) ok = use_cpu_layout(m, w[i]);
+    }
+    if (!ok) tl_errorf(err, errlen, "out of memory for the CPU layout of the weights");
+    return ok;
+}
+
 void qwen25vl_text_free(struct qwen25vl_text_model *m) {
+    for (int i = 0; i < m->n_cpu_copies; i++) free(m->cpu_copies[i]);
+    free(m->cpu_copies);
     free(m->layers);
     tl_free(m->wctx);
     tl_gguf_free(m->file);

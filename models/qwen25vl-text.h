@@ -41,6 +41,8 @@ struct qwen25vl_text_model {
     struct tl_context *wctx;     // weight tensor headers
     struct tl_tensor *tok_embd, *output_norm, *output;   // output = tok_embd when tied
     struct qwen25vl_text_layer *layers;
+    void **cpu_copies;           // weights moved to a CPU layout (qwen25vl_text_use_cpu_layouts)
+    int n_cpu_copies;
 };
 
 // Opens a text GGUF, reads and checks its hyperparameters, and lists the tensors it must
@@ -51,6 +53,11 @@ struct tl_gguf *qwen25vl_text_open(const char *path, bool with_extra, struct qwe
                                    struct qwen25vl_tensor_spec **specs, int *n_specs, char *err, size_t errlen);
 // Opens a text GGUF and checks its hyperparameters and every tensor's name and shape.
 bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *err, size_t errlen);
+// For models computed on the CPU only (not with a Vulkan device, which reads the file's
+// layouts): copies every matrix weight that has a faster CPU layout into it
+// (tl_type_interleaved: Q4_0 -> Q4_0_X16), giving its pages of the mapped file back.
+// Same results up to float rounding order. False (out of memory) with a message.
+bool qwen25vl_text_use_cpu_layouts(struct qwen25vl_text_model *m, char *err, size_t errlen);
 void qwen25vl_text_free(struct qwen25vl_text_model *m);
 
 // Token embeddings as f32 rows: out[i][0..n_embd). An id outside the vocabulary is an error.

@@ -5,6 +5,8 @@
 // usage: test-quant-matmul [scalar|avx2|avx512]   (exit 77 = this CPU lacks the ISA)
 #include "test-util.h"
 
+static void quantize_q4_0_ref(const float *x, void *y, int64_t n) { tl_type_traits(TL_Q4_0)->from_float(x, y, n); }
+
 static const enum tl_type types[] = { TL_Q4_0, TL_Q4_1, TL_Q8_0, TL_Q4_K, TL_Q5_K, TL_Q6_K };
 
 // Relative error bounds of the quantized product vs f32 (RMS of the difference over RMS
@@ -33,7 +35,14 @@ static void run_case(enum tl_type t, int64_t M, int64_t N, int64_t K, enum tl_cp
     float *af = malloc(K * M * sizeof(float));
     for (int64_t i = 0; i < K * M; i++) af[i] = gaussian() * 0.05f;
     for (int64_t i = 0; i < K * N; i++) ((float *)b->data)[i] = gaussian();
-    tl_type_traits(t)->from_float(af, a->data, K * M);
+    if (t == TL_Q4_0_X16) {   // a CPU layout: made from Q4_0, as the model loader does
+        void *q = malloc(tl_nbytes(a));
+        quantize_q4_0_ref(af, q, K * M);
+        tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q, a->data, K * M);
+        free(q);
+    } else {
+        tl_type_traits(t)->from_float(af, a->data, K * M);
+    }
     struct tl_tensor *c = tl_mul_mat(ctx, a, b);
     struct tl_graph *g = tl_graph_new(ctx, 8);
     tl_graph_build(g, c);
@@ -122,5 +131,12 @@ int main(int argc, char **argv) {
                 run_case(types[ti], 21, 9, 224, isas[i], 2);
             }
         }
+    for (int i = 0; i < n_isa; i++) {   // Q4_0_X16: rows of whole 512-element groups
+        run_case(TL_Q4_0_X16, 37, 1, 512, isas[i], 2);
+        run_case(TL_Q4_0_X16, 64, 1, 3584, isas[i], 2);    // the 7B model's hidden size
+        run_case(TL_Q4_0_X16, 21, 3, 1024, isas[i], 2);    // a partial QNC group
+        run_case(TL_Q4_0_X16, 19, 70, 1536, isas[i], 1);   // the GEMM panels
+        run_case(TL_Q4_0_X16, 96, 5, 2048, isas[i], 3);
+    }
     return test_summary("test-quant-matmul");
 }

@@ -15,6 +15,8 @@
 #include "convert-qwen25vl.h"
 #include "quantize.h"
 #include "qwen25vl-gguf.h"
+#include "qwen25vl-text.h"
+#include "mrope-positions.h"
 
 #include <unistd.h>
 
@@ -126,6 +128,62 @@ static void test_non_finite(void) {
     unlink(in);
 }
 
+// Logits of all n tokens through the text model's context API (what `logits` runs), one
+// token per graph: one-token products (GEMV), as in generation.
+static float *text_model_logits(const struct qwen25vl_text_model *m, const int32_t *tokens, int n) {
+    char err[512] = "";
+    int64_t E = m->hp.n_embd;
+    float *embd = malloc(n * E * sizeof *embd), *out = malloc(n * m->hp.n_vocab * sizeof *out);
+    int32_t *pos = malloc(3 * n * sizeof *pos), next;
+    struct qwen25vl_text_params p = { .n_ctx = n, .kv_type = TL_F32, .n_ubatch = 1, .n_threads = 2 };
+    struct qwen25vl_text_context *c = NULL;
+    bool ok = qwen25vl_mrope_positions(n, 0, NULL, 0, pos, &next, err, sizeof err) &&
+              qwen25vl_text_embed(m, tokens, n, embd, err, sizeof err) &&
+              (c = qwen25vl_text_context_new(m, &p, err, sizeof err)) != NULL &&
+              qwen25vl_text_decode(c, embd, pos, n, out, true, err, sizeof err);
+    if (!ok) check(0, "text model logits: %s", err);
+    qwen25vl_text_context_free(c);
+    free(embd);
+    free(pos);
+    if (!ok) free(out);
+    return ok ? out : NULL;
+}
+
+// The CPU layout of a Q4_0 model (qwen25vl_text_use_cpu_layouts): the weights whose rows
+// are a multiple of 512 (here FFN-down, K = 512) become Q4_0_X16 and the others (K = 256)
+// stay; the logits equal the file layout's up to the order of float rounding (the integer
+// block sums are the same).
+static void test_cpu_layout(const char *path, const int32_t *tokens, int n) {
+    char err[512] = "";
+    struct qwen25vl_text_model file, cpu;
+    bool ok = qwen25vl_text_load(&file, path, err, sizeof err) && qwen25vl_text_load(&cpu, path, err, sizeof err) &&
+              qwen25vl_text_use_cpu_layouts(&cpu, err, sizeof err);
+    check(ok, "q4_0 model loaded twice, once in the CPU layout %s", err);
+    if (!ok) return;
+    int moved = 0, kept = 0;
+    for (uint32_t l = 0; l < cpu.hp.n_layer; l++) {
+        moved += cpu.layers[l].ffn_down->type == TL_Q4_0_X16;
+        kept += cpu.layers[l].wq->type == TL_Q4_0 && cpu.layers[l].ffn_up->type == TL_Q4_0;
+    }
+    check(moved == (int)cpu.hp.n_layer && kept == (int)cpu.hp.n_layer && cpu.output->type == file.output->type,
+          "CPU layout: %d of %u FFN-down weights (K = 512) in q4_0x16; Q and FFN-up (K = 256) still q4_0, the output %s",
+          moved, cpu.hp.n_layer, tl_type_name(cpu.output->type));
+    float *want = text_model_logits(&file, tokens, n), *got = text_model_logits(&cpu, tokens, n);
+    if (want && got) {
+        double se = 0, ss = 0;
+        for (int64_t i = 0; i < n * (int64_t)file.hp.n_vocab; i++) {
+            se += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+            ss += (double)want[i] * want[i];
+        }
+        double rel = sqrt(se / ss);
+        check(rel < 1e-5, "CPU layout: one-token logits within %.1e of the file layout's RMS (< 1e-5)", rel);
+    }
+    free(want);
+    free(got);
+    qwen25vl_text_free(&cpu);
+    qwen25vl_text_free(&file);
+}
+
 static void unload(struct model *m) {
     tl_free(m->wctx);
     tl_gguf_free(m->g);
@@ -206,6 +264,7 @@ int main(int argc, char **argv) {
                   cases[c].min_argmax);
             free(got);
         }
+        if (cases[c].s == QUANT_Q4_0) test_cpu_layout(qpath, tokens, N);
         unload(&qm);
         unlink(qpath);
     }

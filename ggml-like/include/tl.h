@@ -53,6 +53,8 @@ enum tl_type {
     TL_Q5_K,
     TL_Q6_K,
     TL_Q8_K,   // activations only: the dot partner of the K formats
+    // CPU layouts of the block formats, made from them in memory, never in files
+    TL_Q4_0_X16,   // Q4_0 with 16 blocks interleaved per group (quants/blocks.h)
     TL_TYPE_COUNT,
 };
 
@@ -61,13 +63,14 @@ typedef void (*tl_from_float_fn)(const float *src, void *dst, int64_t n);
 // Dot product of n weights (in the type) with n activations in its vec_dot_type.
 typedef float (*tl_vec_dot_fn)(int64_t n, const void *x, const void *y);
 
+#define TL_GGML_NONE UINT32_MAX
 struct tl_type_traits {
     const char      *name;
     int64_t          block_size;    // elements per block (1 for plain types)
     size_t           type_size;     // bytes per block
     bool             is_float;      // an element type: F32, F16, BF16
     bool             is_quantized;  // a block format
-    uint32_t         ggml_type;     // its number in GGUF files
+    uint32_t         ggml_type;     // its number in GGUF files (TL_GGML_NONE: a CPU layout)
     tl_to_float_fn   to_float;      // NULL for I32
     tl_from_float_fn from_float;    // floats: round to nearest even; blocks: GGUF's quantizer
     tl_vec_dot_fn    vec_dot;       // block formats: the reference dot kernel
@@ -81,6 +84,12 @@ size_t tl_row_size(enum tl_type type, int64_t ne0);   // bytes of ne0 elements
 bool tl_type_from_ggml(uint32_t ggml_type, enum tl_type *type);
 // Parses a type name as printed by tl_type_name ("q4_K" and "q4_k" both); false if unknown.
 bool tl_type_parse(const char *name, enum tl_type *type);
+// The layout the CPU's one-token kernels read fastest for weight rows of ne0 elements
+// stored as t (Q4_0 -> Q4_0_X16 where ne0 is a multiple of 512), or t itself.
+enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0);
+// n weights (whole rows) from block format `from` to `to`, where one is the other's
+// interleaved layout: a lossless permutation of the bytes.
+void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n);
 // A weight matrix can be multiplied in this type (float or block format).
 static inline bool tl_type_is_weight(const struct tl_type_traits *tt) { return tt->is_float || tt->vec_dot; }
 

@@ -110,6 +110,9 @@ static const struct tl_type_traits type_traits[TL_TYPE_COUNT] = {
                   dequantize_q6_K, quantize_q6_K, vec_dot_q6_K_q8_K, TL_Q8_K },
     [TL_Q8_K] = { "q8_K", QK_K, sizeof(block_q8_K), false, true, 15,
                   dequantize_q8_K, quantize_q8_K, NULL, TL_Q8_K },
+    // made by tl_convert_layout only: no quantizer of its own
+    [TL_Q4_0_X16] = { "q4_0x16", QK_LEGACY, sizeof(block_q4_0), false, true, TL_GGML_NONE,
+                      dequantize_q4_0_x16, NULL, vec_dot_q4_0_x16_q8_0, TL_Q8_0 },
 };
 
 const struct tl_type_traits *tl_type_traits(enum tl_type type) {
@@ -123,7 +126,7 @@ const char *tl_type_name(enum tl_type type) {
 
 bool tl_type_from_ggml(uint32_t ggml_type, enum tl_type *type) {
     for (int t = 0; t < TL_TYPE_COUNT; t++)
-        if (type_traits[t].ggml_type == ggml_type && t != TL_Q8_K) {
+        if (type_traits[t].ggml_type == ggml_type && t != TL_Q8_K && ggml_type != TL_GGML_NONE) {
             *type = (enum tl_type)t;
             return true;
         }
@@ -131,12 +134,22 @@ bool tl_type_from_ggml(uint32_t ggml_type, enum tl_type *type) {
 }
 
 bool tl_type_parse(const char *name, enum tl_type *type) {
-    for (int t = 0; t < TL_TYPE_COUNT; t++)
-        if (strcasecmp(type_traits[t].name, name) == 0) {
+    for (int t = 0; t < TL_TYPE_COUNT; t++)   // CPU layouts are not for users to name
+        if (type_traits[t].ggml_type != TL_GGML_NONE && strcasecmp(type_traits[t].name, name) == 0) {
             *type = (enum tl_type)t;
             return true;
         }
     return false;
+}
+
+enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0) {
+    return t == TL_Q4_0 && ne0 % X16_ELEMS == 0 ? TL_Q4_0_X16 : t;
+}
+
+void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n) {
+    if (from == TL_Q4_0 && to == TL_Q4_0_X16) q4_0_to_x16(src, dst, n);
+    else if (from == TL_Q4_0_X16 && to == TL_Q4_0) x16_to_q4_0(src, dst, n);
+    else TL_ASSERT(!"tl_convert_layout: not a layout pair");
 }
 
 size_t tl_row_size(enum tl_type type, int64_t ne0) {

@@ -299,6 +299,7 @@ struct qa_model *qa_model_open(const struct qa_model_params *p, char *err, size_
         goto fail;
     }
     if (!(g->have_text = qwen25vl_text_load(&g->m, p->model, err, errlen)) ||
+        (!p->vk && !qwen25vl_text_use_cpu_layouts(&g->m, err, errlen)) ||
         !(g->tok = tokenizer_load_gguf(g->m.file, err, errlen)) ||
         !(g->have_vision = qwen25vl_vision_load(&g->v, p->mmproj, err, errlen)))
         goto fail;

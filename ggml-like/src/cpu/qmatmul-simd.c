@@ -37,18 +37,30 @@ struct qcol {
     const int32_t *bs;    // Q8_K: sum of each 32 values, for the K formats' min terms
     const int32_t *bias;  // per 4 values of qs: -offset * their sum, or NULL
     const float *d4;      // Q8_0: d of each block four times over (one legacy block per 4 lanes)
+    const int32_t *block_bias;   // Q4_0_X16: -8 * (sum of each block's 32 values), a lane's start
 };
 
 // What the kernels subtract from a stored code. AVX-512 also stores Q8_0 as q + 128: it
 // has no byte sign instruction for the vpmaddubsw sign trick of the AVX2 kernel.
 static int code_offset(enum tl_type t) {
     switch (t) {
-    case TL_Q4_0: return 8;
+    case TL_Q4_0: case TL_Q4_0_X16: return 8;
     case TL_Q6_K: return 32;
 #if defined(__AVX512F__)
     case TL_Q8_0: return 128;
 #endif
     default: return 0;
+    }
+}
+
+// Q4_0_X16 (both SIMD builds), per 512: register r = 2c + h (code chunk c, low or high
+// nibbles h) holds, at lane i, elements 16h + 4c .. +3 of block i.
+static void permute_for_x16(int8_t *qs, int64_t K) {
+    int8_t tmp[X16_ELEMS];
+    for (int64_t g = 0; g < K; g += X16_ELEMS) {
+        for (int r = 0; r < 8; r++)
+            for (int i = 0; i < X16_BLOCKS; i++) memcpy(tmp + 64 * r + 4 * i, qs + g + 32 * i + 16 * (r % 2) + 4 * (r / 2), 4);
+        memcpy(qs + g, tmp, X16_ELEMS);
     }
 }
 
@@ -58,7 +70,9 @@ static int code_offset(enum tl_type t) {
 // Q4_K/Q5_K, per 256: sub-blocks 0,2 | 1,3 | 4,6 | 5,7 (low and high nibbles of 64 bytes).
 static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
     int8_t tmp[256];
-    if (t == TL_Q4_0 || t == TL_Q4_1) {
+    if (t == TL_Q4_0_X16) {
+        permute_for_x16(qs, K);
+    } else if (t == TL_Q4_0 || t == TL_Q4_1) {
         for (int64_t g = 0; g + 128 <= K; g += 128) {
             for (int i = 0; i < 4; i++) {
                 memcpy(tmp + 16 * i, qs + g + 32 * i, 16);
@@ -75,7 +89,9 @@ static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
     }
 }
 #else
-static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) { (void)t; (void)qs; (void)K; }
+static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
+    if (t == TL_Q4_0_X16) permute_for_x16(qs, K);
+}
 #endif
 
 // Bytes of planar data per column of K elements.
@@ -119,7 +135,16 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
         for (int64_t g = 0; g + 128 <= K; g += 128)
             for (int j = 0; j < 16; j++) bias[g / 4 + j] += bias[g / 4 + 16 + j];
 #endif
-    *c = (struct qcol){ blocks, qs, d, sa, bs, off ? bias : NULL, d4 };
+    // Q4_0_X16: the 8 registers of a group dot into the same lane per block, which starts
+    // from the sum of that block's 8 offsets (bs is free: Q8_K's only)
+    if (wt == TL_Q4_0_X16)
+        for (int64_t g = 0; g < K / 4; g += X16_ELEMS / 4)
+            for (int i = 0; i < X16_BLOCKS; i++) {
+                int32_t sum = 0;
+                for (int r = 0; r < 8; r++) sum += bias[g + 16 * r + i];
+                bs[g / 8 + i] = sum;
+            }
+    *c = (struct qcol){ blocks, qs, d, sa, bs, off ? bias : NULL, d4, bs };
 }
 
 #if VL > 1
@@ -132,6 +157,7 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
 ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     switch (t) {
     case TL_Q4_0: row_legacy(TL_Q4_0, w, K, cols, nc, out); break;
+    case TL_Q4_0_X16: row_q4_0_x16(w, K, cols, nc, out); break;
     case TL_Q4_1: row_legacy(TL_Q4_1, w, K, cols, nc, out); break;
     case TL_Q8_0: row_legacy(TL_Q8_0, w, K, cols, nc, out); break;
     case TL_Q4_K: row_k_asym(TL_Q4_K, w, K, cols, nc, out); break;

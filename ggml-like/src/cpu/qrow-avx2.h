@@ -56,6 +56,35 @@ ALWAYS_INLINE void row_legacy(enum tl_type t, const uint8_t *w, int64_t K, const
     for (int c = 0; c < nc; c++) out[c] = hsum8(acc[c]) + accm[c];
 }
 
+// Q4_0_X16 (quants/blocks.h), each group in two halves of 8 blocks: a half's code
+// registers have a block per int32 lane, so the float scaling is lane by lane. The
+// vpmaddubsw pair sums (|.| <= 2 * 15 * 127) of a half's 8 registers add up exactly in
+// int16 (8 * 3810 < 32768), so one vpmaddwd per half widens them.
+ALWAYS_INLINE void row_q4_0_x16(const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    __m256 acc[QNC];
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    const vi m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    for (int64_t g = 0; g < K / X16_ELEMS; g++, w += X16_GROUP_BYTES)
+        for (int h = 0; h < 2; h++) {
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16 * h)));
+            vi code[8];
+            for (int ch = 0; ch < 4; ch++) {
+                vi raw = vi_load(w + X16_SCALE_BYTES + 64 * ch + 32 * h);
+                code[2 * ch] = _mm256_and_si256(raw, m4);
+                code[2 * ch + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+            }
+            for (int c = 0; c < nc; c++) {
+                const int8_t *a = cols[c].qs + X16_ELEMS * g + 32 * h;
+                vi p = _mm256_maddubs_epi16(code[0], vi_load(a));
+                for (int r = 1; r < 8; r++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(code[r], vi_load(a + 64 * r)));
+                const int64_t lane0 = X16_BLOCKS * g + 8 * h;
+                vi sum = _mm256_add_epi32(_mm256_madd_epi16(p, ones), vi_load(cols[c].block_bias + lane0));
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_loadu_ps(cols[c].d + lane0)), acc[c]);
+            }
+        }
+    for (int c = 0; c < nc; c++) out[c] = hsum8(acc[c]);
+}
+
 // Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scale sc and min m; per super-block
 // sum_j sc_j * p_j (integer), then * d_w * d_a, minus dmin * d_a * sum_j m_j * bs_j.
 ALWAYS_INLINE void row_k_asym(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {

@@ -39,6 +39,17 @@ static_assert(sizeof(block_q5_K) == 176, "q5_K block");
 static_assert(sizeof(block_q6_K) == 210, "q6_K block");
 static_assert(sizeof(block_q8_K) == 292, "q8_K block");
 
+// Q4_0_X16, libtl's own CPU layout of Q4_0 rows (never in a file): each run of 16 blocks
+// (512 weights, 288 bytes) becomes a group of their 16 fp16 scales, then 4 chunks of 64
+// code bytes; chunk c holds bytes 4c..4c+3 of block i at bytes 4i..4i+3. One 64-byte load
+// thus gives a 16-lane register whose lane i belongs to block i alone, so a dot
+// instruction's int32 lanes are per-block sums and the scales apply lane by lane, with
+// no shuffling in the one-token kernels. Rows must hold a multiple of 512 weights.
+#define X16_BLOCKS 16
+#define X16_ELEMS (X16_BLOCKS * QK_LEGACY)
+#define X16_SCALE_BYTES (2 * X16_BLOCKS)
+#define X16_GROUP_BYTES (X16_BLOCKS * sizeof(block_q4_0))
+
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block: sub-blocks 0-3 keep
 // them in the low 6 bits of bytes j and j+4; 4-7 keep the low 4 bits in byte j+4 and the
 // top 2 bits in the spare high bits of bytes j-4 (scale) and j (min).

@@ -37,6 +37,12 @@ float vec_dot_q4_K_q8_K(int64_t n, const void *x, const void *y);
 float vec_dot_q5_K_q8_K(int64_t n, const void *x, const void *y);
 float vec_dot_q6_K_q8_K(int64_t n, const void *x, const void *y);
 
+// Q4_0 <-> Q4_0_X16 (blocks.h), n weights, a multiple of 512; lossless both ways.
+void q4_0_to_x16(const void *src, void *dst, int64_t n);
+void x16_to_q4_0(const void *src, void *dst, int64_t n);
+void dequantize_q4_0_x16(const void *x, float *y, int64_t n);
+float vec_dot_q4_0_x16_q8_0(int64_t n, const void *x, const void *y);
+
 // GGUF's rounding of the K quantizers: to nearest, ties to even (valid for |v| < 2^22).
 static inline int nearest_int(float v) {
     return (int)__builtin_lrintf(v);
