@@ -163,19 +163,34 @@ static void decode_q6_K(const uint8_t *blk, uint8_t *codes, float *scale, float 
 
 static void decode_block(enum tl_type t, const uint8_t *blk, uint8_t *codes, float *scale, float *bias) {
     switch (t) {
-    case TL_Q4_0: case TL_Q4_0_X16: decode_legacy(TL_Q4_0, blk, codes, scale, bias); break;
-    case TL_Q4_1: case TL_Q8_0: decode_legacy(t, blk, codes, scale, bias); break;
+    case TL_Q4_0: case TL_Q4_1: case TL_Q8_0: decode_legacy(t, blk, codes, scale, bias); break;
     case TL_Q4_K: case TL_Q5_K: decode_k_asym(t, blk, codes, scale, bias); break;
     case TL_Q6_K: decode_q6_K(blk, codes, scale, bias); break;
     default: TL_ASSERT(!"qgemm panel: not a block weight type");
     }
 }
 
+// A Q4_0_X16 row (quants/blocks.h) decoded as decode_legacy decodes its Q4_0 blocks.
+static void decode_q4_0_x16_row(const uint8_t *row, int64_t K, uint8_t *codes, float *scale, float *bias) {
+    for (int64_t g = 0; g < K / X16_ELEMS; g++, row += X16_GROUP_BYTES)
+        for (int i = 0; i < X16_BLOCKS; i++) {
+            const int64_t b = g * X16_BLOCKS + i;
+            uint16_t h;
+            memcpy(&h, row + 2 * i, 2);
+            scale[b] = tl_fp16_to_fp32(h);
+            bias[b] = -8.0f * scale[b];
+            for (int j = 0; j < 16; j++) {   // byte j of the block: chunk j / 4, lane i
+                uint8_t q = row[X16_SCALE_BYTES + 64 * (j / 4) + 4 * i + j % 4];
+                codes[32 * b + j] = q & 0x0F;
+                codes[32 * b + j + 16] = q >> 4;
+            }
+        }
+}
+
 struct panel {
     uint32_t *codes;       // [K/4][PR] dwords of 4 codes
     float *scale, *bias;   // [K/S][PR]
     uint8_t *row_codes;    // K codes of one row, before interleaving
-    uint8_t *row_blocks;   // Q4_0_X16: one row back in Q4_0's layout
     float *row_scale, *row_bias;
 };
 
@@ -187,13 +202,12 @@ static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int rows,
     for (int r = 0; r < PR; r++) {
         if (r < rows) {
             const uint8_t *row = a + (size_t)r * lda;
-            if (t == TL_Q4_0_X16) {   // back to Q4_0's blocks, which decode_block knows
-                tl_convert_layout(TL_Q4_0_X16, TL_Q4_0, row, p->row_blocks, K);
-                row = p->row_blocks;
-            }
-            for (int64_t b = 0; b < K / bs; b++)
-                decode_block(t, row + b * tt->type_size, p->row_codes + b * bs, p->row_scale + b * (bs / S),
-                             p->row_bias + b * (bs / S));
+            if (t == TL_Q4_0_X16)
+                decode_q4_0_x16_row(row, K, p->row_codes, p->row_scale, p->row_bias);
+            else
+                for (int64_t b = 0; b < K / bs; b++)
+                    decode_block(t, row + b * tt->type_size, p->row_codes + b * bs, p->row_scale + b * (bs / S),
+                                 p->row_bias + b * (bs / S));
         } else {
             memset(p->row_codes, 0, (size_t)K);
             memset(p->row_scale, 0, (size_t)nsub * sizeof(float));
@@ -315,9 +329,8 @@ bool ISA_FN(tl_cpu_qgemm_panel)(enum tl_type t, int64_t M, int64_t N, int64_t K,
             .codes = alloc64((size_t)K * PR), .scale = alloc64((size_t)(K / S) * PR * sizeof(float)),
             .bias = alloc64((size_t)(K / S) * PR * sizeof(float)), .row_codes = alloc64((size_t)K),
             .row_scale = alloc64((size_t)(K / S) * sizeof(float)), .row_bias = alloc64((size_t)(K / S) * sizeof(float)),
-            .row_blocks = alloc64(tl_row_size(t, K)),
         };
-        TL_ASSERT(groups && p.codes && p.scale && p.bias && p.row_codes && p.row_scale && p.row_bias && p.row_blocks);
+        TL_ASSERT(groups && p.codes && p.scale && p.bias && p.row_codes && p.row_scale && p.row_bias);
         for (int64_t i = 0; i < n_groups; i++)
             groups[i] = (struct act_group){ (int32_t *)(act_q + gq * i), act_s + 2 * gs * i, act_s + 2 * gs * i + gs };
         uint8_t *my_blocks = blocks + qrow * omp_get_thread_num();
@@ -341,7 +354,7 @@ bool ISA_FN(tl_cpu_qgemm_panel)(enum tl_type t, int64_t M, int64_t N, int64_t K,
                 tile_any(t, &p, &groups[gi], K, nc, c + (size_t)gi * PNC * ldc + m0, ldc, rows);
             }
         }
-        free(p.codes); free(p.scale); free(p.bias); free(p.row_codes); free(p.row_scale); free(p.row_bias); free(p.row_blocks);
+        free(p.codes); free(p.scale); free(p.bias); free(p.row_codes); free(p.row_scale); free(p.row_bias);
         free(groups);
     }
     free(act_q);
