@@ -114,9 +114,7 @@ static void release_file_pages(const void *p, size_t n) {
 
 static bool use_cpu_layout(struct qwen25vl_text_model *m, struct tl_tensor *t) {
     enum tl_type to = tl_type_interleaved(t->type, t->ne[0]);
-    if (to == t->type) return true;
-    for (int i = 0; i < m->n_cpu_copies; i++)   // tied embeddings: output is tok_embd
-        if (m->cpu_copies[i] == t->data) return true;
+    if (to == t->type) return true;   // also a tensor already moved (tied output = tok_embd)
     size_t n = tl_nbytes(t);
     void *copy = aligned_alloc(64, (n + 63) / 64 * 64);
     void **list = realloc(m->cpu_copies, (m->n_cpu_copies + 1) * sizeof *list);
