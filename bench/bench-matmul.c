@@ -48,10 +48,10 @@ static int scale_fields(enum tl_type t, int off[2]) {
 static void fill_blocks(struct tl_tensor *t, uint64_t seed) {
     if (t->type == TL_Q4_0_X16) {   // a CPU layout of Q4_0: fill as Q4_0, then regroup
         void *q4_0 = malloc(tl_nbytes(t));
+        if (!q4_0) abort();
         t->type = TL_Q4_0;
         fill_blocks(t, seed);
         t->type = TL_Q4_0_X16;
-        if (!q4_0) abort();
         memcpy(q4_0, t->data, tl_nbytes(t));
         tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q4_0, t->data, tl_nelements(t));
         free(q4_0);

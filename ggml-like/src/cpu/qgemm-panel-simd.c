@@ -179,8 +179,8 @@ static void decode_q4_0_x16_row(const uint8_t *row, int64_t K, uint8_t *codes, f
             memcpy(&h, row + 2 * i, 2);
             scale[b] = tl_fp16_to_fp32(h);
             bias[b] = -8.0f * scale[b];
-            for (int j = 0; j < 16; j++) {   // byte j of the block: chunk j / 4, lane i
-                uint8_t q = row[X16_SCALE_BYTES + 64 * (j / 4) + 4 * i + j % 4];
+            for (int j = 0; j < 16; j++) {
+                uint8_t q = row[x16_code_offset(i, j)];
                 codes[32 * b + j] = q & 0x0F;
                 codes[32 * b + j + 16] = q >> 4;
             }

@@ -52,9 +52,7 @@ ALWAYS_INLINE zi scaled_pair_sum(zi acc, zi dots_a, zi dots_b, zi scale_words) {
 // Weights stream from DRAM once per token; asking for them 2 KiB ahead of use keeps more
 // cache-line reads in flight than the hardware prefetcher alone (+10-15% GB/s measured
 // on the 4-bit GEMV).
-#ifndef PREFETCH_DISTANCE
 #define PREFETCH_DISTANCE 2048
-#endif
 ALWAYS_INLINE void prefetch_ahead(const uint8_t *w, size_t step_bytes) {
     for (size_t o = 0; o < step_bytes; o += 64) _mm_prefetch((const char *)w + PREFETCH_DISTANCE + o, _MM_HINT_T0);
 }

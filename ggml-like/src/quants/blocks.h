@@ -49,6 +49,8 @@ static_assert(sizeof(block_q8_K) == 292, "q8_K block");
 #define X16_ELEMS (X16_BLOCKS * QK_LEGACY)
 #define X16_SCALE_BYTES (2 * X16_BLOCKS)
 #define X16_GROUP_BYTES (X16_BLOCKS * sizeof(block_q4_0))
+// Where code byte j (< 16) of block i sits in its group: chunk j / 4, lane i.
+static inline int x16_code_offset(int i, int j) { return X16_SCALE_BYTES + 64 * (j / 4) + 4 * i + j % 4; }
 
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block: sub-blocks 0-3 keep
 // them in the low 6 bits of bytes j and j+4; 4-7 keep the low 4 bits in byte j+4 and the

@@ -5,31 +5,22 @@
 #include "tl-impl.h"
 #include "quants.h"
 
-// Q4_0 byte j of a block (j < 16) sits in the group's code chunk j / 4, at lane (block) i,
-// byte j % 4 of that lane.
-static size_t x16_code_offset(int block, int j) { return X16_SCALE_BYTES + 64 * (size_t)(j / 4) + 4 * block + j % 4; }
-
-void q4_0_to_x16(const void *src, void *dst, int64_t n) {
+// Byte k of Q4_0 block i of a group (its 2-byte scale, then 16 code bytes) and that
+// byte's place in the Q4_0_X16 group; one walk serves both directions.
+static void regroup(const uint8_t *src, uint8_t *dst, int64_t n, bool to_x16) {
     TL_ASSERT(n % X16_ELEMS == 0);
-    const block_q4_0 *x = src;
-    uint8_t *y = dst;
-    for (int64_t g = 0; g < n / X16_ELEMS; g++, x += X16_BLOCKS, y += X16_GROUP_BYTES)
-        for (int i = 0; i < X16_BLOCKS; i++) {
-            memcpy(y + 2 * i, &x[i].d, 2);
-            for (int j = 0; j < QK_LEGACY / 2; j++) y[x16_code_offset(i, j)] = x[i].qs[j];
-        }
+    for (int64_t g = 0; g < n / X16_ELEMS; g++, src += X16_GROUP_BYTES, dst += X16_GROUP_BYTES)
+        for (int i = 0; i < X16_BLOCKS; i++)
+            for (int k = 0; k < (int)sizeof(block_q4_0); k++) {
+                int in_block = (int)sizeof(block_q4_0) * i + k;
+                int in_group = k < 2 ? 2 * i + k : x16_code_offset(i, k - 2);
+                if (to_x16) dst[in_group] = src[in_block];
+                else dst[in_block] = src[in_group];
+            }
 }
 
-void x16_to_q4_0(const void *src, void *dst, int64_t n) {
-    TL_ASSERT(n % X16_ELEMS == 0);
-    const uint8_t *x = src;
-    block_q4_0 *y = dst;
-    for (int64_t g = 0; g < n / X16_ELEMS; g++, x += X16_GROUP_BYTES, y += X16_BLOCKS)
-        for (int i = 0; i < X16_BLOCKS; i++) {
-            memcpy(&y[i].d, x + 2 * i, 2);
-            for (int j = 0; j < QK_LEGACY / 2; j++) y[i].qs[j] = x[x16_code_offset(i, j)];
-        }
-}
+void q4_0_to_x16(const void *src, void *dst, int64_t n) { regroup(src, dst, n, true); }
+void x16_to_q4_0(const void *src, void *dst, int64_t n) { regroup(src, dst, n, false); }
 
 void dequantize_q4_0_x16(const void *x, float *y, int64_t n) {
     block_q4_0 tmp[X16_BLOCKS];
