@@ -32,7 +32,7 @@ parse=$(sed -n 's/.* s, \([0-9.]*\) pages\/s.*/\1/p' "$dir/add.txt")
 render=$(sed -n 's/.* s, \([0-9.]*\) pages\/s.*/\1/p' "$dir/radd.txt")
 
 # the references: poppler on the accepted documents' pages
-mapfile -t docs < <(/usr/bin/python3 -c "
+mapfile -t docs < <("${LONGVL_PYTHON:-/usr/bin/python3}" -c "
 import sqlite3, sys
 for (p,) in sqlite3.connect(sys.argv[1]).execute(\"SELECT path FROM documents WHERE status = 'accepted'\"): print(p)" \
   "$dir/pool/pool.sqlite")
@@ -50,7 +50,7 @@ tokens=$(sed -n 's/^tokens: \([0-9]*\) .*/\1/p' "$dir/synth.txt")
 secs=$(sed -n 's/.*, \([0-9.]*\) s (.* instances\/s).*/\1/p' "$dir/synth.txt")
 index=$(stat -c %s "$dir/pool/pool.sqlite")
 shard=$(stat -c %s "$dir/out/shard-0-of-1.jsonl")
-shown=$(/usr/bin/python3 -c "
+shown=$("${LONGVL_PYTHON:-/usr/bin/python3}" -c "
 import json, sys; print(sum(json.loads(l)['pages'][1] - json.loads(l)['pages'][0] + 1 for l in open(sys.argv[1])))" \
   "$dir/out/shard-0-of-1.jsonl")
 pdf_bytes=$(for d in "${docs[@]}"; do stat -c %s "$d"; done | awk '{ s += $1 } END { print s }')

@@ -17,7 +17,7 @@
 # usage: test-data-pool.sh LONGVL PDF_DIR
 longvl=$1
 pdfs=$2
-py=/usr/bin/python3
+py=${LONGVL_PYTHON:-/usr/bin/python3}
 . "$(dirname "$0")/test-lib.sh" data-pool
 
 q() { "$py" -c "import sqlite3, sys; [print(*r, sep='|') for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]" "$1/pool.sqlite" "$2"; }

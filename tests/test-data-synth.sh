@@ -22,7 +22,7 @@
 longvl=$1
 tok=$2
 pdfs=$3
-py=/usr/bin/python3
+py=${LONGVL_PYTHON:-/usr/bin/python3}
 refdir="$(dirname "$0")/reference"
 . "$(dirname "$0")/test-lib.sh" data-synth
 

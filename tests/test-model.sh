@@ -15,7 +15,7 @@
 longvl=$1
 tok=$2
 ref="$(dirname "$0")/reference/qwen25vl_ref.py"
-py=/usr/bin/python3   # Debian's, with python3-numpy (the pyenv python on PATH has no NumPy)
+py=${LONGVL_PYTHON:-/usr/bin/python3}   # Debian's, with python3-numpy (the pyenv python on PATH has no NumPy)
 . "$(dirname "$0")/test-lib.sh" model
 # compare LABEL GOT WANT ATOL RTOL: prints the numbers; counts as passed when within bounds
 compare() {

@@ -10,7 +10,7 @@ longvl=$1
 tok=$2
 pdfs=$3
 ref="$(dirname "$0")/reference/preprocess_ref.py"
-py=/usr/bin/python3
+py=${LONGVL_PYTHON:-/usr/bin/python3}
 . "$(dirname "$0")/test-lib.sh" preprocess
 
 if ! "$py" -c "import numpy, PIL" 2>/dev/null; then

@@ -11,7 +11,7 @@ longvl=$1
 tok=$2
 pdfs=$3
 ref="$(dirname "$0")/reference/qwen25vl_ref.py"
-py=/usr/bin/python3
+py=${LONGVL_PYTHON:-/usr/bin/python3}
 . "$(dirname "$0")/test-lib.sh" run
 
 f32_model "$dir/hf" "$dir/m" --preset tiny --seed 7

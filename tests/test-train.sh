@@ -125,7 +125,7 @@ if [ "$mode" != --sanitizer ] && command -v mpirun >/dev/null && ldd "$longvl" |
     "$longvl" train-longpt -m "$dir/m.gguf" "${dp[@]}" --tokens-per-step 256 -o "$dir/two.gguf"
   ids=198,25,2001,3005,1500,1600,30,2001
   for f in one two m; do "$longvl" logits -m "$dir/$f.gguf" --tokens $ids -o "$dir/$f.f32" 2>/dev/null; done
-  py=/usr/bin/python3 ref="$(dirname "$0")/reference/qwen25vl_ref.py"
+  py=${LONGVL_PYTHON:-/usr/bin/python3} ref="$(dirname "$0")/reference/qwen25vl_ref.py"
   if out=$("$py" "$ref" compare "$dir/two.f32" "$dir/one.f32" --atol 1e-4 --rtol 1e-5 --label "2 ranks vs 1 rank x2 accumulation" 2>&1)
   then ok "$out"; else fail "$out"; fi
   if "$py" "$ref" compare "$dir/m.f32" "$dir/one.f32" --atol 1e-4 --rtol 1e-5 >/dev/null 2>&1; then
@@ -162,7 +162,7 @@ if "$longvl" info --devices >/dev/null 2>&1; then
   # is ~4 RMS away, so 1e-2 of RMS still tells trained from untrained.
   ids=198,25,2001,3005,1500,1600,30,2001
   for f in cpu vk m; do "$longvl" logits -m "$dir/$f.gguf" --tokens $ids -o "$dir/$f-vk.f32" 2>/dev/null; done
-  cmp_vk() { /usr/bin/python3 "$(dirname "$0")/reference/qwen25vl_ref.py" compare "$dir/$1-vk.f32" "$dir/cpu-vk.f32" \
+  cmp_vk() { "${LONGVL_PYTHON:-/usr/bin/python3}" "$(dirname "$0")/reference/qwen25vl_ref.py" compare "$dir/$1-vk.f32" "$dir/cpu-vk.f32" \
                --atol 2e-3 --rtol 1e-2 --label "$2" 2>&1; }
   if out=$(cmp_vk vk "trained on Vulkan vs on the CPU"); then ok "$out"; else fail "$out"; fi
   if cmp_vk m "untrained" >/dev/null; then fail "the Vulkan comparison cannot tell the untrained model from the trained one"
