@@ -8,6 +8,7 @@
 #     bytes/token x N the runtime predicts (ratio 1.00 = the cache is all that grows).
 # usage: bench/bench-model.sh [LONGVL] [--quick]
 set -eu
+calc() { awk "BEGIN { print $1 }"; }   # floating-point arithmetic without bc
 longvl=${1:-build/examples/longvl}
 quick=${2:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +39,7 @@ for w in "" -q8_0 -q4_0; do
   d=$(grep -o 'generated [0-9]* tokens in [0-9.]* s ([0-9.]* tok/s' "$dir/err" | grep -o '([0-9.]*' | tr -d '(')
   [ -z "$base" ] && base=$d
   label=${w#-}
-  printf "| %s | %d | %s | %s | %s | %.2fx |\n" "${label:-f16}" $(( $(stat -c %s "$f") >> 20 )) "$n" "$p" "$d" "$(echo "$d / $base" | bc -l)"
+  printf "| %s | %d | %s | %s | %s | %.2fx |\n" "${label:-f16}" $(( $(stat -c %s "$f") >> 20 )) "$n" "$p" "$d" "$(calc "$d / $base")"
 done
 
 # the same on the Vulkan device (LONGVL_VK_DEVICE picks it; on lavapipe, the CPU driver, the
@@ -59,7 +60,7 @@ if XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} "$longvl" info --devices >"$dir/devs
     n=$(grep -o 'prefill [0-9]* tokens' "$dir/err" | grep -o '[0-9]*')
     d=$(grep -o 'generated [0-9]* tokens in [0-9.]* s ([0-9.]* tok/s' "$dir/err" | grep -o '([0-9.]*' | tr -d '(')
     label=${w#-}
-    printf "| %s | %s | %s | %s | %.2fx |\n" "${label:-f16}" "$n" "$p" "$d" "$(echo "$d / $dc" | bc -l)"
+    printf "| %s | %s | %s | %s | %.2fx |\n" "${label:-f16}" "$n" "$p" "$d" "$(calc "$d / $dc")"
   done
 fi
 
@@ -70,7 +71,7 @@ echo "|---|---|"
 for m in tiny small; do
   "$longvl" run -m "$dir/$m.gguf" --mmproj "$dir/$m-mmproj.gguf" --pdf "$pdf" --pages 1-2 -p "Q" -n 1 2>"$dir/err" >/dev/null
   s=$(grep -o 'encoded in [0-9.]* s' "$dir/err" | grep -o '[0-9.]*')
-  printf "| %s (%s) | %.0f |\n" "$m" "$([ $m = tiny ] && echo 'hidden 32, depth 4' || echo 'hidden 128, depth 8')" "$(echo "$s * 500" | bc -l)"
+  printf "| %s (%s) | %.0f |\n" "$m" "$([ $m = tiny ] && echo 'hidden 32, depth 4' || echo 'hidden 128, depth 8')" "$(calc "$s * 500")"
 done
 
 echo
@@ -88,7 +89,7 @@ sweep() {   # MODEL KV CONTEXTS...
     rss=$(grep -o 'peak RSS [0-9]*' "$dir/err" | grep -o '[0-9]*')
     per=$(grep -o 'KV [a-z0-9_]* [0-9]* B/token' "$dir/err" | grep -o '[0-9]* B/' | grep -o '[0-9]*')
     local ratio="(base)"
-    if [ -n "$rss0" ]; then ratio=$(printf "%.2f" "$(echo "($rss - $rss0) * 1048576 / ($per * ($n - $n0))" | bc -l)"); else rss0=$rss n0=$n; fi
+    if [ -n "$rss0" ]; then ratio=$(printf "%.2f" "$(calc "($rss - $rss0) * 1048576 / ($per * ($n - $n0))")"); else rss0=$rss n0=$n; fi
     printf "| %s | %s | %dK | %.0f | %s | %s | %s |\n" "$m" "$kv" $((n / 1024)) "$per" "$d" "$rss" "$ratio"
   done
 }

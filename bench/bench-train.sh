@@ -12,7 +12,10 @@
 # runs right after each of ours, and the table gets its tokens/s, our ratio to it, and its
 # peak RSS (up to TORCH_MAX_TOKENS tokens, default 40000: PyTorch runs ~5-9x slower, so
 # its 128K step would take hours on 2 cores).
-# usage: [PRESETS="tiny small"] [MODES="every none"] bench/bench-train.sh LONGVL [LENGTH...]
+# DEVICE=vulkan trains on the Vulkan device (LONGVL_VK_DEVICE) instead: the reference is
+# then the device's FMA peak (`longvl bench --only vulkan --quick`), and PyTorch, where it
+# has CUDA, runs the same step on the GPU (peak GPU memory instead of RSS).
+# usage: [PRESETS="tiny small"] [MODES="every none"] [DEVICE=cpu|vulkan] bench/bench-train.sh LONGVL [LENGTH...]
 #        (default lengths 8192 32768; MODES=every: only the checkpointed rows)
 set -euo pipefail
 longvl=$1
@@ -24,13 +27,25 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/longvl-bench-train-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 
 threads=$(nproc)
+device=${DEVICE:-cpu}
+py=${LONGVL_PYTHON:-/usr/bin/python3}
 torch_ref=$(dirname "$0")/torch_train_ref.py
-has_torch=$(/usr/bin/python3 -c "import torch" 2>/dev/null && echo yes || echo no)
+torch_device=cpu
+[ "$device" = vulkan ] && "$py" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null && torch_device=cuda
+has_torch=$("$py" -c "import torch" 2>/dev/null && echo yes || echo no)
 [ "$has_torch" = yes ] || echo "(no python3-torch: the PyTorch columns stay empty; apt-get install python3-torch)"
-blas=$("$longvl" bench --only matmul --quick | sed -n 's/.*vs OpenBLAS sgemm (\([0-9.]*\) GFLOP\/s).*/\1/p' | head -1)
-echo "reference: OpenBLAS sgemm ${blas:-?} GFLOP/s (same run)"
+if [ "$device" = vulkan ]; then
+  vk=$(XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} "$longvl" bench --only vulkan --quick)
+  blas=$(sed -n 's/.*FMA peak \([0-9.]*\) GFLOP\/s.*/\1/p' <<<"$vk" | head -1)
+  echo "device: $(sed -n 's/^## Vulkan on //p' <<<"$vk"); reference: its FMA peak ${blas:-?} GFLOP/s (same run); PyTorch on $torch_device"
+  ref_label="vs FMA peak" torch_mem="PyTorch peak $([ "$torch_device" = cuda ] && echo "GPU memory" || echo RSS) MiB"
+else
+  blas=$("$longvl" bench --only matmul --quick | sed -n 's/.*vs OpenBLAS sgemm (\([0-9.]*\) GFLOP\/s).*/\1/p' | head -1)
+  echo "reference: OpenBLAS sgemm ${blas:-?} GFLOP/s (same run)"
+  ref_label="vs sgemm" torch_mem="PyTorch peak RSS MiB"
+fi
 echo
-echo "| model | tokens | checkpointing | tokens/s | model GFLOP/s | vs sgemm | graph+acts bytes/token | peak RSS MiB | PyTorch tokens/s | vs PyTorch | PyTorch peak RSS MiB |"
+echo "| model | tokens | checkpointing | tokens/s | model GFLOP/s | $ref_label | graph+acts bytes/token | peak RSS MiB | PyTorch tokens/s | vs PyTorch | $torch_mem |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for preset in ${PRESETS:-tiny small}; do
   "$longvl" make-tiny "$dir/$preset-hf" --preset $preset --dtype f32 --tokenizer "$tok" >/dev/null
@@ -46,7 +61,7 @@ for preset in ${PRESETS:-tiny small}; do
       every=$([ "$mode" = every ] && echo 1 || echo "$layers")
       pages=$(( n / 1024 - 1 ))
       log="$dir/log.csv"
-      out=$("$longvl" train-longpt -m "$dir/$preset.gguf" --steps 2 --seq-len "$n" --threads "$threads" \
+      out=$(XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} "$longvl" train-longpt -m "$dir/$preset.gguf" --steps 2 --seq-len "$n" --threads "$threads" --device "$device" \
             --data "retrieval:pages=$pages,page-len=1024" --checkpoint-every "$every" --log "$log" 2>&1)
       rss=$(sed -n 's/.*peak RSS \([0-9]*\) MiB.*/\1/p' <<<"$out")
       read -r tps bytes < <(awk -F, 'NR == 3 { print $6, $8 }' "$log")
@@ -54,11 +69,11 @@ for preset in ${PRESETS:-tiny small}; do
       label=$([ "$every" = 1 ] && echo "every block" || echo "none")
       ttps=0 trss=0
       if [ "$has_torch" = yes ] && [ "$toks" -le "${TORCH_MAX_TOKENS:-40000}" ]; then
-        tout=$(/usr/bin/python3 "$torch_ref" --vocab "$vocab" --hidden "$H" --layers "$layers" \
+        tout=$("$py" "$torch_ref" --device "$torch_device" --vocab "$vocab" --hidden "$H" --layers "$layers" \
                --heads "$heads" --kv-heads "$kv" --ffn "$F" --rope-base "$rope" --tokens "$toks" --threads "$threads" \
                --checkpoint "$([ "$every" = 1 ] && echo block || echo none)" 2>&1 | tail -1) || true
         ttps=$(sed -n 's/.*: \([0-9.]*\) tokens\/s.*/\1/p' <<<"$tout")
-        trss=$(sed -n 's/.*peak RSS \([0-9]*\) MiB.*/\1/p' <<<"$tout")
+        trss=$(sed -n 's/.*peak [A-Za-z ]* \([0-9]*\) MiB.*/\1/p' <<<"$tout")
         [ -n "$ttps" ] || { echo "PyTorch failed: $tout" >&2; ttps=0 trss=0; }
       fi
       flop=$(( 6 * layers * (2 * H * H + 2 * H * kv * D + 3 * H * F) + 6 * D * toks * heads * layers ))

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""The PyTorch CPU reference for bench-train.sh: one LongPT training step of a Qwen2.5-VL
+"""The PyTorch reference for bench-train.sh: one LongPT training step of a Qwen2.5-VL
 text model of the same shape as ours (random f32 weights), on one causal sequence of N
 tokens with the loss on the answer rows, then AdamW. Prints tokens/s of the second step
-(the first warms up) and the process's peak RSS.
+(the first warms up) and the process's peak RSS, or with --device cuda the peak GPU
+memory PyTorch allocated (f32 matmuls without TF32, as PyTorch's default, so the
+arithmetic is the same as longvl's f32 Vulkan shaders).
 
 Attention is computed in chunks of query rows, each chunk recomputed in the backward pass
 (torch.utils.checkpoint), because Debian's torch 1.13 has no fused attention and the
@@ -13,6 +15,7 @@ pass (longvl's --checkpoint-every 1).
 
 usage: torch_train_ref.py --vocab V --hidden H --layers L --heads NH --kv-heads NKV
                           --ffn F --tokens N [--checkpoint block|none] [--threads T]
+                          [--device cpu|cuda]
 """
 import argparse
 import resource
@@ -40,7 +43,7 @@ def attn_chunk(q, k, v, start):
     rows = q.shape[1]
     end = start + rows
     s = torch.matmul(q, k[:, :end].transpose(1, 2)) / (q.shape[-1] ** 0.5)
-    mask = torch.arange(end).unsqueeze(0) > torch.arange(start, end).unsqueeze(1)
+    mask = torch.arange(end, device=q.device).unsqueeze(0) > torch.arange(start, end, device=q.device).unsqueeze(1)
     s = s.masked_fill(mask, float("-inf"))
     return torch.matmul(torch.softmax(s, -1), v[:, :end])
 
@@ -106,30 +109,42 @@ def main():
     p.add_argument("--rope-base", type=float, default=1e6)
     p.add_argument("--checkpoint", choices=("block", "none"), default="block")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = Model(a)
+    dev = torch.device(a.device)
+    model = Model(a).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.95), weight_decay=0.1)
     N, D = a.tokens, a.hidden // a.heads
     inv = 1.0 / (a.rope_base ** (torch.arange(0, D, 2, dtype=torch.float64) / D))
     ang = torch.arange(N, dtype=torch.float64).unsqueeze(1) * inv.unsqueeze(0)
-    cos, sin = ang.cos().float(), ang.sin().float()
-    ids = torch.randint(0, a.vocab, (N,))
-    rows = torch.tensor([N - 3, N - 2])   # the answer: two tokens, as the retrieval task's
+    cos, sin = ang.cos().float().to(dev), ang.sin().float().to(dev)
+    ids = torch.randint(0, a.vocab, (N,)).to(dev)
+    rows = torch.tensor([N - 3, N - 2], device=dev)   # the answer: two tokens, as the retrieval task's
     targets = ids[rows + 1]
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
     times = []
     for _ in range(2):
+        sync()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = model(ids, rows, targets, cos, sin)
         loss.backward()
         opt.step()
+        sync()
         times.append(time.perf_counter() - t0)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"torch {torch.__version__} threads {torch.get_num_threads()}: {N / times[1]:.1f} tokens/s "
-          f"(step {times[1]:.2f} s, loss {loss.item():.4f}), peak RSS {rss:.0f} MiB")
+    if dev.type == "cuda":
+        where, peak = torch.cuda.get_device_name(), torch.cuda.max_memory_allocated() / 2**20
+    else:
+        where, peak = f"threads {torch.get_num_threads()}", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"torch {torch.__version__} {where}: {N / times[1]:.1f} tokens/s "
+          f"(step {times[1]:.2f} s, loss {loss.item():.4f}), peak {'GPU memory' if dev.type == 'cuda' else 'RSS'} {peak:.0f} MiB")
 
 
 if __name__ == "__main__":
