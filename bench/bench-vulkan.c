@@ -1,7 +1,8 @@
 // Vulkan benchmark: on the chosen device (LONGVL_VK_DEVICE), mul_mat GEMV with weights
-// cycled past the caches as weight bytes/s against the device's measured copy bandwidth,
-// GEMM and prefill attention as FLOP/s against its measured FMA peak, and decode
-// attention as KV-cache bytes/s against the copy bandwidth; the training ops (attention
+// cycled past the caches as weight bytes/s against the device's measured read bandwidth
+// (a streaming shader) and copy bandwidth (vkCmdCopyBuffer, bytes read + written), GEMM
+// and prefill attention as FLOP/s against its measured FMA peak, and decode attention as
+// KV-cache bytes/s against the read bandwidth; the training ops (attention
 // backward, vocabulary loss) as FLOP/s against the peak. On lavapipe (a CPU driver)
 // the sizes are the --quick ones and the tables say so.
 #include "bench.h"
@@ -66,7 +67,8 @@ static void gemv_row(struct vk_bench *b, enum tl_type type, int M, int K, size_t
     }
     double s = graph_seconds(b, g);
     double bps = s > 0 ? (double)wbytes * n_mat / s : 0;
-    printf("| %dx%d | %s | %d | %.1f | %.2fx |\n", M, K, tl_type_name(type), n_mat, bps / 1e9, bps / b->lim.copy_bytes_per_s);
+    printf("| %dx%d | %s | %d | %.1f | %.2fx | %.2fx |\n", M, K, tl_type_name(type), n_mat, bps / 1e9,
+           bps / b->lim.read_bytes_per_s, bps / b->lim.copy_bytes_per_s);
     tl_free(ctx);
 }
 
@@ -104,7 +106,7 @@ static void attn_row(struct vk_bench *b, int64_t Nq, int64_t Nk) {
     double pairs = (double)Nq * (Nk - Nq) + (double)Nq * (Nq + 1) / 2;
     double fl = s > 0 ? 4.0 * D * Hq * pairs / s : 0, bps = s > 0 ? 2.0 * kv / s : 0;
     printf("| %lld | %lld | %.3f | %.1f | %.2fx | %.1f | %.3fx |\n", (long long)Nq, (long long)Nk, s * 1e3, bps / 1e9,
-           bps / b->lim.copy_bytes_per_s, fl / 1e9, fl / b->lim.fma_flops_per_s);
+           bps / b->lim.read_bytes_per_s, fl / 1e9, fl / b->lim.fma_flops_per_s);
     tl_free(ctx);
 }
 
@@ -169,13 +171,15 @@ void bench_vulkan(const struct bench_opts *o) {
     }
     printf("## Vulkan on %s (%s%s)\n\n", info->name, info->type,
            lavapipe ? ": Mesa's lavapipe, a CPU implementation, small sizes" : "");
-    printf("Device references measured in this run: copy bandwidth %.1f GB/s (vkCmdCopyBuffer, bytes read + written), "
-           "FMA peak %.1f GFLOP/s (peak.comp).\n\n", b.lim.copy_bytes_per_s / 1e9, b.lim.fma_flops_per_s / 1e9);
+    printf("Device references measured in this run: read bandwidth %.1f GB/s (read.comp), copy bandwidth %.1f GB/s "
+           "(vkCmdCopyBuffer, bytes read + written), FMA peak %.1f GFLOP/s (peak.comp).\n\n",
+           b.lim.read_bytes_per_s / 1e9, b.lim.copy_bytes_per_s / 1e9, b.lim.fma_flops_per_s / 1e9);
 
     static const enum tl_type wtypes[] = { TL_F16, TL_Q8_0, TL_Q4_0, TL_Q4_K, TL_Q6_K };
     size_t cycle = small ? (32u << 20) : (512u << 20);
     printf("### mul_mat GEMV (one token), weights cycled over %zu MiB\n\n", cycle >> 20);
-    printf("| shape (M x K) | weights | matrices | GB/s of weights | vs copy bandwidth |\n|---|---|---|---|---|\n");
+    printf("| shape (M x K) | weights | matrices | GB/s of weights | vs read bandwidth | vs copy bandwidth |\n"
+           "|---|---|---|---|---|---|\n");
     int shapes[2][2] = { { 4096, 4096 }, { 18944, 3584 } }, small_shapes[2][2] = { { 1024, 1024 }, { 4736, 1024 } };
     for (int s = 0; s < 2; s++)
         for (size_t i = 0; i < sizeof wtypes / sizeof wtypes[0]; i++)
@@ -186,7 +190,7 @@ void bench_vulkan(const struct bench_opts *o) {
     for (size_t i = 0; i < sizeof wtypes / sizeof wtypes[0]; i++) gemm_row(&b, wtypes[i], M, N, M);
 
     printf("\n### flash attention (head 128, 28/4 heads, f16 cache, causal)\n\n"
-           "| queries | keys | ms | KV GB/s | vs copy bandwidth | GFLOP/s | vs FMA peak |\n|---|---|---|---|---|---|---|\n");
+           "| queries | keys | ms | KV GB/s | vs read bandwidth | GFLOP/s | vs FMA peak |\n|---|---|---|---|---|---|---|\n");
     int64_t nk[2] = { small ? 1024 : 4096, small ? 4096 : 32768 };
     for (int i = 0; i < 2; i++) attn_row(&b, 1, nk[i]);
     attn_row(&b, small ? 128 : 512, nk[0]);

@@ -1,19 +1,27 @@
 #version 450
-// Fused attention, one workgroup per (query, head, batch): keys in tiles of 64 (one score
-// per thread), an online softmax over the tiles, and each thread accumulating output dims
-// t, t + 64, ... (D <= 256). Never more than one tile of scores. Visibility as the CPU op:
-// causal (j <= q_offset + i), window (|q_offset + i - j| < window), segments (equal ids).
+// Fused attention, one workgroup per (query, head, batch, key split): the split's keys in
+// tiles of TILE, an online softmax over the tiles, each thread accumulating output dims
+// t, t + 64, ... (D <= 256). Never more than one tile of scores. A tile's scores: every
+// thread multiplies its dims of q by the same dims of each key (neighbouring threads read
+// neighbouring bytes of a key row), and the per-thread partial sums are added up through
+// shared memory. Visibility as the CPU op: causal (j <= q_offset + i), window
+// (|q_offset + i - j| < window), segments (equal ids).
+// With one split the output goes to d; with several (a long context and few queries, as
+// decoding: more workgroups than heads) each writes its running max, sum and unnormalised
+// output to part, and attn_combine.comp merges them.
 // q f32 [D, Nq, Hq, B]; k, v KV_* [D, Nk, Hkv, B] (element strides, or byte strides for
-// the block formats); d f32 contiguous [D, Hq, Nq, B].
+// the block formats); d f32 contiguous [D, Hq, Nq, B]; part f32 [n_split][rows][D + 2].
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #define WG 64
 #define DPT 4   // output dims per thread: D <= WG * DPT
+#define TILE 32
 layout(local_size_x = WG) in;
 layout(binding = 0) readonly buffer Q { float q[]; };
 layout(binding = 3) readonly buffer SQ { int seg_q[]; };
 layout(binding = 4) readonly buffer SK { int seg_k[]; };
 layout(binding = 5) writeonly buffer D { float d[]; };
+layout(binding = 6) writeonly buffer PART { float part[]; };
 layout(push_constant) uniform P {
     uint D, Nq, Nk, Hq, group, B;
     uint nb_q[3]; uint off_q;   // strides of dims 1-3 (ne0 is contiguous)
@@ -21,6 +29,7 @@ layout(push_constant) uniform P {
     uint nb_v[3]; uint off_v;
     uint off_d, has_seg, off_sq, off_sk;
     float scale; uint causal; int q_offset; uint window;
+    uint n_split, split_keys;   // key splits, keys per split (a multiple of TILE)
 } p;
 
 #if defined(KV_F32) || defined(KV_F16)
@@ -47,12 +56,14 @@ float v_at(uint row, uint i) { return Q4_0_ELEM(v, row, i); }
 #endif
 
 shared float qs[WG * DPT];
-shared float score[WG];
+shared float partial[TILE][WG + 1];   // [key][thread]: +1 keeps a column's reads off one bank
+shared float score[TILE];
 
 void main() {
     uint flat_id = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
-    uint h = flat_id % p.Hq, i = (flat_id / p.Hq) % p.Nq, b = flat_id / (p.Hq * p.Nq);
-    if (b >= p.B) return;
+    uint rows = p.Hq * p.Nq * p.B, r = flat_id % rows, split = flat_id / rows;
+    if (split >= p.n_split) return;
+    uint h = r % p.Hq, i = (r / p.Hq) % p.Nq, b = r / (p.Hq * p.Nq);
     uint t = gl_LocalInvocationID.x, hk = h / p.group;
     uint qrow = p.off_q + i * p.nb_q[0] + h * p.nb_q[1] + b * p.nb_q[2];
     for (uint c = 0; c < DPT; c++) {
@@ -61,9 +72,9 @@ void main() {
     }
     barrier();
 
-    // the visible key range [jlo, jhi) before segments
+    // the visible key range [jlo, jhi) before segments, within this split's keys
     int qpos = p.q_offset + int(i);
-    int jlo = 0, jhi = int(p.Nk);
+    int jlo = int(split * p.split_keys), jhi = min(int(p.Nk), jlo + int(p.split_keys));
     if (p.causal != 0u) jhi = min(jhi, qpos + 1);
     if (p.window > 0u) {
         jlo = max(jlo, qpos - int(p.window) + 1);
@@ -75,24 +86,37 @@ void main() {
 
     float m = -1.0 / 0.0, l = 0.0, acc[DPT];
     for (uint c = 0; c < DPT; c++) acc[c] = 0.0;
-    for (int j0 = jlo; j0 < jhi; j0 += WG) {
-        int j = j0 + int(t);
-        float s = -1.0 / 0.0;
-        if (j < jhi && (p.has_seg == 0u || seg_k[p.off_sk + uint(j)] == sq)) {
-            uint krow = kbase + uint(j) * p.nb_k[0];
-            s = 0.0;
-            for (uint e = 0; e < p.D; e++) s += qs[e] * k_at(krow, e);
+    for (int j0 = jlo; j0 < jhi; j0 += TILE) {
+        uint n = uint(min(TILE, jhi - j0));
+        for (uint jj = 0; jj < TILE; jj++) {
+            float s = 0.0;
+            if (jj < n) {
+                uint krow = kbase + uint(j0 + int(jj)) * p.nb_k[0];
+                for (uint c = 0; c < DPT; c++) {
+                    uint e = t + WG * c;
+                    if (e < p.D) s += qs[e] * k_at(krow, e);
+                }
+            }
+            partial[jj][t] = s;
         }
-        score[t] = s;
+        barrier();
+        if (t < TILE) {
+            float s = -1.0 / 0.0;
+            int j = j0 + int(t);
+            if (t < n && (p.has_seg == 0u || seg_k[p.off_sk + uint(j)] == sq)) {
+                s = 0.0;
+                for (uint tt = 0; tt < WG; tt++) s += partial[t][tt];
+            }
+            score[t] = s;
+        }
         barrier();
         float tile_max = -1.0 / 0.0;
-        for (uint jj = 0; jj < WG; jj++) tile_max = max(tile_max, score[jj]);
+        for (uint jj = 0; jj < n; jj++) tile_max = max(tile_max, score[jj]);
         float m_new = max(m, tile_max);
         if (m_new > -1.0 / 0.0) {   // the same on every thread: no divergent barrier below
             float corr = exp(m - m_new);   // 0 while m is -inf
             l *= corr;
             for (uint c = 0; c < DPT; c++) acc[c] *= corr;
-            uint n = uint(min(WG, jhi - j0));
             for (uint jj = 0; jj < n; jj++) {
                 float sj = score[jj];
                 if (sj == -1.0 / 0.0) continue;
@@ -108,9 +132,21 @@ void main() {
         }
         barrier();
     }
-    uint orow = p.off_d + ((b * p.Nq + i) * p.Hq + h) * p.D;
-    for (uint c = 0; c < DPT; c++) {
-        uint e = t + WG * c;
-        if (e < p.D) d[orow + e] = l > 0.0 ? acc[c] / l : 0.0;
+    if (p.n_split == 1u) {
+        uint orow = p.off_d + r * p.D;
+        for (uint c = 0; c < DPT; c++) {
+            uint e = t + WG * c;
+            if (e < p.D) d[orow + e] = l > 0.0 ? acc[c] / l : 0.0;
+        }
+    } else {
+        uint prow = (split * rows + r) * (p.D + 2u);
+        if (t == 0u) {
+            part[prow] = m;
+            part[prow + 1u] = l;
+        }
+        for (uint c = 0; c < DPT; c++) {
+            uint e = t + WG * c;
+            if (e < p.D) part[prow + 2u + e] = acc[c];
+        }
     }
 }

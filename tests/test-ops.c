@@ -262,7 +262,8 @@ static struct tl_tensor *case_attn(struct tl_context *ctx, int v) {
     case 1: break;                                                       // full, f32
     case 2: p.causal = true; p.window = (int32_t)rng_int(1, 40); Nk = Nq; break;
     case 3: segs = true; Nk = Nq; D = 80; G = 2; break;                  // packed segments
-    case 4: Nq = 1; G = 7; kvt = TL_F16; D = 128; p.causal = true; p.q_offset = (int32_t)(Nk - 1); break;   // decode
+    case 4:   // decode over a longer cache: the device splits the keys (129+) and merges the splits
+        Nq = 1; G = 7; kvt = TL_F16; D = 128; p.causal = true; Nk = rng_int(129, 1200); p.q_offset = (int32_t)(Nk - 1); break;
     case 6: kvt = TL_Q8_0; D = 32; G = 4; p.causal = true; Nk = Nq + rng_int(0, 100); p.q_offset = (int32_t)(Nk - Nq); break;
     case 7: kvt = TL_Q4_0; D = 128; Nq = 1; G = 7; p.causal = true; p.q_offset = (int32_t)(Nk - 1); break;
     case 8: case 9: kvt = v == 8 ? TL_Q8_0 : TL_Q4_0; D = 32; G = 4; p.causal = true; Nk = Nq + 4; p.q_offset = 4; break;   // cache write

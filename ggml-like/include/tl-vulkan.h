@@ -61,9 +61,10 @@ struct tl_vk_stats {
 bool tl_vk_compute(struct tl_vk_mirror *m, struct tl_graph *g, int n_threads, struct tl_vk_stats *stats,
                    char *err, size_t errlen);
 // The device's measured limits, the references of the Vulkan benchmark: copy bandwidth
-// (bytes read + written per second by vkCmdCopyBuffer over copy_bytes) and f32 FMA
+// (bytes read + written per second by vkCmdCopyBuffer over copy_bytes), read bandwidth
+// (a shader streaming copy_bytes: what a GEMV's weight stream can reach) and f32 FMA
 // throughput (flop/s, an FMA counting 2).
-struct tl_vk_limits { double copy_bytes_per_s, fma_flops_per_s; };
+struct tl_vk_limits { double copy_bytes_per_s, read_bytes_per_s, fma_flops_per_s; };
 bool tl_vk_measure_limits(struct tl_vk_backend *vk, size_t copy_bytes, struct tl_vk_limits *out, char *err,
                           size_t errlen);
 // Copies t's bytes from the device to the host (e.g. a cache the graph wrote).

@@ -114,6 +114,7 @@ static bool open_device(struct tl_vk_backend *vk, char *err, size_t errlen) {
     for (uint32_t i = 0; i < nq; i++)
         if ((qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && (fam < 0 || !(qf[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)))
             fam = (int)i;
+    if (fam >= 0) vk->timestamp_bits = qf[fam].timestampValidBits;
     free(qf);
     if (fam < 0) {
         tl_errorf(err, errlen, "vulkan: %s has no compute queue", vk->info.name);
@@ -174,6 +175,7 @@ struct tl_vk_backend *tl_vk_backend_new(int device, char *err, size_t errlen) {
         tl_vk_backend_free(vk);
         return NULL;
     }
+    vk_profile_init(vk, vk->timestamp_bits, props.limits.timestampPeriod);
     return vk;
 }
 
@@ -181,6 +183,7 @@ void tl_vk_backend_free(struct tl_vk_backend *vk) {
     if (!vk) return;
     if (vk->dev) {
         vkDeviceWaitIdle(vk->dev);
+        vk_profile_report(vk);
         vk_pipelines_free(vk);
         vk_memory_free(vk);
         if (vk->fence) vkDestroyFence(vk->dev, vk->fence, NULL);

@@ -30,6 +30,7 @@ static bool flush(struct recorder *r, char *err, size_t errlen) {
         r->open = false;
         vkEndCommandBuffer(vk->cmd);
         bool ok = vk_submit_and_wait(vk, vk->cmd, vk->fence, err, errlen);
+        vk_profile_collect(vk);
         vkResetDescriptorPool(vk->dev, vk->desc_pool, 0);
         vk->desc_sets_left = VK_DESC_SETS;
         r->st->submits++;
@@ -59,13 +60,15 @@ static void keep_scratch(struct recorder *r, const struct vk_piece *p) {
     r->scratch[r->n_scratch++] = *p;
 }
 
-static bool record_dispatch(struct recorder *r, const struct vk_dispatch *d, char *err, size_t errlen) {
+static bool record_dispatch(struct recorder *r, const struct vk_dispatch *d, const char *label, char *err,
+                            size_t errlen) {
     struct tl_vk_backend *vk = r->m->vk;
     if (vk->desc_sets_left == 0 && !flush(r, err, errlen)) return false;
     if (!r->open) {
         VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                         .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
         vkBeginCommandBuffer(vk->cmd, &bi);
+        vk_profile_begin(vk);
         r->open = true;
     }
     const struct vk_pipeline *p = &vk->pipes[d->pipe];
@@ -101,15 +104,31 @@ static bool record_dispatch(struct recorder *r, const struct vk_dispatch *d, cha
     vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
     vkCmdPushConstants(vk->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES, d->push);
     vkCmdDispatch(vk->cmd, d->groups[0], d->groups[1], d->groups[2]);
+    vk_profile_mark(vk, label);
     r->st->dispatches++;
     return true;
+}
+
+// LONGVL_VK_PROFILE's name for dispatch i of node t: the op, its weight or cache type, and
+// whether a mul_mat or attention is one token's.
+static void dispatch_label(const struct tl_tensor *t, int i, char *out, size_t n) {
+    const struct tl_tensor *a = t->src[0], *b = t->src[1];
+    if (t->op == TL_OP_MUL_MAT)
+        snprintf(out, n, "mul_mat %s %s", tl_type_name(a->type), b->ne[1] <= VK_GEMV_MAX_N ? "gemv" : "gemm");
+    else if (t->op == TL_OP_FLASH_ATTN)
+        snprintf(out, n, "flash_attn %s%s #%d", tl_type_name(b->type), a->ne[1] == 1 ? " 1 query" : "", i);
+    else snprintf(out, n, "%s #%d", tl_op_name(t->op), i);
 }
 
 // Records the node's dispatches. A flush in between (descriptor sets ran out) releases
 // only earlier nodes' scratch; the node's own is released after the submit that runs it.
 static bool record(struct recorder *r, struct vk_plan *plan, const struct tl_tensor *t, char *err, size_t errlen) {
     bool ok = vk_op_prepare(r->m, t, plan, err, errlen);
-    for (int i = 0; ok && i < plan->n; i++) ok = record_dispatch(r, &plan->d[i], err, errlen);
+    char label[48] = "";
+    for (int i = 0; ok && i < plan->n; i++) {
+        if (r->m->vk->profile) dispatch_label(t, i, label, sizeof label);
+        ok = record_dispatch(r, &plan->d[i], label, err, errlen);
+    }
     for (int i = 0; i < plan->n_scratch; i++) keep_scratch(r, &plan->scratch[i]);
     plan->n_scratch = 0;
     if (ok) r->st->nodes_device++;
@@ -147,6 +166,7 @@ bool tl_vk_compute(struct tl_vk_mirror *m, struct tl_graph *g, int n_threads, st
     struct tl_vk_stats st = { 0 };
     struct recorder r = { .m = m, .st = &st };
     struct vk_plan plan = { 0 };
+    double t0 = tl_time_seconds();
     bool ok = vk_mirror_begin_graph(m, g, &st, err, errlen);
     for (int i = 0; ok && i < g->n_nodes; i++) {
         struct tl_tensor *t = g->nodes[i];
@@ -160,6 +180,7 @@ bool tl_vk_compute(struct tl_vk_mirror *m, struct tl_graph *g, int n_threads, st
         if ((t->flags & TL_FLAG_OUTPUT) || i == g->n_nodes - 1) ok = vk_mirror_download(m, t, &st, err, errlen);
     }
     vk_mirror_end_graph(m);
+    vk_profile_compute_done(m->vk, tl_time_seconds() - t0);
     free(r.pending);
     free(r.scratch);
     vk_plan_free(&plan);

@@ -37,7 +37,8 @@ enum vk_pipe {
     VK_PIPE_SUM_TO, VK_PIPE_GET_ROWS_BACK, VK_PIPE_UNARY_BACK, VK_PIPE_NORM_BACK,
     VK_PIPE_ATTN_BACK_Q, VK_PIPE_ATTN_BACK_KV,        // flash_attn_back: dq (+ statistics), then dk, dv
     VK_PIPE_LM_SOFTMAX,                               // lm_loss: a chunk's softmax minus the one-hot
-    VK_PIPE_PEAK,                                     // the benchmark's FMA loop (vk-measure.c)
+    VK_PIPE_PEAK, VK_PIPE_READ,                       // the benchmark's FMA loop and read stream (vk-measure.c)
+    VK_PIPE_ATTN_COMBINE,                             // flash_attn: merges the key splits
     VK_PIPE_FLASH_ATTN,                               // + enum vk_kv
     VK_PIPE_MUL_MAT = VK_PIPE_FLASH_ATTN + VK_KV_COUNT,   // + enum vk_weight: tiled GEMM
     VK_PIPE_MUL_VEC = VK_PIPE_MUL_MAT + VK_W_COUNT,       // GEMV, shared-memory sums
@@ -46,6 +47,7 @@ enum vk_pipe {
 };
 
 #define VK_MAX_BINDINGS 10
+#define VK_GEMV_MAX_N   8    // mul_vec.comp's MAX_N: up to this many columns take the GEMV path
 #define VK_PUSH_BYTES   128
 #define VK_DESC_SETS    1024   // dispatches recorded between two descriptor pool resets
 
@@ -78,9 +80,19 @@ struct tl_vk_backend {
     struct vk_piece  staging;                          // host-visible, for uploads/downloads
     void            *staging_map;
     struct vk_pipeline pipes[VK_PIPE_COUNT];
+    uint32_t         timestamp_bits;                   // the queue's timestampValidBits
+    struct vk_profile *profile;                        // LONGVL_VK_PROFILE (vk-profile.c); NULL: off
 };
 
 bool vk_check(VkResult r, const char *what, char *err, size_t errlen);
+
+// --- LONGVL_VK_PROFILE (vk-profile.c): device time per dispatch label, reported at free --
+void vk_profile_init(struct tl_vk_backend *vk, uint32_t timestamp_bits, float period_ns);
+void vk_profile_begin(struct tl_vk_backend *vk);                      // vk->cmd began
+void vk_profile_mark(struct tl_vk_backend *vk, const char *label);    // after a dispatch
+void vk_profile_collect(struct tl_vk_backend *vk);                    // after the submit ran
+void vk_profile_compute_done(struct tl_vk_backend *vk, double wall_seconds);
+void vk_profile_report(struct tl_vk_backend *vk);
 // Submits a recorded command buffer, waits for it, and resets it and the fence.
 bool vk_submit_and_wait(struct tl_vk_backend *vk, VkCommandBuffer cmd, VkFence fence, char *err, size_t errlen);
 bool vk_memory_init(struct tl_vk_backend *vk, char *err, size_t errlen);

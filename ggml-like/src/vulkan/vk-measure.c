@@ -1,5 +1,6 @@
 // The device's own limits, measured for the benchmark's ratios: copy bandwidth
-// (vkCmdCopyBuffer between two device buffers) and FMA throughput (shaders/peak.comp).
+// (vkCmdCopyBuffer between two device buffers), read bandwidth (shaders/read.comp) and
+// FMA throughput (shaders/peak.comp).
 #include "vk-impl.h"
 
 static void begin(struct tl_vk_backend *vk) {
@@ -41,33 +42,64 @@ static bool copy_bandwidth(struct tl_vk_backend *vk, VkDeviceSize bytes, double 
     return ok;
 }
 
+// A descriptor set of pipeline p binding the n pieces in order (the pool is reset by the
+// caller when done).
+static bool bind_pieces(struct tl_vk_backend *vk, const struct vk_pipeline *p, const struct vk_piece *pieces, int n,
+                        VkDescriptorSet *set, char *err, size_t errlen) {
+    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = vk->desc_pool,
+                                       .descriptorSetCount = 1, .pSetLayouts = &p->dsl };
+    if (!vk_check(vkAllocateDescriptorSets(vk->dev, &ai, set), "vkAllocateDescriptorSets", err, errlen)) return false;
+    VkDescriptorBufferInfo bi[VK_MAX_BINDINGS];
+    VkWriteDescriptorSet w[VK_MAX_BINDINGS];
+    for (int i = 0; i < n; i++) {
+        bi[i] = (VkDescriptorBufferInfo){ .buffer = vk->blocks[pieces[i].block].buf, .offset = pieces[i].off,
+                                          .range = pieces[i].size };
+        w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = *set, .dstBinding = (uint32_t)i,
+                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                       .pBufferInfo = &bi[i] };
+    }
+    vkUpdateDescriptorSets(vk->dev, (uint32_t)n, w, 0, NULL);
+    return true;
+}
+
+// Records `times` dispatches of p with groups workgroups into the copy command buffer.
+static void record_dispatches(struct tl_vk_backend *vk, const struct vk_pipeline *p, VkDescriptorSet set,
+                              const void *push, uint32_t push_bytes, uint32_t groups, int times) {
+    vkCmdBindPipeline(vk->copy_cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipe);
+    vkCmdBindDescriptorSets(vk->copy_cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
+    vkCmdPushConstants(vk->copy_cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+    for (int i = 0; i < times; i++) {
+        if (i > 0) {   // one after the other: overlapping passes would share their reads in the cache
+            VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                                   .dstAccessMask = VK_ACCESS_SHADER_WRITE_BIT };
+            vkCmdPipelineBarrier(vk->copy_cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                                 &mb, 0, NULL, 0, NULL);
+        }
+        vkCmdDispatch(vk->copy_cmd, groups, 1, 1);
+    }
+}
+
+static void reset_sets(struct tl_vk_backend *vk) {
+    vkResetDescriptorPool(vk->dev, vk->desc_pool, 0);
+    vk->desc_sets_left = VK_DESC_SETS;
+}
+
 // FMA flop/s: the peak shader over more workgroups until one submit takes >= 0.2 s.
 static bool fma_peak(struct tl_vk_backend *vk, double *out, char *err, size_t errlen) {
     const uint32_t iters = 4096;
     struct vk_piece d = { .block = -1 };
     uint32_t max_groups = vk->max_groups < 65536 ? vk->max_groups : 65536;
     if (!vk_alloc(vk, (VkDeviceSize)max_groups * 256 * sizeof(float), &d, err, errlen)) return false;
-    struct vk_pipeline *p = &vk->pipes[VK_PIPE_PEAK];
-    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = vk->desc_pool,
-                                       .descriptorSetCount = 1, .pSetLayouts = &p->dsl };
+    const struct vk_pipeline *p = &vk->pipes[VK_PIPE_PEAK];
     VkDescriptorSet set;
-    bool ok = vk_check(vkAllocateDescriptorSets(vk->dev, &ai, &set), "vkAllocateDescriptorSets", err, errlen);
-    if (ok) {
-        VkDescriptorBufferInfo bi = { .buffer = vk->blocks[d.block].buf, .offset = d.off, .range = d.size };
-        VkWriteDescriptorSet w = { .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .descriptorCount = 1,
-                                   .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi };
-        vkUpdateDescriptorSets(vk->dev, 1, &w, 0, NULL);
-    }
+    bool ok = bind_pieces(vk, p, &d, 1, &set, err, errlen);
     struct { uint32_t iters; float a, b; } push = { iters, 0.999f, 1e-3f };
     *out = 0;
     for (uint32_t groups = 16; ok && groups <= max_groups; groups *= 2) {
         double best = 1e30;
         for (int rep = 0; ok && rep < 3; rep++) {
             begin(vk);
-            vkCmdBindPipeline(vk->copy_cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipe);
-            vkCmdBindDescriptorSets(vk->copy_cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
-            vkCmdPushConstants(vk->copy_cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof push, &push);
-            vkCmdDispatch(vk->copy_cmd, groups, 1, 1);
+            record_dispatches(vk, p, set, &push, sizeof push, groups, 1);
             double s;
             ok = end_and_time(vk, &s, err, errlen);
             if (s < best) best = s;
@@ -76,14 +108,44 @@ static bool fma_peak(struct tl_vk_backend *vk, double *out, char *err, size_t er
         if (ok && flops / best > *out) *out = flops / best;
         if (best >= 0.2) break;
     }
-    vkResetDescriptorPool(vk->dev, vk->desc_pool, 0);
-    vk->desc_sets_left = VK_DESC_SETS;
+    reset_sets(vk);
     vk_release(vk, &d);
+    return ok;
+}
+
+// Bytes read per second by read.comp streaming `bytes` 16 times in one submit, one pass
+// after the other, over more workgroups until the rate stops rising; best of 3 submits
+// each.
+static bool read_bandwidth(struct tl_vk_backend *vk, VkDeviceSize bytes, double *out, char *err, size_t errlen) {
+    const int times = 16;
+    uint32_t max_groups = vk->max_groups < 65536 ? vk->max_groups : 65536;
+    struct vk_piece pieces[2] = { { .block = -1 }, { .block = -1 } };
+    bool ok = vk_alloc(vk, bytes, &pieces[0], err, errlen) &&
+              vk_alloc(vk, (VkDeviceSize)max_groups * 256 * sizeof(float), &pieces[1], err, errlen);
+    const struct vk_pipeline *p = &vk->pipes[VK_PIPE_READ];
+    VkDescriptorSet set;
+    ok = ok && bind_pieces(vk, p, pieces, 2, &set, err, errlen);
+    uint32_t push = (uint32_t)(bytes / 16);
+    *out = 0;
+    for (uint32_t groups = 64; ok && groups <= max_groups; groups *= 4) {
+        double best = 1e30;
+        for (int rep = 0; ok && rep < 3; rep++) {
+            begin(vk);
+            record_dispatches(vk, p, set, &push, sizeof push, groups, times);
+            double s;
+            ok = end_and_time(vk, &s, err, errlen);
+            if (s < best) best = s;
+        }
+        if (ok && (double)times * bytes / best > *out) *out = (double)times * bytes / best;
+    }
+    if (ok) reset_sets(vk);
+    for (int i = 0; i < 2; i++) vk_release(vk, &pieces[i]);
     return ok;
 }
 
 bool tl_vk_measure_limits(struct tl_vk_backend *vk, size_t copy_bytes, struct tl_vk_limits *out, char *err,
                           size_t errlen) {
     return copy_bandwidth(vk, copy_bytes, &out->copy_bytes_per_s, err, errlen) &&
+           read_bandwidth(vk, copy_bytes, &out->read_bytes_per_s, err, errlen) &&
            fma_peak(vk, &out->fma_flops_per_s, err, errlen);
 }

@@ -38,7 +38,6 @@ static int kv_index(const struct tl_vk_backend *vk, enum tl_type type) {
 // Block-format data is read as 16-bit scales at even byte offsets.
 static bool even_address(const struct tl_tensor *t) { return ((uintptr_t)t->data & 1) == 0; }
 
-#define VK_GEMV_MAX_N 8     // mul_vec.comp's MAX_N: up to this many columns take the GEMV path
 #define VK_ATTN_MAX_D 256   // flash_attn.comp's WG * DPT
 
 bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
@@ -288,17 +287,54 @@ void vk_push_attn_mask(struct vk_dispatch *d, const struct tl_tensor *t, uint32_
     vk_push_u32(d, (uint32_t)ap.window);
 }
 
-// One workgroup per (query, head, batch); segments bind q in their place when absent.
-static void prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+#define VK_ATTN_TILE        32     // flash_attn.comp's TILE
+#define VK_ATTN_GROUPS      2048   // split the keys until about this many workgroups run ...
+#define VK_ATTN_MIN_SPLIT   128    // ... but no split shorter than this many keys
+
+// One workgroup per (query, head, batch) and key split; segments bind q in their place
+// when absent. Few rows over many keys (decoding) split the keys, each split's partial
+// softmax going to a scratch that attn_combine.comp merges into t.
+static bool prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
+                            size_t errlen) {
     const struct tl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *sq = t->src[3], *sk = t->src[4];
+    uint64_t rows = (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]), Nk = (uint64_t)k->ne[1];
+    uint64_t n_split = (VK_ATTN_GROUPS + rows - 1) / rows, most = (Nk + VK_ATTN_MIN_SPLIT - 1) / VK_ATTN_MIN_SPLIT;
+    if (n_split > most) n_split = most;
+    if (n_split < 1) n_split = 1;
+    uint64_t split_keys = (Nk + n_split - 1) / n_split;
+    split_keys = (split_keys + VK_ATTN_TILE - 1) / VK_ATTN_TILE * VK_ATTN_TILE;
+    if (split_keys == 0) split_keys = VK_ATTN_TILE;
+    n_split = (Nk + split_keys - 1) / split_keys;
+    if (n_split < 1) n_split = 1;
+    struct vk_piece *part = NULL;
+    if (n_split > 1) {
+        part = vk_plan_scratch(m->vk, plan, n_split * rows * (size_t)(q->ne[0] + 2) * sizeof(float), err, errlen);
+        if (!part) return false;
+    }
+    struct vk_dispatch *d = vk_plan_add(plan);
     d->pipe = (enum vk_pipe)(VK_PIPE_FLASH_ATTN + kv_index(m->vk, k->type));
     uint32_t oq = vk_bind(m, d, q, false), ok = vk_bind(m, d, k, false), ov = vk_bind(m, d, v, false);
     uint32_t osq = vk_bind(m, d, sq ? sq : q, false), osk = vk_bind(m, d, sk ? sk : q, false);
     uint32_t od = vk_bind(m, d, t, true);
+    if (part) vk_bind_piece(d, part, true);
+    else vk_bind(m, d, t, true);   // unused: the one split writes t
     vk_push_attn_shapes(d, q, k, v, oq, ok, ov);
     vk_push_u32(d, od);
     vk_push_attn_mask(d, t, osq, osk);
-    vk_flat_groups(m->vk, d, (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]), 1);
+    vk_push_u32(d, (uint32_t)n_split);
+    vk_push_u32(d, (uint32_t)split_keys);
+    vk_flat_groups(m->vk, d, rows * n_split, 1);
+    if (!part) return true;
+    struct vk_dispatch *c = vk_plan_add(plan);
+    c->pipe = VK_PIPE_ATTN_COMBINE;
+    vk_bind_piece(c, part, false);
+    uint32_t oc = vk_bind(m, c, t, true);
+    vk_push_u32(c, (uint32_t)q->ne[0]);
+    vk_push_u32(c, (uint32_t)rows);
+    vk_push_u32(c, (uint32_t)n_split);
+    vk_push_u32(c, oc);
+    vk_flat_groups(m->vk, c, rows, 1);
+    return true;
 }
 
 bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
@@ -316,7 +352,7 @@ bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_
     case TL_OP_MUL_MAT: prep_mul_mat(m, t, vk_plan_add(plan)); break;
     case TL_OP_CONCAT: prep_concat(m, t, vk_plan_add(plan)); break;
     case TL_OP_ARGMAX: prep_argmax(m, t, vk_plan_add(plan)); break;
-    case TL_OP_FLASH_ATTN: prep_flash_attn(m, t, vk_plan_add(plan)); break;
+    case TL_OP_FLASH_ATTN: return prep_flash_attn(m, t, plan, err, errlen);
     default:   // the backward and loss ops (vk-ops-grad.c), or an error
         return vk_prepare_grad(m, t, plan, err, errlen);
     }

@@ -34,6 +34,8 @@ static const struct pipe_def fixed_defs[] = {
     [VK_PIPE_ATTN_BACK_KV] = { "attn_back_kv", 9 },
     [VK_PIPE_LM_SOFTMAX] = { "lm_softmax", 4 },
     [VK_PIPE_PEAK] = { "peak", 1 },
+    [VK_PIPE_READ] = { "read", 2 },
+    [VK_PIPE_ATTN_COMBINE] = { "attn_combine", 2 },
 };
 
 // The definition of pipeline id: fixed ones from the table, the per-type groups by name.
@@ -52,7 +54,7 @@ static struct pipe_def pipe_def(enum vk_pipe id) {
     if (id < VK_PIPE_FLASH_ATTN) return fixed_defs[id];
     if (id < VK_PIPE_MUL_MAT) {
         snprintf(d.name, sizeof d.name, "flash_attn_%s", kvs[id - VK_PIPE_FLASH_ATTN]);
-        d.n_bindings = 6;
+        d.n_bindings = 7;
         d.needs_f16 = id == VK_PIPE_FLASH_ATTN + VK_KV_F16;
         return d;
     }
