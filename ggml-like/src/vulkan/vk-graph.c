@@ -60,7 +60,7 @@ static void keep_scratch(struct recorder *r, const struct vk_piece *p) {
     r->scratch[r->n_scratch++] = *p;
 }
 
-static bool record_dispatch(struct recorder *r, const struct vk_dispatch *d, const char *label, char *err,
+static bool record_dispatch(struct recorder *r, const struct tl_tensor *t, const struct vk_dispatch *d, char *err,
                             size_t errlen) {
     struct tl_vk_backend *vk = r->m->vk;
     if (vk->desc_sets_left == 0 && !flush(r, err, errlen)) return false;
@@ -104,31 +104,21 @@ static bool record_dispatch(struct recorder *r, const struct vk_dispatch *d, con
     vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
     vkCmdPushConstants(vk->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES, d->push);
     vkCmdDispatch(vk->cmd, d->groups[0], d->groups[1], d->groups[2]);
-    vk_profile_mark(vk, label);
+    if (vk->profile) {   // the op and the shader, e.g. "mul_mat mul_vec_sg_q4_0"; decoding's attention apart
+        char label[48];
+        bool one_query = t->op == TL_OP_FLASH_ATTN && t->src[0]->ne[1] == 1;
+        snprintf(label, sizeof label, "%s %s%s", tl_op_name(t->op), p->name, one_query ? " (1 query)" : "");
+        vk_profile_mark(vk, label);
+    }
     r->st->dispatches++;
     return true;
-}
-
-// LONGVL_VK_PROFILE's name for dispatch i of node t: the op, its weight or cache type, and
-// whether a mul_mat or attention is one token's.
-static void dispatch_label(const struct tl_tensor *t, int i, char *out, size_t n) {
-    const struct tl_tensor *a = t->src[0], *b = t->src[1];
-    if (t->op == TL_OP_MUL_MAT)
-        snprintf(out, n, "mul_mat %s %s", tl_type_name(a->type), b->ne[1] <= VK_GEMV_MAX_N ? "gemv" : "gemm");
-    else if (t->op == TL_OP_FLASH_ATTN)
-        snprintf(out, n, "flash_attn %s%s #%d", tl_type_name(b->type), a->ne[1] == 1 ? " 1 query" : "", i);
-    else snprintf(out, n, "%s #%d", tl_op_name(t->op), i);
 }
 
 // Records the node's dispatches. A flush in between (descriptor sets ran out) releases
 // only earlier nodes' scratch; the node's own is released after the submit that runs it.
 static bool record(struct recorder *r, struct vk_plan *plan, const struct tl_tensor *t, char *err, size_t errlen) {
     bool ok = vk_op_prepare(r->m, t, plan, err, errlen);
-    char label[48] = "";
-    for (int i = 0; ok && i < plan->n; i++) {
-        if (r->m->vk->profile) dispatch_label(t, i, label, sizeof label);
-        ok = record_dispatch(r, &plan->d[i], label, err, errlen);
-    }
+    for (int i = 0; ok && i < plan->n; i++) ok = record_dispatch(r, t, &plan->d[i], err, errlen);
     for (int i = 0; i < plan->n_scratch; i++) keep_scratch(r, &plan->scratch[i]);
     plan->n_scratch = 0;
     if (ok) r->st->nodes_device++;

@@ -56,6 +56,7 @@ struct vk_pipeline {
     VkPipelineLayout      layout;
     VkPipeline            pipe;
     int                   n_bindings;
+    char                  name[32];   // the shader variant, e.g. "mul_vec_sg_q4_0"
 };
 
 struct tl_vk_backend {

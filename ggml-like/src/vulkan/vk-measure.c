@@ -138,7 +138,7 @@ static bool read_bandwidth(struct tl_vk_backend *vk, VkDeviceSize bytes, double 
         }
         if (ok && (double)times * bytes / best > *out) *out = (double)times * bytes / best;
     }
-    if (ok) reset_sets(vk);
+    reset_sets(vk);
     for (int i = 0; i < 2; i++) vk_release(vk, &pieces[i]);
     return ok;
 }

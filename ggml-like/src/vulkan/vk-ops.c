@@ -298,14 +298,12 @@ static bool prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, s
                             size_t errlen) {
     const struct tl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *sq = t->src[3], *sk = t->src[4];
     uint64_t rows = (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]), Nk = (uint64_t)k->ne[1];
-    uint64_t n_split = (VK_ATTN_GROUPS + rows - 1) / rows, most = (Nk + VK_ATTN_MIN_SPLIT - 1) / VK_ATTN_MIN_SPLIT;
-    if (n_split > most) n_split = most;
-    if (n_split < 1) n_split = 1;
-    uint64_t split_keys = (Nk + n_split - 1) / n_split;
-    split_keys = (split_keys + VK_ATTN_TILE - 1) / VK_ATTN_TILE * VK_ATTN_TILE;
-    if (split_keys == 0) split_keys = VK_ATTN_TILE;
-    n_split = (Nk + split_keys - 1) / split_keys;
-    if (n_split < 1) n_split = 1;
+    uint64_t want = (VK_ATTN_GROUPS + rows - 1) / rows, most = (Nk + VK_ATTN_MIN_SPLIT - 1) / VK_ATTN_MIN_SPLIT;
+    uint64_t n_split = want < most ? want : most > 0 ? most : 1;
+    // whole tiles per split; rounding up may leave fewer splits than asked for
+    uint64_t split_keys = ((Nk + n_split - 1) / n_split + VK_ATTN_TILE - 1) / VK_ATTN_TILE * VK_ATTN_TILE;
+    if (split_keys > 0) n_split = (Nk + split_keys - 1) / split_keys;
+    else split_keys = VK_ATTN_TILE;   // no keys: one split, which writes zeros
     struct vk_piece *part = NULL;
     if (n_split > 1) {
         part = vk_plan_scratch(m->vk, plan, n_split * rows * (size_t)(q->ne[0] + 2) * sizeof(float), err, errlen);

@@ -81,6 +81,7 @@ static bool create_pipeline(struct tl_vk_backend *vk, enum vk_pipe id, char *err
         return false;
     }
     p->n_bindings = def.n_bindings;
+    snprintf(p->name, sizeof p->name, "%s", def.name);
     VkDescriptorSetLayoutBinding b[VK_MAX_BINDINGS];
     for (int i = 0; i < p->n_bindings; i++)
         b[i] = (VkDescriptorSetLayoutBinding){ .binding = (uint32_t)i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
