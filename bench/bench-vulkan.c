@@ -187,6 +187,7 @@ void bench_vulkan(const struct bench_opts *o) {
 
     int M = small ? 1024 : 4096, N = small ? 128 : 512;
     printf("\n### mul_mat GEMM (tiled)\n\n| M x K x N | weights | GFLOP/s | vs FMA peak |\n|---|---|---|---|\n");
+    gemm_row(&b, TL_F32, M, N, M);   // the trainer's weights
     for (size_t i = 0; i < sizeof wtypes / sizeof wtypes[0]; i++) gemm_row(&b, wtypes[i], M, N, M);
 
     printf("\n### flash attention (head 128, 28/4 heads, f16 cache, causal)\n\n"

@@ -1,85 +1,58 @@
 #version 450
-// flash_attn_back, pass 2 (see attn_back.glsl): one workgroup per (key, KV head, batch).
-// The (query, head) pairs that see the key go by in tiles of WG, one per invocation, which
-// recomputes P_ij and dS_ij from pass 1's statistics; each invocation keeps dims t,
-// t + WG, ... of dk and dv.
+// flash_attn_back, pass 2 (see attn_back.glsl): a workgroup per block of BT keys of one KV
+// head. For each query head of its group and each tile of the queries that see the
+// block: S^T and dP^T = v dO^T recomputed, P and dS from pass 1's statistics, then
+// dv += P^T dO and dk += dS^T q.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "attn_back.glsl"
-layout(binding = 7) buffer DST { float d[]; };   // pass 1 wrote dq; dk, dv here
-layout(binding = 8) readonly buffer STATS { float stats[]; };
-
-shared float ks[WG * DPT], vs[WG * DPT];
-shared float tile_p[WG], tile_ds[WG];
 
 void main() {
-    uint Hkv = p.Hq / p.group;
+    uint t = gl_LocalInvocationID.x, tx = t % 16u, ty = t / 16u;
+    uint Hkv = p.Hq / p.group, blocks = (p.Nk + BT - 1u) / BT;
     uint flat_id = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
-    uint hk = flat_id % Hkv, j = (flat_id / Hkv) % p.Nk, b = flat_id / (Hkv * p.Nk);
+    uint kb = flat_id % blocks, hk = (flat_id / blocks) % Hkv, b = flat_id / (blocks * Hkv);
     if (b >= p.B) return;   // uniform across the group
-    uint t = gl_LocalInvocationID.x;
-    uint kr = k_row(j, hk, b), vr = v_row(j, hk, b);
-    for (uint c = 0; c < DPT; c++) {
-        uint e = t + WG * c;
-        ks[e] = e < p.D ? k[kr + e] : 0.0;
-        vs[e] = e < p.D ? v[vr + e] : 0.0;
-    }
-    barrier();
+    uint j0 = kb * BT;
 
-    // the queries that see key j before segments: qpos = q_offset + i
-    int ilo = 0, ihi = int(p.Nq), jj = int(j) - p.q_offset;
-    if (p.causal != 0u) ilo = max(ilo, jj);
+    // the queries that see any of the block's keys, before segments: qpos = q_offset + i
+    int jfirst = int(j0), jlast = int(min(j0 + BT, p.Nk)) - 1;
+    int ilo = 0, ihi = int(p.Nq);
+    if (p.causal != 0u) ilo = max(ilo, jfirst - p.q_offset);
     if (p.window > 0u) {
-        ilo = max(ilo, jj - int(p.window) + 1);
-        ihi = min(ihi, jj + int(p.window));
+        ilo = max(ilo, jfirst - p.q_offset - int(p.window) + 1);
+        ihi = min(ihi, jlast - p.q_offset + int(p.window));
     }
-    int sk = p.has_seg != 0u ? seg_k[p.off_sk + j] : 0;
-    int count = max(ihi - ilo, 0) * int(p.group);
 
-    float dk[DPT], dv[DPT];
-    for (uint c = 0; c < DPT; c++) dk[c] = dv[c] = 0.0;
-    for (int p0 = 0; p0 < count; p0 += WG) {
-        int idx = p0 + int(t);
-        float pr = 0.0, ds = 0.0;
-        if (idx < count) {
-            uint i = uint(ilo + idx / int(p.group)), h = hk * p.group + uint(idx % int(p.group));
-            if (p.has_seg == 0u || seg_q[p.off_sq + i] == sk) {
-                uint qr = q_row(i, h, b), orow = p.off_do + o_row(i, h, b), st = stat_index(i, h, b);
-                float dot = 0.0, dp = 0.0;
-                for (uint e = 0; e < p.D; e++) {
-                    dot += q[qr + e] * ks[e];
-                    dp += dout[orow + e] * vs[e];
+    vec4 dk[4][DR], dv[4][DR];
+    [[unroll]] for (uint a = 0; a < 4u; a++)
+        [[unroll]] for (uint r = 0; r < DR; r++) dk[a][r] = dv[a][r] = vec4(0.0);
+    for (uint g = 0; g < p.group; g++) {
+        uint h = hk * p.group + g;
+        for (int i0 = ilo; i0 < ihi; i0 += BT) {
+            vec4 s[4], dp[4];   // [key 4 ty + a][query 4 tx + c]
+            tile_products(1u, j0, p.Nk, 0u, uint(i0), uint(ihi), true, h, hk, b, s, dp);
+            vec4 pr[4], ds[4];   // [query c][key a]
+            [[unroll]] for (uint c = 0; c < 4u; c++) {
+                uint i = uint(i0) + 4u * tx + c;
+                bool in_q = i < uint(ihi);
+                uint st = stat_index(min(i, p.Nq - 1u), h, b);
+                float lse = stats[st], Di = stats[st + 1u];
+                int sqi = p.has_seg != 0u ? seg_q[p.off_sq + min(i, p.Nq - 1u)] : 0;
+                [[unroll]] for (uint a = 0; a < 4u; a++) {
+                    uint j = j0 + 4u * ty + a;
+                    bool vis = in_q && j < p.Nk && visible_pair(i, int(j), sqi);
+                    pr[c][a] = vis ? exp(s[a][c] * p.scale - lse) : 0.0;
+                    ds[c][a] = pr[c][a] * (dp[a][c] - Di) * p.scale;
                 }
-                pr = exp(dot * p.scale - stats[st]);
-                ds = pr * (dp - stats[st + 1]) * p.scale;
+                tile[4u * tx + c][ty] = pr[c];
             }
-        }
-        tile_p[t] = pr;
-        tile_ds[t] = ds;
-        barrier();
-        int n = min(WG, count - p0);
-        for (int u = 0; u < n; u++) {
-            float pu = tile_p[u], du = tile_ds[u];
-            if (pu == 0.0 && du == 0.0) continue;
-            uint i = uint(ilo + (p0 + u) / int(p.group)), h = hk * p.group + uint((p0 + u) % int(p.group));
-            uint qr = q_row(i, h, b), orow = p.off_do + o_row(i, h, b);
-            for (uint c = 0; c < DPT; c++) {
-                uint e = t + WG * c;
-                if (e < p.D) {
-                    dk[c] += du * q[qr + e];
-                    dv[c] += pu * dout[orow + e];
-                }
-            }
-        }
-        barrier();
-    }
-    uint nq = p.D * p.Nq * p.Hq * p.B, nkv = p.D * p.Nk * Hkv * p.B;
-    uint row = ((b * Hkv + hk) * p.Nk + j) * p.D;
-    for (uint c = 0; c < DPT; c++) {
-        uint e = t + WG * c;
-        if (e < p.D) {
-            d[p.off_d + nq + row + e] = dk[c];
-            d[p.off_d + nq + nkv + row + e] = dv[c];
+            tile_sum(2u, uint(i0), uint(ihi), h, hk, b, dv);   // dv += P^T dO
+            [[unroll]] for (uint c = 0; c < 4u; c++) tile[4u * tx + c][ty] = ds[c];
+            tile_sum(0u, uint(i0), uint(ihi), h, hk, b, dk);   // dk += dS^T q
         }
     }
+    uint nq = p.D * p.Nq * p.Hq * p.B, base = p.off_d + nq + (b * Hkv + hk) * p.Nk * p.D;
+    store_rows(base, j0, p.Nk, dk);
+    store_rows(base + p.D * p.Nk * Hkv * p.B, j0, p.Nk, dv);
 }

@@ -9,51 +9,14 @@
 // With one split the output goes to d; with several (a long context and few queries, as
 // decoding: more workgroups than heads) each writes its running max, sum and unnormalised
 // output to part, and attn_combine.comp merges them.
-// q f32 [D, Nq, Hq, B]; k, v KV_* [D, Nk, Hkv, B] (element strides, or byte strides for
-// the block formats); d f32 contiguous [D, Hq, Nq, B]; part f32 [n_split][rows][D + 2].
+// Bindings and shapes: flash-attn.glsl.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #define WG 64
 #define DPT 4   // output dims per thread: D <= WG * DPT
 #define TILE 32
 layout(local_size_x = WG) in;
-layout(binding = 0) readonly buffer Q { float q[]; };
-layout(binding = 3) readonly buffer SQ { int seg_q[]; };
-layout(binding = 4) readonly buffer SK { int seg_k[]; };
-layout(binding = 5) writeonly buffer D { float d[]; };
-layout(binding = 6) writeonly buffer PART { float part[]; };
-layout(push_constant) uniform P {
-    uint D, Nq, Nk, Hq, group, B;
-    uint nb_q[3]; uint off_q;   // strides of dims 1-3 (ne0 is contiguous)
-    uint nb_k[3]; uint off_k;
-    uint nb_v[3]; uint off_v;
-    uint off_d, has_seg, off_sq, off_sk;
-    float scale; uint causal; int q_offset; uint window;
-    uint n_split, split_keys;   // key splits, keys per split (a multiple of TILE)
-} p;
-
-#if defined(KV_F32) || defined(KV_F16)
-#ifdef KV_F32
-#define KV_T float
-#else
-#define KV_T float16_t
-#endif
-layout(binding = 1) readonly buffer K { KV_T k[]; };
-layout(binding = 2) readonly buffer V { KV_T v[]; };
-float k_at(uint row, uint i) { return float(k[row + i]); }
-float v_at(uint row, uint i) { return float(v[row + i]); }
-#else
-#include "blocks.glsl"
-layout(binding = 1) readonly buffer K { uint k[]; };
-layout(binding = 2) readonly buffer V { uint v[]; };
-#ifdef KV_Q8_0
-float k_at(uint row, uint i) { return Q8_0_ELEM(k, row, i); }
-float v_at(uint row, uint i) { return Q8_0_ELEM(v, row, i); }
-#else
-float k_at(uint row, uint i) { return Q4_0_ELEM(k, row, i); }
-float v_at(uint row, uint i) { return Q4_0_ELEM(v, row, i); }
-#endif
-#endif
+#include "flash-attn.glsl"
 
 shared float qs[WG * DPT];
 shared float partial[TILE][WG + 1];   // [key][thread]: +1 keeps a column's reads off one bank

@@ -151,7 +151,8 @@ static struct tl_tensor *case_mul_mat(struct tl_context *ctx, int v) {
     case 0: N = 1; break;                         // GEMV
     case 1: N = rng_int(2, 3); break;             // tiny batch
     case 2: N = rng_int(4, 40); break;            // GEMM
-    default: N = rng_int(1, 20); a2 = 2; b2 = 4; b3 = 3; break;   // broadcast over 2-3
+    case 3: N = rng_int(1, 20); a2 = 2; b2 = 4; b3 = 3; break;   // broadcast over 2-3
+    default: K = rng_int(1, 100); M = rng_int(65, 200); N = rng_int(65, 200); break;   // tiles both ways
     }
     struct tl_tensor *a = input(ctx, type, K, M, a2, a3, row_layout());
     struct tl_tensor *b = input(ctx, TL_F32, K, N, b2, b3, any_layout());
@@ -169,7 +170,8 @@ static struct tl_tensor *case_mul_mat_q(struct tl_context *ctx, int v) {
     switch (v / 4) {
     case 0: N = rng_int(1, 8); break;     // GEMV
     case 1: N = rng_int(9, 40); break;    // GEMM
-    default: N = rng_int(1, 12); a2 = 2; b2 = 4; break;   // broadcast over dim 2
+    case 2: N = rng_int(1, 12); a2 = 2; b2 = 4; break;   // broadcast over dim 2
+    default: K = bs * rng_int(1, 256 / bs); M = rng_int(65, 200); N = rng_int(65, 200); break;   // tiles both ways
     }
     struct tl_tensor *a = quantized_input(ctx, type, K, M, a2, 1, -1, 1);
     struct tl_tensor *b = input(ctx, TL_F32, K, N, b2, 1, any_layout());
@@ -303,7 +305,7 @@ static struct tl_tensor *case_attn(struct tl_context *ctx, int v) {
 // The fused attention's backward: the packed [dq, dk, dv] of q (a permuted view), k, v,
 // the forward's output and a random upstream gradient.
 static struct tl_tensor *case_attn_back(struct tl_context *ctx, int v) {
-    int64_t D = 64, Hkv = rng_int(1, 2), G = 1, Nq = rng_int(1, 70), Nk = Nq;
+    int64_t D = 64, Hkv = rng_int(1, 2), G = 1, Nq = rng_int(1, 140), Nk = Nq;   // past one 64-row block
     struct tl_attn_params p = { .causal = true };
     bool segs = false;
     switch (v) {
@@ -364,8 +366,8 @@ static const struct op_case cases[] = {
     { "rms_norm/layer_norm", case_norm,  2, 1e-5, 1e-5, 0, 0 },
     { "soft_max",        case_soft_max,  2, 1e-6, 1e-5, 0, 0 },
     { "rope neox/mrope/yarn/vision/inverse", case_rope, 7, 1e-5, 1e-5, 0, 0 },
-    { "mul_mat f32/f16/bf16", case_mul_mat, 12, 1e-4, 1e-4, 0, 0 },
-    { "mul_mat q8_0/q4_0/q4_K/q6_K", case_mul_mat_q, 12, 2e-4, 1e-4, 0, 0 },
+    { "mul_mat f32/f16/bf16", case_mul_mat, 15, 1e-4, 1e-4, 0, 0 },
+    { "mul_mat q8_0/q4_0/q4_K/q6_K", case_mul_mat_q, 16, 2e-4, 1e-4, 0, 0 },
     { "get_rows",        case_get_rows,  3, 0, 0, 0, 0 },
     { "cont/cpy/cast",   case_copy,      8, 0, 0, 0, 0 },
     { "concat",          case_concat,    4, 0, 0, 0, 0 },
@@ -434,6 +436,22 @@ static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_
     tl_free(ctx);
 }
 
+// The mul_mat cases again on a Vulkan backend made anew with env = value (the other
+// variants of its kernels).
+static void rerun_mul_mat(const char *env, const char *value, enum tl_cpu_isa isa) {
+    tl_vk_backend_free(vk);
+    setenv(env, value, 1);
+    char err[256] = "";
+    vk = tl_vk_backend_new(-1, err, sizeof err);
+    unsetenv(env);
+    check(vk != NULL, "Vulkan device with %s=%s: %s", env, value, err);
+    printf("again with %s=%s:\n", env, value);
+    for (size_t c = 0; vk && c < sizeof cases / sizeof cases[0]; c++)
+        if (cases[c].build == case_mul_mat || cases[c].build == case_mul_mat_q)
+            for (int v = 0; v < cases[c].n_variants; v++)
+                for (int rep = 0; rep < REPS; rep++) run_case(&cases[c], v, rep, isa);
+}
+
 int main(int argc, char **argv) {
     enum tl_cpu_isa isas[TL_ISA_COUNT];
     int n_isa;
@@ -454,18 +472,9 @@ int main(int argc, char **argv) {
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
             for (int v = 0; v < cases[c].n_variants; v++)
                 for (int rep = 0; rep < REPS; rep++) run_case(&cases[c], v, rep, isas[i]);
-    if (vk && tl_vk_backend_info(vk)->subgroup_arith) {   // the GEMV path's other variant
-        tl_vk_backend_free(vk);
-        setenv("LONGVL_VK_NO_SUBGROUPS", "1", 1);
-        char err[256] = "";
-        vk = tl_vk_backend_new(-1, err, sizeof err);
-        check(vk != NULL, "Vulkan device without subgroups: %s", err);
-        printf("again without subgroup ops (LONGVL_VK_NO_SUBGROUPS=1):\n");
-        for (size_t c = 0; vk && c < sizeof cases / sizeof cases[0]; c++)
-            if (cases[c].build == case_mul_mat || cases[c].build == case_mul_mat_q)
-                for (int v = 0; v < cases[c].n_variants; v++)
-                    for (int rep = 0; rep < REPS; rep++) run_case(&cases[c], v, rep, isas[0]);
-    }
+    if (vk && tl_vk_backend_info(vk)->subgroup_arith)   // the GEMV path's other variant
+        rerun_mul_mat("LONGVL_VK_NO_SUBGROUPS", "1", isas[0]);
+    if (vk) rerun_mul_mat("LONGVL_VK_GEMM_LARGE_MIN_TILES", "1", isas[0]);   // every GEMM in large tiles
     tl_vk_backend_free(vk);
     return test_summary("test-ops");
 }

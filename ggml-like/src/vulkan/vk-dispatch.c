@@ -69,6 +69,16 @@ void vk_push_gemm(struct vk_dispatch *d, const struct vk_gemm *g) {
     for (int i = 0; i < 6; i++) vk_push_u32(d, tail[i]);
 }
 
+void vk_gemm_tiles(const struct tl_vk_backend *vk, struct vk_dispatch *d, int w, uint32_t M, uint32_t N) {
+    uint32_t big = 2 * VK_GEMM_TILE;
+    uint64_t big_tiles = (uint64_t)((M + big - 1) / big) * ((N + big - 1) / big);
+    bool large = vk->gemm_large_min_tiles && big_tiles >= vk->gemm_large_min_tiles;
+    uint32_t side = large ? big : VK_GEMM_TILE;
+    d->pipe = (enum vk_pipe)((large ? VK_PIPE_MUL_MAT_L : VK_PIPE_MUL_MAT) + w);
+    d->groups[0] = (M + side - 1) / side;
+    d->groups[1] = (N + side - 1) / side;
+}
+
 // Binds t as the next binding; returns its element offset past the bound start.
 uint32_t vk_bind(struct tl_vk_mirror *m, struct vk_dispatch *d, const struct tl_tensor *t, bool written) {
     struct vk_binding *b = &d->b[d->n_bindings++];

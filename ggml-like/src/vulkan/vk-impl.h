@@ -39,15 +39,22 @@ enum vk_pipe {
     VK_PIPE_LM_SOFTMAX,                               // lm_loss: a chunk's softmax minus the one-hot
     VK_PIPE_PEAK, VK_PIPE_READ,                       // the benchmark's FMA loop and read stream (vk-measure.c)
     VK_PIPE_ATTN_COMBINE,                             // flash_attn: merges the key splits
-    VK_PIPE_FLASH_ATTN,                               // + enum vk_kv
-    VK_PIPE_MUL_MAT = VK_PIPE_FLASH_ATTN + VK_KV_COUNT,   // + enum vk_weight: tiled GEMM
+    VK_PIPE_FLASH_ATTN,                               // + enum vk_kv: a query row a workgroup
+    VK_PIPE_FLASH_ATTN_TILE = VK_PIPE_FLASH_ATTN + VK_KV_COUNT,   // + enum vk_kv: blocks of queries
+    VK_PIPE_MUL_MAT = VK_PIPE_FLASH_ATTN_TILE + VK_KV_COUNT,      // + enum vk_weight: tiled GEMM
     VK_PIPE_MUL_VEC = VK_PIPE_MUL_MAT + VK_W_COUNT,       // GEMV, shared-memory sums
     VK_PIPE_MUL_VEC_SG = VK_PIPE_MUL_VEC + VK_W_COUNT,    // GEMV, subgroup sums
-    VK_PIPE_COUNT = VK_PIPE_MUL_VEC_SG + VK_W_COUNT,
+    VK_PIPE_MUL_MAT_L = VK_PIPE_MUL_VEC_SG + VK_W_COUNT,  // tiled GEMM, large tiles
+    VK_PIPE_COUNT = VK_PIPE_MUL_MAT_L + VK_W_COUNT,
 };
 
 #define VK_MAX_BINDINGS 10
 #define VK_GEMV_MAX_N   8    // mul_vec.comp's MAX_N: up to this many columns take the GEMV path
+#define VK_GEMM_TILE    64   // mul_mat.comp's tile side (M and N); the large variant's is twice
+#define VK_GEMM_LARGE_SHARED 32768   // bytes of shared memory the large variant needs
+// Large GEMM tiles when a product has at least this many of them (enough to fill a big
+// GPU's cores several times over); LONGVL_VK_GEMM_LARGE_MIN_TILES overrides it (tests: 1).
+#define VK_GEMM_LARGE_MIN_TILES 256
 #define VK_PUSH_BYTES   128
 #define VK_DESC_SETS    1024   // dispatches recorded between two descriptor pool resets
 
@@ -76,6 +83,7 @@ struct tl_vk_backend {
     VkDeviceSize     max_range;                        // maxStorageBufferRange
     uint32_t         max_groups;                       // maxComputeWorkGroupCount[0..1]
     bool             use_subgroups;                    // subgroup arithmetic, unless LONGVL_VK_NO_SUBGROUPS
+    uint32_t         gemm_large_min_tiles;             // 0: no large-tile GEMM (too little shared memory)
     struct vk_block *blocks;
     int              n_blocks;
     struct vk_piece  staging;                          // host-visible, for uploads/downloads
@@ -211,6 +219,9 @@ struct vk_gemm {
     bool     accumulate;
 };
 void vk_push_gemm(struct vk_dispatch *d, const struct vk_gemm *g);
+// The tiled GEMM of weight type w (enum vk_weight) over an M x N output per batch: the
+// pipeline (small or large tiles) and the groups of dims 0-1.
+void vk_gemm_tiles(const struct tl_vk_backend *vk, struct vk_dispatch *d, int w, uint32_t M, uint32_t N);
 // The attention shaders' shared push constants (vk-ops.c): shapes, q/k/v strides and
 // offsets; then, after each shader's own offsets, the mask of attention node t.
 void vk_push_attn_shapes(struct vk_dispatch *d, const struct tl_tensor *q, const struct tl_tensor *k,

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VK_ATTN_BACK_MAX_D 256   // attn_back.glsl's WG * DPT
+#define VK_ATTN_BACK_MAX_D  128   // attn_back.glsl's 64 DR
+#define VK_ATTN_BACK_BLOCK  64    // ... and its BT: queries (pass 1) or keys (pass 2) a workgroup
 
 static bool is_f32(const struct tl_tensor *t) { return t && t->type == TL_F32; }
 
@@ -146,21 +147,22 @@ static bool prep_attn_back(struct tl_vk_mirror *m, const struct tl_tensor *t, st
     vk_push_u32(d, odo);
     vk_push_u32(d, od);
     vk_push_attn_mask(d, t, osq, osk);
-    vk_flat_groups(m->vk, d, (uint64_t)rows, 1);
+    uint64_t q_blocks = ((uint64_t)q->ne[1] + VK_ATTN_BACK_BLOCK - 1) / VK_ATTN_BACK_BLOCK;
+    uint64_t k_blocks = ((uint64_t)k->ne[1] + VK_ATTN_BACK_BLOCK - 1) / VK_ATTN_BACK_BLOCK;
+    vk_flat_groups(m->vk, d, q_blocks * (uint64_t)(q->ne[2] * q->ne[3]), 1);
     struct vk_dispatch *d2 = vk_plan_add(plan);
     *d2 = plan->d[plan->n - 2];   // the same bindings and constants (d may have moved)
     d2->pipe = VK_PIPE_ATTN_BACK_KV;
     d2->b[8].written = false;
-    vk_flat_groups(m->vk, d2, (uint64_t)(k->ne[1] * k->ne[2] * k->ne[3]), 1);
+    vk_flat_groups(m->vk, d2, k_blocks * (uint64_t)(k->ne[2] * k->ne[3]), 1);
     return true;
 }
 
-// One mul_mat.comp dispatch over plain 2-D operands (no batch), in 16 x 16 tiles.
-static void push_gemm(struct vk_dispatch *d, struct vk_gemm g) {
+// One mul_mat.comp dispatch of weight type w over plain 2-D operands (no batch).
+static void push_gemm(const struct tl_vk_backend *vk, struct vk_dispatch *d, int w, struct vk_gemm g) {
     g.b2 = g.b3 = g.r2 = g.r3 = 1;
     vk_push_gemm(d, &g);
-    d->groups[0] = (g.M + 15) / 16;
-    d->groups[1] = (g.N + 15) / 16;
+    vk_gemm_tiles(vk, d, w, g.M, g.N);
     d->groups[2] = 1;
 }
 
@@ -172,7 +174,7 @@ static bool prep_lm(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk
     const struct tl_tensor *w = t->src[0], *h = t->src[1], *tg = t->src[2], *dloss = t->src[3];
     bool back = t->op == TL_OP_LM_LOSS_BACK, want_dw = back && t->params[1];
     int64_t H = h->ne[0], N = h->ne[1], V = w->ne[1], chunk = TL_MIN((int64_t)t->params[0], N);
-    enum vk_pipe wpipe = (enum vk_pipe)(VK_PIPE_MUL_MAT + float_weight_index(m->vk, w->type));
+    int wi = float_weight_index(m->vk, w->type);
     uint32_t ws = (uint32_t)(w->nb[1] / tl_row_size(w->type, 1)), hs = (uint32_t)(h->nb[1] / sizeof(float));
     struct vk_piece *z = vk_plan_scratch(m->vk, plan, (size_t)(chunk * V) * sizeof(float), err, errlen);
     struct vk_piece *losses = z ? vk_plan_scratch(m->vk, plan, (size_t)N * sizeof(float), err, errlen) : NULL;
@@ -180,10 +182,9 @@ static bool prep_lm(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk
     for (int64_t n0 = 0; n0 < N; n0 += chunk) {
         uint32_t C = (uint32_t)TL_MIN(chunk, N - n0);
         struct vk_dispatch *d = vk_plan_add(plan);
-        d->pipe = wpipe;
         uint32_t ow = vk_bind(m, d, w, false), oh = vk_bind(m, d, h, false);
         vk_bind_piece(d, z, true);
-        push_gemm(d, (struct vk_gemm){ .K = (uint32_t)H, .M = (uint32_t)V, .N = C, .sa = { 1, ws }, .off_a = ow,
+        push_gemm(m->vk, d, wi, (struct vk_gemm){ .K = (uint32_t)H, .M = (uint32_t)V, .N = C, .sa = { 1, ws }, .off_a = ow,
                                        .sb = { 1, hs }, .off_b = oh + (uint32_t)n0 * hs });
 
         d = vk_plan_add(plan);
@@ -201,19 +202,17 @@ static bool prep_lm(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk
         if (!back) continue;
 
         d = vk_plan_add(plan);   // dh[k][n0 + c] = sum_v w[v][k] z[c][v]
-        d->pipe = wpipe;
         ow = vk_bind(m, d, w, false);
         vk_bind_piece(d, z, false);
         uint32_t od = vk_bind(m, d, t, true);
-        push_gemm(d, (struct vk_gemm){ .K = (uint32_t)V, .M = (uint32_t)H, .N = C, .sa = { ws, 1 }, .off_a = ow,
+        push_gemm(m->vk, d, wi, (struct vk_gemm){ .K = (uint32_t)V, .M = (uint32_t)H, .N = C, .sa = { ws, 1 }, .off_a = ow,
                                        .sb = { 1, (uint32_t)V }, .off_d = od + (uint32_t)(n0 * H) });
         if (!want_dw) continue;
         d = vk_plan_add(plan);   // dw[k][v] += sum_c h[n0 + c][k] z[c][v]
-        d->pipe = (enum vk_pipe)(VK_PIPE_MUL_MAT + VK_W_F32);
         oh = vk_bind(m, d, h, false);
         vk_bind_piece(d, z, false);
         od = vk_bind(m, d, t, true);
-        push_gemm(d, (struct vk_gemm){ .K = C, .M = (uint32_t)H, .N = (uint32_t)V, .sa = { hs, 1 },
+        push_gemm(m->vk, d, VK_W_F32, (struct vk_gemm){ .K = C, .M = (uint32_t)H, .N = (uint32_t)V, .sa = { hs, 1 },
                                        .off_a = oh + (uint32_t)n0 * hs, .sb = { (uint32_t)V, 1 },
                                        .off_d = od + (uint32_t)(H * N), .accumulate = n0 > 0 });
     }

@@ -203,13 +203,13 @@ static void prep_cpy(struct tl_vk_mirror *m, const struct tl_tensor *t, struct v
     vk_flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
 }
 
-// Up to VK_GEMV_MAX_N columns: one workgroup per weight row (mul_vec.comp); more: 16 x 16
-// tiles (mul_mat.comp). Both take the same bindings and push constants.
+// Up to VK_GEMV_MAX_N columns: one workgroup per weight row (mul_vec.comp); more:
+// register tiles (mul_mat.comp). Both take the same bindings and push constants.
 static void prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0], *b = t->src[1];
     int w = vk_weight_index(m->vk, a->type);
     bool gemv = b->ne[1] <= VK_GEMV_MAX_N;
-    d->pipe = (enum vk_pipe)((gemv ? (m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) : VK_PIPE_MUL_MAT) + w);
+    d->pipe = (enum vk_pipe)((m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) + w);
     uint32_t oa = vk_bind(m, d, a, false), ob = vk_bind(m, d, b, false), od = vk_bind(m, d, t, true);
     struct vk_gemm g = { .K = (uint32_t)a->ne[0], .M = (uint32_t)a->ne[1], .N = (uint32_t)b->ne[1], .off_a = oa,
                          .off_b = ob, .off_d = od, .b2 = (uint32_t)b->ne[2], .b3 = (uint32_t)b->ne[3],
@@ -219,12 +219,8 @@ static void prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, stru
         g.sb[i] = (uint32_t)(b->nb[i] / vk_elem_bytes(b->type));
     }
     vk_push_gemm(d, &g);
-    if (gemv) {
-        vk_flat_groups(m->vk, d, (uint64_t)a->ne[1], 1);
-    } else {
-        d->groups[0] = (uint32_t)((a->ne[1] + 15) / 16);
-        d->groups[1] = (uint32_t)((b->ne[1] + 15) / 16);
-    }
+    if (gemv) vk_flat_groups(m->vk, d, (uint64_t)a->ne[1], 1);
+    else vk_gemm_tiles(m->vk, d, w, g.M, g.N);
     d->groups[2] = (uint32_t)(b->ne[2] * b->ne[3]);
 }
 
@@ -290,16 +286,22 @@ void vk_push_attn_mask(struct vk_dispatch *d, const struct tl_tensor *t, uint32_
 #define VK_ATTN_TILE        32     // flash_attn.comp's TILE
 #define VK_ATTN_GROUPS      2048   // split the keys until about this many workgroups run ...
 #define VK_ATTN_MIN_SPLIT   128    // ... but no split shorter than this many keys
+#define VK_ATTN_BLOCK_Q     64     // flash_attn_tile.comp's BQ: queries a workgroup
+#define VK_ATTN_BLOCK_MAX_D 128    // ... and its largest head
+#define VK_ATTN_BLOCK_MIN_Q 16     // from this many queries a head on, blocks of queries
 
-// One workgroup per (query, head, batch) and key split; segments bind q in their place
-// when absent. Few rows over many keys (decoding) split the keys, each split's partial
-// softmax going to a scratch that attn_combine.comp merges into t.
+// Many queries (prefill, training): blocks of VK_ATTN_BLOCK_Q queries of one head a
+// workgroup (flash_attn_tile.comp). Otherwise one workgroup per (query, head, batch) and
+// key split; few rows over many keys (decoding) split the keys, each split's partial
+// softmax going to a scratch that attn_combine.comp merges into t. Segments bind q in
+// their place when absent.
 static bool prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
                             size_t errlen) {
     const struct tl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *sq = t->src[3], *sk = t->src[4];
     uint64_t rows = (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]), Nk = (uint64_t)k->ne[1];
+    bool blocks = q->ne[1] >= VK_ATTN_BLOCK_MIN_Q && q->ne[0] <= VK_ATTN_BLOCK_MAX_D;
     uint64_t want = (VK_ATTN_GROUPS + rows - 1) / rows, most = (Nk + VK_ATTN_MIN_SPLIT - 1) / VK_ATTN_MIN_SPLIT;
-    uint64_t n_split = want < most ? want : most > 0 ? most : 1;
+    uint64_t n_split = blocks ? 1 : want < most ? want : most > 0 ? most : 1;
     // whole tiles per split; rounding up may leave fewer splits than asked for
     uint64_t split_keys = ((Nk + n_split - 1) / n_split + VK_ATTN_TILE - 1) / VK_ATTN_TILE * VK_ATTN_TILE;
     if (split_keys > 0) n_split = (Nk + split_keys - 1) / split_keys;
@@ -310,7 +312,7 @@ static bool prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, s
         if (!part) return false;
     }
     struct vk_dispatch *d = vk_plan_add(plan);
-    d->pipe = (enum vk_pipe)(VK_PIPE_FLASH_ATTN + kv_index(m->vk, k->type));
+    d->pipe = (enum vk_pipe)((blocks ? VK_PIPE_FLASH_ATTN_TILE : VK_PIPE_FLASH_ATTN) + kv_index(m->vk, k->type));
     uint32_t oq = vk_bind(m, d, q, false), ok = vk_bind(m, d, k, false), ov = vk_bind(m, d, v, false);
     uint32_t osq = vk_bind(m, d, sq ? sq : q, false), osk = vk_bind(m, d, sk ? sk : q, false);
     uint32_t od = vk_bind(m, d, t, true);
@@ -321,7 +323,12 @@ static bool prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, s
     vk_push_attn_mask(d, t, osq, osk);
     vk_push_u32(d, (uint32_t)n_split);
     vk_push_u32(d, (uint32_t)split_keys);
-    vk_flat_groups(m->vk, d, rows * n_split, 1);
+    if (blocks) {
+        uint64_t per_head = ((uint64_t)q->ne[1] + VK_ATTN_BLOCK_Q - 1) / VK_ATTN_BLOCK_Q;
+        vk_flat_groups(m->vk, d, per_head * (uint64_t)(q->ne[2] * q->ne[3]), 1);
+    } else {
+        vk_flat_groups(m->vk, d, rows * n_split, 1);
+    }
     if (!part) return true;
     struct vk_dispatch *c = vk_plan_add(plan);
     c->pipe = VK_PIPE_ATTN_COMBINE;

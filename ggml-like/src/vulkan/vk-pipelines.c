@@ -53,13 +53,15 @@ static struct pipe_def pipe_def(enum vk_pipe id) {
     }
     if (id < VK_PIPE_FLASH_ATTN) return fixed_defs[id];
     if (id < VK_PIPE_MUL_MAT) {
-        snprintf(d.name, sizeof d.name, "flash_attn_%s", kvs[id - VK_PIPE_FLASH_ATTN]);
+        bool tile = id >= VK_PIPE_FLASH_ATTN_TILE;
+        int kv = id - (tile ? VK_PIPE_FLASH_ATTN_TILE : VK_PIPE_FLASH_ATTN);
+        snprintf(d.name, sizeof d.name, "flash_attn_%s%s", tile ? "tile_" : "", kvs[kv]);
         d.n_bindings = 7;
-        d.needs_f16 = id == VK_PIPE_FLASH_ATTN + VK_KV_F16;
+        d.needs_f16 = kv == VK_KV_F16;
         return d;
     }
     int group = (id - VK_PIPE_MUL_MAT) / VK_W_COUNT, w = (id - VK_PIPE_MUL_MAT) % VK_W_COUNT;
-    static const char *const prefix[3] = { "mul_mat", "mul_vec", "mul_vec_sg" };
+    static const char *const prefix[4] = { "mul_mat", "mul_vec", "mul_vec_sg", "mul_mat_l" };
     snprintf(d.name, sizeof d.name, "%s_%s", prefix[group], weights[w]);
     d.needs_f16 = w == VK_W_F16;
     d.needs_subgroups = group == 2;
@@ -119,6 +121,7 @@ bool vk_pipelines_init(struct tl_vk_backend *vk, char *err, size_t errlen) {
         struct pipe_def def = pipe_def((enum vk_pipe)i);
         if (def.needs_f16 && !vk->info.fp16_storage) continue;    // those ops run on the CPU
         if (def.needs_subgroups && !vk->use_subgroups) continue;   // the shared-memory variant runs
+        if (i >= VK_PIPE_MUL_MAT_L && i < VK_PIPE_MUL_MAT_L + VK_W_COUNT && !vk->gemm_large_min_tiles) continue;
         if (!create_pipeline(vk, (enum vk_pipe)i, err, errlen)) return false;
     }
     VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = VK_DESC_SETS * VK_MAX_BINDINGS };
