@@ -8,6 +8,9 @@
 // strides: the tile loads run along whichever of k and m (n) is contiguous, so the
 // transposed operands of the backward pass load coalesced too. RM = RN = 1 is the 64 x 64
 // tile, 2 the 128 x 128 one (vk-ops.c picks by the number of tiles).
+// Split K (k_split < K: a small output over a long K, as a weight gradient over many
+// tokens): dim z of the dispatch counts splits x batches, and split s writes its partial
+// product at d + s M N B2 B3 for add_splits.comp to sum.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
@@ -67,14 +70,16 @@ void load_b(uint bbase, uint n0, uint k0, uint t) {
 void main() {
     uint t = gl_LocalInvocationID.x, tx = t % 16u, ty = t / 16u;
     uint m0 = gl_WorkGroupID.x * BM, n0 = gl_WorkGroupID.y * BN;
-    uint z = gl_WorkGroupID.z, i2 = z % p.b2, i3 = z / p.b2;
+    uint batches = p.b2 * p.b3, z = gl_WorkGroupID.z % batches, split = gl_WorkGroupID.z / batches;
+    uint i2 = z % p.b2, i3 = z / p.b2;
     uint abase = p.off_a + (i2 / p.r2) * p.nb_a[2] + (i3 / p.r3) * p.nb_a[3];
     uint bbase = p.off_b + i2 * p.nb_b[2] + i3 * p.nb_b[3];
     // acc[r][4 s + j]: rows m0 + 4 (16 r + tx) + 0..3 of column n0 + 4 (16 s + ty) + j
     vec4 acc[RM][4 * RN];
     [[unroll]] for (uint r = 0; r < RM; r++)
         [[unroll]] for (uint c = 0; c < 4 * RN; c++) acc[r][c] = vec4(0.0);
-    for (uint k0 = 0; k0 < p.K; k0 += BK) {
+    uint k_end = min(p.K, (split + 1u) * p.k_split);
+    for (uint k0 = split * p.k_split; k0 < k_end; k0 += BK) {
         load_a(abase, m0, k0, t);
         load_b(bbase, n0, k0, t);
         barrier();
@@ -88,7 +93,7 @@ void main() {
         }
         barrier();
     }
-    uint dbase = p.off_d + (i3 * p.b2 + i2) * p.N * p.M;
+    uint dbase = p.off_d + (split * batches + i3 * p.b2 + i2) * p.N * p.M;
     [[unroll]] for (uint s = 0; s < RN; s++)
         [[unroll]] for (uint j = 0; j < 4u; j++) {
             uint n = n0 + 4u * (16u * s + ty) + j;

@@ -65,8 +65,30 @@ void vk_push_gemm(struct vk_dispatch *d, const struct vk_gemm *g) {
     vk_push_u32(d, g->off_a);
     for (int i = 0; i < 4; i++) vk_push_u32(d, g->sb[i]);
     vk_push_u32(d, g->off_b);
-    uint32_t tail[] = { g->off_d, g->b2, g->b3, g->r2, g->r3, g->accumulate };
-    for (int i = 0; i < 6; i++) vk_push_u32(d, tail[i]);
+    uint32_t tail[] = { g->off_d, g->b2, g->b3, g->r2, g->r3, g->accumulate, g->k_split ? g->k_split : g->K };
+    for (int i = 0; i < 7; i++) vk_push_u32(d, tail[i]);
+}
+
+uint32_t vk_gemm_split(struct vk_gemm *g, uint32_t batches) {
+    uint64_t tiles = (uint64_t)((g->M + VK_GEMM_TILE - 1) / VK_GEMM_TILE) * ((g->N + VK_GEMM_TILE - 1) / VK_GEMM_TILE) * batches;
+    uint64_t want = (VK_GEMM_SPLIT_GROUPS + tiles - 1) / tiles, most = g->K / VK_GEMM_MIN_SPLIT_K;
+    uint64_t splits = want < most ? want : most;
+    if (g->accumulate || splits < 2) return 1;
+    uint32_t k_split = (uint32_t)((g->K + splits - 1) / splits + 31) / 32 * 32;   // whole 32-weight units
+    g->k_split = k_split;
+    return (g->K + k_split - 1) / k_split;
+}
+
+void vk_add_splits(struct tl_vk_mirror *m, struct vk_plan *plan, const struct vk_piece *part,
+                   const struct tl_tensor *t, uint32_t extra, uint32_t n, uint32_t splits) {
+    struct vk_dispatch *d = vk_plan_add(plan);
+    d->pipe = VK_PIPE_ADD_SPLITS;
+    vk_bind_piece(d, part, false);
+    uint32_t od = vk_bind(m, d, t, true);
+    vk_push_u32(d, n);
+    vk_push_u32(d, splits);
+    vk_push_u32(d, od + extra);
+    vk_flat_groups(m->vk, d, n, 256);
 }
 
 void vk_gemm_tiles(const struct tl_vk_backend *vk, struct vk_dispatch *d, int w, uint32_t M, uint32_t N) {

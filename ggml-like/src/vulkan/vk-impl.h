@@ -39,6 +39,7 @@ enum vk_pipe {
     VK_PIPE_LM_SOFTMAX,                               // lm_loss: a chunk's softmax minus the one-hot
     VK_PIPE_PEAK, VK_PIPE_READ,                       // the benchmark's FMA loop and read stream (vk-measure.c)
     VK_PIPE_ATTN_COMBINE,                             // flash_attn: merges the key splits
+    VK_PIPE_ADD_SPLITS,                               // mul_mat: adds up the K splits
     VK_PIPE_FLASH_ATTN,                               // + enum vk_kv: a query row a workgroup
     VK_PIPE_FLASH_ATTN_TILE = VK_PIPE_FLASH_ATTN + VK_KV_COUNT,   // + enum vk_kv: blocks of queries
     VK_PIPE_MUL_MAT = VK_PIPE_FLASH_ATTN_TILE + VK_KV_COUNT,      // + enum vk_weight: tiled GEMM
@@ -55,6 +56,8 @@ enum vk_pipe {
 // Large GEMM tiles when a product has at least this many of them (enough to fill a big
 // GPU's cores several times over); LONGVL_VK_GEMM_LARGE_MIN_TILES overrides it (tests: 1).
 #define VK_GEMM_LARGE_MIN_TILES 256
+#define VK_GEMM_SPLIT_GROUPS  256   // split K until about this many workgroups run ...
+#define VK_GEMM_MIN_SPLIT_K   256   // ... but no split shorter than this
 #define VK_PUSH_BYTES   128
 #define VK_DESC_SETS    1024   // dispatches recorded between two descriptor pool resets
 
@@ -217,8 +220,18 @@ struct vk_gemm {
     uint32_t off_d;
     uint32_t b2, b3, r2, r3;
     bool     accumulate;
+    uint32_t k_split;   // k per split of K (vk_gemm_split); 0: one split
 };
 void vk_push_gemm(struct vk_dispatch *d, const struct vk_gemm *g);
+// Splits K when the output has too few tiles to keep the device busy and K is long (a
+// weight gradient over many tokens): sets g->k_split, returns the number of splits (1:
+// none). The caller binds a scratch of splits x M x N x batches floats as the output and
+// records vk_add_splits after the GEMM.
+uint32_t vk_gemm_split(struct vk_gemm *g, uint32_t batches);
+// The dispatch adding up the n floats of each of the splits in part into t, at element
+// offset extra past t's start.
+void vk_add_splits(struct tl_vk_mirror *m, struct vk_plan *plan, const struct vk_piece *part,
+                   const struct tl_tensor *t, uint32_t extra, uint32_t n, uint32_t splits);
 // The tiled GEMM of weight type w (enum vk_weight) over an M x N output per batch: the
 // pipeline (small or large tiles) and the groups of dims 0-1.
 void vk_gemm_tiles(const struct tl_vk_backend *vk, struct vk_dispatch *d, int w, uint32_t M, uint32_t N);

@@ -179,6 +179,13 @@ static bool prep_lm(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk
     struct vk_piece *z = vk_plan_scratch(m->vk, plan, (size_t)(chunk * V) * sizeof(float), err, errlen);
     struct vk_piece *losses = z ? vk_plan_scratch(m->vk, plan, (size_t)N * sizeof(float), err, errlen) : NULL;
     if (!losses) return false;
+    // dh's GEMM (H x C outputs over K = V) splits K: one scratch serves every chunk
+    struct vk_gemm dh = { .K = (uint32_t)V, .M = (uint32_t)H, .N = (uint32_t)chunk, .sa = { ws, 1 },
+                          .sb = { 1, (uint32_t)V } };
+    uint32_t splits = back ? vk_gemm_split(&dh, 1) : 1;
+    struct vk_piece *part = NULL;
+    if (splits > 1 && !(part = vk_plan_scratch(m->vk, plan, (size_t)splits * H * chunk * sizeof(float), err, errlen)))
+        return false;
     for (int64_t n0 = 0; n0 < N; n0 += chunk) {
         uint32_t C = (uint32_t)TL_MIN(chunk, N - n0);
         struct vk_dispatch *d = vk_plan_add(plan);
@@ -202,16 +209,19 @@ static bool prep_lm(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk
         if (!back) continue;
 
         d = vk_plan_add(plan);   // dh[k][n0 + c] = sum_v w[v][k] z[c][v]
-        ow = vk_bind(m, d, w, false);
+        dh.N = C;
+        dh.off_a = vk_bind(m, d, w, false);
         vk_bind_piece(d, z, false);
-        uint32_t od = vk_bind(m, d, t, true);
-        push_gemm(m->vk, d, wi, (struct vk_gemm){ .K = (uint32_t)V, .M = (uint32_t)H, .N = C, .sa = { ws, 1 }, .off_a = ow,
-                                       .sb = { 1, (uint32_t)V }, .off_d = od + (uint32_t)(n0 * H) });
+        if (part) vk_bind_piece(d, part, true);
+        else dh.off_d = vk_bind(m, d, t, true) + (uint32_t)(n0 * H);
+        push_gemm(m->vk, d, wi, dh);
+        d->groups[2] = splits;
+        if (part) vk_add_splits(m, plan, part, t, (uint32_t)(n0 * H), (uint32_t)H * C, splits);
         if (!want_dw) continue;
         d = vk_plan_add(plan);   // dw[k][v] += sum_c h[n0 + c][k] z[c][v]
         oh = vk_bind(m, d, h, false);
         vk_bind_piece(d, z, false);
-        od = vk_bind(m, d, t, true);
+        uint32_t od = vk_bind(m, d, t, true);
         push_gemm(m->vk, d, VK_W_F32, (struct vk_gemm){ .K = C, .M = (uint32_t)H, .N = (uint32_t)V, .sa = { hs, 1 },
                                        .off_a = oh + (uint32_t)n0 * hs, .sb = { (uint32_t)V, 1 },
                                        .off_d = od + (uint32_t)(H * N), .accumulate = n0 > 0 });

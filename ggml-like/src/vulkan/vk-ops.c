@@ -204,24 +204,37 @@ static void prep_cpy(struct tl_vk_mirror *m, const struct tl_tensor *t, struct v
 }
 
 // Up to VK_GEMV_MAX_N columns: one workgroup per weight row (mul_vec.comp); more:
-// register tiles (mul_mat.comp). Both take the same bindings and push constants.
-static void prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+// register tiles (mul_mat.comp), K split when the output is small (vk_gemm_split). Both
+// take the same bindings and push constants.
+static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
+                         size_t errlen) {
     const struct tl_tensor *a = t->src[0], *b = t->src[1];
     int w = vk_weight_index(m->vk, a->type);
     bool gemv = b->ne[1] <= VK_GEMV_MAX_N;
-    d->pipe = (enum vk_pipe)((m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) + w);
-    uint32_t oa = vk_bind(m, d, a, false), ob = vk_bind(m, d, b, false), od = vk_bind(m, d, t, true);
-    struct vk_gemm g = { .K = (uint32_t)a->ne[0], .M = (uint32_t)a->ne[1], .N = (uint32_t)b->ne[1], .off_a = oa,
-                         .off_b = ob, .off_d = od, .b2 = (uint32_t)b->ne[2], .b3 = (uint32_t)b->ne[3],
+    uint32_t batches = (uint32_t)(b->ne[2] * b->ne[3]);
+    struct vk_gemm g = { .K = (uint32_t)a->ne[0], .M = (uint32_t)a->ne[1], .N = (uint32_t)b->ne[1],
+                         .b2 = (uint32_t)b->ne[2], .b3 = (uint32_t)b->ne[3],
                          .r2 = (uint32_t)(b->ne[2] / a->ne[2]), .r3 = (uint32_t)(b->ne[3] / a->ne[3]) };
     for (int i = 0; i < 4; i++) {
         g.sa[i] = (uint32_t)(a->nb[i] / vk_elem_bytes(a->type));
         g.sb[i] = (uint32_t)(b->nb[i] / vk_elem_bytes(b->type));
     }
+    uint32_t splits = gemv ? 1 : vk_gemm_split(&g, batches), n_out = g.M * g.N * batches;
+    struct vk_piece *part = NULL;
+    if (splits > 1 && !(part = vk_plan_scratch(m->vk, plan, (size_t)splits * n_out * sizeof(float), err, errlen)))
+        return false;
+    struct vk_dispatch *d = vk_plan_add(plan);
+    d->pipe = (enum vk_pipe)((m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) + w);
+    g.off_a = vk_bind(m, d, a, false);
+    g.off_b = vk_bind(m, d, b, false);
+    if (part) vk_bind_piece(d, part, true);
+    else g.off_d = vk_bind(m, d, t, true);
     vk_push_gemm(d, &g);
     if (gemv) vk_flat_groups(m->vk, d, (uint64_t)a->ne[1], 1);
     else vk_gemm_tiles(m->vk, d, w, g.M, g.N);
-    d->groups[2] = (uint32_t)(b->ne[2] * b->ne[3]);
+    d->groups[2] = batches * splits;
+    if (part) vk_add_splits(m, plan, part, t, 0, n_out, splits);
+    return true;
 }
 
 static void prep_concat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
@@ -354,7 +367,7 @@ bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_
     case TL_OP_ROPE: return prep_rope(m, t, plan, err, errlen);
     case TL_OP_GET_ROWS: prep_get_rows(m, t, vk_plan_add(plan)); break;
     case TL_OP_CONT: case TL_OP_CPY: prep_cpy(m, t, vk_plan_add(plan)); break;
-    case TL_OP_MUL_MAT: prep_mul_mat(m, t, vk_plan_add(plan)); break;
+    case TL_OP_MUL_MAT: return prep_mul_mat(m, t, plan, err, errlen);
     case TL_OP_CONCAT: prep_concat(m, t, vk_plan_add(plan)); break;
     case TL_OP_ARGMAX: prep_argmax(m, t, vk_plan_add(plan)); break;
     case TL_OP_FLASH_ATTN: return prep_flash_attn(m, t, plan, err, errlen);

@@ -36,6 +36,7 @@ static const struct pipe_def fixed_defs[] = {
     [VK_PIPE_PEAK] = { "peak", 1 },
     [VK_PIPE_READ] = { "read", 2 },
     [VK_PIPE_ATTN_COMBINE] = { "attn_combine", 2 },
+    [VK_PIPE_ADD_SPLITS] = { "add_splits", 2 },
 };
 
 // The definition of pipeline id: fixed ones from the table, the per-type groups by name.
