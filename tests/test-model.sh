@@ -84,6 +84,11 @@ if "$longvl" info --devices >/dev/null 2>&1; then
     run "$longvl" logits -m "$dir/m.gguf" --tokens "$tokens" "${imgs[@]}" --ubatch 7 --device vulkan -o "$dir/vk-$case-f16.f32"
     compare "$case on Vulkan, f16 cache" "$dir/vk-$case-f16.f32" "$dir/want-$case.f32" 1e-3 2e-3
   done
+  # every upload and download through the staging buffer, as on a GPU whose memory the host
+  # cannot map (lavapipe's it can): weights, the cache, inputs and rope tables
+  run env LONGVL_VK_NO_MAP=1 "$longvl" logits -m "$dir/m.gguf" --tokens "$two" "${img_two[@]}" --kv f32 --ubatch 4 \
+      --device vulkan -o "$dir/vk-two-staged.f32"
+  compare "two on Vulkan through staging copies" "$dir/vk-two-staged.f32" "$dir/want-two.f32" 1e-4 1e-5
 else
   echo "skipped: no Vulkan device (the Vulkan logits checks)"
 fi

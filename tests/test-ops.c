@@ -439,9 +439,9 @@ static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_
     tl_free(ctx);
 }
 
-// The mul_mat cases again on a Vulkan backend made anew with env = value (the other
-// variants of its kernels).
-static void rerun_mul_mat(const char *env, const char *value, enum tl_cpu_isa isa) {
+// The cases (only mul_mat's with mul_mat_only) again on a Vulkan backend made anew with
+// env = value (the other variants of its kernels or memory paths).
+static void rerun(const char *env, const char *value, bool mul_mat_only, enum tl_cpu_isa isa) {
     tl_vk_backend_free(vk);
     setenv(env, value, 1);
     char err[256] = "";
@@ -450,7 +450,7 @@ static void rerun_mul_mat(const char *env, const char *value, enum tl_cpu_isa is
     check(vk != NULL, "Vulkan device with %s=%s: %s", env, value, err);
     printf("again with %s=%s:\n", env, value);
     for (size_t c = 0; vk && c < sizeof cases / sizeof cases[0]; c++)
-        if (cases[c].build == case_mul_mat || cases[c].build == case_mul_mat_q)
+        if (!mul_mat_only || cases[c].build == case_mul_mat || cases[c].build == case_mul_mat_q)
             for (int v = 0; v < cases[c].n_variants; v++)
                 for (int rep = 0; rep < REPS; rep++) run_case(&cases[c], v, rep, isa);
 }
@@ -476,8 +476,9 @@ int main(int argc, char **argv) {
             for (int v = 0; v < cases[c].n_variants; v++)
                 for (int rep = 0; rep < REPS; rep++) run_case(&cases[c], v, rep, isas[i]);
     if (vk && tl_vk_backend_info(vk)->subgroup_arith)   // the GEMV path's other variant
-        rerun_mul_mat("LONGVL_VK_NO_SUBGROUPS", "1", isas[0]);
-    if (vk) rerun_mul_mat("LONGVL_VK_GEMM_LARGE_MIN_TILES", "1", isas[0]);   // every GEMM in large tiles
+        rerun("LONGVL_VK_NO_SUBGROUPS", "1", true, isas[0]);
+    if (vk) rerun("LONGVL_VK_GEMM_LARGE_MIN_TILES", "1", true, isas[0]);   // every GEMM in large tiles
+    if (vk) rerun("LONGVL_VK_NO_MAP", "1", false, isas[0]);   // uploads through staging copies, as on a GPU
     tl_vk_backend_free(vk);
     return test_summary("test-ops");
 }

@@ -171,6 +171,8 @@ struct tl_vk_backend *tl_vk_backend_new(int device, char *err, size_t errlen) {
                          ? props.limits.maxComputeWorkGroupCount[0] : props.limits.maxComputeWorkGroupCount[1];
     const char *no_sg = getenv("LONGVL_VK_NO_SUBGROUPS");
     vk->use_subgroups = vk->info.subgroup_arith && !(no_sg && *no_sg && strcmp(no_sg, "0"));
+    const char *no_map = getenv("LONGVL_VK_NO_MAP");
+    vk->no_map = no_map && *no_map && strcmp(no_map, "0");
     const char *min_tiles = getenv("LONGVL_VK_GEMM_LARGE_MIN_TILES");
     vk->gemm_large_min_tiles = props.limits.maxComputeSharedMemorySize < VK_GEMM_LARGE_SHARED ? 0
                                : min_tiles && *min_tiles ? (uint32_t)strtoul(min_tiles, NULL, 10)

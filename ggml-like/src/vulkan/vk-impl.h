@@ -87,6 +87,7 @@ struct tl_vk_backend {
     uint32_t         max_groups;                       // maxComputeWorkGroupCount[0..1]
     bool             use_subgroups;                    // subgroup arithmetic, unless LONGVL_VK_NO_SUBGROUPS
     uint32_t         gemm_large_min_tiles;             // 0: no large-tile GEMM (too little shared memory)
+    bool             no_map;                           // LONGVL_VK_NO_MAP: never map device blocks
     struct vk_block *blocks;
     int              n_blocks;
     struct vk_piece  staging;                          // host-visible, for uploads/downloads

@@ -49,7 +49,9 @@ static bool new_buffer(struct tl_vk_backend *vk, VkDeviceSize size, bool host, V
     }
     vkBindBufferMemory(vk->dev, *buf, *mem, 0);
     *mapped = NULL;
-    if (is_host_visible(vk, (uint32_t)type) &&
+    // LONGVL_VK_NO_MAP: device blocks go through the staging buffer even where the host
+    // could map them, as on a discrete GPU (so lavapipe tests those copies too)
+    if (is_host_visible(vk, (uint32_t)type) && (host || !vk->no_map) &&
         !vk_check(vkMapMemory(vk->dev, *mem, 0, VK_WHOLE_SIZE, 0, mapped), "vkMapMemory", err, errlen))
         return false;
     return true;
