@@ -27,14 +27,11 @@ layout(binding = 3) readonly buffer SQ { int seg_q[]; };
 layout(binding = 4) readonly buffer SK { int seg_k[]; };
 layout(binding = 5) readonly buffer O { float o[]; };
 layout(binding = 6) readonly buffer DO { float dout[]; };
+#include "attn-push.glsl"
 layout(push_constant) uniform P {
-    uint D, Nq, Nk, Hq, group, B;
-    uint nb_q[3]; uint off_q;   // strides of dims 1-3 (ne0 is contiguous)
-    uint nb_k[3]; uint off_k;
-    uint nb_v[3]; uint off_v;
+    ATTN_SHAPES
     uint off_o, off_do, off_d;
-    uint has_seg, off_sq, off_sk;
-    float scale; uint causal; int q_offset; uint window;
+    ATTN_MASK
 } p;
 
 layout(binding = 7) buffer DST { float d[]; };   // pass 1 writes dq, pass 2 dk and dv

@@ -7,13 +7,11 @@ layout(binding = 3) readonly buffer SQ { int seg_q[]; };
 layout(binding = 4) readonly buffer SK { int seg_k[]; };
 layout(binding = 5) writeonly buffer D { float d[]; };
 layout(binding = 6) writeonly buffer PART { float part[]; };
+#include "attn-push.glsl"
 layout(push_constant) uniform P {
-    uint D, Nq, Nk, Hq, group, B;
-    uint nb_q[3]; uint off_q;   // strides of dims 1-3 (ne0 is contiguous)
-    uint nb_k[3]; uint off_k;
-    uint nb_v[3]; uint off_v;
-    uint off_d, has_seg, off_sq, off_sk;
-    float scale; uint causal; int q_offset; uint window;
+    ATTN_SHAPES
+    uint off_d;
+    ATTN_MASK
     uint n_split, split_keys;   // key splits, keys per split (a multiple of TILE)
 } p;
 

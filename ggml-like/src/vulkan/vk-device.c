@@ -174,7 +174,8 @@ struct tl_vk_backend *tl_vk_backend_new(int device, char *err, size_t errlen) {
     const char *no_map = getenv("LONGVL_VK_NO_MAP");
     vk->no_map = no_map && *no_map && strcmp(no_map, "0");
     const char *min_tiles = getenv("LONGVL_VK_GEMM_LARGE_MIN_TILES");
-    vk->gemm_large_min_tiles = props.limits.maxComputeSharedMemorySize < VK_GEMM_LARGE_SHARED ? 0
+    vk->shared_32k = props.limits.maxComputeSharedMemorySize >= 32768;   // Vulkan promises 16 KiB
+    vk->gemm_large_min_tiles = !vk->shared_32k ? 0
                                : min_tiles && *min_tiles ? (uint32_t)strtoul(min_tiles, NULL, 10)
                                : VK_GEMM_LARGE_MIN_TILES;
     if (!open_device(vk, err, errlen) || !vk_memory_init(vk, err, errlen) || !vk_pipelines_init(vk, err, errlen)) {

@@ -52,7 +52,6 @@ enum vk_pipe {
 #define VK_MAX_BINDINGS 10
 #define VK_GEMV_MAX_N   8    // mul_vec.comp's MAX_N: up to this many columns take the GEMV path
 #define VK_GEMM_TILE    64   // mul_mat.comp's tile side (M and N); the large variant's is twice
-#define VK_GEMM_LARGE_SHARED 32768   // bytes of shared memory the large variant needs
 // Large GEMM tiles when a product has at least this many of them (enough to fill a big
 // GPU's cores several times over); LONGVL_VK_GEMM_LARGE_MIN_TILES overrides it (tests: 1).
 #define VK_GEMM_LARGE_MIN_TILES 256
@@ -86,7 +85,8 @@ struct tl_vk_backend {
     VkDeviceSize     max_range;                        // maxStorageBufferRange
     uint32_t         max_groups;                       // maxComputeWorkGroupCount[0..1]
     bool             use_subgroups;                    // subgroup arithmetic, unless LONGVL_VK_NO_SUBGROUPS
-    uint32_t         gemm_large_min_tiles;             // 0: no large-tile GEMM (too little shared memory)
+    bool             shared_32k;                       // 32 KiB of shared memory: tiled attention, large GEMM tiles
+    uint32_t         gemm_large_min_tiles;             // 0: no large-tile GEMM
     bool             no_map;                           // LONGVL_VK_NO_MAP: never map device blocks
     struct vk_block *blocks;
     int              n_blocks;

@@ -28,7 +28,7 @@ bool vk_grad_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t
         return is_f32(a) && is_f32(b);
     case TL_OP_FLASH_ATTN_BACK: {
         const struct tl_tensor *v = t->src[2], *out = t->src[5], *dout = t->src[6];
-        return a->ne[0] <= VK_ATTN_BACK_MAX_D && a->nb[0] == sizeof(float) && b->nb[0] == sizeof(float) &&
+        return vk->shared_32k && a->ne[0] <= VK_ATTN_BACK_MAX_D && a->nb[0] == sizeof(float) && b->nb[0] == sizeof(float) &&
                v->nb[0] == sizeof(float) && tl_is_contiguous(out) && tl_is_contiguous(dout);
     }
     case TL_OP_LM_LOSS: case TL_OP_LM_LOSS_BACK: {   // one chunk of logits is a scratch binding

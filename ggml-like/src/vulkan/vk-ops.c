@@ -219,21 +219,25 @@ static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, stru
         g.sa[i] = (uint32_t)(a->nb[i] / vk_elem_bytes(a->type));
         g.sb[i] = (uint32_t)(b->nb[i] / vk_elem_bytes(b->type));
     }
-    uint32_t splits = gemv ? 1 : vk_gemm_split(&g, batches), n_out = g.M * g.N * batches;
+    uint32_t splits = gemv ? 1 : vk_gemm_split(&g, batches);
+    size_t n_out = (size_t)g.M * g.N * batches;   // small when split
     struct vk_piece *part = NULL;
-    if (splits > 1 && !(part = vk_plan_scratch(m->vk, plan, (size_t)splits * n_out * sizeof(float), err, errlen)))
+    if (splits > 1 && !(part = vk_plan_scratch(m->vk, plan, splits * n_out * sizeof(float), err, errlen)))
         return false;
     struct vk_dispatch *d = vk_plan_add(plan);
-    d->pipe = (enum vk_pipe)((m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) + w);
     g.off_a = vk_bind(m, d, a, false);
     g.off_b = vk_bind(m, d, b, false);
     if (part) vk_bind_piece(d, part, true);
     else g.off_d = vk_bind(m, d, t, true);
     vk_push_gemm(d, &g);
-    if (gemv) vk_flat_groups(m->vk, d, (uint64_t)a->ne[1], 1);
-    else vk_gemm_tiles(m->vk, d, w, g.M, g.N);
+    if (gemv) {
+        d->pipe = (enum vk_pipe)((m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) + w);
+        vk_flat_groups(m->vk, d, (uint64_t)a->ne[1], 1);
+    } else {
+        vk_gemm_tiles(m->vk, d, w, g.M, g.N);
+    }
     d->groups[2] = batches * splits;
-    if (part) vk_add_splits(m, plan, part, t, 0, n_out, splits);
+    if (part) vk_add_splits(m, plan, part, t, 0, (uint32_t)n_out, splits);
     return true;
 }
 
@@ -312,7 +316,7 @@ static bool prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, s
                             size_t errlen) {
     const struct tl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *sq = t->src[3], *sk = t->src[4];
     uint64_t rows = (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]), Nk = (uint64_t)k->ne[1];
-    bool blocks = q->ne[1] >= VK_ATTN_BLOCK_MIN_Q && q->ne[0] <= VK_ATTN_BLOCK_MAX_D;
+    bool blocks = m->vk->shared_32k && q->ne[1] >= VK_ATTN_BLOCK_MIN_Q && q->ne[0] <= VK_ATTN_BLOCK_MAX_D;
     uint64_t want = (VK_ATTN_GROUPS + rows - 1) / rows, most = (Nk + VK_ATTN_MIN_SPLIT - 1) / VK_ATTN_MIN_SPLIT;
     uint64_t n_split = blocks ? 1 : want < most ? want : most > 0 ? most : 1;
     // whole tiles per split; rounding up may leave fewer splits than asked for

@@ -13,6 +13,7 @@ struct pipe_def {
     int  n_bindings;
     bool needs_f16;        // storageBuffer16BitAccess
     bool needs_subgroups;  // subgroup arithmetic in compute shaders
+    bool needs_shared_32k; // 32 KiB of shared memory (the tiled GEMM's large variant, tiled attention)
 };
 
 static const struct pipe_def fixed_defs[] = {
@@ -30,8 +31,8 @@ static const struct pipe_def fixed_defs[] = {
     [VK_PIPE_GET_ROWS_BACK] = { "get_rows_back", 3 },
     [VK_PIPE_UNARY_BACK] = { "unary_back", 3 },
     [VK_PIPE_NORM_BACK] = { "norm_back", 3 },
-    [VK_PIPE_ATTN_BACK_Q] = { "attn_back_q", 9 },
-    [VK_PIPE_ATTN_BACK_KV] = { "attn_back_kv", 9 },
+    [VK_PIPE_ATTN_BACK_Q] = { "attn_back_q", 9, .needs_shared_32k = true },
+    [VK_PIPE_ATTN_BACK_KV] = { "attn_back_kv", 9, .needs_shared_32k = true },
     [VK_PIPE_LM_SOFTMAX] = { "lm_softmax", 4 },
     [VK_PIPE_PEAK] = { "peak", 1 },
     [VK_PIPE_READ] = { "read", 2 },
@@ -59,6 +60,7 @@ static struct pipe_def pipe_def(enum vk_pipe id) {
         snprintf(d.name, sizeof d.name, "flash_attn_%s%s", tile ? "tile_" : "", kvs[kv]);
         d.n_bindings = 7;
         d.needs_f16 = kv == VK_KV_F16;
+        d.needs_shared_32k = tile;
         return d;
     }
     int group = (id - VK_PIPE_MUL_MAT) / VK_W_COUNT, w = (id - VK_PIPE_MUL_MAT) % VK_W_COUNT;
@@ -66,6 +68,7 @@ static struct pipe_def pipe_def(enum vk_pipe id) {
     snprintf(d.name, sizeof d.name, "%s_%s", prefix[group], weights[w]);
     d.needs_f16 = w == VK_W_F16;
     d.needs_subgroups = group == 2;
+    d.needs_shared_32k = group == 3;
     return d;
 }
 
@@ -122,7 +125,7 @@ bool vk_pipelines_init(struct tl_vk_backend *vk, char *err, size_t errlen) {
         struct pipe_def def = pipe_def((enum vk_pipe)i);
         if (def.needs_f16 && !vk->info.fp16_storage) continue;    // those ops run on the CPU
         if (def.needs_subgroups && !vk->use_subgroups) continue;   // the shared-memory variant runs
-        if (i >= VK_PIPE_MUL_MAT_L && i < VK_PIPE_MUL_MAT_L + VK_W_COUNT && !vk->gemm_large_min_tiles) continue;
+        if (def.needs_shared_32k && !vk->shared_32k) continue;       // smaller tiles, or the CPU
         if (!create_pipeline(vk, (enum vk_pipe)i, err, errlen)) return false;
     }
     VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = VK_DESC_SETS * VK_MAX_BINDINGS };
