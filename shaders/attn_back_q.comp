@@ -70,7 +70,7 @@ void main() {
             [[unroll]] for (uint c = 0; c < 4u; c++) l[a] += s[a][c] == NEG_INF ? 0.0 : exp(s[a][c] - m_new);
             m[a] = m_new;
         }
-        barrier();
+        barrier();   // every row's maxima read before red is written again (after the loop: the sums)
     }
     [[unroll]] for (uint a = 0; a < 4u; a++) red[4u * ty + a][tx] = l[a];
     barrier();

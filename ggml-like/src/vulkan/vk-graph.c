@@ -89,17 +89,8 @@ static bool record_dispatch(struct recorder *r, const struct tl_tensor *t, const
         r->st->barriers++;
     }
     for (int i = 0; i < d->n_bindings; i++) add_pending(r, d->b[i]);
-    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = vk->desc_pool,
-                                       .descriptorSetCount = 1, .pSetLayouts = &p->dsl };
     VkDescriptorSet set;
-    if (!vk_check(vkAllocateDescriptorSets(vk->dev, &ai, &set), "vkAllocateDescriptorSets", err, errlen)) return false;
-    vk->desc_sets_left--;
-    VkWriteDescriptorSet w[VK_MAX_BINDINGS];
-    for (int i = 0; i < d->n_bindings; i++)
-        w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)i,
-                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                       .pBufferInfo = &infos[i] };
-    vkUpdateDescriptorSets(vk->dev, (uint32_t)d->n_bindings, w, 0, NULL);
+    if (!vk_descriptor_set(vk, p, infos, d->n_bindings, &set, err, errlen)) return false;
     vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipe);
     vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
     vkCmdPushConstants(vk->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VK_PUSH_BYTES, d->push);

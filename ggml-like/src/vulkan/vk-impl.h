@@ -119,6 +119,10 @@ bool vk_read(struct tl_vk_backend *vk, const struct vk_piece *p, VkDeviceSize of
              char *err, size_t errlen);
 
 bool vk_pipelines_init(struct tl_vk_backend *vk, char *err, size_t errlen);
+// A descriptor set of pipeline p from the pool, binding infos[0..n) in order (one of
+// desc_sets_left, until the pool is reset).
+bool vk_descriptor_set(struct tl_vk_backend *vk, const struct vk_pipeline *p, const VkDescriptorBufferInfo *infos,
+                       int n, VkDescriptorSet *set, char *err, size_t errlen);
 void vk_pipelines_free(struct tl_vk_backend *vk);
 
 // --- the mirror (vk-mirror.c): which device bytes stand for which host bytes -------------

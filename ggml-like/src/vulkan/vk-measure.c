@@ -46,20 +46,11 @@ static bool copy_bandwidth(struct tl_vk_backend *vk, VkDeviceSize bytes, double 
 // caller when done).
 static bool bind_pieces(struct tl_vk_backend *vk, const struct vk_pipeline *p, const struct vk_piece *pieces, int n,
                         VkDescriptorSet *set, char *err, size_t errlen) {
-    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = vk->desc_pool,
-                                       .descriptorSetCount = 1, .pSetLayouts = &p->dsl };
-    if (!vk_check(vkAllocateDescriptorSets(vk->dev, &ai, set), "vkAllocateDescriptorSets", err, errlen)) return false;
     VkDescriptorBufferInfo bi[VK_MAX_BINDINGS];
-    VkWriteDescriptorSet w[VK_MAX_BINDINGS];
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         bi[i] = (VkDescriptorBufferInfo){ .buffer = vk->blocks[pieces[i].block].buf, .offset = pieces[i].off,
                                           .range = pieces[i].size };
-        w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = *set, .dstBinding = (uint32_t)i,
-                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                       .pBufferInfo = &bi[i] };
-    }
-    vkUpdateDescriptorSets(vk->dev, (uint32_t)n, w, 0, NULL);
-    return true;
+    return vk_descriptor_set(vk, p, bi, n, set, err, errlen);
 }
 
 // Records `times` dispatches of p with groups workgroups into the copy command buffer.

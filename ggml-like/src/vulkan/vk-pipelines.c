@@ -120,6 +120,21 @@ static bool create_pipeline(struct tl_vk_backend *vk, enum vk_pipe id, char *err
     return true;
 }
 
+bool vk_descriptor_set(struct tl_vk_backend *vk, const struct vk_pipeline *p, const VkDescriptorBufferInfo *infos,
+                       int n, VkDescriptorSet *set, char *err, size_t errlen) {
+    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = vk->desc_pool,
+                                       .descriptorSetCount = 1, .pSetLayouts = &p->dsl };
+    if (!vk_check(vkAllocateDescriptorSets(vk->dev, &ai, set), "vkAllocateDescriptorSets", err, errlen)) return false;
+    vk->desc_sets_left--;
+    VkWriteDescriptorSet w[VK_MAX_BINDINGS];
+    for (int i = 0; i < n; i++)
+        w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = *set, .dstBinding = (uint32_t)i,
+                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                       .pBufferInfo = &infos[i] };
+    vkUpdateDescriptorSets(vk->dev, (uint32_t)n, w, 0, NULL);
+    return true;
+}
+
 bool vk_pipelines_init(struct tl_vk_backend *vk, char *err, size_t errlen) {
     for (int i = 0; i < VK_PIPE_COUNT; i++) {
         struct pipe_def def = pipe_def((enum vk_pipe)i);
