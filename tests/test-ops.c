@@ -192,6 +192,33 @@ static struct tl_tensor *case_get_rows(struct tl_context *ctx, int v) {
     return tl_get_rows(ctx, a, ids);
 }
 
+// Blocks of 32 that probe a quantizer's rounding: ties of x / d (Q8_0's d = 1, codes
+// k + 1/2 round away from zero), all zeros, a +/- pair of equal largest magnitude (Q4_0
+// takes the first), a wide and a tiny scale; the rest stay uniform in [-1, 1].
+static void fill_quantizer_probes(float *x, int64_t n_blocks) {
+    for (int64_t b = 0; b < n_blocks; b++, x += 32)
+        for (int j = 0; j < 32; j++) switch (b % 6) {
+            case 1: x[j] = j == 31 ? 127.0f : (j % 2 ? -1.0f : 1.0f) * (4.0f * j + 0.5f); break;
+            case 2: x[j] = 0.0f; break;
+            case 3: x[j] = j == 5 ? -3.0f : j == 20 ? 3.0f : x[j]; break;
+            case 4: x[j] *= 1000.0f; break;
+            case 5: x[j] *= 1e-3f; break;
+            default: break;
+            }
+}
+
+// cpy of f32 rows into a Q8_0 / Q4_0 view with padded rows: the write into a block-format
+// KV cache. Compared byte for byte (run_case).
+static struct tl_tensor *quantizing_cpy(struct tl_context *ctx, enum tl_type type) {
+    int64_t n0 = 32 * rng_int(1, 5), n1 = odd(), n2 = rng_int(1, 3);
+    struct tl_tensor *src = input(ctx, TL_F32, n0, n1, n2, 1, CONTIG);
+    fill_quantizer_probes(src->data, tl_nelements(src) / 32);
+    struct tl_tensor *cache = quantized_input(ctx, type, n0 + 64, n1, n2, 1, -1, 1);
+    struct tl_tensor *dst = tl_view_4d(ctx, cache, n0, n1, n2, 1, cache->nb[1], cache->nb[2], cache->nb[3],
+                                       cache->nb[0] * rng_int(0, 2));
+    return tl_cpy(ctx, src, dst);
+}
+
 static struct tl_tensor *case_copy(struct tl_context *ctx, int v) {
     int64_t n0 = odd(), n1 = odd(), n2 = rng_int(1, 3);
     switch (v) {
@@ -206,10 +233,11 @@ static struct tl_tensor *case_copy(struct tl_context *ctx, int v) {
         struct tl_tensor *dst = input(ctx, TL_F16, n0, n1, n2, 1, PADDED_ROWS);
         return tl_cpy(ctx, src, dst);
     }
-    default: {   // cpy with a reshape: [n0, n1] into [n0*n1]
+    case 7: {   // cpy with a reshape: [n0, n1] into [n0*n1]
         struct tl_tensor *src = input(ctx, TL_F32, n0, n1, 1, 1, CONTIG);
         return tl_cpy(ctx, src, tl_new_tensor_1d(ctx, TL_F32, n0 * n1));
     }
+    default: return quantizing_cpy(ctx, v == 8 ? TL_Q8_0 : TL_Q4_0);
     }
 }
 
@@ -372,7 +400,7 @@ static const struct op_case cases[] = {
     { "mul_mat f32/f16/bf16", case_mul_mat, 18, 1e-4, 1e-4, 0, 0 },
     { "mul_mat q8_0/q4_0/q4_K/q6_K", case_mul_mat_q, 20, 2e-4, 1e-4, 0, 0 },
     { "get_rows",        case_get_rows,  3, 0, 0, 0, 0 },
-    { "cont/cpy/cast",   case_copy,      8, 0, 0, 0, 0 },
+    { "cont/cpy/cast (q8_0/q4_0 bytes)", case_copy, 10, 0, 0, 0, 0 },
     { "concat",          case_concat,    4, 0, 0, 0, 0 },
     { "argmax",          case_argmax,    2, 0, 0, 0, 0 },
     { "flash_attn",      case_attn,     10, 1e-5, 1e-4, 0, 0 },
@@ -402,6 +430,29 @@ static void compute_vulkan(struct tl_graph *g, struct tl_tensor *out, char *wher
               tl_op_name(out->op), cpu_nodes, st.nodes_cpu);
 }
 
+// The fast side: the Vulkan device when there is one, else the CPU kernels of isa.
+static void compute_fast(struct tl_graph *g, struct tl_tensor *out, enum tl_cpu_isa isa, char *where, size_t wlen) {
+    if (vk) {
+        compute_vulkan(g, out, where, wlen);
+        return;
+    }
+    tl_cpu_set_isa(isa);
+    tl_cpu_compute(g, 2);
+    snprintf(where, wlen, "%s", tl_cpu_isa_name(isa));
+}
+
+// A copy of the rows of a (possibly row-padded) block-format tensor, back to back; *bytes
+// (if given) their size.
+static uint8_t *block_rows(const struct tl_tensor *t, size_t *bytes) {
+    size_t row = tl_row_size(t->type, t->ne[0]), n_rows = (size_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+    if (bytes) *bytes = row * n_rows;
+    uint8_t *copy = malloc(row * n_rows);
+    for (size_t r = 0; r < n_rows; r++)
+        memcpy(copy + r * row, (const uint8_t *)t->data + r % t->ne[1] * t->nb[1] + r / t->ne[1] % t->ne[2] * t->nb[2] +
+                                   r / (t->ne[1] * t->ne[2]) * t->nb[3], row);
+    return copy;
+}
+
 static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_isa isa) {
     rng_seed(1000003u * (uint64_t)(c - cases) + 1009u * variant + rep);
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = 64u << 20 });
@@ -413,19 +464,28 @@ static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_
         tl_free(ctx);
         return;
     }
+    tl_cpu_compute_reference(g);
+    char where[64];
+    if (tl_type_traits(out->type)->is_quantized) {   // a block-format output: the reference's bytes
+        uint8_t *want = block_rows(out, NULL);
+        compute_fast(g, out, isa, where, sizeof where);
+        uint8_t *got = block_rows(out, NULL);
+        size_t bytes, differ = 0, bs = tl_type_traits(out->type)->type_size;
+        block_rows(out, &bytes);
+        for (size_t b = 0; b < bytes / bs; b++) differ += memcmp(want + b * bs, got + b * bs, bs) != 0;
+        char shape[96];
+        check(differ == 0, "%-34s %-6s v%d %s: %zu of %zu blocks differ from the reference quantizer's", c->name, where,
+              variant, tl_shape_str(out, shape, sizeof shape), differ, bytes / bs);
+        free(want);
+        free(got);
+        tl_free(ctx);
+        return;
+    }
     int64_t n = tl_nelements(out);
     float *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
-    tl_cpu_compute_reference(g);
     const struct tl_tensor *ref = vk && device_ref ? device_ref : out;
     for (int64_t i = 0; i < n; i++) want[i] = tl_get_f32_1d(ref, i);
-    char where[64];
-    if (vk) {
-        compute_vulkan(g, out, where, sizeof where);
-    } else {
-        tl_cpu_set_isa(isa);
-        tl_cpu_compute(g, 2);
-        snprintf(where, sizeof where, "%s", tl_cpu_isa_name(isa));
-    }
+    compute_fast(g, out, isa, where, sizeof where);
     for (int64_t i = 0; i < n; i++) got[i] = tl_get_f32_1d(out, i);
     double max_abs;
     bool vk_tol = vk && (c->vk_atol > 0 || c->vk_rtol > 0);

@@ -40,6 +40,7 @@ enum vk_pipe {
     VK_PIPE_PEAK, VK_PIPE_READ,                       // the benchmark's FMA loop and read stream (vk-measure.c)
     VK_PIPE_ATTN_COMBINE,                             // flash_attn: merges the key splits
     VK_PIPE_ADD_SPLITS,                               // mul_mat: adds up the K splits
+    VK_PIPE_CPY_Q8_0, VK_PIPE_CPY_Q4_0,               // cpy f32 -> block format (a KV-cache write)
     VK_PIPE_FLASH_ATTN,                               // + enum vk_kv: a query row a workgroup
     VK_PIPE_FLASH_ATTN_TILE = VK_PIPE_FLASH_ATTN + VK_KV_COUNT,   // + enum vk_kv: blocks of queries
     VK_PIPE_MUL_MAT = VK_PIPE_FLASH_ATTN_TILE + VK_KV_COUNT,      // + enum vk_weight: tiled GEMM

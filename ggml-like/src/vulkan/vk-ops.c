@@ -38,6 +38,17 @@ static int kv_index(const struct tl_vk_backend *vk, enum tl_type type) {
 // Block-format data is read as 16-bit scales at even byte offsets.
 static bool even_address(const struct tl_tensor *t) { return ((uintptr_t)t->data & 1) == 0; }
 
+// cpy_quant.comp: f32 into Q8_0 / Q4_0 blocks, each block 32 elements of one row of the
+// source and written as 16-bit words (even addresses and strides).
+static bool quantizing_copy(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
+    const struct tl_tensor *a = t->src[0];
+    if (!vk->info.fp16_storage || a->type != TL_F32 || (t->type != TL_Q8_0 && t->type != TL_Q4_0)) return false;
+    if (a->ne[0] % 32 || t->ne[0] % 32 || !even_address(t)) return false;
+    for (int i = 1; i < 4; i++)
+        if (t->nb[i] % 2) return false;
+    return true;
+}
+
 #define VK_ATTN_MAX_D 256   // flash_attn.comp's WG * DPT
 
 bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
@@ -57,6 +68,7 @@ bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *t) 
     case TL_OP_GET_ROWS:
         return (a->type == TL_F32 || (f16 && a->type == TL_F16)) && b->type == TL_I32;
     case TL_OP_CONT: case TL_OP_CPY:   // the 16-bit types need 16-bit storage
+        if (tl_type_traits(t->type)->is_quantized) return quantizing_copy(vk, t);
         return copy_type(a->type) >= 0 && copy_type(t->type) >= 0 && (f16 || (a->type == TL_F32 && t->type == TL_F32));
     case TL_OP_MUL_MAT:
         return vk_weight_index(vk, a->type) >= 0 && is_f32(b) && even_address(a);
@@ -189,8 +201,29 @@ static void prep_get_rows(struct tl_vk_mirror *m, const struct tl_tensor *t, str
     vk_flat_groups(m->vk, d, (uint64_t)tl_nelements(t), 256);
 }
 
+// A block per invocation; the destination's shape in blocks, its strides in bytes.
+static void prep_cpy_quant(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
+    const struct tl_tensor *a = t->src[0];
+    d->pipe = t->type == TL_Q8_0 ? VK_PIPE_CPY_Q8_0 : VK_PIPE_CPY_Q4_0;
+    uint32_t oa = vk_bind(m, d, a, false), od = vk_bind(m, d, t, true);
+    uint32_t n_blocks = (uint32_t)(tl_nelements(t) / 32);
+    vk_push_u32(d, n_blocks);
+    vk_push_ne(d, a);
+    vk_push_nb(d, a);
+    vk_push_u32(d, oa);
+    vk_push_u32(d, (uint32_t)(t->ne[0] / 32));
+    for (int i = 1; i < 4; i++) vk_push_u32(d, (uint32_t)t->ne[i]);
+    vk_push_nb(d, t);   // bytes: vk_elem_bytes of a block format is 1
+    vk_push_u32(d, od);
+    vk_flat_groups(m->vk, d, n_blocks, 64);
+}
+
 static void prep_cpy(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_dispatch *d) {
     const struct tl_tensor *a = t->src[0];
+    if (tl_type_traits(t->type)->is_quantized) {
+        prep_cpy_quant(m, t, d);
+        return;
+    }
     d->pipe = (enum vk_pipe)(VK_PIPE_CPY + 3 * copy_type(a->type) + copy_type(t->type));
     uint32_t oa = vk_bind(m, d, a, false), od = vk_bind(m, d, t, true);
     vk_push_u32(d, (uint32_t)tl_nelements(t));

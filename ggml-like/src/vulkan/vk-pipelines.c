@@ -38,6 +38,8 @@ static const struct pipe_def fixed_defs[] = {
     [VK_PIPE_READ] = { "read", 2 },
     [VK_PIPE_ATTN_COMBINE] = { "attn_combine", 2 },
     [VK_PIPE_ADD_SPLITS] = { "add_splits", 2 },
+    [VK_PIPE_CPY_Q8_0] = { "cpy_f32_q8_0", 2, true },   // 16-bit stores
+    [VK_PIPE_CPY_Q4_0] = { "cpy_f32_q4_0", 2, true },
 };
 
 // The definition of pipeline id: fixed ones from the table, the per-type groups by name.
