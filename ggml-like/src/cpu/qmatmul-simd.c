@@ -89,8 +89,20 @@ static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
     }
 }
 #else
+// The AVX2 Q4_0/Q4_1 kernel, per 2 blocks: the 16 low-nibble elements of each, then the 16 high.
 static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
-    if (t == TL_Q4_0_X16) permute_for_x16(qs, K);
+    int8_t tmp[64];
+    if (t == TL_Q4_0_X16) {
+        permute_for_x16(qs, K);
+    } else if (t == TL_Q4_0 || t == TL_Q4_1) {
+        for (int64_t g = 0; g + 64 <= K; g += 64) {
+            memcpy(tmp, qs + g, 16);
+            memcpy(tmp + 16, qs + g + 32, 16);
+            memcpy(tmp + 32, qs + g + 16, 16);
+            memcpy(tmp + 48, qs + g + 48, 16);
+            memcpy(qs + g, tmp, 64);
+        }
+    }
 }
 #endif
 
@@ -127,14 +139,14 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
     if (off)
         for (int64_t i = 0; i < K / 4; i++)
             bias[i] = -off * (qs[4 * i] + qs[4 * i + 1] + qs[4 * i + 2] + qs[4 * i + 3]);
-#if defined(__AVX512F__)
-    // The AVX-512 Q4_0 step dots the low and the high nibbles of 4 blocks into the same 16
-    // lanes, so it starts them from both halves' offsets at once: the first 16 of each
-    // 128 elements' 32 offsets take the sum.
-    if (wt == TL_Q4_0)
-        for (int64_t g = 0; g + 128 <= K; g += 128)
-            for (int j = 0; j < 16; j++) bias[g / 4 + j] += bias[g / 4 + 16 + j];
-#endif
+    // The Q4_0 steps dot the low and the high nibbles of 4 (AVX-512) or 2 (AVX2) blocks
+    // into the same lanes, so they start them from both halves' offsets at once: the first
+    // half of each step's offsets take the sum.
+    if (wt == TL_Q4_0) {
+        const int64_t step = VL == 16 ? 128 : 64, lanes = step / 8;
+        for (int64_t g = 0; g + step <= K; g += step)
+            for (int64_t j = 0; j < lanes; j++) bias[g / 4 + j] += bias[g / 4 + lanes + j];
+    }
     // Q4_0_X16: the 8 registers of a group dot into the same lane per block, which starts
     // from the sum of that block's 8 offsets (bs is free: Q8_K's only)
     if (wt == TL_Q4_0_X16)

@@ -8,6 +8,8 @@
 // belong to one (sub-)block each, 4 activations per lane.
 #pragma once
 
+#include "qrow-common.h"
+
 typedef __m512i zi;
 
 ALWAYS_INLINE zi z_load(const void *p) { return _mm512_loadu_si512(p); }
@@ -47,14 +49,6 @@ ALWAYS_INLINE __m512 pick_by8_ps(__m128 v, int i, int j) {
 // matter, as all lanes are summed in the end.
 ALWAYS_INLINE zi scaled_pair_sum(zi acc, zi dots_a, zi dots_b, zi scale_words) {
     return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(dots_a, dots_b), scale_words);
-}
-
-// Weights stream from DRAM once per token; asking for them 2 KiB ahead of use keeps more
-// cache-line reads in flight than the hardware prefetcher alone (+10-15% GB/s measured
-// on the 4-bit GEMV).
-#define PREFETCH_DISTANCE 2048
-ALWAYS_INLINE void prefetch_ahead(const uint8_t *w, size_t step_bytes) {
-    for (size_t o = 0; o < step_bytes; o += 64) _mm_prefetch((const char *)w + PREFETCH_DISTANCE + o, _MM_HINT_T0);
 }
 
 // The tail of a row that does not fill a step: the reference dot of those blocks.
@@ -185,20 +179,6 @@ ALWAYS_INLINE void row_q8_0(const uint8_t *w, int64_t K, const struct qcol *cols
     }
     for (int c = 0; c < nc; c++) out[c] = _mm512_reduce_add_ps(_mm512_add_ps(acc[c], acc2[c]));
     tail_reference(TL_Q8_0, w, b, nb, cols, nc, out);
-}
-
-// The 6-bit scales and mins of a Q4_K/Q5_K block as 8 bytes each (byte j: sub-block j),
-// k_scale_min for all eight sub-blocks at once.
-ALWAYS_INLINE void k_scales_mins(const uint8_t *s12, uint64_t *sc, uint64_t *m) {
-    uint32_t w0, w1, w2;
-    memcpy(&w0, s12, 4);
-    memcpy(&w1, s12 + 4, 4);
-    memcpy(&w2, s12 + 8, 4);
-    const uint32_t low6 = 0x3F3F3F3F, low4 = 0x0F0F0F0F, top2 = 0x03030303;
-    uint32_t sc_hi = (w2 & low4) | (((w0 >> 6) & top2) << 4);          // sub-blocks 4-7
-    uint32_t m_hi = ((w2 >> 4) & low4) | (((w1 >> 6) & top2) << 4);
-    *sc = (w0 & low6) | (uint64_t)sc_hi << 32;
-    *m = (w1 & low6) | (uint64_t)m_hi << 32;
 }
 
 // Q4_K / Q5_K, one 256-element block per step: 128 bytes of nibbles in two registers give
