@@ -26,4 +26,5 @@ apt-get install -y -qq --no-install-recommends libopenmpi-dev openmpi-bin
 apt-get install -y -qq --no-install-recommends libsqlite3-dev
 # tests only: the independent references of the model (NumPy) and the image processor
 # (Pillow), and poppler's pdftotext (the data test reads evidence pages with it)
-apt-get install -y -qq --no-install-recommends python3-numpy python3-pil poppler-utils
+# poppler-data: the CMaps without which pdftotext reads no CJK text (the Chinese PDF's pages)
+apt-get install -y -qq --no-install-recommends python3-numpy python3-pil poppler-utils poppler-data
