@@ -93,7 +93,7 @@ void main() {
         }
         barrier();
     }
-    uint dbase = p.off_d + (split * batches + i3 * p.b2 + i2) * p.N * p.M;
+    uint dbase = p.off_d + (split * batches + i3 * p.b2 + i2) * p.N * p.ldd;
     [[unroll]] for (uint s = 0; s < RN; s++)
         [[unroll]] for (uint j = 0; j < 4u; j++) {
             uint n = n0 + 4u * (16u * s + ty) + j;
@@ -102,7 +102,7 @@ void main() {
                 [[unroll]] for (uint i = 0; i < 4u; i++) {
                     uint m = m0 + 4u * (16u * r + tx) + i;
                     if (m >= p.M) continue;
-                    uint o = dbase + n * p.M + m;
+                    uint o = dbase + n * p.ldd + m;
                     d[o] = p.accumulate != 0u ? d[o] + acc[r][4u * s + j][i] : acc[r][4u * s + j][i];
                 }
         }

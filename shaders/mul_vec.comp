@@ -61,7 +61,7 @@ void main() {
     if (t < p.N) {
         float s = 0.0;
         for (uint i = 0; i < gl_NumSubgroups; i++) s += part[t * WG + i];
-        d[p.off_d + ((i3 * p.b2 + i2) * p.N + t) * p.M + m] = s;
+        d[p.off_d + ((i3 * p.b2 + i2) * p.N + t) * p.ldd + m] = s;
     }
 #else
     for (uint n = 0; n < p.N; n++) part[n * WG + t] = acc[n];
@@ -71,6 +71,6 @@ void main() {
             for (uint n = 0; n < p.N; n++) part[n * WG + t] += part[n * WG + t + s];
         barrier();
     }
-    if (t < p.N) d[p.off_d + ((i3 * p.b2 + i2) * p.N + t) * p.M + m] = part[t * WG];
+    if (t < p.N) d[p.off_d + ((i3 * p.b2 + i2) * p.N + t) * p.ldd + m] = part[t * WG];
 #endif
 }

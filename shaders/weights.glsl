@@ -13,6 +13,7 @@ layout(push_constant) uniform P {
     uint b2, b3, r2, r3;   // b's dims 2-3 and the broadcast ratios b2 / a2, b3 / a3
     uint accumulate;       // mul_mat.comp: d += a b (the loss's weight gradient over chunks)
     uint k_split;          // mul_mat.comp: k per split of K (a multiple of 32); K: one split
+    uint ldd;              // floats from one output column to the next (M, or more for a part of a product)
 } p;
 
 #if defined(W_F32)

@@ -167,6 +167,11 @@ struct tl_vk_backend *tl_vk_backend_new(int device, char *err, size_t errlen) {
     vkGetPhysicalDeviceProperties(vk->phys, &props);
     vk->align = props.limits.minStorageBufferOffsetAlignment < 16 ? 16 : props.limits.minStorageBufferOffsetAlignment;
     vk->max_range = props.limits.maxStorageBufferRange;
+    const char *max_range = getenv("LONGVL_VK_MAX_RANGE");   // tests: a smaller range, so products go in parts
+    if (max_range && *max_range) {
+        VkDeviceSize want = strtoull(max_range, NULL, 10);
+        if (want >= 4 * vk->align && want < vk->max_range) vk->max_range = want;
+    }
     vk->max_groups = props.limits.maxComputeWorkGroupCount[0] < props.limits.maxComputeWorkGroupCount[1]
                          ? props.limits.maxComputeWorkGroupCount[0] : props.limits.maxComputeWorkGroupCount[1];
     const char *no_sg = getenv("LONGVL_VK_NO_SUBGROUPS");
@@ -203,4 +208,6 @@ void tl_vk_backend_free(struct tl_vk_backend *vk) {
 
 const struct tl_vk_device_info *tl_vk_backend_info(const struct tl_vk_backend *vk) { return &vk->info; }
 
-bool tl_vk_supports(const struct tl_vk_backend *vk, const struct tl_tensor *node) { return vk_op_supported(vk, node); }
+bool tl_vk_supports(const struct tl_vk_backend *vk, const struct tl_tensor *node) {
+    return vk_op_supported(vk, node) && vk_fits(vk, node);
+}

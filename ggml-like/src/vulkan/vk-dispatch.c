@@ -65,8 +65,9 @@ void vk_push_gemm(struct vk_dispatch *d, const struct vk_gemm *g) {
     vk_push_u32(d, g->off_a);
     for (int i = 0; i < 4; i++) vk_push_u32(d, g->sb[i]);
     vk_push_u32(d, g->off_b);
-    uint32_t tail[] = { g->off_d, g->b2, g->b3, g->r2, g->r3, g->accumulate, g->k_split ? g->k_split : g->K };
-    for (int i = 0; i < 7; i++) vk_push_u32(d, tail[i]);
+    uint32_t tail[] = { g->off_d, g->b2, g->b3, g->r2, g->r3, g->accumulate, g->k_split ? g->k_split : g->K,
+                        g->ldd ? g->ldd : g->M };
+    for (int i = 0; i < 8; i++) vk_push_u32(d, tail[i]);
 }
 
 uint32_t vk_gemm_split(struct vk_gemm *g, uint32_t batches) {

@@ -116,14 +116,6 @@ static bool record(struct recorder *r, struct vk_plan *plan, const struct tl_ten
     return ok;
 }
 
-// Every byte range a node binds fits one descriptor (maxStorageBufferRange).
-static bool fits(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
-    if (tl_nbytes(t) + vk->align > vk->max_range) return false;
-    for (int i = 0; i < TL_MAX_SRC; i++)
-        if (t->src[i] && tl_nbytes(t->src[i]) + vk->align > vk->max_range) return false;
-    return true;
-}
-
 static bool run_on_cpu(struct recorder *r, struct tl_tensor *t, int n_threads, char *err, size_t errlen) {
     if (!flush(r, err, errlen)) return false;
     for (int i = 0; i < TL_MAX_SRC; i++) {
@@ -152,7 +144,7 @@ bool tl_vk_compute(struct tl_vk_mirror *m, struct tl_graph *g, int n_threads, st
     for (int i = 0; ok && i < g->n_nodes; i++) {
         struct tl_tensor *t = g->nodes[i];
         if (t->op == TL_OP_VIEW) continue;
-        if (vk_op_supported(m->vk, t) && fits(m->vk, t)) ok = record(&r, &plan, t, err, errlen);
+        if (vk_op_supported(m->vk, t) && vk_fits(m->vk, t)) ok = record(&r, &plan, t, err, errlen);
         else ok = run_on_cpu(&r, t, n_threads, err, errlen);
     }
     ok = flush(&r, err, errlen) && ok;

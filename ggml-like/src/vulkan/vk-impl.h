@@ -185,6 +185,9 @@ struct vk_plan {
 };
 
 bool vk_op_supported(const struct tl_vk_backend *vk, const struct tl_tensor *node);
+// Whether every range the node binds fits one descriptor (maxStorageBufferRange), or the
+// node can be done in parts that do (a 2-D mul_mat).
+bool vk_fits(const struct tl_vk_backend *vk, const struct tl_tensor *node);
 // Appends node's dispatches to plan (emptied first): bindings (from vk_bind_range),
 // push constants, group counts; marks the regions they write as newer on the device.
 bool vk_op_prepare(struct tl_vk_mirror *m, const struct tl_tensor *node, struct vk_plan *plan, char *err,
@@ -225,6 +228,7 @@ struct vk_gemm {
     uint32_t sb[4], off_b;
     uint32_t off_d;
     uint32_t b2, b3, r2, r3;
+    uint32_t ldd;                 // floats between output columns; 0: M (a contiguous output)
     bool     accumulate;
     uint32_t k_split;   // k per split of K (vk_gemm_split); 0: one split
 };

@@ -237,11 +237,11 @@ static void prep_cpy(struct tl_vk_mirror *m, const struct tl_tensor *t, struct v
 }
 
 // Up to VK_GEMV_MAX_N columns: one workgroup per weight row (mul_vec.comp); more:
-// register tiles (mul_mat.comp), K split when the output is small (vk_gemm_split). Both
-// take the same bindings and push constants.
-static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
-                         size_t errlen) {
-    const struct tl_tensor *a = t->src[0], *b = t->src[1];
+// register tiles (mul_mat.comp), K split when the output is small (vk_gemm_split) and
+// allowed. Both take the same bindings and push constants. t = a x b, as views of the
+// node's tensors when the node is done in parts.
+static bool prep_mul_mat_part(struct tl_vk_mirror *m, const struct tl_tensor *t, const struct tl_tensor *a,
+                              const struct tl_tensor *b, bool allow_k_split, struct vk_plan *plan, char *err, size_t errlen) {
     int w = vk_weight_index(m->vk, a->type);
     bool gemv = b->ne[1] <= VK_GEMV_MAX_N;
     uint32_t batches = (uint32_t)(b->ne[2] * b->ne[3]);
@@ -252,7 +252,7 @@ static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, stru
         g.sa[i] = (uint32_t)(a->nb[i] / vk_elem_bytes(a->type));
         g.sb[i] = (uint32_t)(b->nb[i] / vk_elem_bytes(b->type));
     }
-    uint32_t splits = gemv ? 1 : vk_gemm_split(&g, batches);
+    uint32_t splits = gemv || !allow_k_split ? 1 : vk_gemm_split(&g, batches);
     size_t n_out = (size_t)g.M * g.N * batches;   // small when split
     struct vk_piece *part = NULL;
     if (splits > 1 && !(part = vk_plan_scratch(m->vk, plan, splits * n_out * sizeof(float), err, errlen)))
@@ -260,8 +260,12 @@ static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, stru
     struct vk_dispatch *d = vk_plan_add(plan);
     g.off_a = vk_bind(m, d, a, false);
     g.off_b = vk_bind(m, d, b, false);
-    if (part) vk_bind_piece(d, part, true);
-    else g.off_d = vk_bind(m, d, t, true);
+    if (part) {
+        vk_bind_piece(d, part, true);
+    } else {
+        g.off_d = vk_bind(m, d, t, true);
+        g.ldd = (uint32_t)(t->nb[1] / sizeof(float));
+    }
     vk_push_gemm(d, &g);
     if (gemv) {
         d->pipe = (enum vk_pipe)((m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) + w);
@@ -271,6 +275,61 @@ static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, stru
     }
     d->groups[2] = batches * splits;
     if (part) vk_add_splits(m, plan, part, t, 0, (uint32_t)n_out, splits);
+    return true;
+}
+
+// Bytes one binding may span: maxStorageBufferRange less the slack of its aligned start.
+static VkDeviceSize binding_limit(const struct tl_vk_backend *vk) { return vk->max_range - vk->align; }
+
+static bool binds_whole(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
+    if (tl_nbytes(t) > binding_limit(vk)) return false;
+    for (int i = 0; i < TL_MAX_SRC; i++)
+        if (t->src[i] && tl_nbytes(t->src[i]) > binding_limit(vk)) return false;
+    return true;
+}
+
+// A 2-D product whose weights, activations or output span more than one binding reaches
+// (a vocabulary matrix on a device with a small maxStorageBufferRange) runs in parts:
+// *rows weight rows by *cols activation columns, each part's three ranges bound alone.
+static bool mul_mat_parts(const struct tl_vk_backend *vk, const struct tl_tensor *t, int64_t *rows, int64_t *cols) {
+    const struct tl_tensor *a = t->src[0], *b = t->src[1];
+    if (a->ne[2] * a->ne[3] != 1 || b->ne[2] * b->ne[3] != 1) return false;
+    const VkDeviceSize limit = binding_limit(vk);
+    const size_t a_row = tl_row_size(a->type, a->ne[0]), b_row = (size_t)b->ne[0] * sizeof(float);
+    if (a_row > limit || b_row > limit || t->nb[0] != sizeof(float)) return false;
+    int64_t mc = (int64_t)((limit - a_row) / a->nb[1]) + 1;   // (mc - 1) * nb1 + a_row <= limit
+    mc = TL_MIN(mc, (int64_t)(limit / sizeof(float)));
+    mc = TL_MIN(mc, a->ne[1]);
+    int64_t nc_out = (int64_t)((limit - (size_t)mc * sizeof(float)) / t->nb[1]) + 1;
+    int64_t nc_in = (int64_t)((limit - b_row) / b->nb[1]) + 1;
+    *rows = mc;
+    *cols = TL_MIN(TL_MIN(nc_out, nc_in), b->ne[1]);
+    return true;
+}
+
+bool vk_fits(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
+    int64_t rows, cols;
+    return binds_whole(vk, t) || (t->op == TL_OP_MUL_MAT && mul_mat_parts(vk, t, &rows, &cols));
+}
+
+static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
+                         size_t errlen) {
+    const struct tl_tensor *a = t->src[0], *b = t->src[1];
+    int64_t rows, cols;
+    if (binds_whole(m->vk, t) || !mul_mat_parts(m->vk, t, &rows, &cols))
+        return prep_mul_mat_part(m, t, a, b, true, plan, err, errlen);
+    for (int64_t m0 = 0; m0 < a->ne[1]; m0 += rows)
+        for (int64_t n0 = 0; n0 < b->ne[1]; n0 += cols) {
+            struct tl_tensor ap = *a, bp = *b, dp = *t;   // views: only data and shape differ
+            ap.data = (char *)a->data + m0 * a->nb[1];
+            ap.ne[1] = TL_MIN(rows, a->ne[1] - m0);
+            bp.data = (char *)b->data + n0 * b->nb[1];
+            bp.ne[1] = TL_MIN(cols, b->ne[1] - n0);
+            dp.data = (char *)t->data + n0 * t->nb[1] + m0 * t->nb[0];
+            dp.ne[0] = ap.ne[1];
+            dp.ne[1] = bp.ne[1];
+            if (!prep_mul_mat_part(m, &dp, &ap, &bp, false, plan, err, errlen)) return false;
+        }
     return true;
 }
 
