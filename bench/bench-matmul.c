@@ -53,7 +53,7 @@ static void fill_blocks(struct tl_tensor *t, uint64_t seed) {
         fill_blocks(t, seed);
         t->type = TL_Q4_0_X16;
         memcpy(q4_0, t->data, tl_nbytes(t));
-        tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q4_0, t->data, tl_nelements(t));
+        tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q4_0, t->data, tl_nelements(t), t->ne[0]);
         free(q4_0);
         return;
     }

@@ -124,7 +124,7 @@ static bool use_cpu_layout(struct qwen25vl_text_model *m, struct tl_tensor *t) {
         return false;
     }
     m->cpu_copies = list;
-    tl_convert_layout(t->type, to, t->data, copy, tl_nelements(t));
+    tl_convert_layout(t->type, to, t->data, copy, tl_nelements(t), t->ne[0]);
     release_file_pages(t->data, n);
     m->cpu_copies[m->n_cpu_copies++] = copy;
     t->data = copy;

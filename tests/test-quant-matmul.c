@@ -38,7 +38,7 @@ static void run_case(enum tl_type t, int64_t M, int64_t N, int64_t K, enum tl_cp
     if (t == TL_Q4_0_X16) {   // a CPU layout: made from Q4_0, as the model loader does
         void *q = malloc(tl_nbytes(a));
         quantize_q4_0_ref(af, q, K * M);
-        tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q, a->data, K * M);
+        tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q, a->data, K * M, K);
         free(q);
     } else {
         tl_type_traits(t)->from_float(af, a->data, K * M);
@@ -131,12 +131,16 @@ int main(int argc, char **argv) {
                 run_case(types[ti], 21, 9, 224, isas[i], 2);
             }
         }
-    for (int i = 0; i < n_isa; i++) {   // Q4_0_X16: rows of whole 512-element groups
+    for (int i = 0; i < n_isa; i++) {   // Q4_0_X16: rows of 512-element groups and a tail of Q4_0 blocks
         run_case(TL_Q4_0_X16, 37, 1, 512, isas[i], 2);
         run_case(TL_Q4_0_X16, 64, 1, 3584, isas[i], 2);    // the 7B model's hidden size
         run_case(TL_Q4_0_X16, 21, 3, 1024, isas[i], 2);    // a partial QNC group
         run_case(TL_Q4_0_X16, 19, 70, 1536, isas[i], 1);   // the GEMM panels
         run_case(TL_Q4_0_X16, 96, 5, 2048, isas[i], 3);
+        run_case(TL_Q4_0_X16, 33, 1, 1280, isas[i], 2);    // 2 groups + 8 blocks (the vision tower's width)
+        run_case(TL_Q4_0_X16, 17, 2, 11008, isas[i], 2);   // 21 groups + 8 blocks (the 3B model's FFN-down)
+        run_case(TL_Q4_0_X16, 29, 3, 1696, isas[i], 2);    // an odd tail: 5 blocks
+        run_case(TL_Q4_0_X16, 19, 70, 800, isas[i], 1);    // the GEMM panels with a tail of 9
     }
     return test_summary("test-quant-matmul");
 }

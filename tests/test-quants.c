@@ -277,44 +277,51 @@ static void test_k_final_rounding(void) {
     free(y);
 }
 
-// Q4_0_X16, the CPU layout of Q4_0 (blocks.h): the documented byte positions, a lossless
-// round trip, and values and dots bit-identical to Q4_0's reference functions.
-static void test_interleaved(void) {
-    const int64_t n = 3 * 512;   // 3 groups of 16 blocks
+// Q4_0_X16, the CPU layout of Q4_0 (blocks.h): the documented byte positions (the
+// groups, and a tail of Q4_0 blocks where a row is not a multiple of 512), a lossless
+// round trip, and values and dots bit-identical to Q4_0's reference functions. Two rows
+// of ne0 weights.
+static void test_interleaved(int64_t ne0) {
+    const int64_t n = 2 * ne0, groups = ne0 / 512, tail = ne0 % 512 / 32;
     float *w = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float));
     float *wd = malloc(n * sizeof(float)), *xd = malloc(n * sizeof(float));
     for (int64_t i = 0; i < n; i++) w[i] = heavy_tailed(), a[i] = gaussian();
-    const size_t bytes = tl_row_size(TL_Q4_0, n);
+    const size_t bytes = tl_row_size(TL_Q4_0, n), row = bytes / 2;
     block_q4_0 *q = malloc(bytes), *back = malloc(bytes);
     uint8_t *x = malloc(bytes);
     block_q8_0 *aq = malloc(tl_row_size(TL_Q8_0, n));
     tl_type_traits(TL_Q4_0)->from_float(w, q, n);
     tl_type_traits(TL_Q8_0)->from_float(a, aq, n);
-    check(tl_row_size(TL_Q4_0_X16, n) == bytes, "q4_0x16: rows take Q4_0's bytes");
-    tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q, x, n);
+    check(tl_row_size(TL_Q4_0_X16, n) == bytes, "q4_0x16 (rows of %lld): rows take Q4_0's bytes", (long long)ne0);
+    tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q, x, n, ne0);
     int misplaced = 0;
-    for (int g = 0; g < 3; g++)
-        for (int i = 0; i < 16; i++) {
-            const block_q4_0 *b = &q[16 * g + i];
-            const uint8_t *grp = x + 288 * g;
-            misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;   // scales first, block order
-            for (int c = 0; c < 4; c++)                        // chunk c, lane i: bytes 4c..4c+3
-                misplaced += memcmp(grp + 32 + 64 * c + 4 * i, b->qs + 4 * c, 4) != 0;
-        }
-    check(misplaced == 0, "q4_0x16: scales and code bytes where blocks.h puts them (%d misplaced)", misplaced);
-    tl_convert_layout(TL_Q4_0_X16, TL_Q4_0, x, back, n);
+    for (int r = 0; r < 2; r++) {
+        const block_q4_0 *qr = q + r * (ne0 / 32);
+        for (int g = 0; g < groups; g++)
+            for (int i = 0; i < 16; i++) {
+                const block_q4_0 *b = &qr[16 * g + i];
+                const uint8_t *grp = x + r * row + 288 * g;
+                misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;   // scales first, block order
+                for (int c = 0; c < 4; c++)                        // chunk c, lane i: bytes 4c..4c+3
+                    misplaced += memcmp(grp + 32 + 64 * c + 4 * i, b->qs + 4 * c, 4) != 0;
+            }
+        misplaced += memcmp(x + r * row + 288 * groups, qr + 16 * groups, (size_t)tail * 18) != 0;   // the tail as is
+    }
+    check(misplaced == 0, "q4_0x16 (rows of %lld = %lld groups + %lld blocks): scales and code bytes where blocks.h puts them "
+          "(%d misplaced)", (long long)ne0, (long long)groups, (long long)tail, misplaced);
+    tl_convert_layout(TL_Q4_0_X16, TL_Q4_0, x, back, n, ne0);
     check(memcmp(back, q, bytes) == 0, "q4_0x16 -> q4_0: the original bytes");
-    tl_type_traits(TL_Q4_0)->to_float(q, wd, n);
-    tl_type_traits(TL_Q4_0_X16)->to_float(x, xd, n);
-    check(memcmp(wd, xd, n * sizeof(float)) == 0, "q4_0x16: dequantizes to Q4_0's values");
-    float dq = tl_type_traits(TL_Q4_0)->vec_dot(n, q, aq), dx = tl_type_traits(TL_Q4_0_X16)->vec_dot(n, x, aq);
-    check(dq == dx, "q4_0x16: reference dot %.9g equals Q4_0's %.9g bit for bit", dx, dq);
-    enum tl_type t;
-    check(tl_type_interleaved(TL_Q4_0, 3584) == TL_Q4_0_X16 && tl_type_interleaved(TL_Q4_0, 1280) == TL_Q4_0 &&
-              tl_type_interleaved(TL_Q8_0, 4096) == TL_Q8_0 && tl_type_interleaved(TL_F32, 4096) == TL_F32,
-          "tl_type_interleaved: Q4_0 rows of 512k elements only");
-    check(!tl_type_parse("q4_0x16", &t) && !tl_type_from_ggml(TL_GGML_NONE, &t),
-          "q4_0x16 is neither a user-facing type name nor a GGUF type");
+    bool same_values = true, same_dots = true;
+    for (int r = 0; r < 2; r++) {
+        tl_type_traits(TL_Q4_0)->to_float((const uint8_t *)q + r * row, wd, ne0);
+        tl_type_traits(TL_Q4_0_X16)->to_float(x + r * row, xd, ne0);
+        same_values &= memcmp(wd, xd, ne0 * sizeof(float)) == 0;
+        float dq = tl_type_traits(TL_Q4_0)->vec_dot(ne0, (const uint8_t *)q + r * row, aq + r * (ne0 / 32));
+        float dx = tl_type_traits(TL_Q4_0_X16)->vec_dot(ne0, x + r * row, aq + r * (ne0 / 32));
+        same_dots &= dq == dx;
+    }
+    check(same_values, "q4_0x16: dequantizes to Q4_0's values");
+    check(same_dots, "q4_0x16: reference dots equal Q4_0's bit for bit");
     free(w), free(a), free(wd), free(xd), free(q), free(back), free(x), free(aq);
 }
 
@@ -325,6 +332,14 @@ int main(void) {
     test_degenerate();
     test_vec_dot();
     test_k_final_rounding();
-    test_interleaved();
+    test_interleaved(3 * 512);        // whole groups (the 7B model's rows: 3584, 18944)
+    test_interleaved(3 * 512 + 160);  // and a tail of 5 blocks (the 3B FFN-down's 11008 has 8)
+    enum tl_type t;
+    check(tl_type_interleaved(TL_Q4_0, 3584) == TL_Q4_0_X16 && tl_type_interleaved(TL_Q4_0, 1280) == TL_Q4_0_X16 &&
+              tl_type_interleaved(TL_Q4_0, 480) == TL_Q4_0 && tl_type_interleaved(TL_Q8_0, 4096) == TL_Q8_0 &&
+              tl_type_interleaved(TL_F32, 4096) == TL_F32,
+          "tl_type_interleaved: Q4_0 rows of at least 512 elements only");
+    check(!tl_type_parse("q4_0x16", &t) && !tl_type_from_ggml(TL_GGML_NONE, &t),
+          "q4_0x16 is neither a user-facing type name nor a GGUF type");
     return test_summary("test-quants");
 }

@@ -85,11 +85,11 @@ bool tl_type_from_ggml(uint32_t ggml_type, enum tl_type *type);
 // Parses a type name as printed by tl_type_name ("q4_K" and "q4_k" both); false if unknown.
 bool tl_type_parse(const char *name, enum tl_type *type);
 // The layout the CPU's one-token kernels read fastest for weight rows of ne0 elements
-// stored as t (Q4_0 -> Q4_0_X16 where ne0 is a multiple of 512), or t itself.
+// stored as t (Q4_0 -> Q4_0_X16 for rows of at least 512), or t itself.
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0);
-// n weights (whole rows) from block format `from` to `to`, where one is the other's
-// interleaved layout: a lossless permutation of the bytes.
-void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n);
+// n weights, in rows of ne0, from block format `from` to `to`, where one is the other's
+// interleaved layout: a lossless permutation of each row's bytes.
+void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n, int64_t ne0);
 // A weight matrix can be multiplied in this type (float or block format).
 static inline bool tl_type_is_weight(const struct tl_type_traits *tt) { return tt->is_float || tt->vec_dot; }
 

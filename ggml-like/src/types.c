@@ -143,12 +143,12 @@ bool tl_type_parse(const char *name, enum tl_type *type) {
 }
 
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0) {
-    return t == TL_Q4_0 && ne0 % X16_ELEMS == 0 ? TL_Q4_0_X16 : t;
+    return t == TL_Q4_0 && ne0 >= X16_ELEMS ? TL_Q4_0_X16 : t;
 }
 
-void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n) {
-    if (from == TL_Q4_0 && to == TL_Q4_0_X16) q4_0_to_x16(src, dst, n);
-    else if (from == TL_Q4_0_X16 && to == TL_Q4_0) x16_to_q4_0(src, dst, n);
+void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n, int64_t ne0) {
+    if (from == TL_Q4_0 && to == TL_Q4_0_X16) q4_0_to_x16(src, dst, n, ne0);
+    else if (from == TL_Q4_0_X16 && to == TL_Q4_0) x16_to_q4_0(src, dst, n, ne0);
     else TL_ASSERT(!"tl_convert_layout: not a layout pair");
 }
 

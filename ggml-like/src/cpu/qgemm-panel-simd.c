@@ -170,8 +170,11 @@ static void decode_block(enum tl_type t, const uint8_t *blk, uint8_t *codes, flo
     }
 }
 
-// A Q4_0_X16 row (quants/blocks.h) decoded as decode_legacy decodes its Q4_0 blocks.
+// A Q4_0_X16 row (quants/blocks.h) decoded as decode_legacy decodes its Q4_0 blocks,
+// which its tail is.
 static void decode_q4_0_x16_row(const uint8_t *row, int64_t K, uint8_t *codes, float *scale, float *bias) {
+    for (int64_t b = x16_grouped(K) / QK_LEGACY; b < K / QK_LEGACY; b++)
+        decode_legacy(TL_Q4_0, row + (size_t)b * sizeof(block_q4_0), codes + 32 * b, scale + b, bias + b);
     for (int64_t g = 0; g < K / X16_ELEMS; g++, row += X16_GROUP_BYTES)
         for (int i = 0; i < X16_BLOCKS; i++) {
             const int64_t b = g * X16_BLOCKS + i;

@@ -54,10 +54,10 @@ static int code_offset(enum tl_type t) {
 }
 
 // Q4_0_X16 (both SIMD builds), per 512: register r = 2c + h (code chunk c, low or high
-// nibbles h) holds, at lane i, elements 16h + 4c .. +3 of block i.
+// nibbles h) holds, at lane i, elements 16h + 4c .. +3 of block i. K: the grouped part.
 static void permute_for_x16(int8_t *qs, int64_t K) {
     int8_t tmp[X16_ELEMS];
-    for (int64_t g = 0; g < K; g += X16_ELEMS) {
+    for (int64_t g = 0; g + X16_ELEMS <= K; g += X16_ELEMS) {
         for (int r = 0; r < 8; r++)
             for (int i = 0; i < X16_BLOCKS; i++) memcpy(tmp + 64 * r + 4 * i, qs + g + 32 * i + 16 * (r % 2) + 4 * (r / 2), 4);
         memcpy(qs + g, tmp, X16_ELEMS);
@@ -67,19 +67,25 @@ static void permute_for_x16(int8_t *qs, int64_t K) {
 #if defined(__AVX512F__)
 // The AVX-512 kernels take 64 codes per register and reach activations in that order.
 // Q4_0/Q4_1, per 4 blocks: the 64 low-nibble elements (16 per block), then the 64 high.
+#define LEGACY_STEP 128
+static void permute_for_legacy(int8_t *qs, int64_t K) {
+    int8_t tmp[128];
+    for (int64_t g = 0; g + 128 <= K; g += 128) {
+        for (int i = 0; i < 4; i++) {
+            memcpy(tmp + 16 * i, qs + g + 32 * i, 16);
+            memcpy(tmp + 64 + 16 * i, qs + g + 32 * i + 16, 16);
+        }
+        memcpy(qs + g, tmp, 128);
+    }
+}
 // Q4_K/Q5_K, per 256: sub-blocks 0,2 | 1,3 | 4,6 | 5,7 (low and high nibbles of 64 bytes).
 static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
     int8_t tmp[256];
     if (t == TL_Q4_0_X16) {
-        permute_for_x16(qs, K);
+        permute_for_x16(qs, x16_grouped(K));
+        permute_for_legacy(qs + x16_grouped(K), K - x16_grouped(K));   // the tail's Q4_0 blocks
     } else if (t == TL_Q4_0 || t == TL_Q4_1) {
-        for (int64_t g = 0; g + 128 <= K; g += 128) {
-            for (int i = 0; i < 4; i++) {
-                memcpy(tmp + 16 * i, qs + g + 32 * i, 16);
-                memcpy(tmp + 64 + 16 * i, qs + g + 32 * i + 16, 16);
-            }
-            memcpy(qs + g, tmp, 128);
-        }
+        permute_for_legacy(qs, K);
     } else if (t == TL_Q4_K || t == TL_Q5_K) {
         static const int order[8] = { 0, 2, 1, 3, 4, 6, 5, 7 };
         for (int64_t g = 0; g < K; g += 256) {
@@ -90,18 +96,23 @@ static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
 }
 #else
 // The AVX2 Q4_0/Q4_1 kernel, per 2 blocks: the 16 low-nibble elements of each, then the 16 high.
-static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
+#define LEGACY_STEP 64
+static void permute_for_legacy(int8_t *qs, int64_t K) {
     int8_t tmp[64];
+    for (int64_t g = 0; g + 64 <= K; g += 64) {
+        memcpy(tmp, qs + g, 16);
+        memcpy(tmp + 16, qs + g + 32, 16);
+        memcpy(tmp + 32, qs + g + 16, 16);
+        memcpy(tmp + 48, qs + g + 48, 16);
+        memcpy(qs + g, tmp, 64);
+    }
+}
+static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
     if (t == TL_Q4_0_X16) {
-        permute_for_x16(qs, K);
+        permute_for_x16(qs, x16_grouped(K));
+        permute_for_legacy(qs + x16_grouped(K), K - x16_grouped(K));   // the tail's Q4_0 blocks
     } else if (t == TL_Q4_0 || t == TL_Q4_1) {
-        for (int64_t g = 0; g + 64 <= K; g += 64) {
-            memcpy(tmp, qs + g, 16);
-            memcpy(tmp + 16, qs + g + 32, 16);
-            memcpy(tmp + 32, qs + g + 16, 16);
-            memcpy(tmp + 48, qs + g + 48, 16);
-            memcpy(qs + g, tmp, 64);
-        }
+        permute_for_legacy(qs, K);
     }
 }
 #endif
@@ -141,16 +152,16 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
             bias[i] = -off * (qs[4 * i] + qs[4 * i + 1] + qs[4 * i + 2] + qs[4 * i + 3]);
     // The Q4_0 steps dot the low and the high nibbles of 4 (AVX-512) or 2 (AVX2) blocks
     // into the same lanes, so they start them from both halves' offsets at once: the first
-    // half of each step's offsets take the sum.
-    if (wt == TL_Q4_0) {
-        const int64_t step = VL == 16 ? 128 : 64, lanes = step / 8;
-        for (int64_t g = 0; g + step <= K; g += step)
+    // half of each step's offsets take the sum. (Q4_0_X16: in its tail.)
+    if (wt == TL_Q4_0 || wt == TL_Q4_0_X16) {
+        const int64_t lanes = LEGACY_STEP / 8;
+        for (int64_t g = wt == TL_Q4_0 ? 0 : x16_grouped(K); g + LEGACY_STEP <= K; g += LEGACY_STEP)
             for (int64_t j = 0; j < lanes; j++) bias[g / 4 + j] += bias[g / 4 + lanes + j];
     }
     // Q4_0_X16: the 8 registers of a group dot into the same lane per block, which starts
     // from the sum of that block's 8 offsets (bs is free: Q8_K's only)
     if (wt == TL_Q4_0_X16)
-        for (int64_t g = 0; g < K / 4; g += X16_ELEMS / 4)
+        for (int64_t g = 0; g < x16_grouped(K) / 4; g += X16_ELEMS / 4)
             for (int i = 0; i < X16_BLOCKS; i++) {
                 int32_t sum = 0;
                 for (int r = 0; r < 8; r++) sum += bias[g + 16 * r + i];
@@ -160,6 +171,13 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
 }
 
 #if VL > 1
+// Column c from weight k on (k a multiple of 512): the tail of a Q4_0_X16 row, which the
+// Q4_0 kernel takes.
+static inline struct qcol qcol_from(const struct qcol *c, int64_t k) {
+    return (struct qcol){ .blocks = (const block_q8_0 *)c->blocks + k / 32, .qs = c->qs + k, .d = c->d + k / 32,
+                          .sa = c->sa + k / 32, .bias = c->bias ? c->bias + k / 4 : NULL, .d4 = c->d4 + k / 8 };
+}
+
 #if defined(__AVX512F__)
 #include "qrow-avx512.h"
 #else

@@ -96,7 +96,8 @@ ALWAYS_INLINE void row_q4_0_x16(const uint8_t *w, int64_t K, const struct qcol *
     __m256 acc[QNC];
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
     const vi m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    for (int64_t g = 0; g < K / X16_ELEMS; g++, w += X16_GROUP_BYTES)
+    for (int64_t g = 0; g < K / X16_ELEMS; g++, w += X16_GROUP_BYTES) {
+        prefetch_ahead(w, X16_GROUP_BYTES);
         for (int h = 0; h < 2; h++) {
             __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16 * h)));
             vi code[8];
@@ -114,7 +115,9 @@ ALWAYS_INLINE void row_q4_0_x16(const uint8_t *w, int64_t K, const struct qcol *
                 acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_loadu_ps(cols[c].d + lane0)), acc[c]);
             }
         }
+    }
     for (int c = 0; c < nc; c++) out[c] = hsum8(acc[c]);
+    x16_tail(w, K, cols, nc, out);
 }
 
 // Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scale sc and min m; per super-block

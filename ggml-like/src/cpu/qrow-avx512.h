@@ -148,6 +148,7 @@ ALWAYS_INLINE void row_q4_0_x16(const uint8_t *w, int64_t K, const struct qcol *
         }
     }
     for (int c = 0; c < nc; c++) out[c] = _mm512_reduce_add_ps(acc[c]);
+    x16_tail(w, K, cols, nc, out);
 }
 
 // Q8_0, 4 blocks per step in two registers, each with its float accumulator. Codes are

@@ -44,13 +44,16 @@ static_assert(sizeof(block_q8_K) == 292, "q8_K block");
 // code bytes; chunk c holds bytes 4c..4c+3 of block i at bytes 4i..4i+3. One 64-byte load
 // thus gives a 16-lane register whose lane i belongs to block i alone, so a dot
 // instruction's int32 lanes are per-block sums and the scales apply lane by lane, with
-// no shuffling in the one-token kernels. Rows must hold a multiple of 512 weights.
+// no shuffling in the one-token kernels. A row of K weights holds K / 512 groups; its
+// last K % 512 weights stay Q4_0 blocks (the tail), so any K of at least 512 works.
 #define X16_BLOCKS 16
 #define X16_ELEMS (X16_BLOCKS * QK_LEGACY)
 #define X16_SCALE_BYTES (2 * X16_BLOCKS)
 #define X16_GROUP_BYTES (X16_BLOCKS * sizeof(block_q4_0))
 // Where code byte j (< 16) of block i sits in its group: chunk j / 4, lane i.
 static inline int x16_code_offset(int i, int j) { return X16_SCALE_BYTES + 64 * (j / 4) + 4 * i + j % 4; }
+// The weights of a row of K in whole groups; the rest are the tail's Q4_0 blocks.
+static inline int64_t x16_grouped(int64_t K) { return K / X16_ELEMS * X16_ELEMS; }
 
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block: sub-blocks 0-3 keep
 // them in the low 6 bits of bytes j and j+4; 4-7 keep the low 4 bits in byte j+4 and the

@@ -38,8 +38,8 @@ float vec_dot_q5_K_q8_K(int64_t n, const void *x, const void *y);
 float vec_dot_q6_K_q8_K(int64_t n, const void *x, const void *y);
 
 // Q4_0 <-> Q4_0_X16 (blocks.h), n weights, a multiple of 512; lossless both ways.
-void q4_0_to_x16(const void *src, void *dst, int64_t n);
-void x16_to_q4_0(const void *src, void *dst, int64_t n);
+void q4_0_to_x16(const void *src, void *dst, int64_t n, int64_t ne0);   // n weights in rows of ne0
+void x16_to_q4_0(const void *src, void *dst, int64_t n, int64_t ne0);
 void dequantize_q4_0_x16(const void *x, float *y, int64_t n);
 float vec_dot_q4_0_x16_q8_0(int64_t n, const void *x, const void *y);
 
