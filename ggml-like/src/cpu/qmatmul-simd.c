@@ -79,19 +79,12 @@ static void permute_for_legacy(int8_t *qs, int64_t K) {
     }
 }
 // Q4_K/Q5_K, per 256: sub-blocks 0,2 | 1,3 | 4,6 | 5,7 (low and high nibbles of 64 bytes).
-static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
+static void permute_for_k_formats(int8_t *qs, int64_t K) {
+    static const int order[8] = { 0, 2, 1, 3, 4, 6, 5, 7 };
     int8_t tmp[256];
-    if (t == TL_Q4_0_X16) {
-        permute_for_x16(qs, x16_grouped(K));
-        permute_for_legacy(qs + x16_grouped(K), K - x16_grouped(K));   // the tail's Q4_0 blocks
-    } else if (t == TL_Q4_0 || t == TL_Q4_1) {
-        permute_for_legacy(qs, K);
-    } else if (t == TL_Q4_K || t == TL_Q5_K) {
-        static const int order[8] = { 0, 2, 1, 3, 4, 6, 5, 7 };
-        for (int64_t g = 0; g < K; g += 256) {
-            for (int j = 0; j < 8; j++) memcpy(tmp + 32 * j, qs + g + 32 * order[j], 32);
-            memcpy(qs + g, tmp, 256);
-        }
+    for (int64_t g = 0; g < K; g += 256) {
+        for (int j = 0; j < 8; j++) memcpy(tmp + 32 * j, qs + g + 32 * order[j], 32);
+        memcpy(qs + g, tmp, 256);
     }
 }
 #else
@@ -107,15 +100,20 @@ static void permute_for_legacy(int8_t *qs, int64_t K) {
         memcpy(qs + g, tmp, 64);
     }
 }
+// The AVX2 Q4_K/Q5_K kernel reads the activations in GGUF's order.
+static void permute_for_k_formats(int8_t *qs, int64_t K) { (void)qs, (void)K; }
+#endif
+
 static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
     if (t == TL_Q4_0_X16) {
         permute_for_x16(qs, x16_grouped(K));
         permute_for_legacy(qs + x16_grouped(K), K - x16_grouped(K));   // the tail's Q4_0 blocks
     } else if (t == TL_Q4_0 || t == TL_Q4_1) {
         permute_for_legacy(qs, K);
+    } else if (t == TL_Q4_K || t == TL_Q5_K) {
+        permute_for_k_formats(qs, K);
     }
 }
-#endif
 
 // Bytes of planar data per column of K elements.
 static size_t planar_bytes(int64_t K) { return (size_t)K + (size_t)K / 32 * 12 + (size_t)K + (size_t)K / 2 + 64; }
