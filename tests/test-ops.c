@@ -467,11 +467,10 @@ static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_
     tl_cpu_compute_reference(g);
     char where[64];
     if (tl_type_traits(out->type)->is_quantized) {   // a block-format output: the reference's bytes
-        uint8_t *want = block_rows(out, NULL);
+        size_t bytes, differ = 0, bs = tl_type_traits(out->type)->type_size;
+        uint8_t *want = block_rows(out, &bytes);
         compute_fast(g, out, isa, where, sizeof where);
         uint8_t *got = block_rows(out, NULL);
-        size_t bytes, differ = 0, bs = tl_type_traits(out->type)->type_size;
-        block_rows(out, &bytes);
         for (size_t b = 0; b < bytes / bs; b++) differ += memcmp(want + b * bs, got + b * bs, bs) != 0;
         char shape[96];
         check(differ == 0, "%-34s %-6s v%d %s: %zu of %zu blocks differ from the reference quantizer's", c->name, where,
