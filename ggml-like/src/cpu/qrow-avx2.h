@@ -20,11 +20,6 @@ static inline float hsum8(__m256 v) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
-static inline uint16_t ld16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
 static inline vi acc_start(const struct qcol *c, int64_t k) {   // 8 lanes of 4 values from k
     return c->bias ? vi_load(c->bias + k / 4) : _mm256_setzero_si256();
 }
@@ -78,9 +73,7 @@ ALWAYS_INLINE void row_q4_legacy(enum tl_type t, const uint8_t *w, int64_t K, co
         }
     }
     for (int c = 0; c < nc; c++) out[c] = hsum8(acc[c]) + accm[c];
-    if (b < nb)
-        for (int c = 0; c < nc; c++)
-            out[c] += tl_type_traits(t)->vec_dot(32, w, (const block_q8_0 *)cols[c].blocks + b);
+    tail_reference(t, w, b, nb, cols, nc, out);
 }
 
 ALWAYS_INLINE void row_legacy(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {

@@ -19,11 +19,6 @@ ALWAYS_INLINE zi z_dot(zi acc, zi u8, zi s8) { return _mm512_dpbusd_epi32(acc, u
 ALWAYS_INLINE zi z_start(const struct qcol *c, int64_t k) {   // 16 lanes of 4 activations from k
     return c->bias ? z_load(c->bias + k / 4) : _mm512_setzero_si512();
 }
-ALWAYS_INLINE uint16_t ld16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
 ALWAYS_INLINE float hsum4(__m128 v) {
     v = _mm_add_ps(v, _mm_movehl_ps(v, v));
     return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
@@ -49,16 +44,6 @@ ALWAYS_INLINE __m512 pick_by8_ps(__m128 v, int i, int j) {
 // matter, as all lanes are summed in the end.
 ALWAYS_INLINE zi scaled_pair_sum(zi acc, zi dots_a, zi dots_b, zi scale_words) {
     return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(dots_a, dots_b), scale_words);
-}
-
-// The tail of a row that does not fill a step: the reference dot of those blocks.
-ALWAYS_INLINE void tail_reference(enum tl_type t, const uint8_t *w, int64_t b0, int64_t nb, const struct qcol *cols,
-                                  int nc, float *out) {
-    if (b0 >= nb) return;
-    const struct tl_type_traits *tt = tl_type_traits(t);
-    size_t qb = tl_type_traits(tt->vec_dot_type)->type_size;
-    for (int c = 0; c < nc; c++)
-        out[c] += tt->vec_dot((nb - b0) * 32, w, (const uint8_t *)cols[c].blocks + b0 * qb);
 }
 
 // Q4_0 / Q4_1, 4 blocks per step: their 64 bytes of nibbles in one register, low nibbles

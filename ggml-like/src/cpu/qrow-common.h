@@ -2,6 +2,23 @@
 // qrow-avx512.h): nothing here depends on the vector width.
 #pragma once
 
+// An fp16 at any byte address.
+ALWAYS_INLINE uint16_t ld16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+// The tail of a row that does not fill a step: the reference dot of those blocks.
+ALWAYS_INLINE void tail_reference(enum tl_type t, const uint8_t *w, int64_t b0, int64_t nb, const struct qcol *cols,
+                                  int nc, float *out) {
+    if (b0 >= nb) return;
+    const struct tl_type_traits *tt = tl_type_traits(t);
+    size_t qb = tl_type_traits(tt->vec_dot_type)->type_size;
+    for (int c = 0; c < nc; c++)
+        out[c] += tt->vec_dot((nb - b0) * 32, w, (const uint8_t *)cols[c].blocks + b0 * qb);
+}
+
 // Weights stream from DRAM once per token; asking for them 2 KiB ahead of use keeps more
 // cache-line reads in flight than the hardware prefetcher alone (+10-15% GB/s measured
 // on the 4-bit GEMV).
