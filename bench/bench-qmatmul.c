@@ -1,6 +1,6 @@
 // Quantized mul_mat benchmark: for each block format, GEMM 4096x4096x512 against
-// OpenBLAS sgemm, and GEMV (one token) at 4096x4096 and 18944x3584 (the 7B FFN; Q4_0
-// also at 2048x11008, a row that is not whole 512-groups) as
+// OpenBLAS sgemm, and GEMV (one token) at 4096x4096 and 18944x3584 (the 7B FFN; Q4_0 and
+// Q4_1 also at 2048x11008, a row that is not whole 512-groups) as
 // weight bytes per second against the DRAM read bandwidth measured just before, cycling
 // through enough matrices that the weights come from DRAM, not the L3.
 #include "bench.h"
@@ -8,8 +8,10 @@
 
 #include <stdio.h>
 
-// q4_0x16: Q4_0 as `run` and `logits` hold it on the CPU (tl_type_interleaved).
-static const enum tl_type qtypes[] = { TL_Q4_0, TL_Q4_0_X16, TL_Q4_1, TL_Q8_0, TL_Q4_K, TL_Q5_K, TL_Q6_K };
+// q4_0x16, q4_1x16: Q4_0 and Q4_1 as `run` and `logits` hold them on the CPU (tl_type_interleaved).
+static const enum tl_type qtypes[] = { TL_Q4_0, TL_Q4_0_X16, TL_Q4_1, TL_Q4_1_X16, TL_Q8_0, TL_Q4_K, TL_Q5_K, TL_Q6_K };
+
+static bool legacy_4bit(enum tl_type t) { return t == TL_Q4_0 || t == TL_Q4_0_X16 || t == TL_Q4_1 || t == TL_Q4_1_X16; }
 
 void bench_qmatmul(const struct bench_opts *o) {
     int M = o->quick ? 1024 : 4096, K = M, N = o->quick ? 128 : 512;
@@ -25,16 +27,16 @@ void bench_qmatmul(const struct bench_opts *o) {
     printf("\n## quantized mul_mat GEMV (one token), weights streamed from DRAM (%s kernels)\n\n",
            tl_cpu_isa_name(tl_cpu_get_isa()));
     printf("DRAM read bandwidth, GEMV and GEMV from L2 are measured alternately for each row, best of 3 each. \"From L2\": the\n"
-           "same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's ceiling. q4_0x16 is Q4_0\n"
-           "regrouped 16 blocks at a time, the layout in which `run` and `logits` hold Q4_0 weights on the CPU.\n\n");
+           "same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's ceiling. q4_0x16 (q4_1x16)\n"
+           "is Q4_0 (Q4_1) regrouped 16 blocks at a time, the layout in which `run` and `logits` hold them on the CPU.\n\n");
     printf("| shape (M x K) | weights | bits/weight | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | from L2 GB/s |\n"
            "|---|---|---|---|---|---|---|---|\n");
-    // the 3B model's FFN-down (K = 11008 = 21 x 512 + 256): q4_0x16 with a tail of Q4_0 blocks
+    // the 3B model's FFN-down (K = 11008 = 21 x 512 + 256): the X16 layouts with a tail of 8 blocks
     int shapes[3][2] = { { 4096, 4096 }, { 18944, 3584 }, { 2048, 11008 } };
     for (int s = 0; s < 3; s++) {
         int m = o->quick ? shapes[s][0] / 4 : shapes[s][0], k = o->quick ? (s == 2 ? 1280 : 1024) : shapes[s][1];
         for (size_t i = 0; i < sizeof qtypes / sizeof qtypes[0]; i++) {
-            if (s == 2 && qtypes[i] != TL_Q4_0 && qtypes[i] != TL_Q4_0_X16) continue;
+            if (s == 2 && !legacy_4bit(qtypes[i])) continue;
             const struct tl_type_traits *tt = tl_type_traits(qtypes[i]);
             struct gemv_vs_dram r = bench_gemv_vs_dram(qtypes[i], m, k, cycle, bw_bytes, o);
             printf("| %dx%d | %s | %.2f | %d | %.1f | %.1f | %.2fx | %.1f |\n", m, k, tt->name, 8.0 * tt->type_size / tt->block_size,

@@ -5,8 +5,6 @@
 // usage: test-quant-matmul [scalar|avx2|avx512]   (exit 77 = this CPU lacks the ISA)
 #include "test-util.h"
 
-static void quantize_q4_0_ref(const float *x, void *y, int64_t n) { tl_type_traits(TL_Q4_0)->from_float(x, y, n); }
-
 static const enum tl_type types[] = { TL_Q4_0, TL_Q4_1, TL_Q8_0, TL_Q4_K, TL_Q5_K, TL_Q6_K };
 
 // Relative error bounds of the quantized product vs f32 (RMS of the difference over RMS
@@ -35,10 +33,11 @@ static void run_case(enum tl_type t, int64_t M, int64_t N, int64_t K, enum tl_cp
     float *af = malloc(K * M * sizeof(float));
     for (int64_t i = 0; i < K * M; i++) af[i] = gaussian() * 0.05f;
     for (int64_t i = 0; i < K * N; i++) ((float *)b->data)[i] = gaussian();
-    if (t == TL_Q4_0_X16) {   // a CPU layout: made from Q4_0, as the model loader does
+    if (t == TL_Q4_0_X16 || t == TL_Q4_1_X16) {   // a CPU layout: made from the file format, as the model loader does
+        enum tl_type file = t == TL_Q4_0_X16 ? TL_Q4_0 : TL_Q4_1;
         void *q = malloc(tl_nbytes(a));
-        quantize_q4_0_ref(af, q, K * M);
-        tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q, a->data, K * M, K);
+        tl_type_traits(file)->from_float(af, q, K * M);
+        tl_convert_layout(file, t, q, a->data, K * M, K);
         free(q);
     } else {
         tl_type_traits(t)->from_float(af, a->data, K * M);
@@ -131,16 +130,18 @@ int main(int argc, char **argv) {
                 run_case(types[ti], 21, 9, 224, isas[i], 2);
             }
         }
-    for (int i = 0; i < n_isa; i++) {   // Q4_0_X16: rows of 512-element groups and a tail of Q4_0 blocks
-        run_case(TL_Q4_0_X16, 37, 1, 512, isas[i], 2);
-        run_case(TL_Q4_0_X16, 64, 1, 3584, isas[i], 2);    // the 7B model's hidden size
-        run_case(TL_Q4_0_X16, 21, 3, 1024, isas[i], 2);    // a partial QNC group
-        run_case(TL_Q4_0_X16, 19, 70, 1536, isas[i], 1);   // the GEMM panels
-        run_case(TL_Q4_0_X16, 96, 5, 2048, isas[i], 3);
-        run_case(TL_Q4_0_X16, 33, 1, 1280, isas[i], 2);    // 2 groups + 8 blocks (the vision tower's width)
-        run_case(TL_Q4_0_X16, 17, 2, 11008, isas[i], 2);   // 21 groups + 8 blocks (the 3B model's FFN-down)
-        run_case(TL_Q4_0_X16, 29, 3, 1696, isas[i], 2);    // an odd tail: 5 blocks
-        run_case(TL_Q4_0_X16, 19, 70, 800, isas[i], 1);    // the GEMM panels with a tail of 9
-    }
+    const enum tl_type x16[2] = { TL_Q4_0_X16, TL_Q4_1_X16 };
+    for (int i = 0; i < n_isa; i++)   // the X16 layouts: rows of 512-element groups and a tail of file blocks
+        for (int xi = 0; xi < 2; xi++) {
+            run_case(x16[xi], 37, 1, 512, isas[i], 2);
+            run_case(x16[xi], 64, 1, 3584, isas[i], 2);    // the 7B model's hidden size
+            run_case(x16[xi], 21, 3, 1024, isas[i], 2);    // a partial QNC group
+            run_case(x16[xi], 19, 70, 1536, isas[i], 1);   // the GEMM panels
+            run_case(x16[xi], 96, 5, 2048, isas[i], 3);
+            run_case(x16[xi], 33, 1, 1280, isas[i], 2);    // 2 groups + 8 blocks (the vision tower's width)
+            run_case(x16[xi], 17, 2, 11008, isas[i], 2);   // 21 groups + 8 blocks (the 3B model's FFN-down)
+            run_case(x16[xi], 29, 3, 1696, isas[i], 2);    // an odd tail: 5 blocks
+            run_case(x16[xi], 19, 70, 800, isas[i], 1);    // the GEMM panels with a tail of 9
+        }
     return test_summary("test-quant-matmul");
 }

@@ -277,51 +277,55 @@ static void test_k_final_rounding(void) {
     free(y);
 }
 
-// Q4_0_X16, the CPU layout of Q4_0 (blocks.h): the documented byte positions (the
-// groups, and a tail of Q4_0 blocks where a row is not a multiple of 512), a lossless
-// round trip, and values and dots bit-identical to Q4_0's reference functions. Two rows
-// of ne0 weights.
-static void test_interleaved(int64_t ne0) {
+// Q4_0_X16 and Q4_1_X16, the CPU layouts of Q4_0 and Q4_1 (blocks.h): the documented
+// byte positions (the groups: all d, Q4_1 then all m, then the code chunks; a tail of file
+// blocks where a row is not a multiple of 512), a lossless round trip, and values and dots
+// bit-identical to the file format's reference functions. Two rows of ne0 weights.
+static void test_interleaved(enum tl_type file, int64_t ne0) {
+    const enum tl_type x16 = tl_type_interleaved(file, ne0);
+    const char *name = tl_type_name(x16);
+    const int nf = file == TL_Q4_0 ? 1 : 2, bsz = 2 * nf + 16, gsz = 16 * bsz;   // fp16 fields, block, group bytes
     const int64_t n = 2 * ne0, groups = ne0 / 512, tail = ne0 % 512 / 32;
     float *w = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float));
     float *wd = malloc(n * sizeof(float)), *xd = malloc(n * sizeof(float));
     for (int64_t i = 0; i < n; i++) w[i] = heavy_tailed(), a[i] = gaussian();
-    const size_t bytes = tl_row_size(TL_Q4_0, n), row = bytes / 2;
-    block_q4_0 *q = malloc(bytes), *back = malloc(bytes);
-    uint8_t *x = malloc(bytes);
+    const size_t bytes = tl_row_size(file, n), row = bytes / 2;
+    uint8_t *q = malloc(bytes), *back = malloc(bytes), *x = malloc(bytes);
     block_q8_0 *aq = malloc(tl_row_size(TL_Q8_0, n));
-    tl_type_traits(TL_Q4_0)->from_float(w, q, n);
+    tl_type_traits(file)->from_float(w, q, n);
     tl_type_traits(TL_Q8_0)->from_float(a, aq, n);
-    check(tl_row_size(TL_Q4_0_X16, n) == bytes, "q4_0x16 (rows of %lld): rows take Q4_0's bytes", (long long)ne0);
-    tl_convert_layout(TL_Q4_0, TL_Q4_0_X16, q, x, n, ne0);
+    check(x16 != file && tl_row_size(x16, n) == bytes, "%s (rows of %lld): rows take %s's bytes", name, (long long)ne0,
+          tl_type_name(file));
+    tl_convert_layout(file, x16, q, x, n, ne0);
     int misplaced = 0;
     for (int r = 0; r < 2; r++) {
-        const block_q4_0 *qr = q + r * (ne0 / 32);
+        const uint8_t *qr = q + r * row;
         for (int g = 0; g < groups; g++)
             for (int i = 0; i < 16; i++) {
-                const block_q4_0 *b = &qr[16 * g + i];
-                const uint8_t *grp = x + r * row + 288 * g;
-                misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;   // scales first, block order
-                for (int c = 0; c < 4; c++)                        // chunk c, lane i: bytes 4c..4c+3
-                    misplaced += memcmp(grp + 32 + 64 * c + 4 * i, b->qs + 4 * c, 4) != 0;
+                const uint8_t *b = qr + (16 * g + i) * bsz;
+                const uint8_t *grp = x + r * row + gsz * g;
+                for (int f = 0; f < nf; f++)   // field f of the 16 blocks together, block order
+                    misplaced += memcmp(grp + 32 * f + 2 * i, b + 2 * f, 2) != 0;
+                for (int c = 0; c < 4; c++)    // chunk c, lane i: code bytes 4c..4c+3
+                    misplaced += memcmp(grp + 32 * nf + 64 * c + 4 * i, b + 2 * nf + 4 * c, 4) != 0;
             }
-        misplaced += memcmp(x + r * row + 288 * groups, qr + 16 * groups, (size_t)tail * 18) != 0;   // the tail as is
+        misplaced += memcmp(x + r * row + gsz * groups, qr + 16 * groups * bsz, (size_t)tail * bsz) != 0;   // the tail as is
     }
-    check(misplaced == 0, "q4_0x16 (rows of %lld = %lld groups + %lld blocks): scales and code bytes where blocks.h puts them "
-          "(%d misplaced)", (long long)ne0, (long long)groups, (long long)tail, misplaced);
-    tl_convert_layout(TL_Q4_0_X16, TL_Q4_0, x, back, n, ne0);
-    check(memcmp(back, q, bytes) == 0, "q4_0x16 -> q4_0: the original bytes");
+    check(misplaced == 0, "%s (rows of %lld = %lld groups + %lld blocks): fields and code bytes where blocks.h puts them "
+          "(%d misplaced)", name, (long long)ne0, (long long)groups, (long long)tail, misplaced);
+    tl_convert_layout(x16, file, x, back, n, ne0);
+    check(memcmp(back, q, bytes) == 0, "%s -> %s: the original bytes", name, tl_type_name(file));
     bool same_values = true, same_dots = true;
     for (int r = 0; r < 2; r++) {
-        tl_type_traits(TL_Q4_0)->to_float((const uint8_t *)q + r * row, wd, ne0);
-        tl_type_traits(TL_Q4_0_X16)->to_float(x + r * row, xd, ne0);
+        tl_type_traits(file)->to_float(q + r * row, wd, ne0);
+        tl_type_traits(x16)->to_float(x + r * row, xd, ne0);
         same_values &= memcmp(wd, xd, ne0 * sizeof(float)) == 0;
-        float dq = tl_type_traits(TL_Q4_0)->vec_dot(ne0, (const uint8_t *)q + r * row, aq + r * (ne0 / 32));
-        float dx = tl_type_traits(TL_Q4_0_X16)->vec_dot(ne0, x + r * row, aq + r * (ne0 / 32));
+        float dq = tl_type_traits(file)->vec_dot(ne0, q + r * row, aq + r * (ne0 / 32));
+        float dx = tl_type_traits(x16)->vec_dot(ne0, x + r * row, aq + r * (ne0 / 32));
         same_dots &= dq == dx;
     }
-    check(same_values, "q4_0x16: dequantizes to Q4_0's values");
-    check(same_dots, "q4_0x16: reference dots equal Q4_0's bit for bit");
+    check(same_values, "%s: dequantizes to %s's values", name, tl_type_name(file));
+    check(same_dots, "%s: reference dots equal %s's bit for bit", name, tl_type_name(file));
     free(w), free(a), free(wd), free(xd), free(q), free(back), free(x), free(aq);
 }
 
@@ -332,14 +336,18 @@ int main(void) {
     test_degenerate();
     test_vec_dot();
     test_k_final_rounding();
-    test_interleaved(3 * 512);        // whole groups (the 7B model's rows: 3584, 18944)
-    test_interleaved(3 * 512 + 160);  // and a tail of 5 blocks (the 3B FFN-down's 11008 has 8)
+    for (int i = 0; i < 2; i++) {
+        enum tl_type file = i == 0 ? TL_Q4_0 : TL_Q4_1;
+        test_interleaved(file, 3 * 512);        // whole groups (the 7B model's rows: 3584, 18944)
+        test_interleaved(file, 3 * 512 + 160);  // and a tail of 5 blocks (the 3B FFN-down's 11008 has 8)
+    }
     enum tl_type t;
     check(tl_type_interleaved(TL_Q4_0, 3584) == TL_Q4_0_X16 && tl_type_interleaved(TL_Q4_0, 1280) == TL_Q4_0_X16 &&
+              tl_type_interleaved(TL_Q4_1, 3584) == TL_Q4_1_X16 && tl_type_interleaved(TL_Q4_1, 480) == TL_Q4_1 &&
               tl_type_interleaved(TL_Q4_0, 480) == TL_Q4_0 && tl_type_interleaved(TL_Q8_0, 4096) == TL_Q8_0 &&
-              tl_type_interleaved(TL_F32, 4096) == TL_F32,
-          "tl_type_interleaved: Q4_0 rows of at least 512 elements only");
-    check(!tl_type_parse("q4_0x16", &t) && !tl_type_from_ggml(TL_GGML_NONE, &t),
-          "q4_0x16 is neither a user-facing type name nor a GGUF type");
+              tl_type_interleaved(TL_Q4_K, 4096) == TL_Q4_K && tl_type_interleaved(TL_F32, 4096) == TL_F32,
+          "tl_type_interleaved: Q4_0 and Q4_1 rows of at least 512 elements only");
+    check(!tl_type_parse("q4_0x16", &t) && !tl_type_parse("q4_1x16", &t) && !tl_type_from_ggml(TL_GGML_NONE, &t),
+          "q4_0x16 and q4_1x16 are neither user-facing type names nor GGUF types");
     return test_summary("test-quants");
 }

@@ -55,6 +55,7 @@ enum tl_type {
     TL_Q8_K,   // activations only: the dot partner of the K formats
     // CPU layouts of the block formats, made from them in memory, never in files
     TL_Q4_0_X16,   // Q4_0 with 16 blocks interleaved per group (quants/blocks.h)
+    TL_Q4_1_X16,   // Q4_1 likewise
     TL_TYPE_COUNT,
 };
 
@@ -85,7 +86,7 @@ bool tl_type_from_ggml(uint32_t ggml_type, enum tl_type *type);
 // Parses a type name as printed by tl_type_name ("q4_K" and "q4_k" both); false if unknown.
 bool tl_type_parse(const char *name, enum tl_type *type);
 // The layout the CPU's one-token kernels read fastest for weight rows of ne0 elements
-// stored as t (Q4_0 -> Q4_0_X16 for rows of at least 512), or t itself.
+// stored as t (Q4_0 -> Q4_0_X16, Q4_1 -> Q4_1_X16 for rows of at least 512), or t itself.
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0);
 // n weights, in rows of ne0, from block format `from` to `to`, where one is the other's
 // interleaved layout: a lossless permutation of each row's bytes.

@@ -113,6 +113,8 @@ static const struct tl_type_traits type_traits[TL_TYPE_COUNT] = {
     // made by tl_convert_layout only: no quantizer of its own
     [TL_Q4_0_X16] = { "q4_0x16", QK_LEGACY, sizeof(block_q4_0), false, true, TL_GGML_NONE,
                       dequantize_q4_0_x16, NULL, vec_dot_q4_0_x16_q8_0, TL_Q8_0 },
+    [TL_Q4_1_X16] = { "q4_1x16", QK_LEGACY, sizeof(block_q4_1), false, true, TL_GGML_NONE,
+                      dequantize_q4_1_x16, NULL, vec_dot_q4_1_x16_q8_0, TL_Q8_0 },
 };
 
 const struct tl_type_traits *tl_type_traits(enum tl_type type) {
@@ -143,13 +145,15 @@ bool tl_type_parse(const char *name, enum tl_type *type) {
 }
 
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0) {
-    return t == TL_Q4_0 && ne0 >= X16_ELEMS ? TL_Q4_0_X16 : t;
+    if (ne0 < X16_ELEMS) return t;
+    return t == TL_Q4_0 ? TL_Q4_0_X16 : t == TL_Q4_1 ? TL_Q4_1_X16 : t;
 }
 
 void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n, int64_t ne0) {
-    if (from == TL_Q4_0 && to == TL_Q4_0_X16) q4_0_to_x16(src, dst, n, ne0);
-    else if (from == TL_Q4_0_X16 && to == TL_Q4_0) x16_to_q4_0(src, dst, n, ne0);
-    else TL_ASSERT(!"tl_convert_layout: not a layout pair");
+    const bool to_x16 = tl_type_interleaved(from, ne0) == to && to != from;
+    const enum tl_type file = to_x16 ? from : to;
+    TL_ASSERT((to_x16 || (tl_type_interleaved(to, ne0) == from && from != to)) && "tl_convert_layout: not a layout pair");
+    x16_regroup(file == TL_Q4_0 ? 1 : 2, src, dst, n, ne0, to_x16);
 }
 
 size_t tl_row_size(enum tl_type type, int64_t ne0) {

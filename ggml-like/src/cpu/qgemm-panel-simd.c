@@ -170,24 +170,21 @@ static void decode_block(enum tl_type t, const uint8_t *blk, uint8_t *codes, flo
     }
 }
 
-// A Q4_0_X16 row (quants/blocks.h) decoded as decode_legacy decodes its Q4_0 blocks,
-// which its tail is.
-static void decode_q4_0_x16_row(const uint8_t *row, int64_t K, uint8_t *codes, float *scale, float *bias) {
-    for (int64_t b = x16_grouped(K) / QK_LEGACY; b < K / QK_LEGACY; b++)
-        decode_legacy(TL_Q4_0, row + (size_t)b * sizeof(block_q4_0), codes + 32 * b, scale + b, bias + b);
-    for (int64_t g = 0; g < K / X16_ELEMS; g++, row += X16_GROUP_BYTES)
-        for (int i = 0; i < X16_BLOCKS; i++) {
-            const int64_t b = g * X16_BLOCKS + i;
-            uint16_t h;
-            memcpy(&h, row + 2 * i, 2);
-            scale[b] = tl_fp16_to_fp32(h);
-            bias[b] = -8.0f * scale[b];
-            for (int j = 0; j < 16; j++) {
-                uint8_t q = row[x16_code_offset(i, j)];
-                codes[32 * b + j] = q & 0x0F;
-                codes[32 * b + j + 16] = q >> 4;
-            }
+// An X16 row (quants/blocks.h) of the file format t decoded block by block as
+// decode_legacy decodes t's blocks: each group regrouped to them first, the tail as is.
+static void decode_x16_row(enum tl_type t, const uint8_t *row, int64_t K, uint8_t *codes, float *scale, float *bias) {
+    const int nf = t == TL_Q4_0 ? 1 : 2, bsz = x16_block_bytes(nf);
+    uint8_t blocks[X16_BLOCKS * sizeof(block_q4_1)];
+    for (int64_t b0 = 0; b0 < K / QK_LEGACY; b0 += X16_BLOCKS, row += x16_group_bytes(nf)) {
+        const int nb = (int)TL_MIN(X16_BLOCKS, K / QK_LEGACY - b0);
+        const uint8_t *blk = row;   // the tail's blocks (fewer than 16) are in t's layout
+        if (nb == X16_BLOCKS) {
+            x16_group_to_blocks(nf, row, blocks);
+            blk = blocks;
         }
+        for (int i = 0; i < nb; i++)
+            decode_legacy(t, blk + i * bsz, codes + 32 * (b0 + i), scale + b0 + i, bias + b0 + i);
+    }
 }
 
 struct panel {
@@ -205,8 +202,8 @@ static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int rows,
     for (int r = 0; r < PR; r++) {
         if (r < rows) {
             const uint8_t *row = a + (size_t)r * lda;
-            if (t == TL_Q4_0_X16)
-                decode_q4_0_x16_row(row, K, p->row_codes, p->row_scale, p->row_bias);
+            if (t == TL_Q4_0_X16 || t == TL_Q4_1_X16)
+                decode_x16_row(t == TL_Q4_0_X16 ? TL_Q4_0 : TL_Q4_1, row, K, p->row_codes, p->row_scale, p->row_bias);
             else
                 for (int64_t b = 0; b < K / bs; b++)
                     decode_block(t, row + b * tt->type_size, p->row_codes + b * bs, p->row_scale + b * (bs / S),

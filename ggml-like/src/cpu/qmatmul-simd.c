@@ -53,8 +53,8 @@ static int code_offset(enum tl_type t) {
     }
 }
 
-// Q4_0_X16 (both SIMD builds), per 512: register r = 2c + h (code chunk c, low or high
-// nibbles h) holds, at lane i, elements 16h + 4c .. +3 of block i. K: the grouped part.
+// Q4_0_X16 / Q4_1_X16 (both SIMD builds), per 512: register r = 2c + h (code chunk c, low
+// or high nibbles h) holds, at lane i, elements 16h + 4c .. +3 of block i. K: the grouped part.
 static void permute_for_x16(int8_t *qs, int64_t K) {
     int8_t tmp[X16_ELEMS];
     for (int64_t g = 0; g + X16_ELEMS <= K; g += X16_ELEMS) {
@@ -104,8 +104,10 @@ static void permute_for_legacy(int8_t *qs, int64_t K) {
 static void permute_for_k_formats(int8_t *qs, int64_t K) { (void)qs, (void)K; }
 #endif
 
+static bool is_x16(enum tl_type t) { return t == TL_Q4_0_X16 || t == TL_Q4_1_X16; }
+
 static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
-    if (t == TL_Q4_0_X16) {
+    if (is_x16(t)) {
         permute_for_x16(qs, x16_grouped(K));
         permute_for_legacy(qs + x16_grouped(K), K - x16_grouped(K));   // the tail's Q4_0 blocks
     } else if (t == TL_Q4_0 || t == TL_Q4_1) {
@@ -169,8 +171,8 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
 }
 
 #if VL > 1
-// Column c from weight k on (k a multiple of 512): the tail of a Q4_0_X16 row, which the
-// Q4_0 kernel takes.
+// Column c from weight k on (k a multiple of 512): the tail of an X16 row, which the
+// Q4_0 or Q4_1 kernel takes.
 static inline struct qcol qcol_from(const struct qcol *c, int64_t k) {
     return (struct qcol){ .blocks = (const block_q8_0 *)c->blocks + k / 32, .qs = c->qs + k, .d = c->d + k / 32,
                           .sa = c->sa + k / 32, .bias = c->bias ? c->bias + k / 4 : NULL, .d4 = c->d4 + k / 8 };
@@ -185,7 +187,8 @@ static inline struct qcol qcol_from(const struct qcol *c, int64_t k) {
 ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     switch (t) {
     case TL_Q4_0: row_legacy(TL_Q4_0, w, K, cols, nc, out); break;
-    case TL_Q4_0_X16: row_q4_0_x16(w, K, cols, nc, out); break;
+    case TL_Q4_0_X16: row_x16(TL_Q4_0, w, K, cols, nc, out); break;
+    case TL_Q4_1_X16: row_x16(TL_Q4_1, w, K, cols, nc, out); break;
     case TL_Q4_1: row_legacy(TL_Q4_1, w, K, cols, nc, out); break;
     case TL_Q8_0: row_legacy(TL_Q8_0, w, K, cols, nc, out); break;
     case TL_Q4_K: row_k_asym(TL_Q4_K, w, K, cols, nc, out); break;

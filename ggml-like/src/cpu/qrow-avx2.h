@@ -81,21 +81,26 @@ ALWAYS_INLINE void row_legacy(enum tl_type t, const uint8_t *w, int64_t K, const
     else row_q4_legacy(t, w, K, cols, nc, out);
 }
 
-// Q4_0_X16 (quants/blocks.h), each group in two halves of 8 blocks: a half's code
-// registers have a block per int32 lane, so the float scaling is lane by lane. The
-// vpmaddubsw pair sums (|.| <= 2 * 15 * 127) of a half's 8 registers add up exactly in
-// int16 (8 * 3810 < 32768), so one vpmaddwd per half widens them.
-ALWAYS_INLINE void row_q4_0_x16(const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    __m256 acc[QNC];
-    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+// Q4_0_X16 / Q4_1_X16 (quants/blocks.h; t: the file format), each group in two halves of
+// 8 blocks: a half's code registers have a block per int32 lane, so the float scaling is
+// lane by lane (Q4_1: its mins times the blocks' d * sum(a), likewise). The vpmaddubsw
+// pair sums (|.| <= 2 * 15 * 128) of a half's 8 registers add up exactly in int16
+// (8 * 3840 < 32768), so one vpmaddwd per half widens them.
+ALWAYS_INLINE void row_x16(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    const bool q4_1 = t == TL_Q4_1;
+    const int nf = q4_1 ? 2 : 1;
+    __m256 acc[QNC], accm[QNC];
+    for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm256_setzero_ps();
     const vi m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    for (int64_t g = 0; g < K / X16_ELEMS; g++, w += X16_GROUP_BYTES) {
-        prefetch_ahead(w, X16_GROUP_BYTES);
+    for (int64_t g = 0; g < K / X16_ELEMS; g++, w += x16_group_bytes(nf)) {
+        prefetch_ahead(w, x16_group_bytes(nf));
         for (int h = 0; h < 2; h++) {
             __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16 * h)));
+            __m256 mw = q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + X16_FIELD_BYTES + 16 * h)))
+                             : _mm256_setzero_ps();
             vi code[8];
             for (int ch = 0; ch < 4; ch++) {
-                vi raw = vi_load(w + X16_SCALE_BYTES + 64 * ch + 32 * h);
+                vi raw = vi_load(w + x16_codes_at(nf) + 64 * ch + 32 * h);
                 code[2 * ch] = _mm256_and_si256(raw, m4);
                 code[2 * ch + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
             }
@@ -104,13 +109,15 @@ ALWAYS_INLINE void row_q4_0_x16(const uint8_t *w, int64_t K, const struct qcol *
                 vi p = _mm256_maddubs_epi16(code[0], vi_load(a));
                 for (int r = 1; r < 8; r++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(code[r], vi_load(a + 64 * r)));
                 const int64_t lane0 = X16_BLOCKS * g + 8 * h;
-                vi sum = _mm256_add_epi32(_mm256_madd_epi16(p, ones), vi_load(cols[c].block_bias + lane0));
+                vi sum = _mm256_madd_epi16(p, ones);
+                if (!q4_1) sum = _mm256_add_epi32(sum, vi_load(cols[c].block_bias + lane0));
                 acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_loadu_ps(cols[c].d + lane0)), acc[c]);
+                if (q4_1) accm[c] = _mm256_fmadd_ps(mw, _mm256_loadu_ps(cols[c].sa + lane0), accm[c]);
             }
         }
     }
-    for (int c = 0; c < nc; c++) out[c] = hsum8(acc[c]);
-    x16_tail(w, K, cols, nc, out);
+    for (int c = 0; c < nc; c++) out[c] = hsum8(_mm256_add_ps(acc[c], accm[c]));
+    x16_tail(t, w, K, cols, nc, out);
 }
 
 // Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scale sc and min m; per super-block

@@ -100,29 +100,33 @@ ALWAYS_INLINE void row_q4_legacy(enum tl_type t, const uint8_t *w, int64_t K, co
     tail_reference(t, w, b, nb, cols, nc, out);
 }
 
-// Q4_0_X16, a group of 16 blocks per step: each 64-byte code chunk is already one
-// register with a block per lane (quants/blocks.h), so the step is 4 loads, 8 nibble
-// masks, 8 dots into the blocks' lanes and one float scaling of 16 lanes by 16 scales.
+// Q4_0_X16 / Q4_1_X16 (t: the file format), a group of 16 blocks per step: each 64-byte
+// code chunk is already one register with a block per lane (quants/blocks.h), so the step
+// is 4 loads, 8 nibble masks, 8 dots into the blocks' lanes and one float scaling of 16
+// lanes by 16 scales (Q4_1: and one multiply-add of its 16 mins by the blocks' d * sum(a)).
 // The high nibbles are not shifted down: masked in place they are 16 x the code, their
 // own sum is 16 x theirs (|.| < 2^21), and one exact shift per step undoes that.
 // (Two rows per pass, sharing the activation loads, ran at ~0.65x the rate from DRAM:
 // two interleaved row streams defeat the prefetching.)
-ALWAYS_INLINE void row_q4_0_x16(const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    __m512 acc[QNC];
-    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+ALWAYS_INLINE void row_x16(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    const bool q4_1 = t == TL_Q4_1;
+    const int nf = q4_1 ? 2 : 1;
+    __m512 acc[QNC], accm[QNC];
+    for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm512_setzero_ps();
     const zi low4 = _mm512_set1_epi8(0x0F), high4 = _mm512_set1_epi8((char)0xF0);
-    for (int64_t g = 0; g < K / X16_ELEMS; g++, w += X16_GROUP_BYTES) {
-        prefetch_ahead(w, X16_GROUP_BYTES);
+    for (int64_t g = 0; g < K / X16_ELEMS; g++, w += x16_group_bytes(nf)) {
+        prefetch_ahead(w, x16_group_bytes(nf));
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w));
+        __m512 mw = q4_1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + X16_FIELD_BYTES))) : _mm512_setzero_ps();
         zi code[8];
         for (int ch = 0; ch < 4; ch++) {
-            zi q = z_load(w + X16_SCALE_BYTES + 64 * ch);
+            zi q = z_load(w + x16_codes_at(nf) + 64 * ch);
             code[2 * ch] = _mm512_and_si512(q, low4);
             code[2 * ch + 1] = _mm512_and_si512(q, high4);
         }
         for (int c = 0; c < nc; c++) {
             const int8_t *a = cols[c].qs + X16_ELEMS * g;
-            zi lo = z_load(cols[c].block_bias + X16_BLOCKS * g), hi16 = _mm512_setzero_si512();
+            zi lo = q4_1 ? _mm512_setzero_si512() : z_load(cols[c].block_bias + X16_BLOCKS * g), hi16 = _mm512_setzero_si512();
             for (int ch = 0; ch < 4; ch++) {
                 lo = z_dot(lo, code[2 * ch], z_load(a + 128 * ch));
                 hi16 = z_dot(hi16, code[2 * ch + 1], z_load(a + 128 * ch + 64));
@@ -130,10 +134,11 @@ ALWAYS_INLINE void row_q4_0_x16(const uint8_t *w, int64_t K, const struct qcol *
             __m512 s = _mm512_mul_ps(dw, _mm512_loadu_ps(cols[c].d + X16_BLOCKS * g));
             zi sum = _mm512_add_epi32(lo, _mm512_srai_epi32(hi16, 4));
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[c]);
+            if (q4_1) accm[c] = _mm512_fmadd_ps(mw, _mm512_loadu_ps(cols[c].sa + X16_BLOCKS * g), accm[c]);
         }
     }
-    for (int c = 0; c < nc; c++) out[c] = _mm512_reduce_add_ps(acc[c]);
-    x16_tail(w, K, cols, nc, out);
+    for (int c = 0; c < nc; c++) out[c] = _mm512_reduce_add_ps(_mm512_add_ps(acc[c], accm[c]));
+    x16_tail(t, w, K, cols, nc, out);
 }
 
 // Q8_0, 4 blocks per step in two registers, each with its float accumulator. Codes are

@@ -44,14 +44,14 @@ ALWAYS_INLINE void k_scales_mins(const uint8_t *s12, uint64_t *sc, uint64_t *m) 
 // Each ISA's Q4_0 / Q4_1 row kernel.
 ALWAYS_INLINE void row_q4_legacy(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out);
 
-// The tail of a Q4_0_X16 row (its last K % 512 weights, plain Q4_0 blocks at w) by the
-// Q4_0 kernel, added to out.
-ALWAYS_INLINE void x16_tail(const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+// The tail of an X16 row (its last K % 512 weights, plain blocks of the file format t
+// at w) by that format's kernel, added to out.
+ALWAYS_INLINE void x16_tail(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     const int64_t Kg = x16_grouped(K);
     if (Kg == K) return;
     struct qcol tail[QNC];
     float part[QNC];
     for (int c = 0; c < nc; c++) tail[c] = qcol_from(&cols[c], Kg);
-    row_q4_legacy(TL_Q4_0, w, K - Kg, tail, nc, part);
+    row_q4_legacy(t, w, K - Kg, tail, nc, part);
     for (int c = 0; c < nc; c++) out[c] += part[c];
 }

@@ -39,20 +39,25 @@ static_assert(sizeof(block_q5_K) == 176, "q5_K block");
 static_assert(sizeof(block_q6_K) == 210, "q6_K block");
 static_assert(sizeof(block_q8_K) == 292, "q8_K block");
 
-// Q4_0_X16, libtl's own CPU layout of Q4_0 rows (never in a file): each run of 16 blocks
-// (512 weights, 288 bytes) becomes a group of their 16 fp16 scales, then 4 chunks of 64
-// code bytes; chunk c holds bytes 4c..4c+3 of block i at bytes 4i..4i+3. One 64-byte load
-// thus gives a 16-lane register whose lane i belongs to block i alone, so a dot
-// instruction's int32 lanes are per-block sums and the scales apply lane by lane, with
-// no shuffling in the one-token kernels. A row of K weights holds K / 512 groups; its
-// last K % 512 weights stay Q4_0 blocks (the tail), so any K of at least 512 works.
+// Q4_0_X16 and Q4_1_X16, libtl's own CPU layouts of Q4_0 and Q4_1 rows (never in a file):
+// each run of 16 blocks (512 weights) becomes a group of their 16 fp16 scales (Q4_1: then
+// their 16 fp16 mins), then 4 chunks of 64 code bytes; chunk c holds bytes 4c..4c+3 of
+// block i at bytes 4i..4i+3. One 64-byte load thus gives a 16-lane register whose lane i
+// belongs to block i alone, so a dot instruction's int32 lanes are per-block sums and the
+// scales apply lane by lane, with no shuffling in the one-token kernels. A row of K
+// weights holds K / 512 groups; its last K % 512 weights stay blocks of the file format
+// (the tail), so any K of at least 512 works. `nf` is the number of fp16 fields a block
+// has before its codes: 1 (Q4_0: d) or 2 (Q4_1: d, m); a group is 16 blocks' bytes.
 #define X16_BLOCKS 16
 #define X16_ELEMS (X16_BLOCKS * QK_LEGACY)
-#define X16_SCALE_BYTES (2 * X16_BLOCKS)
-#define X16_GROUP_BYTES (X16_BLOCKS * sizeof(block_q4_0))
-// Where code byte j (< 16) of block i sits in its group: chunk j / 4, lane i.
-static inline int x16_code_offset(int i, int j) { return X16_SCALE_BYTES + 64 * (j / 4) + 4 * i + j % 4; }
-// The weights of a row of K in whole groups; the rest are the tail's Q4_0 blocks.
+#define X16_FIELD_BYTES (2 * X16_BLOCKS)   // one fp16 field of the 16 blocks
+static inline int x16_block_bytes(int nf) { return 2 * nf + QK_LEGACY / 2; }
+static inline int x16_group_bytes(int nf) { return X16_BLOCKS * x16_block_bytes(nf); }
+static inline int x16_codes_at(int nf) { return nf * X16_FIELD_BYTES; }
+// Where byte 2f..2f+1 of field f, and code byte j (< 16), of block i sit in its group.
+static inline int x16_field_offset(int f, int i) { return X16_FIELD_BYTES * f + 2 * i; }
+static inline int x16_code_offset(int nf, int i, int j) { return x16_codes_at(nf) + 64 * (j / 4) + 4 * i + j % 4; }
+// The weights of a row of K in whole groups; the rest are the tail's blocks.
 static inline int64_t x16_grouped(int64_t K) { return K / X16_ELEMS * X16_ELEMS; }
 
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block: sub-blocks 0-3 keep

@@ -11,6 +11,7 @@
 
 #include "blocks.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,11 +38,14 @@ float vec_dot_q4_K_q8_K(int64_t n, const void *x, const void *y);
 float vec_dot_q5_K_q8_K(int64_t n, const void *x, const void *y);
 float vec_dot_q6_K_q8_K(int64_t n, const void *x, const void *y);
 
-// Q4_0 <-> Q4_0_X16 (blocks.h), n weights, a multiple of 512; lossless both ways.
-void q4_0_to_x16(const void *src, void *dst, int64_t n, int64_t ne0);   // n weights in rows of ne0
-void x16_to_q4_0(const void *src, void *dst, int64_t n, int64_t ne0);
+// Q4_0 <-> Q4_0_X16 and Q4_1 <-> Q4_1_X16 (blocks.h; nf = 1 or 2 fp16 fields a block):
+// n weights in rows of ne0, lossless both ways.
+void x16_regroup(int nf, const void *src, void *dst, int64_t n, int64_t ne0, bool to_x16);
+void x16_group_to_blocks(int nf, const void *group, void *blocks);   // one group's 16 blocks
 void dequantize_q4_0_x16(const void *x, float *y, int64_t n);
+void dequantize_q4_1_x16(const void *x, float *y, int64_t n);
 float vec_dot_q4_0_x16_q8_0(int64_t n, const void *x, const void *y);
+float vec_dot_q4_1_x16_q8_0(int64_t n, const void *x, const void *y);
 
 // GGUF's rounding of the K quantizers: to nearest, ties to even (valid for |v| < 2^22).
 static inline int nearest_int(float v) {
