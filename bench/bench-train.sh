@@ -2,7 +2,8 @@
 # Training throughput and memory of `longvl train-longpt`: random tiny and small models
 # (make-tiny presets, f32), one retrieval instance filling each sequence (so attention is
 # causal over the whole length), with a block per checkpointed segment and without
-# checkpointing. Prints tokens/s of the second step (the first warms the buffers), the
+# checkpointing. Prints tokens/s of the second step (the first warms the buffers; STEPS=1
+# runs and prints the first alone, where two steps would take too long), the
 # graph + activation bytes per token the step planned, the process's peak RSS, and the
 # model FLOP/s (6 x matrix parameters + 6 D n heads layers for causal attention, per
 # token; recomputation not counted) as a ratio to OpenBLAS sgemm measured in the same run
@@ -15,7 +16,7 @@
 # DEVICE=vulkan trains on the Vulkan device (LONGVL_VK_DEVICE) instead: the reference is
 # then the device's FMA peak (`longvl bench --only vulkan --quick`), and PyTorch, where it
 # has CUDA, runs the same step on the GPU (peak GPU memory instead of RSS).
-# usage: [PRESETS="tiny small"] [MODES="every none"] [DEVICE=cpu|vulkan] bench/bench-train.sh LONGVL [LENGTH...]
+# usage: [PRESETS="tiny small"] [MODES="every none"] [DEVICE=cpu|vulkan] [STEPS=2|1] bench/bench-train.sh LONGVL [LENGTH...]
 #        (default lengths 8192 32768; MODES=every: only the checkpointed rows)
 set -euo pipefail
 longvl=$1
@@ -27,6 +28,8 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/longvl-bench-train-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 
 threads=$(nproc)
+steps=${STEPS:-2}
+[ "$steps" = 1 ] || [ "$steps" = 2 ] || { echo "STEPS must be 1 or 2" >&2; exit 2; }
 device=${DEVICE:-cpu}
 py=${LONGVL_PYTHON:-/usr/bin/python3}
 torch_ref=$(dirname "$0")/torch_train_ref.py
@@ -61,12 +64,12 @@ for preset in ${PRESETS:-tiny small}; do
       every=$([ "$mode" = every ] && echo 1 || echo "$layers")
       pages=$(( n / 1024 - 1 ))
       log="$dir/log.csv"
-      out=$(XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} "$longvl" train-longpt -m "$dir/$preset.gguf" --steps 2 --seq-len "$n" --threads "$threads" --device "$device" \
+      out=$(XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} "$longvl" train-longpt -m "$dir/$preset.gguf" --steps "$steps" --seq-len "$n" --threads "$threads" --device "$device" \
             --data "retrieval:pages=$pages,page-len=1024" --checkpoint-every "$every" --log "$log" 2>&1)
       rss=$(sed -n 's/.*peak RSS \([0-9]*\) MiB.*/\1/p' <<<"$out")
-      read -r tps bytes < <(awk -F, 'NR == 3 { print $6, $8 }' "$log")
+      read -r tps bytes < <(awk -F, -v last=$((steps + 1)) 'NR == last { print $6, $8 }' "$log")
       toks=$(( pages * 1024 + 4 ))
-      label=$([ "$every" = 1 ] && echo "every block" || echo "none")
+      label=$([ "$every" = 1 ] && echo "every block" || echo "none")$([ "$steps" = 1 ] && echo " (step 1)" || true)
       ttps=0 trss=0
       if [ "$has_torch" = yes ] && [ "$toks" -le "${TORCH_MAX_TOKENS:-40000}" ]; then
         tout=$("$py" "$torch_ref" --device "$torch_device" --vocab "$vocab" --hidden "$H" --layers "$layers" \
