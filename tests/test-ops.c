@@ -539,7 +539,7 @@ int main(int argc, char **argv) {
         rerun("LONGVL_VK_NO_SUBGROUPS", "1", true, isas[0]);
     if (vk) rerun("LONGVL_VK_GEMM_LARGE_MIN_TILES", "1", true, isas[0]);   // every GEMM in large tiles
     if (vk) rerun("LONGVL_VK_NO_MAP", "1", false, isas[0]);   // uploads through staging copies, as on a GPU
-    // a 16 KiB descriptor range: 2-D products whose operands pass it run in parts
+    // a 16 KiB descriptor range: products (2-D and batched) whose operands pass it run in parts
     if (vk) rerun("LONGVL_VK_MAX_RANGE", "16384", true, isas[0]);
     tl_vk_backend_free(vk);
     return test_summary("test-ops");

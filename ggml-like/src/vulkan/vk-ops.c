@@ -288,12 +288,20 @@ static bool binds_whole(const struct tl_vk_backend *vk, const struct tl_tensor *
     return true;
 }
 
-// A 2-D product whose weights, activations or output span more than one binding reaches
-// (a vocabulary matrix on a device with a small maxStorageBufferRange) runs in parts:
-// *rows weight rows by *cols activation columns, each part's three ranges bound alone.
+// Batch (i2, i3) of x as a 2-D view.
+static struct tl_tensor batch_view(const struct tl_tensor *x, int64_t i2, int64_t i3) {
+    struct tl_tensor v = *x;
+    v.data = (char *)x->data + i2 * x->nb[2] + i3 * x->nb[3];
+    v.ne[2] = v.ne[3] = 1;
+    return v;
+}
+
+// A product whose weights, activations or output span more than one binding reaches (a
+// vocabulary matrix, or a batched product, on a device with a small
+// maxStorageBufferRange) runs in parts: batch by batch, and within a batch *rows weight
+// rows by *cols activation columns, each part's three ranges bound alone.
 static bool mul_mat_parts(const struct tl_vk_backend *vk, const struct tl_tensor *t, int64_t *rows, int64_t *cols) {
     const struct tl_tensor *a = t->src[0], *b = t->src[1];
-    if (a->ne[2] * a->ne[3] != 1 || b->ne[2] * b->ne[3] != 1) return false;
     const VkDeviceSize limit = binding_limit(vk);
     const size_t a_row = tl_row_size(a->type, a->ne[0]), b_row = (size_t)b->ne[0] * sizeof(float);
     if (a_row > limit || b_row > limit || t->nb[0] != sizeof(float)) return false;
@@ -312,12 +320,10 @@ bool vk_fits(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
     return binds_whole(vk, t) || (t->op == TL_OP_MUL_MAT && mul_mat_parts(vk, t, &rows, &cols));
 }
 
-static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
-                         size_t errlen) {
-    const struct tl_tensor *a = t->src[0], *b = t->src[1];
-    int64_t rows, cols;
-    if (binds_whole(m->vk, t) || !mul_mat_parts(m->vk, t, &rows, &cols))
-        return prep_mul_mat_part(m, t, a, b, true, plan, err, errlen);
+// One batch of a product in parts (mul_mat_parts): views of a, b and t.
+static bool prep_mul_mat_batch(struct tl_vk_mirror *m, const struct tl_tensor *t, const struct tl_tensor *a,
+                               const struct tl_tensor *b, int64_t rows, int64_t cols, struct vk_plan *plan, char *err,
+                               size_t errlen) {
     for (int64_t m0 = 0; m0 < a->ne[1]; m0 += rows)
         for (int64_t n0 = 0; n0 < b->ne[1]; n0 += cols) {
             struct tl_tensor ap = *a, bp = *b, dp = *t;   // views: only data and shape differ
@@ -329,6 +335,21 @@ static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, stru
             dp.ne[0] = ap.ne[1];
             dp.ne[1] = bp.ne[1];
             if (!prep_mul_mat_part(m, &dp, &ap, &bp, false, plan, err, errlen)) return false;
+        }
+    return true;
+}
+
+static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
+                         size_t errlen) {
+    const struct tl_tensor *a = t->src[0], *b = t->src[1];
+    int64_t rows, cols;
+    if (binds_whole(m->vk, t) || !mul_mat_parts(m->vk, t, &rows, &cols))
+        return prep_mul_mat_part(m, t, a, b, true, plan, err, errlen);
+    const int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3];   // a broadcast over b's batches
+    for (int64_t i3 = 0; i3 < b->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < b->ne[2]; i2++) {
+            struct tl_tensor ab = batch_view(a, i2 / r2, i3 / r3), bb = batch_view(b, i2, i3), tb = batch_view(t, i2, i3);
+            if (!prep_mul_mat_batch(m, &tb, &ab, &bb, rows, cols, plan, err, errlen)) return false;
         }
     return true;
 }
