@@ -170,21 +170,31 @@ static void decode_block(enum tl_type t, const uint8_t *blk, uint8_t *codes, flo
     }
 }
 
-// An X16 row (quants/blocks.h) of the file format t decoded block by block as
-// decode_legacy decodes t's blocks: each group regrouped to them first, the tail as is.
+// An X16 row (quants/blocks.h) of the file format t decoded as decode_legacy decodes t's
+// blocks, 4 code bytes (8 codes) at a time straight from the group; the tail's blocks
+// are t's own.
 static void decode_x16_row(enum tl_type t, const uint8_t *row, int64_t K, uint8_t *codes, float *scale, float *bias) {
-    const int nf = t == TL_Q4_0 ? 1 : 2, bsz = x16_block_bytes(nf);
-    uint8_t blocks[X16_BLOCKS * sizeof(block_q4_1)];
-    for (int64_t b0 = 0; b0 < K / QK_LEGACY; b0 += X16_BLOCKS, row += x16_group_bytes(nf)) {
-        const int nb = (int)TL_MIN(X16_BLOCKS, K / QK_LEGACY - b0);
-        const uint8_t *blk = row;   // the tail's blocks (fewer than 16) are in t's layout
-        if (nb == X16_BLOCKS) {
-            x16_group_to_blocks(nf, row, blocks);
-            blk = blocks;
+    const int nf = t == TL_Q4_0 ? 1 : 2;
+    const int64_t groups = K / X16_ELEMS;
+    for (int64_t g = 0; g < groups; g++, row += x16_group_bytes(nf))
+        for (int i = 0; i < X16_BLOCKS; i++) {
+            const int64_t b = g * X16_BLOCKS + i;
+            uint16_t h;
+            memcpy(&h, row + x16_field_offset(0, i), 2);
+            scale[b] = tl_fp16_to_fp32(h);
+            if (nf == 2) memcpy(&h, row + x16_field_offset(1, i), 2);
+            bias[b] = nf == 1 ? -8.0f * scale[b] : tl_fp16_to_fp32(h);
+            for (int c = 0; c < 4; c++) {   // code bytes 4c..4c+3: elements 4c.. (low) and 16 + 4c.. (high)
+                uint32_t v, lo, hi;
+                memcpy(&v, row + x16_code_offset(nf, i, 4 * c), 4);
+                lo = v & 0x0F0F0F0F, hi = (v >> 4) & 0x0F0F0F0F;
+                memcpy(codes + 32 * b + 4 * c, &lo, 4);
+                memcpy(codes + 32 * b + 16 + 4 * c, &hi, 4);
+            }
         }
-        for (int i = 0; i < nb; i++)
-            decode_legacy(t, blk + i * bsz, codes + 32 * (b0 + i), scale + b0 + i, bias + b0 + i);
-    }
+    const int bsz = x16_block_bytes(nf);
+    for (int64_t b = groups * X16_BLOCKS; b < K / QK_LEGACY; b++, row += bsz)
+        decode_legacy(t, row, codes + 32 * b, scale + b, bias + b);
 }
 
 struct panel {
