@@ -46,15 +46,15 @@ static int scale_fields(enum tl_type t, int off[2]) {
 // Block formats: random codes with small finite scales (quantizing real data at these
 // sizes would take longer than the benchmark; the speed does not depend on the values).
 static void fill_blocks(struct tl_tensor *t, uint64_t seed) {
-    const enum tl_type x16 = t->type, file = x16 == TL_Q4_0_X16 ? TL_Q4_0 : TL_Q4_1;
-    if (x16 == TL_Q4_0_X16 || x16 == TL_Q4_1_X16) {   // a CPU layout: fill as the file format, then regroup
+    const enum tl_type cpu = t->type, file = tl_type_file_format(cpu);
+    if (file != cpu) {   // a CPU layout: fill as the file format, then regroup
         void *blocks = malloc(tl_nbytes(t));
         if (!blocks) abort();
         t->type = file;
         fill_blocks(t, seed);
-        t->type = x16;
+        t->type = cpu;
         memcpy(blocks, t->data, tl_nbytes(t));
-        tl_convert_layout(file, x16, blocks, t->data, tl_nelements(t), t->ne[0]);
+        tl_convert_layout(file, cpu, blocks, t->data, tl_nelements(t), t->ne[0]);
         free(blocks);
         return;
     }

@@ -8,10 +8,15 @@
 
 #include <stdio.h>
 
-// q4_0x16, q4_1x16: Q4_0 and Q4_1 as `run` and `logits` hold them on the CPU (tl_type_interleaved).
-static const enum tl_type qtypes[] = { TL_Q4_0, TL_Q4_0_X16, TL_Q4_1, TL_Q4_1_X16, TL_Q8_0, TL_Q4_K, TL_Q5_K, TL_Q6_K };
+// q4_0x16, q4_1x16, q4_Kx8: Q4_0, Q4_1 and Q4_K as `run` and `logits` hold them on the CPU
+// (tl_type_interleaved).
+static const enum tl_type qtypes[] = { TL_Q4_0, TL_Q4_0_X16, TL_Q4_1, TL_Q4_1_X16, TL_Q8_0, TL_Q4_K, TL_Q4_K_X8, TL_Q5_K, TL_Q6_K };
 
 static bool legacy_4bit(enum tl_type t) { return t == TL_Q4_0 || t == TL_Q4_0_X16 || t == TL_Q4_1 || t == TL_Q4_1_X16; }
+// A file format, or a CPU layout that rows of K take (Q4_K_X8 from 2048 on; --quick runs K = 1024).
+static bool has_rows_of(enum tl_type t, int K) {
+    return tl_type_file_format(t) == t || tl_type_interleaved(tl_type_file_format(t), K) == t;
+}
 
 void bench_qmatmul(const struct bench_opts *o) {
     int M = o->quick ? 1024 : 4096, K = M, N = o->quick ? 128 : 512;
@@ -19,6 +24,7 @@ void bench_qmatmul(const struct bench_opts *o) {
     printf("## quantized mul_mat GEMM %dx%dx%d (%s kernels)\n\n", M, K, N, tl_cpu_isa_name(tl_cpu_get_isa()));
     printf("| weights | GFLOP/s | vs OpenBLAS sgemm (%.0f GFLOP/s) |\n|---|---|---|\n", blas);
     for (size_t i = 0; i < sizeof qtypes / sizeof qtypes[0]; i++) {
+        if (!has_rows_of(qtypes[i], K)) continue;
         double gf = bench_gemm_gflops(qtypes[i], M, N, K, o);
         printf("| %s | %.1f | %.2fx |\n", tl_type_name(qtypes[i]), gf, blas > 0 ? gf / blas : 0);
     }
@@ -27,8 +33,9 @@ void bench_qmatmul(const struct bench_opts *o) {
     printf("\n## quantized mul_mat GEMV (one token), weights streamed from DRAM (%s kernels)\n\n",
            tl_cpu_isa_name(tl_cpu_get_isa()));
     printf("DRAM read bandwidth, GEMV and GEMV from L2 are measured alternately for each row, best of 3 each. \"From L2\": the\n"
-           "same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's ceiling. q4_0x16 (q4_1x16)\n"
-           "is Q4_0 (Q4_1) regrouped 16 blocks at a time, the layout in which `run` and `logits` hold them on the CPU.\n\n");
+           "same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's ceiling. q4_0x16, q4_1x16\n"
+           "and q4_Kx8 are Q4_0, Q4_1 and Q4_K regrouped 16 or 8 blocks at a time, the layouts in which `run` and\n"
+           "`logits` hold them on the CPU.\n\n");
     printf("| shape (M x K) | weights | bits/weight | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | from L2 GB/s |\n"
            "|---|---|---|---|---|---|---|---|\n");
     // the 3B model's FFN-down (K = 11008 = 21 x 512 + 256): the X16 layouts with a tail of 8 blocks
@@ -36,7 +43,7 @@ void bench_qmatmul(const struct bench_opts *o) {
     for (int s = 0; s < 3; s++) {
         int m = o->quick ? shapes[s][0] / 4 : shapes[s][0], k = o->quick ? (s == 2 ? 1280 : 1024) : shapes[s][1];
         for (size_t i = 0; i < sizeof qtypes / sizeof qtypes[0]; i++) {
-            if (s == 2 && !legacy_4bit(qtypes[i])) continue;
+            if ((s == 2 && !legacy_4bit(qtypes[i])) || !has_rows_of(qtypes[i], k)) continue;
             const struct tl_type_traits *tt = tl_type_traits(qtypes[i]);
             struct gemv_vs_dram r = bench_gemv_vs_dram(qtypes[i], m, k, cycle, bw_bytes, o);
             printf("| %dx%d | %s | %.2f | %d | %.1f | %.1f | %.2fx | %.1f |\n", m, k, tt->name, 8.0 * tt->type_size / tt->block_size,

@@ -16,8 +16,8 @@ static double product_bound(enum tl_type t) {
     case TL_Q8_0: return 0.015;
     case TL_Q6_K: return 0.04;
     case TL_Q5_K: return 0.07;
-    case TL_Q4_K: return 0.13;
-    default: return 0.20;   // Q4_0, Q4_1: one scale per 32
+    case TL_Q4_K: case TL_Q4_K_X8: return 0.13;
+    default: return 0.20;   // Q4_0, Q4_1 and their X16 layouts: one scale per 32
     }
 }
 
@@ -33,8 +33,8 @@ static void run_case(enum tl_type t, int64_t M, int64_t N, int64_t K, enum tl_cp
     float *af = malloc(K * M * sizeof(float));
     for (int64_t i = 0; i < K * M; i++) af[i] = gaussian() * 0.05f;
     for (int64_t i = 0; i < K * N; i++) ((float *)b->data)[i] = gaussian();
-    if (t == TL_Q4_0_X16 || t == TL_Q4_1_X16) {   // a CPU layout: made from the file format, as the model loader does
-        enum tl_type file = t == TL_Q4_0_X16 ? TL_Q4_0 : TL_Q4_1;
+    const enum tl_type file = tl_type_file_format(t);
+    if (file != t) {   // a CPU layout: made from the file format, as the model loader does
         void *q = malloc(tl_nbytes(a));
         tl_type_traits(file)->from_float(af, q, K * M);
         tl_convert_layout(file, t, q, a->data, K * M, K);
@@ -143,5 +143,13 @@ int main(int argc, char **argv) {
             run_case(x16[xi], 29, 3, 1696, isas[i], 2);    // an odd tail: 5 blocks
             run_case(x16[xi], 19, 70, 800, isas[i], 1);    // the GEMM panels with a tail of 9
         }
+    for (int i = 0; i < n_isa; i++) {   // Q4_K_X8: rows of 2048-element groups and a tail of Q4_K blocks
+        run_case(TL_Q4_K_X8, 37, 1, 2048, isas[i], 2);
+        run_case(TL_Q4_K_X8, 29, 1, 3584, isas[i], 2);   // the 7B model's hidden size: a group and 6 blocks
+        run_case(TL_Q4_K_X8, 21, 3, 4096, isas[i], 2);   // a partial QNC group
+        run_case(TL_Q4_K_X8, 13, 5, 6144, isas[i], 3);
+        run_case(TL_Q4_K_X8, 19, 70, 2304, isas[i], 1);  // the GEMM panels with a tail of 1
+        run_case(TL_Q4_K_X8, 17, 9, 4096, isas[i], 2);   // the GEMM panels
+    }
     return test_summary("test-quant-matmul");
 }

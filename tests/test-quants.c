@@ -329,6 +329,55 @@ static void test_interleaved(enum tl_type file, int64_t ne0) {
     free(w), free(a), free(wd), free(xd), free(q), free(back), free(x), free(aq);
 }
 
+// Q4_K_X8, the CPU layout of Q4_K (blocks.h): d and dmin of the 8 blocks, their scale
+// bytes transposed, code dwords with one block per lane, a tail of Q4_K blocks; the round
+// trip, and values and dots bit-identical to Q4_K's. Two rows of ne0 weights.
+static void test_interleaved_k(int64_t ne0) {
+    const int64_t n = 2 * ne0, groups = ne0 / 2048, tail = ne0 % 2048 / 256;
+    float *w = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float));
+    float *wd = malloc(n * sizeof(float)), *xd = malloc(n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) w[i] = heavy_tailed(), a[i] = gaussian();
+    const size_t bytes = tl_row_size(TL_Q4_K, n), row = bytes / 2;
+    uint8_t *q = malloc(bytes), *back = malloc(bytes), *x = malloc(bytes);
+    block_q8_K *aq = malloc(tl_row_size(TL_Q8_K, n));
+    tl_type_traits(TL_Q4_K)->from_float(w, q, n);
+    tl_type_traits(TL_Q8_K)->from_float(a, aq, n);
+    check(tl_type_interleaved(TL_Q4_K, ne0) == TL_Q4_K_X8 && tl_row_size(TL_Q4_K_X8, n) == bytes,
+          "q4_Kx8 (rows of %lld): rows take Q4_K's bytes", (long long)ne0);
+    tl_convert_layout(TL_Q4_K, TL_Q4_K_X8, q, x, n, ne0);
+    int misplaced = 0;
+    for (int r = 0; r < 2; r++) {
+        const uint8_t *qr = q + r * row;
+        for (int g = 0; g < groups; g++)
+            for (int i = 0; i < 8; i++) {
+                const block_q4_K *b = (const block_q4_K *)(qr + (8 * g + i) * 144);
+                const uint8_t *grp = x + r * row + 1152 * g;
+                misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;          // the 8 d
+                misplaced += memcmp(grp + 16 + 2 * i, &b->dmin, 2) != 0;  // then the 8 dmin
+                for (int k = 0; k < 12; k++) misplaced += grp[32 + 8 * k + i] != b->scales[k];   // row k: byte k of each
+                for (int c = 0; c < 4; c++)                               // chunk c, dword v, lane i
+                    for (int v = 0; v < 8; v++) misplaced += memcmp(grp + 128 + 256 * c + 32 * v + 4 * i, b->qs + 32 * c + 4 * v, 4) != 0;
+            }
+        misplaced += memcmp(x + r * row + 1152 * groups, qr + 1152 * groups, (size_t)tail * 144) != 0;   // the tail as is
+    }
+    check(misplaced == 0, "q4_Kx8 (rows of %lld = %lld groups + %lld blocks): fields and code bytes where blocks.h puts them "
+          "(%d misplaced)", (long long)ne0, (long long)groups, (long long)tail, misplaced);
+    tl_convert_layout(TL_Q4_K_X8, TL_Q4_K, x, back, n, ne0);
+    check(memcmp(back, q, bytes) == 0, "q4_Kx8 -> q4_K: the original bytes");
+    bool same_values = true, same_dots = true;
+    for (int r = 0; r < 2; r++) {
+        tl_type_traits(TL_Q4_K)->to_float(q + r * row, wd, ne0);
+        tl_type_traits(TL_Q4_K_X8)->to_float(x + r * row, xd, ne0);
+        same_values &= memcmp(wd, xd, ne0 * sizeof(float)) == 0;
+        float dq = tl_type_traits(TL_Q4_K)->vec_dot(ne0, q + r * row, aq + r * (ne0 / 256));
+        float dx = tl_type_traits(TL_Q4_K_X8)->vec_dot(ne0, x + r * row, aq + r * (ne0 / 256));
+        same_dots &= dq == dx;
+    }
+    check(same_values, "q4_Kx8: dequantizes to q4_K's values");
+    check(same_dots, "q4_Kx8: reference dots equal q4_K's bit for bit");
+    free(w), free(a), free(wd), free(xd), free(q), free(back), free(x), free(aq);
+}
+
 int main(void) {
     test_known_bytes();
     test_layouts();
@@ -341,13 +390,17 @@ int main(void) {
         test_interleaved(file, 3 * 512);        // whole groups (the 7B model's rows: 3584, 18944)
         test_interleaved(file, 3 * 512 + 160);  // and a tail of 5 blocks (the 3B FFN-down's 11008 has 8)
     }
+    test_interleaved_k(2048);       // one group
+    test_interleaved_k(3584);       // one group and a tail of 6 blocks (the 7B model's hidden size)
     enum tl_type t;
     check(tl_type_interleaved(TL_Q4_0, 3584) == TL_Q4_0_X16 && tl_type_interleaved(TL_Q4_0, 1280) == TL_Q4_0_X16 &&
               tl_type_interleaved(TL_Q4_1, 3584) == TL_Q4_1_X16 && tl_type_interleaved(TL_Q4_1, 480) == TL_Q4_1 &&
               tl_type_interleaved(TL_Q4_0, 480) == TL_Q4_0 && tl_type_interleaved(TL_Q8_0, 4096) == TL_Q8_0 &&
-              tl_type_interleaved(TL_Q4_K, 4096) == TL_Q4_K && tl_type_interleaved(TL_F32, 4096) == TL_F32,
-          "tl_type_interleaved: Q4_0 and Q4_1 rows of at least 512 elements only");
-    check(!tl_type_parse("q4_0x16", &t) && !tl_type_parse("q4_1x16", &t) && !tl_type_from_ggml(TL_GGML_NONE, &t),
-          "q4_0x16 and q4_1x16 are neither user-facing type names nor GGUF types");
+              tl_type_interleaved(TL_Q4_K, 1792) == TL_Q4_K && tl_type_interleaved(TL_Q4_K, 2048) == TL_Q4_K_X8 &&
+              tl_type_interleaved(TL_Q6_K, 4096) == TL_Q6_K && tl_type_interleaved(TL_F32, 4096) == TL_F32,
+          "tl_type_interleaved: Q4_0 and Q4_1 rows of at least 512 elements, Q4_K rows of at least 2048, only");
+    check(!tl_type_parse("q4_0x16", &t) && !tl_type_parse("q4_1x16", &t) && !tl_type_parse("q4_Kx8", &t) &&
+              !tl_type_from_ggml(TL_GGML_NONE, &t),
+          "q4_0x16, q4_1x16 and q4_Kx8 are neither user-facing type names nor GGUF types");
     return test_summary("test-quants");
 }

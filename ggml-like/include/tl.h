@@ -56,6 +56,7 @@ enum tl_type {
     // CPU layouts of the block formats, made from them in memory, never in files
     TL_Q4_0_X16,   // Q4_0 with 16 blocks interleaved per group (quants/blocks.h)
     TL_Q4_1_X16,   // Q4_1 likewise
+    TL_Q4_K_X8,    // Q4_K with 8 blocks interleaved per group
     TL_TYPE_COUNT,
 };
 
@@ -86,8 +87,11 @@ bool tl_type_from_ggml(uint32_t ggml_type, enum tl_type *type);
 // Parses a type name as printed by tl_type_name ("q4_K" and "q4_k" both); false if unknown.
 bool tl_type_parse(const char *name, enum tl_type *type);
 // The layout the CPU's one-token kernels read fastest for weight rows of ne0 elements
-// stored as t (Q4_0 -> Q4_0_X16, Q4_1 -> Q4_1_X16 for rows of at least 512), or t itself.
+// stored as t (Q4_0 -> Q4_0_X16, Q4_1 -> Q4_1_X16 for rows of at least 512; Q4_K ->
+// Q4_K_X8 for rows of at least 2048), or t itself.
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0);
+// The file format a CPU layout is made from (Q4_0_X16 -> Q4_0, ...), or t itself.
+enum tl_type tl_type_file_format(enum tl_type t);
 // n weights, in rows of ne0, from block format `from` to `to`, where one is the other's
 // interleaved layout: a lossless permutation of each row's bytes.
 void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n, int64_t ne0);

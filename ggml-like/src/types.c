@@ -115,6 +115,8 @@ static const struct tl_type_traits type_traits[TL_TYPE_COUNT] = {
                       dequantize_q4_0_x16, NULL, vec_dot_q4_0_x16_q8_0, TL_Q8_0 },
     [TL_Q4_1_X16] = { "q4_1x16", QK_LEGACY, sizeof(block_q4_1), false, true, TL_GGML_NONE,
                       dequantize_q4_1_x16, NULL, vec_dot_q4_1_x16_q8_0, TL_Q8_0 },
+    [TL_Q4_K_X8] = { "q4_Kx8", QK_K, sizeof(block_q4_K), false, true, TL_GGML_NONE,
+                     dequantize_q4_K_x8, NULL, vec_dot_q4_K_x8_q8_K, TL_Q8_K },
 };
 
 const struct tl_type_traits *tl_type_traits(enum tl_type type) {
@@ -145,15 +147,26 @@ bool tl_type_parse(const char *name, enum tl_type *type) {
 }
 
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0) {
+    if (t == TL_Q4_K) return ne0 >= X8_ELEMS ? TL_Q4_K_X8 : t;
     if (ne0 < X16_ELEMS) return t;
     return t == TL_Q4_0 ? TL_Q4_0_X16 : t == TL_Q4_1 ? TL_Q4_1_X16 : t;
 }
 
+enum tl_type tl_type_file_format(enum tl_type t) {
+    switch (t) {
+    case TL_Q4_0_X16: return TL_Q4_0;
+    case TL_Q4_1_X16: return TL_Q4_1;
+    case TL_Q4_K_X8: return TL_Q4_K;
+    default: return t;
+    }
+}
+
 void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n, int64_t ne0) {
-    const bool to_x16 = tl_type_interleaved(from, ne0) == to && to != from;
-    const enum tl_type file = to_x16 ? from : to;
-    TL_ASSERT((to_x16 || (tl_type_interleaved(to, ne0) == from && from != to)) && "tl_convert_layout: not a layout pair");
-    x16_regroup(file == TL_Q4_0 ? 1 : 2, src, dst, n, ne0, to_x16);
+    const bool to_cpu = tl_type_interleaved(from, ne0) == to && to != from;
+    const enum tl_type file = to_cpu ? from : to;
+    TL_ASSERT((to_cpu || (tl_type_interleaved(to, ne0) == from && from != to)) && "tl_convert_layout: not a layout pair");
+    if (file == TL_Q4_K) x8_regroup(src, dst, n, ne0, to_cpu);
+    else x16_regroup(file == TL_Q4_0 ? 1 : 2, src, dst, n, ne0, to_cpu);
 }
 
 size_t tl_row_size(enum tl_type type, int64_t ne0) {

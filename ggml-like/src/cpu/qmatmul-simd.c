@@ -38,6 +38,7 @@ struct qcol {
     const int32_t *bias;  // per 4 values of qs: -offset * their sum, or NULL
     const float *d4;      // Q8_0: d of each block four times over (one legacy block per 4 lanes)
     const int32_t *block_bias;   // Q4_0_X16: -8 * (sum of each block's 32 values), a lane's start
+    const int16_t *pair_bs;      // Q4_K_X8: per group and sub-block pair p, lane i: bs of sub-blocks 2p, 2p + 1 of block i
 };
 
 // What the kernels subtract from a stored code. AVX-512 also stores Q8_0 as q + 128: it
@@ -106,6 +107,20 @@ static void permute_for_k_formats(int8_t *qs, int64_t K) { (void)qs, (void)K; }
 
 static bool is_x16(enum tl_type t) { return t == TL_Q4_0_X16 || t == TL_Q4_1_X16; }
 
+// Q4_K_X8 (both SIMD builds), per 2048: for chunk c, nibble half h, dword w and block i,
+// the 4 elements 64c + 32h + 4w .. +3 of block i (qrow-kx8.h). K: the grouped part.
+static void permute_for_x8(int8_t *qs, int64_t K) {
+    int8_t buf[X8_ELEMS];
+    for (int64_t g = 0; g + X8_ELEMS <= K; g += X8_ELEMS) {
+        for (int c = 0; c < 4; c++)
+            for (int h = 0; h < 2; h++)
+                for (int w = 0; w < 8; w++)
+                    for (int i = 0; i < X8_BLOCKS; i++)
+                        memcpy(buf + 512 * c + 256 * h + 32 * w + 4 * i, qs + g + QK_K * i + 64 * c + 32 * h + 4 * w, 4);
+        memcpy(qs + g, buf, X8_ELEMS);
+    }
+}
+
 static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
     if (is_x16(t)) {
         permute_for_x16(qs, x16_grouped(K));
@@ -114,6 +129,9 @@ static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
         permute_for_legacy(qs, K);
     } else if (t == TL_Q4_K || t == TL_Q5_K) {
         permute_for_k_formats(qs, K);
+    } else if (t == TL_Q4_K_X8) {
+        permute_for_x8(qs, x8_grouped(K));
+        permute_for_k_formats(qs + x8_grouped(K), K - x8_grouped(K));   // the tail's Q4_K blocks
     }
 }
 
@@ -167,7 +185,16 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
                 for (int r = 0; r < 8; r++) sum += bias[g + 16 * r + i];
                 bs[g / 8 + i] = sum;
             }
-    *c = (struct qcol){ blocks, qs, d, sa, bs, off ? bias : NULL, d4, bs };
+    // Q4_K_X8: the min terms' sub-block sums as int16 pairs in lane order (|bs| <= 32 * 128);
+    // bias is free (no code offset)
+    int16_t *pair_bs = (int16_t *)bias;
+    if (wt == TL_Q4_K_X8)
+        for (int64_t g = 0; g < K / X8_ELEMS; g++)
+            for (int p = 0; p < 4; p++)
+                for (int i = 0; i < X8_BLOCKS; i++)
+                    for (int e = 0; e < 2; e++)
+                        pair_bs[64 * g + 16 * p + 2 * i + e] = (int16_t)bs[8 * (X8_BLOCKS * g + i) + 2 * p + e];
+    *c = (struct qcol){ blocks, qs, d, sa, bs, off ? bias : NULL, d4, bs, pair_bs };
 }
 
 #if VL > 1
@@ -178,11 +205,19 @@ static inline struct qcol qcol_from(const struct qcol *c, int64_t k) {
                           .sa = c->sa + k / 32, .bias = c->bias ? c->bias + k / 4 : NULL, .d4 = c->d4 + k / 8 };
 }
 
+// Column c from weight k on (k a multiple of 2048): the tail of a Q4_K_X8 row, which the
+// Q4_K kernel takes.
+static inline struct qcol qcol_from_k(const struct qcol *c, int64_t k) {
+    return (struct qcol){ .blocks = (const block_q8_K *)c->blocks + k / QK_K, .qs = c->qs + k, .d = c->d + k / QK_K,
+                          .bs = c->bs + k / 32 };
+}
+
 #if defined(__AVX512F__)
 #include "qrow-avx512.h"
 #else
 #include "qrow-avx2.h"
 #endif
+#include "qrow-kx8.h"
 
 ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     switch (t) {
@@ -192,6 +227,7 @@ ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, con
     case TL_Q4_1: row_legacy(TL_Q4_1, w, K, cols, nc, out); break;
     case TL_Q8_0: row_legacy(TL_Q8_0, w, K, cols, nc, out); break;
     case TL_Q4_K: row_k_asym(TL_Q4_K, w, K, cols, nc, out); break;
+    case TL_Q4_K_X8: row_q4_K_x8(w, K, cols, nc, out); break;
     case TL_Q5_K: row_k_asym(TL_Q5_K, w, K, cols, nc, out); break;
     case TL_Q6_K: row_q6_K(w, K, cols, nc, out); break;
     default: TL_ASSERT(!"qmatmul: not a block weight type");

@@ -60,6 +60,28 @@ static inline int x16_code_offset(int nf, int i, int j) { return x16_codes_at(nf
 // The weights of a row of K in whole groups; the rest are the tail's blocks.
 static inline int64_t x16_grouped(int64_t K) { return K / X16_ELEMS * X16_ELEMS; }
 
+// Q4_K_X8, libtl's own CPU layout of Q4_K rows (never in a file): each run of 8 blocks
+// (2048 weights, 1152 bytes) becomes a group of their 8 d, their 8 dmin, their 12 scale
+// bytes transposed (byte k of block i at 8k + i: row k holds that byte of all 8 blocks,
+// so the 6-bit scales and mins unpack for 8 blocks at once), then their codes: dword w
+// (bytes 4w..4w+3) of 32-byte chunk c of block i at 256c + 32w + 4i. A 32-byte load thus
+// gives an 8-lane register whose lane i belongs to block i alone, and a sub-block's
+// scales multiply it lane by lane. A row of K weights holds K / 2048 groups; its last
+// K % 2048 weights stay Q4_K blocks (the tail), so any K of at least 2048 works.
+#define X8_BLOCKS 8
+#define X8_ELEMS (X8_BLOCKS * QK_K)
+#define X8_SCALES_AT 32   // after the 8 d and the 8 dmin
+#define X8_CODES_AT (X8_SCALES_AT + 12 * X8_BLOCKS)
+#define X8_GROUP_BYTES (X8_BLOCKS * sizeof(block_q4_K))
+// Where byte k (< 144) of block i, in GGUF's layout, sits in its group.
+static inline int x8_offset(int i, int k) {
+    if (k < 4) return 16 * (k / 2) + 2 * i + k % 2;              // d, dmin
+    if (k < 16) return X8_SCALES_AT + X8_BLOCKS * (k - 4) + i;   // scale bytes
+    const int q = k - 16, c = q / 32, w = q % 32 / 4;             // code byte q: chunk c, dword w
+    return X8_CODES_AT + 256 * c + 32 * w + 4 * i + q % 4;
+}
+static inline int64_t x8_grouped(int64_t K) { return K / X8_ELEMS * X8_ELEMS; }
+
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block: sub-blocks 0-3 keep
 // them in the low 6 bits of bytes j and j+4; 4-7 keep the low 4 bits in byte j+4 and the
 // top 2 bits in the spare high bits of bytes j-4 (scale) and j (min).

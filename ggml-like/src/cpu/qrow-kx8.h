@@ -1,0 +1,111 @@
+// The Q4_K_X8 row kernel (quants/blocks.h) of both SIMD builds (included by
+// qmatmul-simd.c only): a group of 8 Q4_K blocks per step in 256-bit registers, one block
+// per int32 lane. The file layout's kernels widen and scale one block at a time, 8 times
+// a block (one per 32-element sub-block); here a sub-block's scaling serves 8 blocks: its
+// 8 code registers are dotted with the activations (permuted to match) and summed per
+// lane, then multiplied lane by lane by the 8 blocks' scales of that sub-block, which
+// unpack for all 8 blocks at once from the transposed scale bytes.
+#pragma once
+
+// A group's scales, lane i for block i: sub-block j's 6-bit scale (for vpmaddwd as two
+// equal int16 words; for vpmulld as one int32), and the mins of sub-blocks 2p and 2p + 1
+// as two int16 words (for vpmaddwd with the activations' sums of those sub-blocks).
+struct kx8_scales {
+    __m256i sc[8], mins[4];
+};
+
+ALWAYS_INLINE void kx8_unpack_scales(const uint8_t *group, struct kx8_scales *s) {
+    // 64-bit lane r of register q: scale byte 4q + r of the 8 blocks (k_scale_min's formulas
+    // on 8 bytes at once; the 16-bit shifts only move bits the masks then drop)
+    const __m256i r0 = _mm256_loadu_si256((const __m256i *)(group + X8_SCALES_AT));
+    const __m256i r1 = _mm256_loadu_si256((const __m256i *)(group + X8_SCALES_AT + 32));
+    const __m256i r2 = _mm256_loadu_si256((const __m256i *)(group + X8_SCALES_AT + 64));
+    const __m256i low6 = _mm256_set1_epi8(63), low4 = _mm256_set1_epi8(0x0F), top2 = _mm256_set1_epi8(0x30);
+    uint8_t sc[8][8], m[8][8];   // [sub-block][block]
+    _mm256_storeu_si256((__m256i *)sc[0], _mm256_and_si256(r0, low6));
+    _mm256_storeu_si256((__m256i *)m[0], _mm256_and_si256(r1, low6));
+    _mm256_storeu_si256((__m256i *)sc[4], _mm256_or_si256(_mm256_and_si256(r2, low4), _mm256_and_si256(_mm256_srli_epi16(r0, 2), top2)));
+    _mm256_storeu_si256((__m256i *)m[4], _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r2, 4), low4),
+                                                         _mm256_and_si256(_mm256_srli_epi16(r1, 2), top2)));
+    for (int j = 0; j < 8; j++) {
+        __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc[j]));
+#if defined(__AVX512VNNI__)
+        s->sc[j] = v;
+#else
+        s->sc[j] = _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+#endif
+    }
+    for (int p = 0; p < 4; p++) {
+        __m128i a = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m[2 * p]));
+        __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m[2 * p + 1]));
+        s->mins[p] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(a, b)), _mm_unpackhi_epi16(a, b), 1);
+    }
+}
+
+// One sub-block of the 8 blocks: its 8 code registers (codes 0..15) dotted with 8
+// activation registers, summed per lane and scaled. AVX2: the vpmaddubsw pair sums
+// (|.| <= 2 * 15 * 128) of 8 registers add up exactly in int16 (8 * 3840 < 32768).
+ALWAYS_INLINE __m256i kx8_subblock(const __m256i *code, const int8_t *a, __m256i scale) {
+#if defined(__AVX512VNNI__)
+    __m256i p0 = _mm256_setzero_si256(), p1 = _mm256_setzero_si256();
+    for (int k = 0; k < 8; k += 2) {
+        p0 = _mm256_dpbusd_epi32(p0, code[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k)));
+        p1 = _mm256_dpbusd_epi32(p1, code[k + 1], _mm256_loadu_si256((const __m256i *)(a + 32 * k + 32)));
+    }
+    return _mm256_mullo_epi32(_mm256_add_epi32(p0, p1), scale);
+#else
+    __m256i p = _mm256_maddubs_epi16(code[0], _mm256_loadu_si256((const __m256i *)a));
+    for (int k = 1; k < 8; k++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(code[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k))));
+    return _mm256_madd_epi16(p, scale);
+#endif
+}
+
+ALWAYS_INLINE float kx8_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+// The activations arrive permuted per group (permute_for_x8): for chunk c, nibble half h
+// and dword w, 32 bytes holding elements 64c + 32h + 4w .. +3 of each block in turn; the
+// pair sums of sub-blocks 2p, 2p + 1 of the 8 blocks as int16 words at pair_bs.
+ALWAYS_INLINE void row_q4_K_x8(const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    __m256 acc[QNC], accm[QNC];
+    for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t g = 0; g < K / X8_ELEMS; g++, w += X8_GROUP_BYTES) {
+        prefetch_ahead(w, X8_GROUP_BYTES);
+        struct kx8_scales s;
+        kx8_unpack_scales(w, &s);
+        __m256i isum[QNC];
+        for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+        for (int chunk = 0; chunk < 4; chunk++)
+            for (int h = 0; h < 2; h++) {   // low nibbles: sub-block 2 chunk; high: 2 chunk + 1
+                __m256i code[8];
+                for (int k = 0; k < 8; k++) {
+                    __m256i raw = _mm256_loadu_si256((const __m256i *)(w + X8_CODES_AT + 256 * chunk + 32 * k));
+                    code[k] = _mm256_and_si256(h ? _mm256_srli_epi16(raw, 4) : raw, m4);
+                }
+                for (int c = 0; c < nc; c++)
+                    isum[c] = _mm256_add_epi32(isum[c], kx8_subblock(code, cols[c].qs + X8_ELEMS * g + 512 * chunk + 256 * h,
+                                                                     s.sc[2 * chunk + h]));
+            }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
+        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)));
+        for (int c = 0; c < nc; c++) {
+            const __m256 da = _mm256_loadu_ps(cols[c].d + X8_BLOCKS * g);
+            const __m256i *bs = (const __m256i *)(cols[c].pair_bs + 64 * g);
+            __m256i msum = _mm256_madd_epi16(s.mins[0], _mm256_loadu_si256(bs));
+            for (int p = 1; p < 4; p++) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(s.mins[p], _mm256_loadu_si256(bs + p)));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dw, da), acc[c]);
+            accm[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(mw, da), accm[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) out[c] = kx8_hsum(_mm256_sub_ps(acc[c], accm[c]));
+    if (x8_grouped(K) == K) return;
+    struct qcol tail[QNC];   // the tail's Q4_K blocks by the Q4_K kernel
+    float part[QNC];
+    for (int c = 0; c < nc; c++) tail[c] = qcol_from_k(&cols[c], x8_grouped(K));
+    row_k_asym(TL_Q4_K, w, K - x8_grouped(K), tail, nc, part);
+    for (int c = 0; c < nc; c++) out[c] += part[c];
+}
