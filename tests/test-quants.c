@@ -277,105 +277,103 @@ static void test_k_final_rounding(void) {
     free(y);
 }
 
+// Two rows of ne0 heavy-tailed weights quantized to a file format, their CPU layout,
+// and Gaussian activations in the format's dot partner.
+struct layout_case {
+    enum tl_type file, cpu;
+    int64_t ne0;
+    size_t bytes, row;   // of the two rows, of one
+    uint8_t *q, *x, *aq;
+};
+
+static struct layout_case layout_case_new(enum tl_type file, int64_t ne0) {
+    struct layout_case lc = { file, tl_type_interleaved(file, ne0), ne0, tl_row_size(file, 2 * ne0), 0, NULL, NULL, NULL };
+    const enum tl_type partner = tl_type_traits(file)->vec_dot_type;
+    float *w = malloc(2 * ne0 * sizeof(float)), *a = malloc(2 * ne0 * sizeof(float));
+    for (int64_t i = 0; i < 2 * ne0; i++) w[i] = heavy_tailed(), a[i] = gaussian();
+    lc.row = lc.bytes / 2;
+    lc.q = malloc(lc.bytes), lc.x = malloc(lc.bytes), lc.aq = malloc(tl_row_size(partner, 2 * ne0));
+    tl_type_traits(file)->from_float(w, lc.q, 2 * ne0);
+    tl_type_traits(partner)->from_float(a, lc.aq, 2 * ne0);
+    check(lc.cpu != file && tl_row_size(lc.cpu, 2 * ne0) == lc.bytes, "%s (rows of %lld): rows take %s's bytes",
+          tl_type_name(lc.cpu), (long long)ne0, tl_type_name(file));
+    tl_convert_layout(file, lc.cpu, lc.q, lc.x, 2 * ne0, ne0);
+    free(w), free(a);
+    return lc;
+}
+
+// The round trip back to the file format's bytes, and values and reference dots
+// bit-identical to its; frees the case.
+static void layout_case_check_equivalent(struct layout_case *lc) {
+    const char *name = tl_type_name(lc->cpu), *file = tl_type_name(lc->file);
+    const size_t arow = tl_row_size(tl_type_traits(lc->file)->vec_dot_type, lc->ne0);
+    uint8_t *back = malloc(lc->bytes);
+    float *wd = malloc(lc->ne0 * sizeof(float)), *xd = malloc(lc->ne0 * sizeof(float));
+    tl_convert_layout(lc->cpu, lc->file, lc->x, back, 2 * lc->ne0, lc->ne0);
+    check(memcmp(back, lc->q, lc->bytes) == 0, "%s -> %s: the original bytes", name, file);
+    bool same_values = true, same_dots = true;
+    for (int r = 0; r < 2; r++) {
+        tl_type_traits(lc->file)->to_float(lc->q + r * lc->row, wd, lc->ne0);
+        tl_type_traits(lc->cpu)->to_float(lc->x + r * lc->row, xd, lc->ne0);
+        same_values &= memcmp(wd, xd, lc->ne0 * sizeof(float)) == 0;
+        float dq = tl_type_traits(lc->file)->vec_dot(lc->ne0, lc->q + r * lc->row, lc->aq + r * arow);
+        float dx = tl_type_traits(lc->cpu)->vec_dot(lc->ne0, lc->x + r * lc->row, lc->aq + r * arow);
+        same_dots &= dq == dx;
+    }
+    check(same_values, "%s: dequantizes to %s's values", name, file);
+    check(same_dots, "%s: reference dots equal %s's bit for bit", name, file);
+    free(back), free(wd), free(xd), free(lc->q), free(lc->x), free(lc->aq);
+}
+
 // Q4_0_X16 and Q4_1_X16, the CPU layouts of Q4_0 and Q4_1 (blocks.h): the documented
 // byte positions (the groups: all d, Q4_1 then all m, then the code chunks; a tail of file
-// blocks where a row is not a multiple of 512), a lossless round trip, and values and dots
-// bit-identical to the file format's reference functions. Two rows of ne0 weights.
+// blocks where a row is not a multiple of 512), then layout_case_check_equivalent.
 static void test_interleaved(enum tl_type file, int64_t ne0) {
-    const enum tl_type x16 = tl_type_interleaved(file, ne0);
-    const char *name = tl_type_name(x16);
+    struct layout_case lc = layout_case_new(file, ne0);
     const int nf = file == TL_Q4_0 ? 1 : 2, bsz = 2 * nf + 16, gsz = 16 * bsz;   // fp16 fields, block, group bytes
-    const int64_t n = 2 * ne0, groups = ne0 / 512, tail = ne0 % 512 / 32;
-    float *w = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float));
-    float *wd = malloc(n * sizeof(float)), *xd = malloc(n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) w[i] = heavy_tailed(), a[i] = gaussian();
-    const size_t bytes = tl_row_size(file, n), row = bytes / 2;
-    uint8_t *q = malloc(bytes), *back = malloc(bytes), *x = malloc(bytes);
-    block_q8_0 *aq = malloc(tl_row_size(TL_Q8_0, n));
-    tl_type_traits(file)->from_float(w, q, n);
-    tl_type_traits(TL_Q8_0)->from_float(a, aq, n);
-    check(x16 != file && tl_row_size(x16, n) == bytes, "%s (rows of %lld): rows take %s's bytes", name, (long long)ne0,
-          tl_type_name(file));
-    tl_convert_layout(file, x16, q, x, n, ne0);
+    const int64_t groups = ne0 / 512, tail = ne0 % 512 / 32;
     int misplaced = 0;
     for (int r = 0; r < 2; r++) {
-        const uint8_t *qr = q + r * row;
+        const uint8_t *qr = lc.q + r * lc.row, *xr = lc.x + r * lc.row;
         for (int g = 0; g < groups; g++)
             for (int i = 0; i < 16; i++) {
-                const uint8_t *b = qr + (16 * g + i) * bsz;
-                const uint8_t *grp = x + r * row + gsz * g;
+                const uint8_t *b = qr + (16 * g + i) * bsz, *grp = xr + gsz * g;
                 for (int f = 0; f < nf; f++)   // field f of the 16 blocks together, block order
                     misplaced += memcmp(grp + 32 * f + 2 * i, b + 2 * f, 2) != 0;
                 for (int c = 0; c < 4; c++)    // chunk c, lane i: code bytes 4c..4c+3
                     misplaced += memcmp(grp + 32 * nf + 64 * c + 4 * i, b + 2 * nf + 4 * c, 4) != 0;
             }
-        misplaced += memcmp(x + r * row + gsz * groups, qr + 16 * groups * bsz, (size_t)tail * bsz) != 0;   // the tail as is
+        misplaced += memcmp(xr + gsz * groups, qr + 16 * groups * bsz, (size_t)tail * bsz) != 0;   // the tail as is
     }
     check(misplaced == 0, "%s (rows of %lld = %lld groups + %lld blocks): fields and code bytes where blocks.h puts them "
-          "(%d misplaced)", name, (long long)ne0, (long long)groups, (long long)tail, misplaced);
-    tl_convert_layout(x16, file, x, back, n, ne0);
-    check(memcmp(back, q, bytes) == 0, "%s -> %s: the original bytes", name, tl_type_name(file));
-    bool same_values = true, same_dots = true;
-    for (int r = 0; r < 2; r++) {
-        tl_type_traits(file)->to_float(q + r * row, wd, ne0);
-        tl_type_traits(x16)->to_float(x + r * row, xd, ne0);
-        same_values &= memcmp(wd, xd, ne0 * sizeof(float)) == 0;
-        float dq = tl_type_traits(file)->vec_dot(ne0, q + r * row, aq + r * (ne0 / 32));
-        float dx = tl_type_traits(x16)->vec_dot(ne0, x + r * row, aq + r * (ne0 / 32));
-        same_dots &= dq == dx;
-    }
-    check(same_values, "%s: dequantizes to %s's values", name, tl_type_name(file));
-    check(same_dots, "%s: reference dots equal %s's bit for bit", name, tl_type_name(file));
-    free(w), free(a), free(wd), free(xd), free(q), free(back), free(x), free(aq);
+          "(%d misplaced)", tl_type_name(lc.cpu), (long long)ne0, (long long)groups, (long long)tail, misplaced);
+    layout_case_check_equivalent(&lc);
 }
 
 // Q4_K_X8, the CPU layout of Q4_K (blocks.h): d and dmin of the 8 blocks, their scale
-// bytes transposed, code dwords with one block per lane, a tail of Q4_K blocks; the round
-// trip, and values and dots bit-identical to Q4_K's. Two rows of ne0 weights.
+// bytes transposed, code dwords with one block per lane, a tail of Q4_K blocks; then
+// layout_case_check_equivalent.
 static void test_interleaved_k(int64_t ne0) {
-    const int64_t n = 2 * ne0, groups = ne0 / 2048, tail = ne0 % 2048 / 256;
-    float *w = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float));
-    float *wd = malloc(n * sizeof(float)), *xd = malloc(n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) w[i] = heavy_tailed(), a[i] = gaussian();
-    const size_t bytes = tl_row_size(TL_Q4_K, n), row = bytes / 2;
-    uint8_t *q = malloc(bytes), *back = malloc(bytes), *x = malloc(bytes);
-    block_q8_K *aq = malloc(tl_row_size(TL_Q8_K, n));
-    tl_type_traits(TL_Q4_K)->from_float(w, q, n);
-    tl_type_traits(TL_Q8_K)->from_float(a, aq, n);
-    check(tl_type_interleaved(TL_Q4_K, ne0) == TL_Q4_K_X8 && tl_row_size(TL_Q4_K_X8, n) == bytes,
-          "q4_Kx8 (rows of %lld): rows take Q4_K's bytes", (long long)ne0);
-    tl_convert_layout(TL_Q4_K, TL_Q4_K_X8, q, x, n, ne0);
+    struct layout_case lc = layout_case_new(TL_Q4_K, ne0);
+    const int64_t groups = ne0 / 2048, tail = ne0 % 2048 / 256;
     int misplaced = 0;
     for (int r = 0; r < 2; r++) {
-        const uint8_t *qr = q + r * row;
+        const uint8_t *qr = lc.q + r * lc.row, *xr = lc.x + r * lc.row;
         for (int g = 0; g < groups; g++)
             for (int i = 0; i < 8; i++) {
                 const block_q4_K *b = (const block_q4_K *)(qr + (8 * g + i) * 144);
-                const uint8_t *grp = x + r * row + 1152 * g;
+                const uint8_t *grp = xr + 1152 * g;
                 misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;          // the 8 d
                 misplaced += memcmp(grp + 16 + 2 * i, &b->dmin, 2) != 0;  // then the 8 dmin
                 for (int k = 0; k < 12; k++) misplaced += grp[32 + 8 * k + i] != b->scales[k];   // row k: byte k of each
                 for (int c = 0; c < 4; c++)                               // chunk c, dword v, lane i
                     for (int v = 0; v < 8; v++) misplaced += memcmp(grp + 128 + 256 * c + 32 * v + 4 * i, b->qs + 32 * c + 4 * v, 4) != 0;
             }
-        misplaced += memcmp(x + r * row + 1152 * groups, qr + 1152 * groups, (size_t)tail * 144) != 0;   // the tail as is
+        misplaced += memcmp(xr + 1152 * groups, qr + 1152 * groups, (size_t)tail * 144) != 0;   // the tail as is
     }
     check(misplaced == 0, "q4_Kx8 (rows of %lld = %lld groups + %lld blocks): fields and code bytes where blocks.h puts them "
           "(%d misplaced)", (long long)ne0, (long long)groups, (long long)tail, misplaced);
-    tl_convert_layout(TL_Q4_K_X8, TL_Q4_K, x, back, n, ne0);
-    check(memcmp(back, q, bytes) == 0, "q4_Kx8 -> q4_K: the original bytes");
-    bool same_values = true, same_dots = true;
-    for (int r = 0; r < 2; r++) {
-        tl_type_traits(TL_Q4_K)->to_float(q + r * row, wd, ne0);
-        tl_type_traits(TL_Q4_K_X8)->to_float(x + r * row, xd, ne0);
-        same_values &= memcmp(wd, xd, ne0 * sizeof(float)) == 0;
-        float dq = tl_type_traits(TL_Q4_K)->vec_dot(ne0, q + r * row, aq + r * (ne0 / 256));
-        float dx = tl_type_traits(TL_Q4_K_X8)->vec_dot(ne0, x + r * row, aq + r * (ne0 / 256));
-        same_dots &= dq == dx;
-    }
-    check(same_values, "q4_Kx8: dequantizes to q4_K's values");
-    check(same_dots, "q4_Kx8: reference dots equal q4_K's bit for bit");
-    free(w), free(a), free(wd), free(xd), free(q), free(back), free(x), free(aq);
+    layout_case_check_equivalent(&lc);
 }
 
 int main(void) {
