@@ -54,7 +54,7 @@ static_assert(sizeof(block_q8_K) == 292, "q8_K block");
 static inline int x16_block_bytes(int nf) { return 2 * nf + QK_LEGACY / 2; }
 static inline int x16_group_bytes(int nf) { return X16_BLOCKS * x16_block_bytes(nf); }
 static inline int x16_codes_at(int nf) { return nf * X16_FIELD_BYTES; }
-// Where byte 2f..2f+1 of field f, and code byte j (< 16), of block i sit in its group.
+// Where fp16 field f (0: d, 1: m) and code byte j (< 16) of block i sit in its group.
 static inline int x16_field_offset(int f, int i) { return X16_FIELD_BYTES * f + 2 * i; }
 static inline int x16_code_offset(int nf, int i, int j) { return x16_codes_at(nf) + 64 * (j / 4) + 4 * i + j % 4; }
 // The weights of a row of K in whole groups; the rest are the tail's blocks.
