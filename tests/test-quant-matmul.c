@@ -15,7 +15,7 @@ static double product_bound(enum tl_type t) {
     switch (t) {
     case TL_Q8_0: return 0.015;
     case TL_Q6_K: return 0.04;
-    case TL_Q5_K: return 0.07;
+    case TL_Q5_K: case TL_Q5_K_X8: return 0.07;
     case TL_Q4_K: case TL_Q4_K_X8: return 0.13;
     default: return 0.20;   // Q4_0, Q4_1 and their X16 layouts: one scale per 32
     }
@@ -26,13 +26,17 @@ static float gaussian(void) {
     return sqrtf(-2 * logf(u1)) * cosf(6.2831853f * u2);
 }
 
+// extreme_data: weights 1 but for a 0 leading each 32 (codes at their maximum) and
+// activations all 1 (127 once quantized), the largest integer sums a kernel must hold.
+static bool extreme_data;
+
 static void run_case(enum tl_type t, int64_t M, int64_t N, int64_t K, enum tl_cpu_isa isa, int nth) {
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = (size_t)64 << 20 });
     struct tl_tensor *a = tl_new_tensor_2d(ctx, t, K, M);
     struct tl_tensor *b = tl_new_tensor_2d(ctx, TL_F32, K, N);
     float *af = malloc(K * M * sizeof(float));
-    for (int64_t i = 0; i < K * M; i++) af[i] = gaussian() * 0.05f;
-    for (int64_t i = 0; i < K * N; i++) ((float *)b->data)[i] = gaussian();
+    for (int64_t i = 0; i < K * M; i++) af[i] = extreme_data ? (i % 32 ? 1.0f : 0.0f) : gaussian() * 0.05f;
+    for (int64_t i = 0; i < K * N; i++) ((float *)b->data)[i] = extreme_data ? 1.0f : gaussian();
     const enum tl_type file = tl_type_file_format(t);
     if (file != t) {   // a CPU layout: made from the file format, as the model loader does
         void *q = malloc(tl_nbytes(a));
@@ -143,13 +147,20 @@ int main(int argc, char **argv) {
             run_case(x16[xi], 29, 3, 1696, isas[i], 2);    // an odd tail: 5 blocks
             run_case(x16[xi], 19, 70, 800, isas[i], 1);    // the GEMM panels with a tail of 9
         }
-    for (int i = 0; i < n_isa; i++) {   // Q4_K_X8: rows of 2048-element groups and a tail of Q4_K blocks
-        run_case(TL_Q4_K_X8, 37, 1, 2048, isas[i], 2);
-        run_case(TL_Q4_K_X8, 29, 1, 3584, isas[i], 2);   // the 7B model's hidden size: a group and 6 blocks
-        run_case(TL_Q4_K_X8, 21, 3, 4096, isas[i], 2);   // a partial QNC group
-        run_case(TL_Q4_K_X8, 13, 5, 6144, isas[i], 3);
-        run_case(TL_Q4_K_X8, 19, 70, 2304, isas[i], 1);  // the GEMM panels with a tail of 1
-        run_case(TL_Q4_K_X8, 17, 9, 4096, isas[i], 2);   // the GEMM panels
+    const enum tl_type x8[2] = { TL_Q4_K_X8, TL_Q5_K_X8 };
+    for (int i = 0; i < n_isa; i++)   // the X8 layouts: rows of 2048-element groups and a tail of file blocks
+        for (int xi = 0; xi < 2; xi++) {
+            run_case(x8[xi], 37, 1, 2048, isas[i], 2);
+            run_case(x8[xi], 29, 1, 3584, isas[i], 2);   // the 7B model's hidden size: a group and 6 blocks
+            run_case(x8[xi], 21, 3, 4096, isas[i], 2);   // a partial QNC group
+            run_case(x8[xi], 13, 5, 6144, isas[i], 3);
+            run_case(x8[xi], 19, 70, 2304, isas[i], 1);  // the GEMM panels with a tail of 1
+            run_case(x8[xi], 17, 9, 4096, isas[i], 2);   // the GEMM panels
+        }
+    extreme_data = true;   // every format and layout at the top of its integer ranges
+    for (int i = 0; i < n_isa; i++) {
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) run_case(types[ti], 8, 2, 2048, isas[i], 2);
+        for (int xi = 0; xi < 2; xi++) run_case(x16[xi], 8, 2, 2048, isas[i], 2), run_case(x8[xi], 8, 2, 2048, isas[i], 2);
     }
     return test_summary("test-quant-matmul");
 }

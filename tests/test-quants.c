@@ -350,29 +350,33 @@ static void test_interleaved(enum tl_type file, int64_t ne0) {
     layout_case_check_equivalent(&lc);
 }
 
-// Q4_K_X8, the CPU layout of Q4_K (blocks.h): d and dmin of the 8 blocks, their scale
-// bytes transposed, code dwords with one block per lane, a tail of Q4_K blocks; then
-// layout_case_check_equivalent.
-static void test_interleaved_k(int64_t ne0) {
-    struct layout_case lc = layout_case_new(TL_Q4_K, ne0);
+// Q4_K_X8 and Q5_K_X8, the CPU layouts of Q4_K and Q5_K (blocks.h): d and dmin of the 8
+// blocks, their scale bytes transposed, Q5_K's qh dwords and the code dwords with one
+// block per lane, a tail of file blocks; then layout_case_check_equivalent.
+static void test_interleaved_k(enum tl_type file, int64_t ne0) {
+    struct layout_case lc = layout_case_new(file, ne0);
+    const bool q5 = file == TL_Q5_K;
+    const int bsz = q5 ? 176 : 144, gsz = 8 * bsz, codes = q5 ? 384 : 128;
     const int64_t groups = ne0 / 2048, tail = ne0 % 2048 / 256;
     int misplaced = 0;
     for (int r = 0; r < 2; r++) {
         const uint8_t *qr = lc.q + r * lc.row, *xr = lc.x + r * lc.row;
         for (int g = 0; g < groups; g++)
             for (int i = 0; i < 8; i++) {
-                const block_q4_K *b = (const block_q4_K *)(qr + (8 * g + i) * 144);
-                const uint8_t *grp = xr + 1152 * g;
+                const block_q4_K *b = (const block_q4_K *)(qr + (8 * g + i) * bsz);   // d, dmin, scales: same place in Q5_K
+                const uint8_t *qs = q5 ? ((const block_q5_K *)b)->qs : b->qs, *grp = xr + gsz * g;
                 misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;          // the 8 d
                 misplaced += memcmp(grp + 16 + 2 * i, &b->dmin, 2) != 0;  // then the 8 dmin
                 for (int k = 0; k < 12; k++) misplaced += grp[32 + 8 * k + i] != b->scales[k];   // row k: byte k of each
+                for (int v = 0; q5 && v < 8; v++)                         // qh dword v, lane i
+                    misplaced += memcmp(grp + 128 + 32 * v + 4 * i, ((const block_q5_K *)b)->qh + 4 * v, 4) != 0;
                 for (int c = 0; c < 4; c++)                               // chunk c, dword v, lane i
-                    for (int v = 0; v < 8; v++) misplaced += memcmp(grp + 128 + 256 * c + 32 * v + 4 * i, b->qs + 32 * c + 4 * v, 4) != 0;
+                    for (int v = 0; v < 8; v++) misplaced += memcmp(grp + codes + 256 * c + 32 * v + 4 * i, qs + 32 * c + 4 * v, 4) != 0;
             }
-        misplaced += memcmp(xr + 1152 * groups, qr + 1152 * groups, (size_t)tail * 144) != 0;   // the tail as is
+        misplaced += memcmp(xr + gsz * groups, qr + gsz * groups, (size_t)tail * bsz) != 0;   // the tail as is
     }
-    check(misplaced == 0, "q4_Kx8 (rows of %lld = %lld groups + %lld blocks): fields and code bytes where blocks.h puts them "
-          "(%d misplaced)", (long long)ne0, (long long)groups, (long long)tail, misplaced);
+    check(misplaced == 0, "%s (rows of %lld = %lld groups + %lld blocks): fields and code bytes where blocks.h puts them "
+          "(%d misplaced)", tl_type_name(lc.cpu), (long long)ne0, (long long)groups, (long long)tail, misplaced);
     layout_case_check_equivalent(&lc);
 }
 
@@ -388,17 +392,21 @@ int main(void) {
         test_interleaved(file, 3 * 512);        // whole groups (the 7B model's rows: 3584, 18944)
         test_interleaved(file, 3 * 512 + 160);  // and a tail of 5 blocks (the 3B FFN-down's 11008 has 8)
     }
-    test_interleaved_k(2048);       // one group
-    test_interleaved_k(3584);       // one group and a tail of 6 blocks (the 7B model's hidden size)
+    for (int i = 0; i < 2; i++) {
+        enum tl_type file = i == 0 ? TL_Q4_K : TL_Q5_K;
+        test_interleaved_k(file, 2048);   // one group
+        test_interleaved_k(file, 3584);   // one group and a tail of 6 blocks (the 7B model's hidden size)
+    }
     enum tl_type t;
     check(tl_type_interleaved(TL_Q4_0, 3584) == TL_Q4_0_X16 && tl_type_interleaved(TL_Q4_0, 1280) == TL_Q4_0_X16 &&
               tl_type_interleaved(TL_Q4_1, 3584) == TL_Q4_1_X16 && tl_type_interleaved(TL_Q4_1, 480) == TL_Q4_1 &&
               tl_type_interleaved(TL_Q4_0, 480) == TL_Q4_0 && tl_type_interleaved(TL_Q8_0, 4096) == TL_Q8_0 &&
               tl_type_interleaved(TL_Q4_K, 1792) == TL_Q4_K && tl_type_interleaved(TL_Q4_K, 2048) == TL_Q4_K_X8 &&
+              tl_type_interleaved(TL_Q5_K, 1792) == TL_Q5_K && tl_type_interleaved(TL_Q5_K, 3584) == TL_Q5_K_X8 &&
               tl_type_interleaved(TL_Q6_K, 4096) == TL_Q6_K && tl_type_interleaved(TL_F32, 4096) == TL_F32,
-          "tl_type_interleaved: Q4_0 and Q4_1 rows of at least 512 elements, Q4_K rows of at least 2048, only");
+          "tl_type_interleaved: Q4_0 and Q4_1 rows of at least 512 elements, Q4_K and Q5_K rows of at least 2048, only");
     check(!tl_type_parse("q4_0x16", &t) && !tl_type_parse("q4_1x16", &t) && !tl_type_parse("q4_Kx8", &t) &&
-              !tl_type_from_ggml(TL_GGML_NONE, &t),
-          "q4_0x16, q4_1x16 and q4_Kx8 are neither user-facing type names nor GGUF types");
+              !tl_type_parse("q5_Kx8", &t) && !tl_type_from_ggml(TL_GGML_NONE, &t),
+          "q4_0x16, q4_1x16, q4_Kx8 and q5_Kx8 are neither user-facing type names nor GGUF types");
     return test_summary("test-quants");
 }

@@ -117,6 +117,8 @@ static const struct tl_type_traits type_traits[TL_TYPE_COUNT] = {
                       dequantize_q4_1_x16, NULL, vec_dot_q4_1_x16_q8_0, TL_Q8_0 },
     [TL_Q4_K_X8] = { "q4_Kx8", QK_K, sizeof(block_q4_K), false, true, TL_GGML_NONE,
                      dequantize_q4_K_x8, NULL, vec_dot_q4_K_x8_q8_K, TL_Q8_K },
+    [TL_Q5_K_X8] = { "q5_Kx8", QK_K, sizeof(block_q5_K), false, true, TL_GGML_NONE,
+                     dequantize_q5_K_x8, NULL, vec_dot_q5_K_x8_q8_K, TL_Q8_K },
 };
 
 const struct tl_type_traits *tl_type_traits(enum tl_type type) {
@@ -147,7 +149,7 @@ bool tl_type_parse(const char *name, enum tl_type *type) {
 }
 
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0) {
-    if (t == TL_Q4_K) return ne0 >= X8_ELEMS ? TL_Q4_K_X8 : t;
+    if (t == TL_Q4_K || t == TL_Q5_K) return ne0 < X8_ELEMS ? t : t == TL_Q4_K ? TL_Q4_K_X8 : TL_Q5_K_X8;
     if (ne0 < X16_ELEMS) return t;
     return t == TL_Q4_0 ? TL_Q4_0_X16 : t == TL_Q4_1 ? TL_Q4_1_X16 : t;
 }
@@ -157,6 +159,7 @@ enum tl_type tl_type_file_format(enum tl_type t) {
     case TL_Q4_0_X16: return TL_Q4_0;
     case TL_Q4_1_X16: return TL_Q4_1;
     case TL_Q4_K_X8: return TL_Q4_K;
+    case TL_Q5_K_X8: return TL_Q5_K;
     default: return t;
     }
 }
@@ -165,7 +168,7 @@ void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void
     const bool to_cpu = tl_type_interleaved(from, ne0) == to && to != from;
     const enum tl_type file = to_cpu ? from : to;
     TL_ASSERT((to_cpu || (tl_type_interleaved(to, ne0) == from && from != to)) && "tl_convert_layout: not a layout pair");
-    if (file == TL_Q4_K) x8_regroup(src, dst, n, ne0, to_cpu);
+    if (file == TL_Q4_K || file == TL_Q5_K) x8_regroup(file == TL_Q5_K, src, dst, n, ne0, to_cpu);
     else x16_regroup(file == TL_Q4_0 ? 1 : 2, src, dst, n, ne0, to_cpu);
 }
 

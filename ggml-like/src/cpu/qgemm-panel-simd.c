@@ -197,20 +197,23 @@ static void decode_x16_row(enum tl_type t, const uint8_t *row, int64_t K, uint8_
         decode_legacy(t, row, codes + 32 * b, scale + b, bias + b);
 }
 
-// A Q4_K_X8 row (quants/blocks.h): each block gathered back into GGUF's layout, then
-// decoded as a Q4_K block; the tail's blocks are Q4_K's own.
-static void decode_q4_K_x8_row(const uint8_t *row, int64_t K, uint8_t *codes, float *scale, float *bias) {
+// An X8 row (quants/blocks.h) of the file format t: each block gathered back into
+// GGUF's layout (its fields bytewise, its qh and code dwords whole), then decoded as a
+// block of t; the tail's blocks are t's own.
+static void decode_k_x8_row(enum tl_type t, const uint8_t *row, int64_t K, uint8_t *codes, float *scale, float *bias) {
+    const bool q5 = t == TL_Q5_K;
+    const int bsz = x8_block_bytes(q5);
     const int64_t groups = K / X8_ELEMS;
-    uint8_t blk[sizeof(block_q4_K)];
-    for (int64_t g = 0; g < groups; g++, row += X8_GROUP_BYTES)
+    uint8_t blk[sizeof(block_q5_K)];
+    for (int64_t g = 0; g < groups; g++, row += x8_group_bytes(q5))
         for (int i = 0; i < X8_BLOCKS; i++) {
-            for (int k = 0; k < 16; k++) blk[k] = row[x8_offset(i, k)];   // d, dmin, scales
-            for (int q = 0; q < QK_K / 2; q += 4) memcpy(blk + 16 + q, row + x8_offset(i, 16 + q), 4);
+            for (int k = 0; k < 16; k++) blk[k] = row[x8_offset(q5, i, k)];   // d, dmin, scales
+            for (int k = 16; k < bsz; k += 4) memcpy(blk + k, row + x8_offset(q5, i, k), 4);
             const int64_t b = g * X8_BLOCKS + i;
-            decode_k_asym(TL_Q4_K, blk, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
+            decode_k_asym(t, blk, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
         }
-    for (int64_t b = groups * X8_BLOCKS; b < K / QK_K; b++, row += sizeof(block_q4_K))
-        decode_k_asym(TL_Q4_K, row, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
+    for (int64_t b = groups * X8_BLOCKS; b < K / QK_K; b++, row += bsz)
+        decode_k_asym(t, row, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
 }
 
 struct panel {
@@ -230,8 +233,8 @@ static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int rows,
             const uint8_t *row = a + (size_t)r * lda;
             if (t == TL_Q4_0_X16 || t == TL_Q4_1_X16)
                 decode_x16_row(tl_type_file_format(t), row, K, p->row_codes, p->row_scale, p->row_bias);
-            else if (t == TL_Q4_K_X8)
-                decode_q4_K_x8_row(row, K, p->row_codes, p->row_scale, p->row_bias);
+            else if (t == TL_Q4_K_X8 || t == TL_Q5_K_X8)
+                decode_k_x8_row(tl_type_file_format(t), row, K, p->row_codes, p->row_scale, p->row_bias);
             else
                 for (int64_t b = 0; b < K / bs; b++)
                     decode_block(t, row + b * tt->type_size, p->row_codes + b * bs, p->row_scale + b * (bs / S),

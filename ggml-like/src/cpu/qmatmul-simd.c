@@ -38,7 +38,7 @@ struct qcol {
     const int32_t *bias;  // per 4 values of qs: -offset * their sum, or NULL
     const float *d4;      // Q8_0: d of each block four times over (one legacy block per 4 lanes)
     const int32_t *block_bias;   // Q4_0_X16: -8 * (sum of each block's 32 values), a lane's start
-    const int16_t *pair_bs;      // Q4_K_X8: per group and sub-block pair p, lane i: bs of sub-blocks 2p, 2p + 1 of block i
+    const int16_t *pair_bs;      // Q4_K_X8, Q5_K_X8: per group and sub-block pair p, lane i: bs of sub-blocks 2p, 2p + 1 of block i
 };
 
 // What the kernels subtract from a stored code. AVX-512 also stores Q8_0 as q + 128: it
@@ -129,9 +129,9 @@ static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
         permute_for_legacy(qs, K);
     } else if (t == TL_Q4_K || t == TL_Q5_K) {
         permute_for_k_formats(qs, K);
-    } else if (t == TL_Q4_K_X8) {
+    } else if (t == TL_Q4_K_X8 || t == TL_Q5_K_X8) {
         permute_for_x8(qs, x8_grouped(K));
-        permute_for_k_formats(qs + x8_grouped(K), K - x8_grouped(K));   // the tail's Q4_K blocks
+        permute_for_k_formats(qs + x8_grouped(K), K - x8_grouped(K));   // the tail's file blocks
     }
 }
 
@@ -185,10 +185,10 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
                 for (int r = 0; r < 8; r++) sum += bias[g + 16 * r + i];
                 bs[g / 8 + i] = sum;
             }
-    // Q4_K_X8: the min terms' sub-block sums as int16 pairs in lane order (|bs| <= 32 * 128);
-    // bias is free (no code offset)
+    // Q4_K_X8 / Q5_K_X8: the min terms' sub-block sums as int16 pairs in lane order
+    // (|bs| <= 32 * 128); bias is free (no code offset)
     int16_t *pair_bs = (int16_t *)bias;
-    if (wt == TL_Q4_K_X8)
+    if (wt == TL_Q4_K_X8 || wt == TL_Q5_K_X8)
         for (int64_t g = 0; g < K / X8_ELEMS; g++)
             for (int p = 0; p < 4; p++)
                 for (int i = 0; i < X8_BLOCKS; i++)
@@ -205,8 +205,8 @@ static inline struct qcol qcol_from(const struct qcol *c, int64_t k) {
                           .sa = c->sa + k / 32, .bias = c->bias ? c->bias + k / 4 : NULL, .d4 = c->d4 + k / 8 };
 }
 
-// Column c from weight k on (k a multiple of 2048): the tail of a Q4_K_X8 row, which the
-// Q4_K kernel takes.
+// Column c from weight k on (k a multiple of 2048): the tail of an X8 row, which the
+// Q4_K or Q5_K kernel takes.
 static inline struct qcol qcol_from_k(const struct qcol *c, int64_t k) {
     return (struct qcol){ .blocks = (const block_q8_K *)c->blocks + k / QK_K, .qs = c->qs + k, .d = c->d + k / QK_K,
                           .bs = c->bs + k / 32 };
@@ -227,7 +227,8 @@ ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, con
     case TL_Q4_1: row_legacy(TL_Q4_1, w, K, cols, nc, out); break;
     case TL_Q8_0: row_legacy(TL_Q8_0, w, K, cols, nc, out); break;
     case TL_Q4_K: row_k_asym(TL_Q4_K, w, K, cols, nc, out); break;
-    case TL_Q4_K_X8: row_q4_K_x8(w, K, cols, nc, out); break;
+    case TL_Q4_K_X8: row_k_x8(TL_Q4_K, w, K, cols, nc, out); break;
+    case TL_Q5_K_X8: row_k_x8(TL_Q5_K, w, K, cols, nc, out); break;
     case TL_Q5_K: row_k_asym(TL_Q5_K, w, K, cols, nc, out); break;
     case TL_Q6_K: row_q6_K(w, K, cols, nc, out); break;
     default: TL_ASSERT(!"qmatmul: not a block weight type");

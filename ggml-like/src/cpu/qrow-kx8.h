@@ -1,6 +1,6 @@
-// The Q4_K_X8 row kernel (quants/blocks.h) of both SIMD builds (included by
-// qmatmul-simd.c only): a group of 8 Q4_K blocks per step in 256-bit registers, one block
-// per int32 lane. The file layout's kernels widen and scale one block at a time, 8 times
+// The Q4_K_X8 / Q5_K_X8 row kernel (quants/blocks.h) of both SIMD builds (included by
+// qmatmul-simd.c only): a group of 8 Q4_K or Q5_K blocks per step in 256-bit registers,
+// one block per int32 lane. The file layout's kernels widen and scale one block at a time, 8 times
 // a block (one per 32-element sub-block); here a sub-block's scaling serves 8 blocks: its
 // 8 code registers are dotted with the activations (permuted to match) and summed per
 // lane, then multiplied lane by lane by the 8 blocks' scales of that sub-block, which
@@ -42,11 +42,13 @@ ALWAYS_INLINE void kx8_unpack_scales(const uint8_t *group, struct kx8_scales *s)
     }
 }
 
-// One sub-block of the 8 blocks: its 8 code registers (codes 0..15) dotted with 8
-// activation registers, summed per lane and scaled. AVX2: the vpmaddubsw pair sums
-// (|.| <= 2 * 15 * 128) of 8 registers add up exactly in int16 (8 * 3840 < 32768).
-ALWAYS_INLINE __m256i kx8_subblock(const __m256i *code, const int8_t *a, __m256i scale) {
+// One sub-block of the 8 blocks: its 8 code registers (codes 0..15, Q5_K 0..31) dotted
+// with 8 activation registers, summed per lane and scaled. AVX2: the vpmaddubsw pair sums
+// (|.| <= 2 * 31 * 128) add up exactly in int16 4 registers at a time (4 * 7936 < 32768;
+// Q4_K's 8 at a time: 8 * 3840).
+ALWAYS_INLINE __m256i kx8_subblock(bool q5, const __m256i *code, const int8_t *a, __m256i scale) {
 #if defined(__AVX512VNNI__)
+    (void)q5;
     __m256i p0 = _mm256_setzero_si256(), p1 = _mm256_setzero_si256();
     for (int k = 0; k < 8; k += 2) {
         p0 = _mm256_dpbusd_epi32(p0, code[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k)));
@@ -54,9 +56,15 @@ ALWAYS_INLINE __m256i kx8_subblock(const __m256i *code, const int8_t *a, __m256i
     }
     return _mm256_mullo_epi32(_mm256_add_epi32(p0, p1), scale);
 #else
-    __m256i p = _mm256_maddubs_epi16(code[0], _mm256_loadu_si256((const __m256i *)a));
-    for (int k = 1; k < 8; k++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(code[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k))));
-    return _mm256_madd_epi16(p, scale);
+    const int run = q5 ? 4 : 8;
+    __m256i sum = _mm256_setzero_si256();
+    for (int k0 = 0; k0 < 8; k0 += run) {
+        __m256i p = _mm256_maddubs_epi16(code[k0], _mm256_loadu_si256((const __m256i *)(a + 32 * k0)));
+        for (int k = k0 + 1; k < k0 + run; k++)
+            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(code[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k))));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale));
+    }
+    return sum;
 #endif
 }
 
@@ -68,13 +76,15 @@ ALWAYS_INLINE float kx8_hsum(__m256 v) {
 
 // The activations arrive permuted per group (permute_for_x8): for chunk c, nibble half h
 // and dword w, 32 bytes holding elements 64c + 32h + 4w .. +3 of each block in turn; the
-// pair sums of sub-blocks 2p, 2p + 1 of the 8 blocks as int16 words at pair_bs.
-ALWAYS_INLINE void row_q4_K_x8(const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+// pair sums of sub-blocks 2p, 2p + 1 of the 8 blocks as int16 words at pair_bs. t: the
+// file format (Q4_K or Q5_K).
+ALWAYS_INLINE void row_k_x8(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    const bool q5 = t == TL_Q5_K;
     __m256 acc[QNC], accm[QNC];
     for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int64_t g = 0; g < K / X8_ELEMS; g++, w += X8_GROUP_BYTES) {
-        prefetch_ahead(w, X8_GROUP_BYTES);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+    for (int64_t g = 0; g < K / X8_ELEMS; g++, w += x8_group_bytes(q5)) {
+        prefetch_ahead(w, x8_group_bytes(q5));
         struct kx8_scales s;
         kx8_unpack_scales(w, &s);
         __m256i isum[QNC];
@@ -83,11 +93,17 @@ ALWAYS_INLINE void row_q4_K_x8(const uint8_t *w, int64_t K, const struct qcol *c
             for (int h = 0; h < 2; h++) {   // low nibbles: sub-block 2 chunk; high: 2 chunk + 1
                 __m256i code[8];
                 for (int k = 0; k < 8; k++) {
-                    __m256i raw = _mm256_loadu_si256((const __m256i *)(w + X8_CODES_AT + 256 * chunk + 32 * k));
+                    __m256i raw = _mm256_loadu_si256((const __m256i *)(w + x8_codes_at(q5) + 256 * chunk + 32 * k));
                     code[k] = _mm256_and_si256(h ? _mm256_srli_epi16(raw, 4) : raw, m4);
+                    if (q5) {   // the fifth bit: bit 2 chunk + h of the element's qh byte, moved to bit 4
+                        __m256i qh = _mm256_loadu_si256((const __m256i *)(w + X8_QH_AT + 32 * k));
+                        const int up = 4 - (2 * chunk + h);   // -3 .. 4
+                        qh = up >= 0 ? _mm256_slli_epi16(qh, up) : _mm256_srli_epi16(qh, -up);
+                        code[k] = _mm256_or_si256(code[k], _mm256_and_si256(qh, bit4));
+                    }
                 }
                 for (int c = 0; c < nc; c++)
-                    isum[c] = _mm256_add_epi32(isum[c], kx8_subblock(code, cols[c].qs + X8_ELEMS * g + 512 * chunk + 256 * h,
+                    isum[c] = _mm256_add_epi32(isum[c], kx8_subblock(q5, code, cols[c].qs + X8_ELEMS * g + 512 * chunk + 256 * h,
                                                                      s.sc[2 * chunk + h]));
             }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
@@ -103,9 +119,9 @@ ALWAYS_INLINE void row_q4_K_x8(const uint8_t *w, int64_t K, const struct qcol *c
     }
     for (int c = 0; c < nc; c++) out[c] = kx8_hsum(_mm256_sub_ps(acc[c], accm[c]));
     if (x8_grouped(K) == K) return;
-    struct qcol tail[QNC];   // the tail's Q4_K blocks by the Q4_K kernel
+    struct qcol tail[QNC];   // the tail's blocks by the file format's kernel
     float part[QNC];
     for (int c = 0; c < nc; c++) tail[c] = qcol_from_k(&cols[c], x8_grouped(K));
-    row_k_asym(TL_Q4_K, w, K - x8_grouped(K), tail, nc, part);
+    row_k_asym(t, w, K - x8_grouped(K), tail, nc, part);
     for (int c = 0; c < nc; c++) out[c] += part[c];
 }

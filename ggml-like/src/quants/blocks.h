@@ -18,6 +18,7 @@
 #pragma once
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define QK_LEGACY 32   // Q4_0, Q4_1, Q8_0
@@ -60,25 +61,30 @@ static inline int x16_code_offset(int nf, int i, int j) { return x16_codes_at(nf
 // The weights of a row of K in whole groups; the rest are the tail's blocks.
 static inline int64_t x16_grouped(int64_t K) { return K / X16_ELEMS * X16_ELEMS; }
 
-// Q4_K_X8, libtl's own CPU layout of Q4_K rows (never in a file): each run of 8 blocks
-// (2048 weights, 1152 bytes) becomes a group of their 8 d, their 8 dmin, their 12 scale
-// bytes transposed (byte k of block i at 8k + i: row k holds that byte of all 8 blocks,
-// so the 6-bit scales and mins unpack for 8 blocks at once), then their codes: dword w
-// (bytes 4w..4w+3) of 32-byte chunk c of block i at 256c + 32w + 4i. A 32-byte load thus
-// gives an 8-lane register whose lane i belongs to block i alone, and a sub-block's
-// scales multiply it lane by lane. A row of K weights holds K / 2048 groups; its last
-// K % 2048 weights stay Q4_K blocks (the tail), so any K of at least 2048 works.
+// Q4_K_X8 and Q5_K_X8, libtl's own CPU layouts of Q4_K and Q5_K rows (never in a file):
+// each run of 8 blocks (2048 weights) becomes a group of their 8 d, their 8 dmin, their
+// 12 scale bytes transposed (byte k of block i at 8k + i: row k holds that byte of all 8
+// blocks, so the 6-bit scales and mins unpack for 8 blocks at once), Q5_K then their
+// fifth bits (dword w of block i's qh at 32w + 4i), then their codes: dword w (bytes
+// 4w..4w+3) of 32-byte chunk c of block i at 256c + 32w + 4i. A 32-byte load thus gives
+// an 8-lane register whose lane i belongs to block i alone, and a sub-block's scales
+// multiply it lane by lane. A row of K weights holds K / 2048 groups; its last K % 2048
+// weights stay blocks of the file format (the tail), so any K of at least 2048 works.
+// `q5`: the Q5_K layout; a group is 8 blocks' bytes.
 #define X8_BLOCKS 8
 #define X8_ELEMS (X8_BLOCKS * QK_K)
-#define X8_SCALES_AT 32   // after the 8 d and the 8 dmin
-#define X8_CODES_AT (X8_SCALES_AT + 12 * X8_BLOCKS)
-#define X8_GROUP_BYTES (X8_BLOCKS * sizeof(block_q4_K))
-// Where byte k (< 144) of block i, in GGUF's layout, sits in its group.
-static inline int x8_offset(int i, int k) {
+#define X8_SCALES_AT 32                          // after the 8 d and the 8 dmin
+#define X8_QH_AT (X8_SCALES_AT + 12 * X8_BLOCKS)   // Q5_K's fifth bits
+static inline int x8_block_bytes(bool q5) { return q5 ? (int)sizeof(block_q5_K) : (int)sizeof(block_q4_K); }
+static inline int x8_group_bytes(bool q5) { return X8_BLOCKS * x8_block_bytes(q5); }
+static inline int x8_codes_at(bool q5) { return X8_QH_AT + (q5 ? X8_BLOCKS * QK_K / 8 : 0); }
+// Where byte k of block i, in GGUF's layout, sits in its group.
+static inline int x8_offset(bool q5, int i, int k) {
     if (k < 4) return 16 * (k / 2) + 2 * i + k % 2;              // d, dmin
     if (k < 16) return X8_SCALES_AT + X8_BLOCKS * (k - 4) + i;   // scale bytes
-    const int q = k - 16, c = q / 32, w = q % 32 / 4;             // code byte q: chunk c, dword w
-    return X8_CODES_AT + 256 * c + 32 * w + 4 * i + q % 4;
+    if (q5 && k < 48) return X8_QH_AT + 32 * ((k - 16) / 4) + 4 * i + k % 4;   // qh byte k - 16
+    const int q = k - (q5 ? 48 : 16), c = q / 32, w = q % 32 / 4;             // code byte q: chunk c, dword w
+    return x8_codes_at(q5) + 256 * c + 32 * w + 4 * i + q % 4;
 }
 static inline int64_t x8_grouped(int64_t K) { return K / X8_ELEMS * X8_ELEMS; }
 

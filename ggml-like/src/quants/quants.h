@@ -46,10 +46,14 @@ void dequantize_q4_0_x16(const void *x, float *y, int64_t n);
 void dequantize_q4_1_x16(const void *x, float *y, int64_t n);
 float vec_dot_q4_0_x16_q8_0(int64_t n, const void *x, const void *y);
 float vec_dot_q4_1_x16_q8_0(int64_t n, const void *x, const void *y);
-// Q4_K <-> Q4_K_X8 (blocks.h): n weights in rows of ne0, lossless both ways.
-void x8_regroup(const void *src, void *dst, int64_t n, int64_t ne0, bool to_x8);
+// Q4_K <-> Q4_K_X8 and Q5_K <-> Q5_K_X8 (blocks.h): n weights in rows of ne0, lossless
+// both ways.
+void x8_regroup(bool q5, const void *src, void *dst, int64_t n, int64_t ne0, bool to_x8);
+void x8_group_to_blocks(bool q5, const void *group, void *blocks);   // one group's 8 blocks
 void dequantize_q4_K_x8(const void *x, float *y, int64_t n);
+void dequantize_q5_K_x8(const void *x, float *y, int64_t n);
 float vec_dot_q4_K_x8_q8_K(int64_t n, const void *x, const void *y);
+float vec_dot_q5_K_x8_q8_K(int64_t n, const void *x, const void *y);
 
 // GGUF's rounding of the K quantizers: to nearest, ties to even (valid for |v| < 2^22).
 static inline int nearest_int(float v) {
