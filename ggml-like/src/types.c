@@ -165,11 +165,10 @@ enum tl_type tl_type_file_format(enum tl_type t) {
 }
 
 void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n, int64_t ne0) {
-    const bool to_cpu = tl_type_interleaved(from, ne0) == to && to != from;
+    const bool to_cpu = tl_type_file_format(to) == from;
     const enum tl_type file = to_cpu ? from : to;
-    TL_ASSERT((to_cpu || (tl_type_interleaved(to, ne0) == from && from != to)) && "tl_convert_layout: not a layout pair");
-    if (file == TL_Q4_K || file == TL_Q5_K) x8_regroup(file == TL_Q5_K, src, dst, n, ne0, to_cpu);
-    else x16_regroup(file == TL_Q4_0 ? 1 : 2, src, dst, n, ne0, to_cpu);
+    TL_ASSERT(from != to && tl_type_interleaved(file, ne0) == (to_cpu ? to : from) && "tl_convert_layout: not a layout pair");
+    cpu_layout_regroup(file, src, dst, n, ne0, to_cpu);
 }
 
 size_t tl_row_size(enum tl_type type, int64_t ne0) {

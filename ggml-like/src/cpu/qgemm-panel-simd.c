@@ -207,8 +207,8 @@ static void decode_k_x8_row(enum tl_type t, const uint8_t *row, int64_t K, uint8
     uint8_t blk[sizeof(block_q5_K)];
     for (int64_t g = 0; g < groups; g++, row += x8_group_bytes(q5))
         for (int i = 0; i < X8_BLOCKS; i++) {
-            for (int k = 0; k < 16; k++) blk[k] = row[x8_offset(q5, i, k)];   // d, dmin, scales
-            for (int k = 16; k < bsz; k += 4) memcpy(blk + k, row + x8_offset(q5, i, k), 4);
+            for (int k = 0; k < 16; k++) blk[k] = row[x8_offset(i, k)];   // d, dmin, scales
+            for (int k = 16; k < bsz; k += 4) memcpy(blk + k, row + x8_offset(i, k), 4);
             const int64_t b = g * X8_BLOCKS + i;
             decode_k_asym(t, blk, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
         }

@@ -78,13 +78,14 @@ static inline int64_t x16_grouped(int64_t K) { return K / X16_ELEMS * X16_ELEMS;
 static inline int x8_block_bytes(bool q5) { return q5 ? (int)sizeof(block_q5_K) : (int)sizeof(block_q4_K); }
 static inline int x8_group_bytes(bool q5) { return X8_BLOCKS * x8_block_bytes(q5); }
 static inline int x8_codes_at(bool q5) { return X8_QH_AT + (q5 ? X8_BLOCKS * QK_K / 8 : 0); }
-// Where byte k of block i, in GGUF's layout, sits in its group.
-static inline int x8_offset(bool q5, int i, int k) {
+// Where byte k of block i, in GGUF's layout, sits in its group. After the 16 bytes of d,
+// dmin and scales, both formats' bytes go in 32-byte chunks a dword per block: Q5_K's
+// qh is simply one chunk more before the codes, so one formula serves both.
+static inline int x8_offset(int i, int k) {
     if (k < 4) return 16 * (k / 2) + 2 * i + k % 2;              // d, dmin
     if (k < 16) return X8_SCALES_AT + X8_BLOCKS * (k - 4) + i;   // scale bytes
-    if (q5 && k < 48) return X8_QH_AT + 32 * ((k - 16) / 4) + 4 * i + k % 4;   // qh byte k - 16
-    const int q = k - (q5 ? 48 : 16), c = q / 32, w = q % 32 / 4;             // code byte q: chunk c, dword w
-    return x8_codes_at(q5) + 256 * c + 32 * w + 4 * i + q % 4;
+    const int q = k - 16;                                        // qh (Q5_K) and code bytes
+    return X8_QH_AT + 256 * (q / 32) + 32 * (q % 32 / 4) + 4 * i + q % 4;
 }
 static inline int64_t x8_grouped(int64_t K) { return K / X8_ELEMS * X8_ELEMS; }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "blocks.h"
+#include "tl.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,20 +39,16 @@ float vec_dot_q4_K_q8_K(int64_t n, const void *x, const void *y);
 float vec_dot_q5_K_q8_K(int64_t n, const void *x, const void *y);
 float vec_dot_q6_K_q8_K(int64_t n, const void *x, const void *y);
 
-// Q4_0 <-> Q4_0_X16 and Q4_1 <-> Q4_1_X16 (blocks.h; nf = 1 or 2 fp16 fields a block):
-// n weights in rows of ne0, lossless both ways.
-void x16_regroup(int nf, const void *src, void *dst, int64_t n, int64_t ne0, bool to_x16);
-void x16_group_to_blocks(int nf, const void *group, void *blocks);   // one group's 16 blocks
+// The CPU layouts (blocks.h): n weights in rows of ne0 of the file format to its layout
+// (to_cpu) or back; lossless both ways. Then their reference functions, by way of the
+// file format's.
+void cpu_layout_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu);
 void dequantize_q4_0_x16(const void *x, float *y, int64_t n);
 void dequantize_q4_1_x16(const void *x, float *y, int64_t n);
-float vec_dot_q4_0_x16_q8_0(int64_t n, const void *x, const void *y);
-float vec_dot_q4_1_x16_q8_0(int64_t n, const void *x, const void *y);
-// Q4_K <-> Q4_K_X8 and Q5_K <-> Q5_K_X8 (blocks.h): n weights in rows of ne0, lossless
-// both ways.
-void x8_regroup(bool q5, const void *src, void *dst, int64_t n, int64_t ne0, bool to_x8);
-void x8_group_to_blocks(bool q5, const void *group, void *blocks);   // one group's 8 blocks
 void dequantize_q4_K_x8(const void *x, float *y, int64_t n);
 void dequantize_q5_K_x8(const void *x, float *y, int64_t n);
+float vec_dot_q4_0_x16_q8_0(int64_t n, const void *x, const void *y);
+float vec_dot_q4_1_x16_q8_0(int64_t n, const void *x, const void *y);
 float vec_dot_q4_K_x8_q8_K(int64_t n, const void *x, const void *y);
 float vec_dot_q5_K_x8_q8_K(int64_t n, const void *x, const void *y);
 
