@@ -19,30 +19,32 @@ struct vk_bench {
     const struct bench_opts *o;
 };
 
-struct compute_run {
-    struct tl_vk_mirror *m;
-    struct tl_graph     *g;
-    int                  threads;
-    bool                 ok;
-    char                 err[256];
-};
+// A compute's time: the device's in its dispatches (timestamps, tl_vk_stats) and the
+// host's wall time around tl_vk_compute (with the uploads of inputs and the download of
+// the output, and the submit's latency). The rates below are of the device time.
+struct timing { double device, wall; };
 
-static void compute_once(void *arg) {
-    struct compute_run *r = arg;
-    if (r->ok) r->ok = tl_vk_compute(r->m, r->g, r->threads, NULL, r->err, sizeof r->err);
-}
-
-// Fastest of repeated computes of g after a first one (which uploads the weights); -1
-// when the device fails (said on stdout).
-static double graph_seconds(struct vk_bench *b, struct tl_graph *g) {
-    struct compute_run r = { .m = tl_vk_mirror_new(b->vk), .g = g, .threads = b->o->threads, .ok = true };
-    compute_once(&r);
-    double best = r.ok ? bench_best(compute_once, &r, b->o->min_seconds, 3) : -1;
-    if (!r.ok) {
-        printf("(vulkan: %s)\n", r.err);
-        best = -1;
+// Fastest of repeated computes of g after a first one (which uploads the weights), each
+// time on its own; {-1, -1} when the device fails (said on stdout).
+static struct timing graph_seconds(struct vk_bench *b, struct tl_graph *g) {
+    struct tl_vk_mirror *m = tl_vk_mirror_new(b->vk);
+    struct timing best = { 1e30, 1e30 };
+    struct tl_vk_stats st;
+    char err[256] = "";
+    bool ok = tl_vk_compute(m, g, b->o->threads, &st, err, sizeof err);
+    double start = bench_now();
+    for (int i = 0; ok && (i < 3 || bench_now() - start < b->o->min_seconds); i++) {
+        double t0 = bench_now();
+        ok = tl_vk_compute(m, g, b->o->threads, &st, err, sizeof err);
+        double wall = bench_now() - t0;
+        if (wall < best.wall) best.wall = wall;
+        if (st.device_seconds < best.device) best.device = st.device_seconds > 0 ? st.device_seconds : wall;
     }
-    tl_vk_mirror_free(r.m);
+    if (!ok) {
+        printf("(vulkan: %s)\n", err);
+        best.device = best.wall = -1;
+    }
+    tl_vk_mirror_free(m);
     return best;
 }
 
@@ -65,10 +67,10 @@ static void gemv_row(struct vk_bench *b, enum tl_type type, int M, int K, size_t
         fill_weights(w);
         tl_graph_build(g, tl_mul_mat(ctx, w, x));
     }
-    double s = graph_seconds(b, g);
-    double bps = s > 0 ? (double)wbytes * n_mat / s : 0;
-    printf("| %dx%d | %s | %d | %.1f | %.2fx | %.2fx |\n", M, K, tl_type_name(type), n_mat, bps / 1e9,
-           bps / b->lim.read_bytes_per_s, bps / b->lim.copy_bytes_per_s);
+    struct timing s = graph_seconds(b, g);
+    double bps = s.device > 0 ? (double)wbytes * n_mat / s.device : 0;
+    printf("| %dx%d | %s | %d | %.1f | %.1f | %.2fx | %.2fx |\n", M, K, tl_type_name(type), n_mat, s.device * 1e6 / n_mat,
+           bps / 1e9, bps / b->lim.read_bytes_per_s, bps / b->lim.copy_bytes_per_s);
     tl_free(ctx);
 }
 
@@ -80,8 +82,13 @@ static void gemm_row(struct vk_bench *b, enum tl_type type, int M, int N, int K)
     tl_set_input(x);
     struct tl_graph *g = tl_graph_new(ctx, 8);
     tl_graph_build(g, tl_mul_mat(ctx, w, x));
-    double s = graph_seconds(b, g), fl = s > 0 ? 2.0 * M * N * K / s : 0;
-    printf("| %dx%dx%d | %s | %.1f | %.3fx |\n", M, K, N, tl_type_name(type), fl / 1e9, fl / b->lim.fma_flops_per_s);
+    struct timing s = graph_seconds(b, g);
+    double fl = s.device > 0 ? 2.0 * M * N * K / s.device : 0;
+    bool tensor = tl_vk_rounds_to_f16(b->vk, g->nodes[g->n_nodes - 1]);
+    char vs_tensor[32] = "-";
+    if (tensor) snprintf(vs_tensor, sizeof vs_tensor, "%.3fx", fl / b->lim.tensor_flops_per_s);
+    printf("| %dx%dx%d | %s | %s | %.3f | %.3f | %.1f | %.3fx | %s |\n", M, K, N, tl_type_name(type),
+           tensor ? "tensor cores" : "f32 tiles", s.device * 1e3, s.wall * 1e3, fl / 1e9, fl / b->lim.fma_flops_per_s, vs_tensor);
     tl_free(ctx);
 }
 
@@ -101,12 +108,12 @@ static void attn_row(struct vk_bench *b, int64_t Nq, int64_t Nk) {
                                         (struct tl_attn_params){ .scale = 0.088f, .causal = true, .q_offset = (int32_t)(Nk - Nq) });
     struct tl_graph *g = tl_graph_new(ctx, 8);
     tl_graph_build(g, o);
-    double s = graph_seconds(b, g);
+    struct timing s = graph_seconds(b, g);
     // visible (query, key) pairs under the causal mask, 4 D flops each (scores and values)
     double pairs = (double)Nq * (Nk - Nq) + (double)Nq * (Nq + 1) / 2;
-    double fl = s > 0 ? 4.0 * D * Hq * pairs / s : 0, bps = s > 0 ? 2.0 * kv / s : 0;
-    printf("| %lld | %lld | %.3f | %.1f | %.2fx | %.1f | %.3fx |\n", (long long)Nq, (long long)Nk, s * 1e3, bps / 1e9,
-           bps / b->lim.read_bytes_per_s, fl / 1e9, fl / b->lim.fma_flops_per_s);
+    double fl = s.device > 0 ? 4.0 * D * Hq * pairs / s.device : 0, bps = s.device > 0 ? 2.0 * kv / s.device : 0;
+    printf("| %lld | %lld | %.3f | %.3f | %.1f | %.2fx | %.1f | %.3fx |\n", (long long)Nq, (long long)Nk, s.device * 1e3,
+           s.wall * 1e3, bps / 1e9, bps / b->lim.read_bytes_per_s, fl / 1e9, fl / b->lim.fma_flops_per_s);
     tl_free(ctx);
 }
 
@@ -128,10 +135,10 @@ static void attn_back_row(struct vk_bench *b, int64_t n) {
     struct tl_attn_params p = { .scale = 0.088f, .causal = true };
     struct tl_graph *g = tl_graph_new(ctx, 8);
     tl_graph_build(g, tl_flash_attn_back(ctx, q, k, v, NULL, NULL, out, dout, p));
-    double s = graph_seconds(b, g);
-    double fl = s > 0 ? 10.0 * D * Hq * ((double)n * (n + 1) / 2) / s : 0;
-    printf("| attention backward | %lld tokens | %.1f | %.1f | %.3fx |\n", (long long)n, s * 1e3, fl / 1e9,
-           fl / b->lim.fma_flops_per_s);
+    struct timing s = graph_seconds(b, g);
+    double fl = s.device > 0 ? 10.0 * D * Hq * ((double)n * (n + 1) / 2) / s.device : 0;
+    printf("| attention backward | %lld tokens | %.1f | %.1f | %.1f | %.3fx |\n", (long long)n, s.device * 1e3, s.wall * 1e3,
+           fl / 1e9, fl / b->lim.fma_flops_per_s);
     tl_free(ctx);
 }
 
@@ -146,10 +153,10 @@ static void lm_loss_row(struct vk_bench *b, int64_t H, int64_t V, int64_t n) {
     tl_set_input(h);
     struct tl_graph *g = tl_graph_new(ctx, 8);
     tl_graph_build(g, tl_lm_loss_back(ctx, w, h, tg, dloss, 64, true));
-    double s = graph_seconds(b, g);
-    double fl = s > 0 ? 6.0 * H * V * n / s : 0;
-    printf("| vocabulary loss + backward (H %lld, V %lld) | %lld tokens | %.1f | %.1f | %.3fx |\n", (long long)H,
-           (long long)V, (long long)n, s * 1e3, fl / 1e9, fl / b->lim.fma_flops_per_s);
+    struct timing s = graph_seconds(b, g);
+    double fl = s.device > 0 ? 6.0 * H * V * n / s.device : 0;
+    printf("| vocabulary loss + backward (H %lld, V %lld) | %lld tokens | %.1f | %.1f | %.1f | %.3fx |\n", (long long)H,
+           (long long)V, (long long)n, s.device * 1e3, s.wall * 1e3, fl / 1e9, fl / b->lim.fma_flops_per_s);
     tl_free(ctx);
 }
 
@@ -172,30 +179,37 @@ void bench_vulkan(const struct bench_opts *o) {
     printf("## Vulkan on %s (%s%s)\n\n", info->name, info->type,
            lavapipe ? ": Mesa's lavapipe, a CPU implementation, small sizes" : "");
     printf("Device references measured in this run: read bandwidth %.1f GB/s (read.comp), copy bandwidth %.1f GB/s "
-           "(vkCmdCopyBuffer, bytes read + written), FMA peak %.1f GFLOP/s (peak.comp).\n\n",
+           "(vkCmdCopyBuffer, bytes read + written), FMA peak %.1f GFLOP/s (peak.comp)",
            b.lim.read_bytes_per_s / 1e9, b.lim.copy_bytes_per_s / 1e9, b.lim.fma_flops_per_s / 1e9);
+    if (info->coopmat)
+        printf(", tensor-core peak %.1f GFLOP/s (peak_cm.comp, f16 x f16 + f32)", b.lim.tensor_flops_per_s / 1e9);
+    printf(".\n\n");
 
     static const enum tl_type wtypes[] = { TL_F16, TL_Q8_0, TL_Q4_0, TL_Q4_K, TL_Q6_K };
     size_t cycle = small ? (32u << 20) : (512u << 20);
     printf("### mul_mat GEMV (one token), weights cycled over %zu MiB\n\n", cycle >> 20);
-    printf("| shape (M x K) | weights | matrices | GB/s of weights | vs read bandwidth | vs copy bandwidth |\n"
-           "|---|---|---|---|---|---|\n");
+    printf("Rates from the device's time (timestamps around the command buffer); \"wall\" columns add the host's\n"
+           "part of the call (recording, submit, the input upload and output download).\n\n");
+    printf("| shape (M x K) | weights | matrices | device us a matrix | GB/s of weights | vs read bandwidth | vs copy bandwidth |\n"
+           "|---|---|---|---|---|---|---|\n");
     int shapes[2][2] = { { 4096, 4096 }, { 18944, 3584 } }, small_shapes[2][2] = { { 1024, 1024 }, { 4736, 1024 } };
     for (int s = 0; s < 2; s++)
         for (size_t i = 0; i < sizeof wtypes / sizeof wtypes[0]; i++)
             gemv_row(&b, wtypes[i], small ? small_shapes[s][0] : shapes[s][0], small ? small_shapes[s][1] : shapes[s][1], cycle);
 
     int M = small ? 1024 : 4096, N = small ? 128 : 512;
-    printf("\n### mul_mat GEMM (tiled)\n\n| M x K x N | weights | GFLOP/s | vs FMA peak |\n|---|---|---|---|\n");
+    printf("\n### mul_mat GEMM (tiled)\n\n| M x K x N | weights | kernel | device ms | wall ms | GFLOP/s | vs FMA peak | vs tensor peak |\n"
+           "|---|---|---|---|---|---|---|---|\n");
     gemm_row(&b, TL_F32, M, N, M);   // the trainer's weights
     for (size_t i = 0; i < sizeof wtypes / sizeof wtypes[0]; i++) gemm_row(&b, wtypes[i], M, N, M);
 
     printf("\n### flash attention (head 128, 28/4 heads, f16 cache, causal)\n\n"
-           "| queries | keys | ms | KV GB/s | vs read bandwidth | GFLOP/s | vs FMA peak |\n|---|---|---|---|---|---|---|\n");
+           "| queries | keys | device ms | wall ms | KV GB/s | vs read bandwidth | GFLOP/s | vs FMA peak |\n"
+           "|---|---|---|---|---|---|---|---|\n");
     int64_t nk[2] = { small ? 1024 : 4096, small ? 4096 : 32768 };
     for (int i = 0; i < 2; i++) attn_row(&b, 1, nk[i]);
     attn_row(&b, small ? 128 : 512, nk[0]);
-    printf("\n### training ops\n\n| op | size | ms | GFLOP/s | vs FMA peak |\n|---|---|---|---|---|\n");
+    printf("\n### training ops\n\n| op | size | device ms | wall ms | GFLOP/s | vs FMA peak |\n|---|---|---|---|---|---|\n");
     attn_back_row(&b, small ? 256 : 4096);
     lm_loss_row(&b, small ? 512 : 3584, small ? 32768 : 151936, small ? 256 : 2048);
     printf("\n");

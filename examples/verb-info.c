@@ -119,9 +119,10 @@ static int info_devices(void) {
     }
     printf("Vulkan devices (LONGVL_VK_DEVICE=index picks one; default: the first discrete GPU, else 0):\n");
     for (int i = 0; i < n; i++)
-        printf("  %d  %-40s %-10s Vulkan %u.%u  %.1f GiB device-local  subgroup %u%s  f16 storage %s\n", i,
+        printf("  %d  %-40s %-10s Vulkan %u.%u  %.1f GiB device-local  subgroup %u%s  f16 storage %s%s\n", i,
                dev[i].name, dev[i].type, dev[i].api_major, dev[i].api_minor, dev[i].device_local_bytes / 1073741824.0,
-               dev[i].subgroup_size, dev[i].subgroup_arith ? " (arithmetic)" : "", dev[i].fp16_storage ? "yes" : "no");
+               dev[i].subgroup_size, dev[i].subgroup_arith ? " (arithmetic)" : "", dev[i].fp16_storage ? "yes" : "no",
+               dev[i].coopmat ? "  tensor cores (NV cooperative matrix)" : "");
     return 0;
 }
 

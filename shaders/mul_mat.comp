@@ -30,8 +30,9 @@ layout(binding = 2) buffer D { float d[]; };
 
 shared vec4 ta[BK][BM / 4];   // a's tile as [k][m], four rows a vec4
 shared vec4 tb[BK][BN / 4];   // b's as [k][n]
+#include "gemm-job.glsl"
 
-// a's rows m0 .. m0 + BM - 1, weights k0 .. k0 + 31 (0 past M and K)
+// a's rows m0 .. m0 + BM - 1, weights k0 .. k0 + BK - 1
 void load_a(uint abase, uint m0, uint k0, uint t) {
 #if defined(W_F32) || defined(W_F16) || defined(W_BF16)
     if (p.nb_a[0] != 1u) {   // a transposed: neighbouring threads take neighbouring rows
@@ -56,7 +57,7 @@ void load_a(uint abase, uint m0, uint k0, uint t) {
     }
 }
 
-// b's columns n0 .. n0 + BN - 1, k0 .. k0 + 31 (0 past N and K)
+// b's columns n0 .. n0 + BN - 1, k0 .. k0 + BK - 1
 void load_b(uint bbase, uint n0, uint k0, uint t) {
     bool k_fast = p.nb_b[0] == 1u;
     for (uint i = 0; i < BN * BK / WG; i++) {
@@ -70,18 +71,14 @@ void load_b(uint bbase, uint n0, uint k0, uint t) {
 void main() {
     uint t = gl_LocalInvocationID.x, tx = t % 16u, ty = t / 16u;
     uint m0 = gl_WorkGroupID.x * BM, n0 = gl_WorkGroupID.y * BN;
-    uint batches = p.b2 * p.b3, z = gl_WorkGroupID.z % batches, split = gl_WorkGroupID.z / batches;
-    uint i2 = z % p.b2, i3 = z / p.b2;
-    uint abase = p.off_a + (i2 / p.r2) * p.nb_a[2] + (i3 / p.r3) * p.nb_a[3];
-    uint bbase = p.off_b + i2 * p.nb_b[2] + i3 * p.nb_b[3];
+    gemm_job job = gemm_job_of_workgroup();
     // acc[r][4 s + j]: rows m0 + 4 (16 r + tx) + 0..3 of column n0 + 4 (16 s + ty) + j
     vec4 acc[RM][4 * RN];
     [[unroll]] for (uint r = 0; r < RM; r++)
         [[unroll]] for (uint c = 0; c < 4 * RN; c++) acc[r][c] = vec4(0.0);
-    uint k_end = min(p.K, (split + 1u) * p.k_split);
-    for (uint k0 = split * p.k_split; k0 < k_end; k0 += BK) {
-        load_a(abase, m0, k0, t);
-        load_b(bbase, n0, k0, t);
+    for (uint k0 = job.k_begin; k0 < job.k_end; k0 += BK) {
+        load_a(job.abase, m0, k0, t);
+        load_b(job.bbase, n0, k0, t);
         barrier();
         [[unroll]] for (uint kk = 0; kk < BK; kk++) {
             vec4 av[RM], bv[RN];
@@ -93,17 +90,9 @@ void main() {
         }
         barrier();
     }
-    uint dbase = p.off_d + (split * batches + i3 * p.b2 + i2) * p.N * p.ldd;
     [[unroll]] for (uint s = 0; s < RN; s++)
-        [[unroll]] for (uint j = 0; j < 4u; j++) {
-            uint n = n0 + 4u * (16u * s + ty) + j;
-            if (n >= p.N) continue;
+        [[unroll]] for (uint j = 0; j < 4u; j++)
             [[unroll]] for (uint r = 0; r < RM; r++)
-                [[unroll]] for (uint i = 0; i < 4u; i++) {
-                    uint m = m0 + 4u * (16u * r + tx) + i;
-                    if (m >= p.M) continue;
-                    uint o = dbase + n * p.ldd + m;
-                    d[o] = p.accumulate != 0u ? d[o] + acc[r][4u * s + j][i] : acc[r][4u * s + j][i];
-                }
-        }
+                [[unroll]] for (uint i = 0; i < 4u; i++)
+                    gemm_store(job, m0 + 4u * (16u * r + tx) + i, n0 + 4u * (16u * s + ty) + j, acc[r][4u * s + j][i]);
 }

@@ -168,6 +168,11 @@ if "$longvl" info --devices >/dev/null 2>&1; then
     run "$longvl" logits -m "$dir/small-$w.gguf" --tokens "$text" --ubatch 7 -o "$dir/small-$w-cpu.f32"
     run "$longvl" logits -m "$dir/small-$w.gguf" --tokens "$text" --ubatch 7 --device vulkan -o "$dir/small-$w-vk.f32"
     rel_rms "$w weights on Vulkan vs on the CPU" "$dir/small-$w-vk.f32" "$dir/small-$w-cpu.f32" 3e-2
+    # micro-batches past the GEMV's 8 columns: the tiled GEMM (on a GPU with tensor cores,
+    # from f16-rounded operands)
+    run "$longvl" logits -m "$dir/small-$w.gguf" --tokens "$text,$text" --ubatch 64 --device vulkan -o "$dir/small-$w-vk64.f32"
+    run "$longvl" logits -m "$dir/small-$w.gguf" --tokens "$text,$text" --ubatch 64 -o "$dir/small-$w-cpu64.f32"
+    rel_rms "$w weights on Vulkan vs on the CPU, micro-batches of 64" "$dir/small-$w-vk64.f32" "$dir/small-$w-cpu64.f32" 3e-2
   done
 else
   echo "skipped: no Vulkan device (the Vulkan block-format checks)"

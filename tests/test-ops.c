@@ -410,6 +410,7 @@ static const struct op_case cases[] = {
 };
 
 static struct tl_vk_backend *vk;   // set: run the fast side on Vulkan
+static int n_rounded;              // products checked as the tensor cores compute them
 
 // The fast side on Vulkan: the output's host bytes are poisoned first, so a result that
 // never came back from the device cannot pass.
@@ -453,11 +454,23 @@ static uint8_t *block_rows(const struct tl_tensor *t, size_t *bytes) {
     return copy;
 }
 
+// x as a contiguous f32 tensor of its values rounded to f16
+static struct tl_tensor *f16_rounded(struct tl_context *ctx, const struct tl_tensor *x) {
+    struct tl_tensor *r = tl_new_tensor_4d(ctx, TL_F32, x->ne[0], x->ne[1], x->ne[2], x->ne[3]);
+    for (int64_t i = 0; i < tl_nelements(x); i++) tl_set_f32_1d(r, i, tl_fp16_to_fp32(tl_fp32_to_fp16(tl_get_f32_1d(x, i))));
+    return r;
+}
+
 static void run_case(const struct op_case *c, int variant, int rep, enum tl_cpu_isa isa) {
     rng_seed(1000003u * (uint64_t)(c - cases) + 1009u * variant + rep);
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = 64u << 20 });
     device_ref = first_node = NULL;
     struct tl_tensor *out = c->build(ctx, variant);
+    if (out && vk && tl_vk_rounds_to_f16(vk, out)) {   // the tensor cores' product: of the operands rounded to f16
+        const struct tl_tensor *base = device_ref ? device_ref : out;
+        device_ref = tl_mul_mat(ctx, f16_rounded(ctx, base->src[0]), f16_rounded(ctx, base->src[1]));
+        n_rounded++;
+    }
     struct tl_graph *g = tl_graph_new(ctx, 256);
     if (!out || (first_node && !tl_graph_build(g, first_node)) || !tl_graph_build(g, out) || (device_ref && !tl_graph_build(g, device_ref))) {
         check(0, "%s v%d: build failed: %s", c->name, variant, tl_error(ctx));
@@ -538,6 +551,11 @@ int main(int argc, char **argv) {
     if (vk && tl_vk_backend_info(vk)->subgroup_arith)   // the GEMV path's other variant
         rerun("LONGVL_VK_NO_SUBGROUPS", "1", true, isas[0]);
     if (vk) rerun("LONGVL_VK_GEMM_LARGE_MIN_TILES", "1", true, isas[0]);   // every GEMM in large tiles
+    if (vk && tl_vk_backend_info(vk)->coopmat) {   // the f32 tiles, on a device with tensor cores
+        printf("%d products ran on the tensor cores\n", n_rounded);
+        check(n_rounded > 0, "the tensor-core GEMM ran");
+        rerun("LONGVL_VK_NO_COOPMAT", "1", true, isas[0]);
+    }
     if (vk) rerun("LONGVL_VK_NO_MAP", "1", false, isas[0]);   // uploads through staging copies, as on a GPU
     // a 16 KiB descriptor range: products (2-D and batched) whose operands pass it run in parts
     if (vk) rerun("LONGVL_VK_MAX_RANGE", "16384", true, isas[0]);

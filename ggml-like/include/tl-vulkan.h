@@ -32,6 +32,10 @@ struct tl_vk_device_info {
     bool     fp16_storage;      // storageBuffer16BitAccess: F16 tensors run on the device
     bool     subgroup_arith;    // subgroup adds in compute shaders: the GEMV path uses them
                                 // (LONGVL_VK_NO_SUBGROUPS=1 forces the shared-memory path)
+    bool     coopmat;           // tensor cores (VK_NV_cooperative_matrix, f16 x f16 -> f32): the
+                                // GEMM of F16 and block-format weights uses them, its operands
+                                // rounded to f16 (LONGVL_VK_NO_COOPMAT=1 keeps the f32 tiles; a
+                                // backend's info says whether it uses them)
 };
 
 // The devices the Vulkan loader sees (0 when there is no loader or no device; then err
@@ -45,6 +49,9 @@ void tl_vk_backend_free(struct tl_vk_backend *vk);
 const struct tl_vk_device_info *tl_vk_backend_info(const struct tl_vk_backend *vk);
 // true when this node runs on the device (false: it runs on the CPU)
 bool tl_vk_supports(const struct tl_vk_backend *vk, const struct tl_tensor *node);
+// true when this node is a product the device computes on its tensor cores, from its
+// operands rounded to f16 (sums in f32): what a caller comparing results must allow for
+bool tl_vk_rounds_to_f16(const struct tl_vk_backend *vk, const struct tl_tensor *node);
 
 struct tl_vk_mirror;
 struct tl_vk_mirror *tl_vk_mirror_new(struct tl_vk_backend *vk);
@@ -54,6 +61,9 @@ struct tl_vk_stats {
     int    nodes_device, nodes_cpu;   // compute nodes run on each side
     int    submits, barriers, dispatches;
     double upload_bytes, download_bytes;
+    double device_seconds;            // the device's time in the dispatches: from the start of
+                                      // each command buffer to its end, by timestamps (0 where
+                                      // the queue has none); the rest of the call is the host's
 };
 
 // Computes g (see the top of this file). n_threads is for nodes that run on the CPU.
@@ -62,9 +72,10 @@ bool tl_vk_compute(struct tl_vk_mirror *m, struct tl_graph *g, int n_threads, st
                    char *err, size_t errlen);
 // The device's measured limits, the references of the Vulkan benchmark: copy bandwidth
 // (bytes read + written per second by vkCmdCopyBuffer over copy_bytes), read bandwidth
-// (a shader streaming copy_bytes: what a GEMV's weight stream can reach) and f32 FMA
-// throughput (flop/s, an FMA counting 2).
-struct tl_vk_limits { double copy_bytes_per_s, read_bytes_per_s, fma_flops_per_s; };
+// (a shader streaming copy_bytes: what a GEMV's weight stream can reach), f32 FMA
+// throughput (flop/s, an FMA counting 2) and, where the GEMM uses them (info.coopmat),
+// the tensor cores' f16 x f16 + f32 throughput (else 0).
+struct tl_vk_limits { double copy_bytes_per_s, read_bytes_per_s, fma_flops_per_s, tensor_flops_per_s; };
 bool tl_vk_measure_limits(struct tl_vk_backend *vk, size_t copy_bytes, struct tl_vk_limits *out, char *err,
                           size_t errlen);
 // Copies t's bytes from the device to the host (e.g. a cache the graph wrote).

@@ -43,11 +43,46 @@ static const char *device_type_name(VkPhysicalDeviceType t) {
     }
 }
 
+static bool has_extension(VkPhysicalDevice pd, const char *name) {
+    uint32_t n = 0;
+    if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) != VK_SUCCESS || !n) return false;
+    VkExtensionProperties *e = calloc(n, sizeof *e);
+    if (!e) abort();
+    bool found = false;
+    if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, e) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++) found = !strcmp(e[i].extensionName, name);
+    free(e);
+    return found;
+}
+
+// Tensor cores as mul_mat_cm.comp uses them: VK_NV_cooperative_matrix offering the 16 x 16
+// x 16 product of f16 matrices into f32 at subgroup scope. (The KHR extension that AMD and
+// Intel drivers offer needs GL_KHR_cooperative_matrix, which Debian 12's glslang lacks.)
+static bool coopmat_f16_16x16x16(VkPhysicalDevice pd) {
+    if (!has_extension(pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) return false;
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
+        vkGetInstanceProcAddr(process_instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+    uint32_t n = 0;
+    if (!get || get(pd, &n, NULL) != VK_SUCCESS || !n) return false;
+    VkCooperativeMatrixPropertiesNV *c = calloc(n, sizeof *c);
+    if (!c) abort();
+    for (uint32_t i = 0; i < n; i++) c[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    bool found = false;
+    if (get(pd, &n, c) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++)
+            found = c[i].MSize == 16 && c[i].NSize == 16 && c[i].KSize == 16 && c[i].scope == VK_SCOPE_SUBGROUP_NV &&
+                    c[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && c[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                    c[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && c[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV;
+    free(c);
+    return found;
+}
+
 static void describe(VkPhysicalDevice pd, struct tl_vk_device_info *info) {
     VkPhysicalDeviceSubgroupProperties sub = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES };
     VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub };
     vkGetPhysicalDeviceProperties2(pd, &p2);
-    VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES };
+    VkPhysicalDeviceVulkan12Features f12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES };
+    VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &f12 };
     VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11 };
     vkGetPhysicalDeviceFeatures2(pd, &f2);
     VkPhysicalDeviceMemoryProperties mp;
@@ -63,6 +98,10 @@ static void describe(VkPhysicalDevice pd, struct tl_vk_device_info *info) {
     info->fp16_storage = f11.storageBuffer16BitAccess;
     info->subgroup_arith = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                            (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+    // mul_mat_cm.comp: 8 subgroups of 32 a workgroup, f16 arithmetic, f16 weights in storage,
+    // 44 KiB of shared memory for the large tiles
+    info->coopmat = sub.subgroupSize == 32 && f12.shaderFloat16 && info->fp16_storage &&
+                    p2.properties.limits.maxComputeSharedMemorySize >= 45056 && coopmat_f16_16x16x16(pd);
 }
 
 int tl_vk_list_devices(struct tl_vk_device_info *out, int max, char *err, size_t errlen) {
@@ -124,10 +163,17 @@ static bool open_device(struct tl_vk_backend *vk, char *err, size_t errlen) {
     float prio = 1;
     VkDeviceQueueCreateInfo qci = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = vk->queue_family,
                                     .queueCount = 1, .pQueuePriorities = &prio };
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV fcm = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+                                                        .cooperativeMatrix = VK_TRUE };
+    VkPhysicalDeviceVulkan12Features f12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &fcm,
+                                             .shaderFloat16 = VK_TRUE };
     VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
-                                             .storageBuffer16BitAccess = vk->info.fp16_storage };
+                                             .storageBuffer16BitAccess = vk->info.fp16_storage,
+                                             .pNext = vk->use_coopmat ? &f12 : NULL };
+    const char *coopmat_ext = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
     VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &f11, .queueCreateInfoCount = 1,
-                               .pQueueCreateInfos = &qci };
+                               .pQueueCreateInfos = &qci, .enabledExtensionCount = vk->use_coopmat ? 1 : 0,
+                               .ppEnabledExtensionNames = &coopmat_ext };
     if (!vk_check(vkCreateDevice(vk->phys, &dci, NULL, &vk->dev), "vkCreateDevice", err, errlen)) return false;
     vkGetDeviceQueue(vk->dev, vk->queue_family, 0, &vk->queue);
     VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -176,6 +222,9 @@ struct tl_vk_backend *tl_vk_backend_new(int device, char *err, size_t errlen) {
                          ? props.limits.maxComputeWorkGroupCount[0] : props.limits.maxComputeWorkGroupCount[1];
     const char *no_sg = getenv("LONGVL_VK_NO_SUBGROUPS");
     vk->use_subgroups = vk->info.subgroup_arith && !(no_sg && *no_sg && strcmp(no_sg, "0"));
+    const char *no_cm = getenv("LONGVL_VK_NO_COOPMAT");
+    vk->use_coopmat = vk->info.coopmat && !(no_cm && *no_cm && strcmp(no_cm, "0"));
+    vk->info.coopmat = vk->use_coopmat;   // what tl_vk_backend_info() reports: in use
     const char *no_map = getenv("LONGVL_VK_NO_MAP");
     vk->no_map = no_map && *no_map && strcmp(no_map, "0");
     const char *min_tiles = getenv("LONGVL_VK_GEMM_LARGE_MIN_TILES");
@@ -210,4 +259,9 @@ const struct tl_vk_device_info *tl_vk_backend_info(const struct tl_vk_backend *v
 
 bool tl_vk_supports(const struct tl_vk_backend *vk, const struct tl_tensor *node) {
     return vk_op_supported(vk, node) && vk_fits(vk, node);
+}
+
+bool tl_vk_rounds_to_f16(const struct tl_vk_backend *vk, const struct tl_tensor *node) {
+    return node->op == TL_OP_MUL_MAT && tl_vk_supports(vk, node) &&
+           vk_gemm_on_tensor_cores(vk, vk_weight_index(vk, node->src[0]->type), node->src[1]->ne[1]);
 }

@@ -92,12 +92,19 @@ void vk_add_splits(struct tl_vk_mirror *m, struct vk_plan *plan, const struct vk
     vk_flat_groups(m->vk, d, n, 256);
 }
 
-void vk_gemm_tiles(const struct tl_vk_backend *vk, struct vk_dispatch *d, int w, uint32_t M, uint32_t N) {
+bool vk_gemm_on_tensor_cores(const struct tl_vk_backend *vk, int w, int64_t N) {
+    return vk->use_coopmat && N > VK_GEMV_MAX_N && w >= 0 && vk->pipes[VK_PIPE_MUL_MAT_CM + w].pipe;
+}
+
+void vk_gemm_tiles(const struct tl_vk_backend *vk, struct vk_dispatch *d, int w, uint32_t M, uint32_t N,
+                   bool tensor_cores) {
     uint32_t big = 2 * VK_GEMM_TILE;
     uint64_t big_tiles = (uint64_t)((M + big - 1) / big) * ((N + big - 1) / big);
     bool large = vk->gemm_large_min_tiles && big_tiles >= vk->gemm_large_min_tiles;
     uint32_t side = large ? big : VK_GEMM_TILE;
-    d->pipe = (enum vk_pipe)((large ? VK_PIPE_MUL_MAT_L : VK_PIPE_MUL_MAT) + w);
+    enum vk_pipe group = tensor_cores ? (large ? VK_PIPE_MUL_MAT_CM_L : VK_PIPE_MUL_MAT_CM)
+                                      : (large ? VK_PIPE_MUL_MAT_L : VK_PIPE_MUL_MAT);
+    d->pipe = (enum vk_pipe)(group + w);
     d->groups[0] = (M + side - 1) / side;
     d->groups[1] = (N + side - 1) / side;
 }

@@ -28,8 +28,10 @@ static bool flush(struct recorder *r, char *err, size_t errlen) {
     struct tl_vk_backend *vk = r->m->vk;
     if (r->open) {
         r->open = false;
+        vk_span_end(vk, vk->cmd);
         vkEndCommandBuffer(vk->cmd);
         bool ok = vk_submit_and_wait(vk, vk->cmd, vk->fence, err, errlen);
+        if (ok) r->st->device_seconds += vk_span_seconds(vk);
         vk_profile_collect(vk);
         vkResetDescriptorPool(vk->dev, vk->desc_pool, 0);
         vk->desc_sets_left = VK_DESC_SETS;
@@ -68,6 +70,7 @@ static bool record_dispatch(struct recorder *r, const struct tl_tensor *t, const
         VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                         .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
         vkBeginCommandBuffer(vk->cmd, &bi);
+        vk_span_begin(vk, vk->cmd);
         vk_profile_begin(vk);
         r->open = true;
     }

@@ -38,6 +38,7 @@ enum vk_pipe {
     VK_PIPE_ATTN_BACK_Q, VK_PIPE_ATTN_BACK_KV,        // flash_attn_back: dq (+ statistics), then dk, dv
     VK_PIPE_LM_SOFTMAX,                               // lm_loss: a chunk's softmax minus the one-hot
     VK_PIPE_PEAK, VK_PIPE_READ,                       // the benchmark's FMA loop and read stream (vk-measure.c)
+    VK_PIPE_PEAK_CM,                                  // ... and tensor-core loop
     VK_PIPE_ATTN_COMBINE,                             // flash_attn: merges the key splits
     VK_PIPE_ADD_SPLITS,                               // mul_mat: adds up the K splits
     VK_PIPE_CPY_Q8_0, VK_PIPE_CPY_Q4_0,               // cpy f32 -> block format (a KV-cache write)
@@ -47,7 +48,9 @@ enum vk_pipe {
     VK_PIPE_MUL_VEC = VK_PIPE_MUL_MAT + VK_W_COUNT,       // GEMV, shared-memory sums
     VK_PIPE_MUL_VEC_SG = VK_PIPE_MUL_VEC + VK_W_COUNT,    // GEMV, subgroup sums
     VK_PIPE_MUL_MAT_L = VK_PIPE_MUL_VEC_SG + VK_W_COUNT,  // tiled GEMM, large tiles
-    VK_PIPE_COUNT = VK_PIPE_MUL_MAT_L + VK_W_COUNT,
+    VK_PIPE_MUL_MAT_CM = VK_PIPE_MUL_MAT_L + VK_W_COUNT,  // tiled GEMM on tensor cores (not f32, bf16)
+    VK_PIPE_MUL_MAT_CM_L = VK_PIPE_MUL_MAT_CM + VK_W_COUNT,   // the same, large tiles
+    VK_PIPE_COUNT = VK_PIPE_MUL_MAT_CM_L + VK_W_COUNT,
 };
 
 #define VK_MAX_BINDINGS 10
@@ -86,6 +89,7 @@ struct tl_vk_backend {
     VkDeviceSize     max_range;                        // maxStorageBufferRange
     uint32_t         max_groups;                       // maxComputeWorkGroupCount[0..1]
     bool             use_subgroups;                    // subgroup arithmetic, unless LONGVL_VK_NO_SUBGROUPS
+    bool             use_coopmat;                      // tensor-core GEMM (info.coopmat), unless LONGVL_VK_NO_COOPMAT
     bool             shared_32k;                       // 32 KiB of shared memory: tiled attention, large GEMM tiles
     uint32_t         gemm_large_min_tiles;             // 0: no large-tile GEMM
     bool             no_map;                           // LONGVL_VK_NO_MAP: never map device blocks
@@ -96,6 +100,8 @@ struct tl_vk_backend {
     struct vk_pipeline pipes[VK_PIPE_COUNT];
     uint32_t         timestamp_bits;                   // the queue's timestampValidBits
     struct vk_profile *profile;                        // LONGVL_VK_PROFILE (vk-profile.c); NULL: off
+    VkQueryPool      span_pool;                        // a command buffer's first and last timestamp
+    double           tick_seconds;                     // timestampPeriod
 };
 
 bool vk_check(VkResult r, const char *what, char *err, size_t errlen);
@@ -107,6 +113,12 @@ void vk_profile_mark(struct tl_vk_backend *vk, const char *label);    // after a
 void vk_profile_collect(struct tl_vk_backend *vk);                    // after the submit ran
 void vk_profile_compute_done(struct tl_vk_backend *vk, double wall_seconds);
 void vk_profile_report(struct tl_vk_backend *vk);
+// The device time of a command buffer (tl_vk_stats.device_seconds, the benchmark's
+// references): timestamps at its start and end, read after the submit (0 without
+// timestamps).
+void vk_span_begin(struct tl_vk_backend *vk, VkCommandBuffer cmd);   // cmd began
+void vk_span_end(struct tl_vk_backend *vk, VkCommandBuffer cmd);     // before cmd ends
+double vk_span_seconds(struct tl_vk_backend *vk);                    // after the submit ran
 // Submits a recorded command buffer, waits for it, and resets it and the fence.
 bool vk_submit_and_wait(struct tl_vk_backend *vk, VkCommandBuffer cmd, VkFence fence, char *err, size_t errlen);
 bool vk_memory_init(struct tl_vk_backend *vk, char *err, size_t errlen);
@@ -244,7 +256,11 @@ void vk_add_splits(struct tl_vk_mirror *m, struct vk_plan *plan, const struct vk
                    const struct tl_tensor *t, uint32_t extra, uint32_t n, uint32_t splits);
 // The tiled GEMM of weight type w (enum vk_weight) over an M x N output per batch: the
 // pipeline (small or large tiles) and the groups of dims 0-1.
-void vk_gemm_tiles(const struct tl_vk_backend *vk, struct vk_dispatch *d, int w, uint32_t M, uint32_t N);
+void vk_gemm_tiles(const struct tl_vk_backend *vk, struct vk_dispatch *d, int w, uint32_t M, uint32_t N,
+                   bool tensor_cores);
+// Whether a product with weights w and N columns runs on the tensor cores (mul_mat_cm.comp,
+// operands rounded to f16): only mul_mat nodes' GEMMs, never the loss's or the gradients'.
+bool vk_gemm_on_tensor_cores(const struct tl_vk_backend *vk, int w, int64_t N);
 // The attention shaders' shared push constants (vk-ops.c): shapes, q/k/v strides and
 // offsets; then, after each shader's own offsets, the mask of attention node t.
 void vk_push_attn_shapes(struct vk_dispatch *d, const struct tl_tensor *q, const struct tl_tensor *k,

@@ -1,19 +1,25 @@
 // The device's own limits, measured for the benchmark's ratios: copy bandwidth
-// (vkCmdCopyBuffer between two device buffers), read bandwidth (shaders/read.comp) and
-// FMA throughput (shaders/peak.comp).
+// (vkCmdCopyBuffer between two device buffers), read bandwidth (shaders/read.comp), FMA
+// throughput (shaders/peak.comp) and the tensor cores' (shaders/peak_cm.comp). Timed by
+// the device's timestamps where the queue has them: a submit's host round trip (~0.5 ms
+// on a shared GPU machine) would halve the bandwidths.
 #include "vk-impl.h"
 
 static void begin(struct tl_vk_backend *vk) {
     VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                     .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
     vkBeginCommandBuffer(vk->copy_cmd, &bi);
+    vk_span_begin(vk, vk->copy_cmd);
 }
 
 static bool end_and_time(struct tl_vk_backend *vk, double *seconds, char *err, size_t errlen) {
+    vk_span_end(vk, vk->copy_cmd);
     vkEndCommandBuffer(vk->copy_cmd);
     double t0 = tl_time_seconds();
     bool ok = vk_submit_and_wait(vk, vk->copy_cmd, vk->copy_fence, err, errlen);
     *seconds = tl_time_seconds() - t0;
+    double device = ok ? vk_span_seconds(vk) : 0;
+    if (device > 0) *seconds = device;
     return ok;
 }
 
@@ -75,13 +81,16 @@ static void reset_sets(struct tl_vk_backend *vk) {
     vk->desc_sets_left = VK_DESC_SETS;
 }
 
-// FMA flop/s: the peak shader over more workgroups until one submit takes >= 0.2 s.
-static bool fma_peak(struct tl_vk_backend *vk, double *out, char *err, size_t errlen) {
+// Flop/s of a peak shader (peak.comp, FMA; peak_cm.comp, tensor cores) doing
+// flops_per_group_step a workgroup a step, over more workgroups until one submit takes
+// >= 0.2 s. Both write 256 floats a workgroup.
+static bool peak(struct tl_vk_backend *vk, enum vk_pipe pipe, double flops_per_group_step, double *out, char *err,
+                 size_t errlen) {
     const uint32_t iters = 4096;
     struct vk_piece d = { .block = -1 };
     uint32_t max_groups = vk->max_groups < 65536 ? vk->max_groups : 65536;
     if (!vk_alloc(vk, (VkDeviceSize)max_groups * 256 * sizeof(float), &d, err, errlen)) return false;
-    const struct vk_pipeline *p = &vk->pipes[VK_PIPE_PEAK];
+    const struct vk_pipeline *p = &vk->pipes[pipe];
     VkDescriptorSet set;
     bool ok = bind_pieces(vk, p, &d, 1, &set, err, errlen);
     struct { uint32_t iters; float a, b; } push = { iters, 0.999f, 1e-3f };
@@ -95,7 +104,7 @@ static bool fma_peak(struct tl_vk_backend *vk, double *out, char *err, size_t er
             ok = end_and_time(vk, &s, err, errlen);
             if (s < best) best = s;
         }
-        double flops = (double)groups * 256 * iters * 64;
+        double flops = (double)groups * iters * flops_per_group_step;
         if (ok && flops / best > *out) *out = flops / best;
         if (best >= 0.2) break;
     }
@@ -136,7 +145,10 @@ static bool read_bandwidth(struct tl_vk_backend *vk, VkDeviceSize bytes, double 
 
 bool tl_vk_measure_limits(struct tl_vk_backend *vk, size_t copy_bytes, struct tl_vk_limits *out, char *err,
                           size_t errlen) {
+    out->tensor_flops_per_s = 0;
     return copy_bandwidth(vk, copy_bytes, &out->copy_bytes_per_s, err, errlen) &&
            read_bandwidth(vk, copy_bytes, &out->read_bytes_per_s, err, errlen) &&
-           fma_peak(vk, &out->fma_flops_per_s, err, errlen);
+           peak(vk, VK_PIPE_PEAK, 256 * 64, &out->fma_flops_per_s, err, errlen) &&   // 8 vec4 FMAs a thread
+           (!vk->use_coopmat ||   // 8 subgroups, 4 products of 16 x 16 x 16 each
+            peak(vk, VK_PIPE_PEAK_CM, 8 * 4 * 16 * 16 * 16 * 2, &out->tensor_flops_per_s, err, errlen));
 }

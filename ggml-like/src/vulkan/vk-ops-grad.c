@@ -162,7 +162,7 @@ static bool prep_attn_back(struct tl_vk_mirror *m, const struct tl_tensor *t, st
 static void push_gemm(const struct tl_vk_backend *vk, struct vk_dispatch *d, int w, struct vk_gemm g) {
     g.b2 = g.b3 = g.r2 = g.r3 = 1;
     vk_push_gemm(d, &g);
-    vk_gemm_tiles(vk, d, w, g.M, g.N);
+    vk_gemm_tiles(vk, d, w, g.M, g.N, false);
     d->groups[2] = 1;
 }
 

@@ -239,11 +239,13 @@ static void prep_cpy(struct tl_vk_mirror *m, const struct tl_tensor *t, struct v
 // Up to VK_GEMV_MAX_N columns: one workgroup per weight row (mul_vec.comp); more:
 // register tiles (mul_mat.comp), K split when the output is small (vk_gemm_split) and
 // allowed. Both take the same bindings and push constants. t = a x b, as views of the
-// node's tensors when the node is done in parts.
+// node's tensors when the node is done in parts; tensor_cores is the node's choice
+// (vk_gemm_on_tensor_cores), so that all its parts round alike.
 static bool prep_mul_mat_part(struct tl_vk_mirror *m, const struct tl_tensor *t, const struct tl_tensor *a,
-                              const struct tl_tensor *b, bool allow_k_split, struct vk_plan *plan, char *err, size_t errlen) {
+                              const struct tl_tensor *b, bool allow_k_split, bool tensor_cores, struct vk_plan *plan,
+                              char *err, size_t errlen) {
     int w = vk_weight_index(m->vk, a->type);
-    bool gemv = b->ne[1] <= VK_GEMV_MAX_N;
+    bool gemv = b->ne[1] <= VK_GEMV_MAX_N && !tensor_cores;
     uint32_t batches = (uint32_t)(b->ne[2] * b->ne[3]);
     struct vk_gemm g = { .K = (uint32_t)a->ne[0], .M = (uint32_t)a->ne[1], .N = (uint32_t)b->ne[1],
                          .b2 = (uint32_t)b->ne[2], .b3 = (uint32_t)b->ne[3],
@@ -271,7 +273,7 @@ static bool prep_mul_mat_part(struct tl_vk_mirror *m, const struct tl_tensor *t,
         d->pipe = (enum vk_pipe)((m->vk->use_subgroups ? VK_PIPE_MUL_VEC_SG : VK_PIPE_MUL_VEC) + w);
         vk_flat_groups(m->vk, d, (uint64_t)a->ne[1], 1);
     } else {
-        vk_gemm_tiles(m->vk, d, w, g.M, g.N);
+        vk_gemm_tiles(m->vk, d, w, g.M, g.N, tensor_cores);
     }
     d->groups[2] = batches * splits;
     if (part) vk_add_splits(m, plan, part, t, 0, (uint32_t)n_out, splits);
@@ -322,8 +324,8 @@ bool vk_fits(const struct tl_vk_backend *vk, const struct tl_tensor *t) {
 
 // One batch of a product in parts (mul_mat_parts): views of a, b and t.
 static bool prep_mul_mat_batch(struct tl_vk_mirror *m, const struct tl_tensor *t, const struct tl_tensor *a,
-                               const struct tl_tensor *b, int64_t rows, int64_t cols, struct vk_plan *plan, char *err,
-                               size_t errlen) {
+                               const struct tl_tensor *b, int64_t rows, int64_t cols, bool tensor_cores,
+                               struct vk_plan *plan, char *err, size_t errlen) {
     for (int64_t m0 = 0; m0 < a->ne[1]; m0 += rows)
         for (int64_t n0 = 0; n0 < b->ne[1]; n0 += cols) {
             struct tl_tensor ap = *a, bp = *b, dp = *t;   // views: only data and shape differ
@@ -334,7 +336,7 @@ static bool prep_mul_mat_batch(struct tl_vk_mirror *m, const struct tl_tensor *t
             dp.data = (char *)t->data + n0 * t->nb[1] + m0 * t->nb[0];
             dp.ne[0] = ap.ne[1];
             dp.ne[1] = bp.ne[1];
-            if (!prep_mul_mat_part(m, &dp, &ap, &bp, false, plan, err, errlen)) return false;
+            if (!prep_mul_mat_part(m, &dp, &ap, &bp, false, tensor_cores, plan, err, errlen)) return false;
         }
     return true;
 }
@@ -343,13 +345,14 @@ static bool prep_mul_mat(struct tl_vk_mirror *m, const struct tl_tensor *t, stru
                          size_t errlen) {
     const struct tl_tensor *a = t->src[0], *b = t->src[1];
     int64_t rows, cols;
+    bool tensor_cores = vk_gemm_on_tensor_cores(m->vk, vk_weight_index(m->vk, a->type), b->ne[1]);
     if (binds_whole(m->vk, t) || !mul_mat_parts(m->vk, t, &rows, &cols))
-        return prep_mul_mat_part(m, t, a, b, true, plan, err, errlen);
+        return prep_mul_mat_part(m, t, a, b, true, tensor_cores, plan, err, errlen);
     const int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3];   // a broadcast over b's batches
     for (int64_t i3 = 0; i3 < b->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < b->ne[2]; i2++) {
             struct tl_tensor ab = batch_view(a, i2 / r2, i3 / r3), bb = batch_view(b, i2, i3), tb = batch_view(t, i2, i3);
-            if (!prep_mul_mat_batch(m, &tb, &ab, &bb, rows, cols, plan, err, errlen)) return false;
+            if (!prep_mul_mat_batch(m, &tb, &ab, &bb, rows, cols, tensor_cores, plan, err, errlen)) return false;
         }
     return true;
 }

@@ -14,6 +14,8 @@ struct pipe_def {
     bool needs_f16;        // storageBuffer16BitAccess
     bool needs_subgroups;  // subgroup arithmetic in compute shaders
     bool needs_shared_32k; // 32 KiB of shared memory (the tiled GEMM's large variant, tiled attention)
+    bool needs_coopmat;    // tensor cores (use_coopmat)
+    bool absent;           // no such variant (the tensor-core GEMM of f32 and bf16 weights)
 };
 
 static const struct pipe_def fixed_defs[] = {
@@ -36,6 +38,7 @@ static const struct pipe_def fixed_defs[] = {
     [VK_PIPE_LM_SOFTMAX] = { "lm_softmax", 4 },
     [VK_PIPE_PEAK] = { "peak", 1 },
     [VK_PIPE_READ] = { "read", 2 },
+    [VK_PIPE_PEAK_CM] = { "peak_cm", 1, .needs_coopmat = true },
     [VK_PIPE_ATTN_COMBINE] = { "attn_combine", 2 },
     [VK_PIPE_ADD_SPLITS] = { "add_splits", 2 },
     [VK_PIPE_CPY_Q8_0] = { "cpy_f32_q8_0", 2, true },   // 16-bit stores
@@ -66,11 +69,13 @@ static struct pipe_def pipe_def(enum vk_pipe id) {
         return d;
     }
     int group = (id - VK_PIPE_MUL_MAT) / VK_W_COUNT, w = (id - VK_PIPE_MUL_MAT) % VK_W_COUNT;
-    static const char *const prefix[4] = { "mul_mat", "mul_vec", "mul_vec_sg", "mul_mat_l" };
+    static const char *const prefix[6] = { "mul_mat", "mul_vec", "mul_vec_sg", "mul_mat_l", "mul_mat_cm", "mul_mat_cm_l" };
     snprintf(d.name, sizeof d.name, "%s_%s", prefix[group], weights[w]);
     d.needs_f16 = w == VK_W_F16;
     d.needs_subgroups = group == 2;
-    d.needs_shared_32k = group == 3;
+    d.needs_shared_32k = group >= 3;   // (the tensor-core tiles: info.coopmat checks for their 44 KiB)
+    d.needs_coopmat = group >= 4;
+    d.absent = d.needs_coopmat && (w == VK_W_F32 || w == VK_W_BF16);
     return d;
 }
 
@@ -143,6 +148,7 @@ bool vk_pipelines_init(struct tl_vk_backend *vk, char *err, size_t errlen) {
         if (def.needs_f16 && !vk->info.fp16_storage) continue;    // those ops run on the CPU
         if (def.needs_subgroups && !vk->use_subgroups) continue;   // the shared-memory variant runs
         if (def.needs_shared_32k && !vk->shared_32k) continue;       // smaller tiles, or the CPU
+        if ((def.needs_coopmat && !vk->use_coopmat) || def.absent) continue;   // the f32 tiles
         if (!create_pipeline(vk, (enum vk_pipe)i, err, errlen)) return false;
     }
     VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = VK_DESC_SETS * VK_MAX_BINDINGS };

@@ -29,6 +29,12 @@ struct vk_profile {
 };
 
 void vk_profile_init(struct tl_vk_backend *vk, uint32_t timestamp_bits, float period_ns) {
+    vk->tick_seconds = period_ns * 1e-9;
+    if (timestamp_bits) {
+        VkQueryPoolCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                     .queryCount = 2 };
+        if (vkCreateQueryPool(vk->dev, &qi, NULL, &vk->span_pool) != VK_SUCCESS) vk->span_pool = VK_NULL_HANDLE;
+    }
     const char *env = getenv("LONGVL_VK_PROFILE");
     if (!env || !*env || !strcmp(env, "0")) return;
     if (timestamp_bits == 0) {
@@ -95,7 +101,27 @@ static int by_time(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
+void vk_span_begin(struct tl_vk_backend *vk, VkCommandBuffer cmd) {
+    if (!vk->span_pool) return;
+    vkCmdResetQueryPool(cmd, vk->span_pool, 0, 2);
+    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, vk->span_pool, 0);
+}
+
+void vk_span_end(struct tl_vk_backend *vk, VkCommandBuffer cmd) {
+    if (vk->span_pool) vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vk->span_pool, 1);
+}
+
+double vk_span_seconds(struct tl_vk_backend *vk) {
+    uint64_t ts[2];
+    if (!vk->span_pool || vkGetQueryPoolResults(vk->dev, vk->span_pool, 0, 2, sizeof ts, ts, sizeof ts[0],
+                                                VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) != VK_SUCCESS)
+        return 0;
+    return ts[1] > ts[0] ? (double)(ts[1] - ts[0]) * vk->tick_seconds : 0;
+}
+
 void vk_profile_report(struct tl_vk_backend *vk) {
+    if (vk->span_pool) vkDestroyQueryPool(vk->dev, vk->span_pool, NULL);
+    vk->span_pool = VK_NULL_HANDLE;
     struct vk_profile *p = vk->profile;
     if (!p) return;
     double busy = 0;
