@@ -44,7 +44,8 @@ enum vk_pipe {
     VK_PIPE_CPY_Q8_0, VK_PIPE_CPY_Q4_0,               // cpy f32 -> block format (a KV-cache write)
     VK_PIPE_FLASH_ATTN,                               // + enum vk_kv: a query row a workgroup
     VK_PIPE_FLASH_ATTN_TILE = VK_PIPE_FLASH_ATTN + VK_KV_COUNT,   // + enum vk_kv: blocks of queries
-    VK_PIPE_MUL_MAT = VK_PIPE_FLASH_ATTN_TILE + VK_KV_COUNT,      // + enum vk_weight: tiled GEMM
+    VK_PIPE_FLASH_ATTN_GQA = VK_PIPE_FLASH_ATTN_TILE + VK_KV_COUNT,   // + enum vk_kv: a query's KV-head group
+    VK_PIPE_MUL_MAT = VK_PIPE_FLASH_ATTN_GQA + VK_KV_COUNT,       // + enum vk_weight: tiled GEMM
     VK_PIPE_MUL_VEC = VK_PIPE_MUL_MAT + VK_W_COUNT,       // GEMV, shared-memory sums
     VK_PIPE_MUL_VEC_SG = VK_PIPE_MUL_VEC + VK_W_COUNT,    // GEMV, subgroup sums
     VK_PIPE_MUL_MAT_L = VK_PIPE_MUL_VEC_SG + VK_W_COUNT,  // tiled GEMM, large tiles

@@ -422,30 +422,38 @@ void vk_push_attn_mask(struct vk_dispatch *d, const struct tl_tensor *t, uint32_
 #define VK_ATTN_BLOCK_Q     64     // flash_attn_tile.comp's BQ: queries a workgroup
 #define VK_ATTN_BLOCK_MAX_D 128    // ... and its largest head
 #define VK_ATTN_BLOCK_MIN_Q 16     // from this many queries a head on, blocks of queries
+#define VK_ATTN_GQA_TILE    128    // flash_attn_gqa.comp's TILE and largest head ...
+#define VK_ATTN_GQA_MAX_G   8      // ... and its largest group of query heads a KV head
 
 // Many queries (prefill, training): blocks of VK_ATTN_BLOCK_Q queries of one head a
-// workgroup (flash_attn_tile.comp). Otherwise one workgroup per (query, head, batch) and
-// key split; few rows over many keys (decoding) split the keys, each split's partial
+// workgroup (flash_attn_tile.comp). Otherwise (decoding) one workgroup per (query, KV
+// head, batch) for all the query heads of its group (flash_attn_gqa.comp), or per (query,
+// head, batch) where the group or head is larger than that kernel takes
+// (flash_attn.comp); few rows over many keys split the keys too, each split's partial
 // softmax going to a scratch that attn_combine.comp merges into t. Segments bind q in
 // their place when absent.
 static bool prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, struct vk_plan *plan, char *err,
                             size_t errlen) {
     const struct tl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *sq = t->src[3], *sk = t->src[4];
     uint64_t rows = (uint64_t)(q->ne[1] * q->ne[2] * q->ne[3]), Nk = (uint64_t)k->ne[1];
+    uint64_t group = (uint64_t)(q->ne[2] / k->ne[2]);
     bool blocks = m->vk->shared_32k && q->ne[1] >= VK_ATTN_BLOCK_MIN_Q && q->ne[0] <= VK_ATTN_BLOCK_MAX_D;
-    uint64_t want = (VK_ATTN_GROUPS + rows - 1) / rows, most = (Nk + VK_ATTN_MIN_SPLIT - 1) / VK_ATTN_MIN_SPLIT;
+    bool gqa = !blocks && group <= VK_ATTN_GQA_MAX_G && q->ne[0] <= VK_ATTN_GQA_TILE;
+    uint64_t units = gqa ? rows / group : rows, tile = gqa ? VK_ATTN_GQA_TILE : VK_ATTN_TILE;   // workgroups a split
+    uint64_t want = (VK_ATTN_GROUPS + units - 1) / units, most = (Nk + VK_ATTN_MIN_SPLIT - 1) / VK_ATTN_MIN_SPLIT;
     uint64_t n_split = blocks ? 1 : want < most ? want : most > 0 ? most : 1;
     // whole tiles per split; rounding up may leave fewer splits than asked for
-    uint64_t split_keys = ((Nk + n_split - 1) / n_split + VK_ATTN_TILE - 1) / VK_ATTN_TILE * VK_ATTN_TILE;
+    uint64_t split_keys = ((Nk + n_split - 1) / n_split + tile - 1) / tile * tile;
     if (split_keys > 0) n_split = (Nk + split_keys - 1) / split_keys;
-    else split_keys = VK_ATTN_TILE;   // no keys: one split, which writes zeros
+    else split_keys = tile;   // no keys: one split, which writes zeros
     struct vk_piece *part = NULL;
     if (n_split > 1) {
         part = vk_plan_scratch(m->vk, plan, n_split * rows * (size_t)(q->ne[0] + 2) * sizeof(float), err, errlen);
         if (!part) return false;
     }
     struct vk_dispatch *d = vk_plan_add(plan);
-    d->pipe = (enum vk_pipe)((blocks ? VK_PIPE_FLASH_ATTN_TILE : VK_PIPE_FLASH_ATTN) + kv_index(m->vk, k->type));
+    d->pipe = (enum vk_pipe)((blocks ? VK_PIPE_FLASH_ATTN_TILE : gqa ? VK_PIPE_FLASH_ATTN_GQA : VK_PIPE_FLASH_ATTN) +
+                             kv_index(m->vk, k->type));
     uint32_t oq = vk_bind(m, d, q, false), ok = vk_bind(m, d, k, false), ov = vk_bind(m, d, v, false);
     uint32_t osq = vk_bind(m, d, sq ? sq : q, false), osk = vk_bind(m, d, sk ? sk : q, false);
     uint32_t od = vk_bind(m, d, t, true);
@@ -460,7 +468,7 @@ static bool prep_flash_attn(struct tl_vk_mirror *m, const struct tl_tensor *t, s
         uint64_t per_head = ((uint64_t)q->ne[1] + VK_ATTN_BLOCK_Q - 1) / VK_ATTN_BLOCK_Q;
         vk_flat_groups(m->vk, d, per_head * (uint64_t)(q->ne[2] * q->ne[3]), 1);
     } else {
-        vk_flat_groups(m->vk, d, rows * n_split, 1);
+        vk_flat_groups(m->vk, d, units * n_split, 1);
     }
     if (!part) return true;
     struct vk_dispatch *c = vk_plan_add(plan);

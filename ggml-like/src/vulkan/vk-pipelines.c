@@ -60,12 +60,12 @@ static struct pipe_def pipe_def(enum vk_pipe id) {
     }
     if (id < VK_PIPE_FLASH_ATTN) return fixed_defs[id];
     if (id < VK_PIPE_MUL_MAT) {
-        bool tile = id >= VK_PIPE_FLASH_ATTN_TILE;
-        int kv = id - (tile ? VK_PIPE_FLASH_ATTN_TILE : VK_PIPE_FLASH_ATTN);
-        snprintf(d.name, sizeof d.name, "flash_attn_%s%s", tile ? "tile_" : "", kvs[kv]);
+        int kind = (id - VK_PIPE_FLASH_ATTN) / VK_KV_COUNT, kv = (id - VK_PIPE_FLASH_ATTN) % VK_KV_COUNT;
+        static const char *const kinds[3] = { "", "tile_", "gqa_" };
+        snprintf(d.name, sizeof d.name, "flash_attn_%s%s", kinds[kind], kvs[kv]);
         d.n_bindings = 7;
         d.needs_f16 = kv == VK_KV_F16;
-        d.needs_shared_32k = tile;
+        d.needs_shared_32k = kind == 1;
         return d;
     }
     int group = (id - VK_PIPE_MUL_MAT) / VK_W_COUNT, w = (id - VK_PIPE_MUL_MAT) % VK_W_COUNT;
