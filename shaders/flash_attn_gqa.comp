@@ -38,6 +38,17 @@ vec4 k4_at(uint row, uint e) { return vec4(k_at(row, e), k_at(row, e + 1u), k_at
 bool k_vectors(uint kbase) { return p.D % 4u == 0u; }   // (block rows: D is a multiple of 32)
 #endif
 
+vec4 q4(uint g, uint e) { return vec4(qs[g][e], qs[g][e + 1u], qs[g][e + 2u], qs[g][e + 3u]); }
+
+// Key jj of the tile into every head's sum and output dim: its weight times its value ve.
+void add_value(uint jj, float ve, uint G, inout float l[MAX_G], inout float acc[MAX_G]) {
+    [[unroll]] for (uint g = 0; g < MAX_G; g++) {
+        float pj = g < G ? ps[g][jj] : 0.0;
+        l[g] += pj;
+        acc[g] += pj * ve;
+    }
+}
+
 void main() {
     uint flat_id = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
     uint hkv = p.Hq / p.group, units = hkv * p.Nq * p.B, u = flat_id % units, split = flat_id / units;
@@ -77,10 +88,16 @@ void main() {
         if (visible) {
             uint krow = kbase + uint(j) * p.nb_k[0];
             if (k_vectors(kbase)) {
-                for (uint e = 0; e < p.D; e += 4u) {
+                uint e = 0;
+                for (; e + 32u <= p.D; e += 32u) {   // 8 loads in flight, not one
+                    vec4 ke[8];
+                    [[unroll]] for (uint c = 0; c < 8u; c++) ke[c] = k4_at(krow, e + 4u * c);
+                    [[unroll]] for (uint c = 0; c < 8u; c++)
+                        [[unroll]] for (uint g = 0; g < MAX_G; g++) s[g] += dot(q4(g, e + 4u * c), ke[c]);
+                }
+                for (; e < p.D; e += 4u) {
                     vec4 ke = k4_at(krow, e);
-                    [[unroll]] for (uint g = 0; g < MAX_G; g++)
-                        s[g] += dot(vec4(qs[g][e], qs[g][e + 1u], qs[g][e + 2u], qs[g][e + 3u]), ke);
+                    [[unroll]] for (uint g = 0; g < MAX_G; g++) s[g] += dot(q4(g, e), ke);
                 }
             } else {
                 for (uint e = 0; e < p.D; e++) {
@@ -109,14 +126,13 @@ void main() {
             l[g] *= corr[g];
             acc[g] *= corr[g];
         }
-        for (uint jj = 0; jj < n; jj++) {
-            float ve = t < p.D ? v_at(vbase + uint(j0 + int(jj)) * p.nb_v[0], t) : 0.0;
-            [[unroll]] for (uint g = 0; g < MAX_G; g++) {
-                float pj = g < G ? ps[g][jj] : 0.0;
-                l[g] += pj;
-                acc[g] += pj * ve;
-            }
+        uint jj = 0;
+        for (; jj + 8u <= n; jj += 8u) {   // 8 value rows in flight, not one
+            float ve[8];
+            [[unroll]] for (uint c = 0; c < 8u; c++) ve[c] = t < p.D ? v_at(vbase + uint(j0 + int(jj + c)) * p.nb_v[0], t) : 0.0;
+            [[unroll]] for (uint c = 0; c < 8u; c++) add_value(jj + c, ve[c], G, l, acc);
         }
+        for (; jj < n; jj++) add_value(jj, t < p.D ? v_at(vbase + uint(j0 + int(jj)) * p.nb_v[0], t) : 0.0, G, l, acc);
         barrier();   // the next tile overwrites ps
     }
     uint rows = p.Hq * p.Nq * p.B;
