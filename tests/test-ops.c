@@ -148,7 +148,7 @@ static struct tl_tensor *case_mul_mat(struct tl_context *ctx, int v) {
     int64_t K = rng_int(1, 300), M = rng_int(1, 100), N;
     int64_t a2 = 1, a3 = 1, b2 = 1, b3 = 1;
     switch (v / 3) {
-    case 0: N = 1; break;                         // GEMV
+    case 0: N = 1; K = rng_int(1, 3000); break;   // GEMV (long rows: several unrolled steps a lane)
     case 1: N = rng_int(2, 3); break;             // tiny batch
     case 2: N = rng_int(4, 40); break;            // GEMM
     case 3: N = rng_int(1, 20); a2 = 2; b2 = 4; b3 = 3; break;   // broadcast over 2-3
@@ -169,7 +169,7 @@ static struct tl_tensor *case_mul_mat_q(struct tl_context *ctx, int v) {
     int64_t bs = tl_type_traits(type)->block_size;
     int64_t K = bs * rng_int(1, 768 / bs), M = rng_int(1, 70), N, a2 = 1, b2 = 1;
     switch (v / 4) {
-    case 0: N = rng_int(1, 8); break;     // GEMV
+    case 0: N = rng_int(1, 8); K = bs * rng_int(1, 4096 / bs); break;   // GEMV, rows to 4096
     case 1: N = rng_int(9, 40); break;    // GEMM
     case 2: N = rng_int(1, 12); a2 = 2; b2 = 4; break;   // broadcast over dim 2
     case 3: K = bs * rng_int(1, 256 / bs); M = rng_int(65, 200); N = rng_int(65, 200); break;   // tiles both ways
