@@ -236,6 +236,7 @@ struct tl_vk_backend *tl_vk_backend_new(int device, char *err, size_t errlen) {
         tl_vk_backend_free(vk);
         return NULL;
     }
+    vk_span_init(vk, vk->timestamp_bits, props.limits.timestampPeriod);
     vk_profile_init(vk, vk->timestamp_bits, props.limits.timestampPeriod);
     return vk;
 }
@@ -245,6 +246,7 @@ void tl_vk_backend_free(struct tl_vk_backend *vk) {
     if (vk->dev) {
         vkDeviceWaitIdle(vk->dev);
         vk_profile_report(vk);
+        vk_span_free(vk);
         vk_pipelines_free(vk);
         vk_memory_free(vk);
         if (vk->fence) vkDestroyFence(vk->dev, vk->fence, NULL);

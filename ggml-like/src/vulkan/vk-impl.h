@@ -117,6 +117,8 @@ void vk_profile_report(struct tl_vk_backend *vk);
 // The device time of a command buffer (tl_vk_stats.device_seconds, the benchmark's
 // references): timestamps at its start and end, read after the submit (0 without
 // timestamps).
+void vk_span_init(struct tl_vk_backend *vk, uint32_t timestamp_bits, float period_ns);
+void vk_span_free(struct tl_vk_backend *vk);
 void vk_span_begin(struct tl_vk_backend *vk, VkCommandBuffer cmd);   // cmd began
 void vk_span_end(struct tl_vk_backend *vk, VkCommandBuffer cmd);     // before cmd ends
 double vk_span_seconds(struct tl_vk_backend *vk);                    // after the submit ran

@@ -3,6 +3,8 @@
 // since the one before it finished, under a label (the op and its types). The table goes
 // to stderr when the backend is freed, with the host's wall time inside tl_vk_compute,
 // so the gap between the two (submits, uploads, CPU fallbacks) shows too.
+// Always on: the span of each command buffer (vk_span_*), two timestamps, for
+// tl_vk_stats.device_seconds and the benchmark's references.
 #include "vk-impl.h"
 
 #include <stdio.h>
@@ -28,13 +30,15 @@ struct vk_profile {
     long                  computes;
 };
 
-void vk_profile_init(struct tl_vk_backend *vk, uint32_t timestamp_bits, float period_ns) {
+void vk_span_init(struct tl_vk_backend *vk, uint32_t timestamp_bits, float period_ns) {
     vk->tick_seconds = period_ns * 1e-9;
-    if (timestamp_bits) {
-        VkQueryPoolCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,
-                                     .queryCount = 2 };
-        if (vkCreateQueryPool(vk->dev, &qi, NULL, &vk->span_pool) != VK_SUCCESS) vk->span_pool = VK_NULL_HANDLE;
-    }
+    if (!timestamp_bits) return;
+    VkQueryPoolCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                 .queryCount = 2 };
+    if (vkCreateQueryPool(vk->dev, &qi, NULL, &vk->span_pool) != VK_SUCCESS) vk->span_pool = VK_NULL_HANDLE;
+}
+
+void vk_profile_init(struct tl_vk_backend *vk, uint32_t timestamp_bits, float period_ns) {
     const char *env = getenv("LONGVL_VK_PROFILE");
     if (!env || !*env || !strcmp(env, "0")) return;
     if (timestamp_bits == 0) {
@@ -119,9 +123,12 @@ double vk_span_seconds(struct tl_vk_backend *vk) {
     return ts[1] > ts[0] ? (double)(ts[1] - ts[0]) * vk->tick_seconds : 0;
 }
 
-void vk_profile_report(struct tl_vk_backend *vk) {
+void vk_span_free(struct tl_vk_backend *vk) {
     if (vk->span_pool) vkDestroyQueryPool(vk->dev, vk->span_pool, NULL);
     vk->span_pool = VK_NULL_HANDLE;
+}
+
+void vk_profile_report(struct tl_vk_backend *vk) {
     struct vk_profile *p = vk->profile;
     if (!p) return;
     double busy = 0;
