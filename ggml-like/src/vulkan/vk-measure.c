@@ -1,8 +1,8 @@
 // The device's own limits, measured for the benchmark's ratios: copy bandwidth
 // (vkCmdCopyBuffer between two device buffers), read bandwidth (shaders/read.comp), FMA
 // throughput (shaders/peak.comp) and the tensor cores' (shaders/peak_cm.comp). Timed by
-// the device's timestamps where the queue has them: a submit's host round trip (~0.5 ms
-// on a shared GPU machine) would halve the bandwidths.
+// the device's timestamps where the queue has them, so a submit's host round trip does
+// not count.
 #include "vk-impl.h"
 
 static void begin(struct tl_vk_backend *vk) {
