@@ -38,6 +38,9 @@ static const struct preset presets[] = {
     // vocab covers the real tokenizer (151,669 ids incl. the added tokens) like the 3B's 151,936
     { "tiny", 151936, 64, 2, 4, 2, 128, { 2, 3, 3 }, 32, 4, 2, 48, 2 },
     { "small", 151936, 256, 4, 8, 2, 512, { 4, 6, 6 }, 128, 8, 4, 256, 4 },
+    // small with a 2,304-wide FFN: FFN-down rows of 9 K-quant blocks, which the CPU holds
+    // 8 blocks to a group (Q4_K_X8, Q5_K_X8) plus a tail of one (test-quant-model)
+    { "wide", 151936, 256, 4, 8, 2, 2304, { 4, 6, 6 }, 128, 8, 4, 256, 4 },
     { "bench", 151936, 2048, 8, 16, 2, 11008, { 16, 24, 24 }, 1280, 4, 16, 3420, 2 },
 };
 
@@ -313,7 +316,7 @@ bool make_tiny_checkpoint(const struct make_tiny_options *o, char *err, size_t e
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (!strcmp(presets[i].name, o->preset)) p = &presets[i];
     if (!p) {
-        tl_errorf(err, errlen, "unknown preset '%s' (tiny, small or bench)", o->preset);
+        tl_errorf(err, errlen, "unknown preset '%s' (tiny, small, wide or bench)", o->preset);
         return false;
     }
     if (o->shards < 1 || o->shards > 99) {

@@ -13,7 +13,7 @@
 
 struct make_tiny_options {
     const char  *out_dir;        // created if missing
-    const char  *preset;         // "tiny", "small" or "bench" (about 2.5 GiB in bf16)
+    const char  *preset;         // "tiny", "small", "wide" (small, FFN 2304) or "bench" (about 2.5 GiB in bf16)
     const char  *tokenizer_dir;  // holds tokenizer.json and tokenizer_config.json
     enum tl_type dtype;          // of every tensor, like the hub's bf16 checkpoints
     int          shards;         // 1: model.safetensors; more: an index and N shards

@@ -67,7 +67,7 @@ int verb_convert(int argc, char **argv) {
 }
 
 static int tiny_usage(FILE *f, int rc) {
-    fprintf(f, "usage: longvl make-tiny OUT_DIR [--preset tiny|small|bench] [--dtype bf16|f16|f32]\n"
+    fprintf(f, "usage: longvl make-tiny OUT_DIR [--preset tiny|small|wide|bench] [--dtype bf16|f16|f32]\n"
                "                        [--shards N] [--layout hub|new] [--tied] [--seed N] [--tokenizer DIR]\n\n"
                "Writes a randomly initialised Qwen2.5-VL checkpoint in HuggingFace's layout: config.json,\n"
                "preprocessor_config.json, the real Qwen tokenizer, safetensors shards and their index.\n"

@@ -150,26 +150,31 @@ static float *text_model_logits(const struct qwen25vl_text_model *m, const int32
     return ok ? out : NULL;
 }
 
-// The CPU layout of a Q4_0 or Q4_1 model (qwen25vl_text_use_cpu_layouts): the weights
-// whose rows are a multiple of 512 (here FFN-down, K = 512) become Q4_0_X16 / Q4_1_X16 and
-// the others (K = 256) stay; the logits equal the file layout's up to the order of float
-// rounding (the integer block sums are the same).
-static void test_cpu_layout(const char *path, enum tl_type file_type, const int32_t *tokens, int n) {
+// The CPU layout of a quantized model (qwen25vl_text_use_cpu_layouts): the weights whose
+// rows are long enough for their format's layout (tl_type_interleaved: Q4_0/Q4_1 rows of
+// 512 or more, Q4_K/Q5_K of 2048 or more; here FFN-down) change type, the others stay; the
+// logits equal the file layout's up to the order of float rounding (the integer block
+// sums are the same). `moved` is how many FFN-down weights must move.
+static void test_cpu_layout(const char *path, const char *scheme, int want_moved, const int32_t *tokens, int n) {
     char err[512] = "";
-    const enum tl_type x16 = tl_type_interleaved(file_type, 512);
     struct qwen25vl_text_model file, cpu;
     bool ok = qwen25vl_text_load(&file, path, err, sizeof err) && qwen25vl_text_load(&cpu, path, err, sizeof err) &&
               qwen25vl_text_use_cpu_layouts(&cpu, err, sizeof err);
-    check(ok, "%s model loaded twice, once in the CPU layout %s", tl_type_name(file_type), err);
+    check(ok, "%s model loaded twice, once in the CPU layouts %s", scheme, err);
     if (!ok) return;
     int moved = 0, kept = 0;
+    char layouts[128] = "";
     for (uint32_t l = 0; l < cpu.hp.n_layer; l++) {
-        moved += cpu.layers[l].ffn_down->type == x16;
-        kept += cpu.layers[l].wq->type == file_type && cpu.layers[l].ffn_up->type == file_type;
+        const struct tl_tensor *fd = file.layers[l].ffn_down, *cd = cpu.layers[l].ffn_down;
+        enum tl_type layout = tl_type_interleaved(fd->type, fd->ne[0]);
+        moved += layout != fd->type && cd->type == layout;
+        kept += (layout == fd->type) == (cd->type == fd->type) && cpu.layers[l].wq->type == file.layers[l].wq->type &&
+                cpu.layers[l].ffn_up->type == file.layers[l].ffn_up->type;
+        snprintf(layouts + strlen(layouts), sizeof layouts - strlen(layouts), "%s%s", l ? " " : "", tl_type_name(cd->type));
     }
-    check(moved == (int)cpu.hp.n_layer && kept == (int)cpu.hp.n_layer && cpu.output->type == file.output->type,
-          "CPU layout: %d of %u FFN-down weights (K = 512) in %s; Q and FFN-up (K = 256) still %s, the output %s",
-          moved, cpu.hp.n_layer, tl_type_name(x16), tl_type_name(file_type), tl_type_name(cpu.output->type));
+    check(moved == want_moved && kept == (int)cpu.hp.n_layer && cpu.output->type == file.output->type,
+          "%s CPU layouts: %d FFN-down weights (K = %lld) moved (want %d): %s; Q, FFN-up (K = %lld) and the output stay",
+          scheme, moved, (long long)file.layers[0].ffn_down->ne[0], want_moved, layouts, (long long)file.layers[0].wq->ne[0]);
     // The scalar ISA computes both layouts through the file format's reference dot: the
     // same bits. The SIMD kernels of the two layouts scale in different float orders; where
     // that moves an activation across a Q8_0 rounding boundary the next layer sees one code
@@ -280,13 +285,31 @@ int main(int argc, char **argv) {
                   cases[c].min_argmax);
             free(got);
         }
-        if (cases[c].s == QUANT_Q4_0 || cases[c].s == QUANT_Q4_1)
-            test_cpu_layout(qpath, cases[c].s == QUANT_Q4_0 ? TL_Q4_0 : TL_Q4_1, tokens, N);
+        if (cases[c].s == QUANT_Q4_0 || cases[c].s == QUANT_Q4_1)   // FFN-down rows of 512: all 4 in X16
+            test_cpu_layout(qpath, quant_scheme_name(cases[c].s), 4, tokens, N);
         unload(&qm);
         unlink(qpath);
     }
     free(want);
     unload(&ref);
+
+    // The K-quant layouts in a model: the "wide" preset's FFN-down rows (2,304: a group of
+    // 8 blocks and a tail of 1) in Q4_K_M and Q5_K_M, whose layers 0 and 1 keep Q4_K / Q5_K
+    // there (layers 2 and 3 take Q6_K: quant_use_more_bits)
+    snprintf(hf, sizeof hf, "%s/wide-hf", tmpdir);
+    snprintf(prefix, sizeof prefix, "%s/wide", tmpdir);
+    mo.preset = "wide";
+    ok = make_tiny_checkpoint(&mo, err, sizeof err) && convert_qwen25vl(&co, &cr, err, sizeof err);
+    check(ok, "wide checkpoint converted to f32: %s", ok ? cr.text_path : err);
+    const enum quant_scheme k_mixes[] = { QUANT_Q4_K_M, QUANT_Q5_K_M };
+    for (size_t c = 0; ok && c < sizeof k_mixes / sizeof k_mixes[0]; c++) {
+        snprintf(qpath, sizeof qpath, "%s/wide-%s.gguf", tmpdir, quant_scheme_name(k_mixes[c]));
+        struct quantize_options qo = { .in_path = cr.text_path, .out_path = qpath, .scheme = k_mixes[c], .n_threads = 2 };
+        struct quantize_result qr;
+        if (quantize_gguf(&qo, &qr, err, sizeof err)) test_cpu_layout(qpath, quant_scheme_name(k_mixes[c]), 2, tokens, N);
+        else check(0, "quantize the wide model to %s: %s", quant_scheme_name(k_mixes[c]), err);
+        unlink(qpath);
+    }
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
