@@ -63,7 +63,12 @@ struct tl_vk_stats {
     double upload_bytes, download_bytes;
     double device_seconds;            // the device's time in the dispatches: from the start of
                                       // each command buffer to its end, by timestamps (0 where
-                                      // the queue has none); the rest of the call is the host's
+                                      // the queue has none); the rest of the call is the host's:
+    double upload_seconds;            // ... copying the graph's inputs and new leaves up,
+    double record_seconds;            // ... recording the dispatches (descriptor sets included),
+    double submit_seconds;            // ... submitting and waiting (the device time within),
+    double download_seconds;          // ... copying the outputs down,
+    double cpu_node_seconds;          // ... and nodes without a device kernel, with their copies
 };
 
 // Computes g (see the top of this file). n_threads is for nodes that run on the CPU.

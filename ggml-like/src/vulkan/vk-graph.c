@@ -27,6 +27,7 @@ static bool overlaps(const struct vk_binding *a, const struct vk_binding *b) {
 static bool flush(struct recorder *r, char *err, size_t errlen) {
     struct tl_vk_backend *vk = r->m->vk;
     if (r->open) {
+        double t0 = tl_time_seconds();
         r->open = false;
         vk_span_end(vk, vk->cmd);
         vkEndCommandBuffer(vk->cmd);
@@ -36,6 +37,7 @@ static bool flush(struct recorder *r, char *err, size_t errlen) {
         vkResetDescriptorPool(vk->dev, vk->desc_pool, 0);
         vk->desc_sets_left = VK_DESC_SETS;
         r->st->submits++;
+        r->st->submit_seconds += tl_time_seconds() - t0;
         if (!ok) return false;
     }
     for (int i = 0; i < r->n_scratch; i++) vk_release(vk, &r->scratch[i]);
@@ -142,21 +144,31 @@ bool tl_vk_compute(struct tl_vk_mirror *m, struct tl_graph *g, int n_threads, st
     struct tl_vk_stats st = { 0 };
     struct recorder r = { .m = m, .st = &st };
     struct vk_plan plan = { 0 };
-    double t0 = tl_time_seconds();
+    double t0 = tl_time_seconds(), t = t0;
     bool ok = vk_mirror_begin_graph(m, g, &st, err, errlen);
+    st.upload_seconds = tl_time_seconds() - t;
     for (int i = 0; ok && i < g->n_nodes; i++) {
-        struct tl_tensor *t = g->nodes[i];
-        if (t->op == TL_OP_VIEW) continue;
-        if (vk_op_supported(m->vk, t) && vk_fits(m->vk, t)) ok = record(&r, &plan, t, err, errlen);
-        else ok = run_on_cpu(&r, t, n_threads, err, errlen);
+        struct tl_tensor *node = g->nodes[i];
+        if (node->op == TL_OP_VIEW) continue;
+        double submitted = st.submit_seconds;   // a recording may flush when descriptor sets run out
+        t = tl_time_seconds();
+        if (vk_op_supported(m->vk, node) && vk_fits(m->vk, node)) {
+            ok = record(&r, &plan, node, err, errlen);
+            st.record_seconds += tl_time_seconds() - t - (st.submit_seconds - submitted);
+        } else {
+            ok = run_on_cpu(&r, node, n_threads, err, errlen);   // (its flush counts as a submit)
+            st.cpu_node_seconds += tl_time_seconds() - t - (st.submit_seconds - submitted);
+        }
     }
     ok = flush(&r, err, errlen) && ok;
+    t = tl_time_seconds();
     for (int i = 0; ok && i < g->n_nodes; i++) {
-        struct tl_tensor *t = g->nodes[i];
-        if ((t->flags & TL_FLAG_OUTPUT) || i == g->n_nodes - 1) ok = vk_mirror_download(m, t, &st, err, errlen);
+        struct tl_tensor *node = g->nodes[i];
+        if ((node->flags & TL_FLAG_OUTPUT) || i == g->n_nodes - 1) ok = vk_mirror_download(m, node, &st, err, errlen);
     }
+    st.download_seconds = tl_time_seconds() - t;
     vk_mirror_end_graph(m);
-    vk_profile_compute_done(m->vk, tl_time_seconds() - t0);
+    vk_profile_compute_done(m->vk, tl_time_seconds() - t0, &st);
     free(r.pending);
     free(r.scratch);
     vk_plan_free(&plan);

@@ -112,7 +112,7 @@ void vk_profile_init(struct tl_vk_backend *vk, uint32_t timestamp_bits, float pe
 void vk_profile_begin(struct tl_vk_backend *vk);                      // vk->cmd began
 void vk_profile_mark(struct tl_vk_backend *vk, const char *label);    // after a dispatch
 void vk_profile_collect(struct tl_vk_backend *vk);                    // after the submit ran
-void vk_profile_compute_done(struct tl_vk_backend *vk, double wall_seconds);
+void vk_profile_compute_done(struct tl_vk_backend *vk, double wall_seconds, const struct tl_vk_stats *st);
 void vk_profile_report(struct tl_vk_backend *vk);
 // The device time of a command buffer (tl_vk_stats.device_seconds, the benchmark's
 // references): timestamps at its start and end, read after the submit (0 without

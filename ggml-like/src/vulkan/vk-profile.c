@@ -27,6 +27,7 @@ struct vk_profile {
     struct vk_profile_row rows[VK_PROFILE_LABELS];
     int                   n_rows;
     double                compute_wall;       // seconds inside tl_vk_compute
+    struct tl_vk_stats    host;               // the host's parts of that time, summed
     long                  computes;
 };
 
@@ -94,10 +95,16 @@ void vk_profile_collect(struct tl_vk_backend *vk) {
     p->n = 0;
 }
 
-void vk_profile_compute_done(struct tl_vk_backend *vk, double wall_seconds) {
-    if (!vk->profile) return;
-    vk->profile->compute_wall += wall_seconds;
-    vk->profile->computes++;
+void vk_profile_compute_done(struct tl_vk_backend *vk, double wall_seconds, const struct tl_vk_stats *st) {
+    struct vk_profile *p = vk->profile;
+    if (!p) return;
+    p->compute_wall += wall_seconds;
+    p->host.upload_seconds += st->upload_seconds;
+    p->host.record_seconds += st->record_seconds;
+    p->host.submit_seconds += st->submit_seconds;
+    p->host.download_seconds += st->download_seconds;
+    p->host.cpu_node_seconds += st->cpu_node_seconds;
+    p->computes++;
 }
 
 static int by_time(const void *a, const void *b) {
@@ -136,6 +143,10 @@ void vk_profile_report(struct tl_vk_backend *vk) {
     qsort(p->rows, p->n_rows, sizeof p->rows[0], by_time);
     fprintf(stderr, "vulkan profile on %s: %ld graph computes, %.3f s inside tl_vk_compute, %.3f s of it on the device\n",
             vk->info.name, p->computes, p->compute_wall, busy);
+    const struct tl_vk_stats *h = &p->host;
+    fprintf(stderr, "  the host's parts: uploads %.3f s, recording %.3f s, submit + wait %.3f s (the device's time within), "
+            "downloads %.3f s, CPU nodes %.3f s\n", h->upload_seconds, h->record_seconds, h->submit_seconds,
+            h->download_seconds, h->cpu_node_seconds);
     fprintf(stderr, "  %-40s %10s %12s %12s %7s\n", "dispatch", "calls", "total ms", "mean us", "share");
     for (int i = 0; i < p->n_rows; i++) {
         const struct vk_profile_row *r = &p->rows[i];
