@@ -87,8 +87,10 @@ ALWAYS_INLINE void row_k_x8(enum tl_type t, const uint8_t *w, int64_t K, const s
         prefetch_ahead(w, x8_group_bytes(q5));
         struct kx8_scales s;
         kx8_unpack_scales(w, &s);
-        __m256i isum[QNC];
+        __m256i isum[QNC], qh[8];
         for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+        if (q5)
+            for (int k = 0; k < 8; k++) qh[k] = _mm256_loadu_si256((const __m256i *)(w + X8_QH_AT + 32 * k));
         for (int chunk = 0; chunk < 4; chunk++)
             for (int h = 0; h < 2; h++) {   // low nibbles: sub-block 2 chunk; high: 2 chunk + 1
                 __m256i code[8];
@@ -96,10 +98,9 @@ ALWAYS_INLINE void row_k_x8(enum tl_type t, const uint8_t *w, int64_t K, const s
                     __m256i raw = _mm256_loadu_si256((const __m256i *)(w + x8_codes_at(q5) + 256 * chunk + 32 * k));
                     code[k] = _mm256_and_si256(h ? _mm256_srli_epi16(raw, 4) : raw, m4);
                     if (q5) {   // the fifth bit: bit 2 chunk + h of the element's qh byte, moved to bit 4
-                        __m256i qh = _mm256_loadu_si256((const __m256i *)(w + X8_QH_AT + 32 * k));
                         const int up = 4 - (2 * chunk + h);   // -3 .. 4
-                        qh = up >= 0 ? _mm256_slli_epi16(qh, up) : _mm256_srli_epi16(qh, -up);
-                        code[k] = _mm256_or_si256(code[k], _mm256_and_si256(qh, bit4));
+                        __m256i b = up >= 0 ? _mm256_slli_epi16(qh[k], up) : _mm256_srli_epi16(qh[k], -up);
+                        code[k] = _mm256_or_si256(code[k], _mm256_and_si256(b, bit4));
                     }
                 }
                 for (int c = 0; c < nc; c++)
