@@ -35,14 +35,8 @@ void main() {
     }
     barrier();
 
-    // the visible key range [jlo, jhi) before segments, within this split's keys
-    int qpos = p.q_offset + int(i);
-    int jlo = int(split * p.split_keys), jhi = min(int(p.Nk), jlo + int(p.split_keys));
-    if (p.causal != 0u) jhi = min(jhi, qpos + 1);
-    if (p.window > 0u) {
-        jlo = max(jlo, qpos - int(p.window) + 1);
-        jhi = min(jhi, qpos + int(p.window));
-    }
+    ivec2 keys = visible_keys(i, split);
+    int jlo = keys.x, jhi = keys.y;
     int sq = p.has_seg != 0u ? seg_q[p.off_sq + i] : 0;
     uint kbase = p.off_k + hk * p.nb_k[1] + b * p.nb_k[2];
     uint vbase = p.off_v + hk * p.nb_v[1] + b * p.nb_v[2];
@@ -95,21 +89,5 @@ void main() {
         }
         barrier();
     }
-    if (p.n_split == 1u) {
-        uint orow = p.off_d + r * p.D;
-        for (uint c = 0; c < DPT; c++) {
-            uint e = t + WG * c;
-            if (e < p.D) d[orow + e] = l > 0.0 ? acc[c] / l : 0.0;
-        }
-    } else {
-        uint prow = (split * rows + r) * (p.D + 2u);
-        if (t == 0u) {
-            part[prow] = m;
-            part[prow + 1u] = l;
-        }
-        for (uint c = 0; c < DPT; c++) {
-            uint e = t + WG * c;
-            if (e < p.D) part[prow + 2u + e] = acc[c];
-        }
-    }
+    for (uint c = 0; c < DPT; c++) store_row(r, split, t + WG * c, m, l, acc[c], t == 0u && c == 0u);
 }

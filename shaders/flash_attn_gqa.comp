@@ -61,14 +61,8 @@ void main() {
     }
     barrier();
 
-    // the visible key range [jlo, jhi) before segments, within this split's keys
-    int qpos = p.q_offset + int(i);
-    int jlo = int(split * p.split_keys), jhi = min(int(p.Nk), jlo + int(p.split_keys));
-    if (p.causal != 0u) jhi = min(jhi, qpos + 1);
-    if (p.window > 0u) {
-        jlo = max(jlo, qpos - int(p.window) + 1);
-        jhi = min(jhi, qpos + int(p.window));
-    }
+    ivec2 keys = visible_keys(i, split);
+    int jlo = keys.x, jhi = keys.y;
     int sq = p.has_seg != 0u ? seg_q[p.off_sq + i] : 0;
     uint kbase = p.off_k + hk * p.nb_k[1] + b * p.nb_k[2];
     uint vbase = p.off_v + hk * p.nb_v[1] + b * p.nb_v[2];
@@ -135,19 +129,6 @@ void main() {
         for (; jj < n; jj++) add_value(jj, t < p.D ? v_at(vbase + uint(j0 + int(jj)) * p.nb_v[0], t) : 0.0, G, l, acc);
         barrier();   // the next tile overwrites ps
     }
-    uint rows = p.Hq * p.Nq * p.B;
-    [[unroll]] for (uint g = 0; g < MAX_G; g++) {
-        if (g >= G) break;
-        uint r = (hk * G + g) + p.Hq * (i + p.Nq * b);
-        if (p.n_split == 1u) {
-            if (t < p.D) d[p.off_d + r * p.D + t] = l[g] > 0.0 ? acc[g] / l[g] : 0.0;
-        } else {
-            uint prow = (split * rows + r) * (p.D + 2u);
-            if (t == 0u) {
-                part[prow] = m[g];
-                part[prow + 1u] = l[g];
-            }
-            if (t < p.D) part[prow + 2u + t] = acc[g];
-        }
-    }
+    [[unroll]] for (uint g = 0; g < MAX_G; g++)
+        if (g < G) store_row((hk * G + g) + p.Hq * (i + p.Nq * b), split, t, m[g], l[g], acc[g], t == 0u);
 }
