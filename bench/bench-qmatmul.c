@@ -8,10 +8,10 @@
 
 #include <stdio.h>
 
-// q4_0x16, q4_1x16, q4_Kx8, q5_Kx8: Q4_0, Q4_1, Q4_K and Q5_K as `run` and `logits` hold
-// them on the CPU (tl_type_interleaved).
-static const enum tl_type qtypes[] = { TL_Q4_0,    TL_Q4_0_X16, TL_Q4_1,    TL_Q4_1_X16, TL_Q8_0,
-                                       TL_Q4_K,    TL_Q4_K_X8,  TL_Q5_K,    TL_Q5_K_X8,  TL_Q6_K };
+// q4_0x16, q4_1x16, q8_0x8, q4_Kx8, q5_Kx8: Q4_0, Q4_1, Q8_0, Q4_K and Q5_K as `run` and
+// `logits` hold them on the CPU (tl_type_interleaved).
+static const enum tl_type qtypes[] = { TL_Q4_0, TL_Q4_0_X16, TL_Q4_1, TL_Q4_1_X16, TL_Q8_0,   TL_Q8_0_X8,
+                                       TL_Q4_K, TL_Q4_K_X8,  TL_Q5_K, TL_Q5_K_X8,  TL_Q6_K };
 
 static bool legacy_4bit(enum tl_type t) { return t == TL_Q4_0 || t == TL_Q4_0_X16 || t == TL_Q4_1 || t == TL_Q4_1_X16; }
 // A file format, or a CPU layout that rows of K take (Q4_K_X8 from 2048 on; --quick runs K = 1024).
@@ -35,7 +35,7 @@ void bench_qmatmul(const struct bench_opts *o) {
            tl_cpu_isa_name(tl_cpu_get_isa()));
     printf("DRAM read bandwidth, GEMV and GEMV from L2 are measured alternately for each row, best of 3 each. \"From L2\": the\n"
            "same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's ceiling. q4_0x16, q4_1x16,\n"
-           "q4_Kx8 and q5_Kx8 are Q4_0, Q4_1, Q4_K and Q5_K regrouped 16 or 8 blocks at a time, the layouts in which\n"
+           "q8_0x8, q4_Kx8 and q5_Kx8 are Q4_0, Q4_1, Q8_0, Q4_K and Q5_K regrouped 16 or 8 blocks at a time, the layouts in which\n"
            "`run` and `logits` hold them on the CPU.\n\n");
     printf("| shape (M x K) | weights | bits/weight | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | from L2 GB/s |\n"
            "|---|---|---|---|---|---|---|---|\n");

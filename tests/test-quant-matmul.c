@@ -13,7 +13,7 @@ static const enum tl_type types[] = { TL_Q4_0, TL_Q4_1, TL_Q8_0, TL_Q4_K, TL_Q5_
 // outputs (21 or 37) scatters up to ~1.5x that, hence the margins.
 static double product_bound(enum tl_type t) {
     switch (t) {
-    case TL_Q8_0: return 0.015;
+    case TL_Q8_0: case TL_Q8_0_X8: return 0.015;
     case TL_Q6_K: return 0.04;
     case TL_Q5_K: case TL_Q5_K_X8: return 0.07;
     case TL_Q4_K: case TL_Q4_K_X8: return 0.13;
@@ -157,10 +157,19 @@ int main(int argc, char **argv) {
             run_case(x8[xi], 19, 70, 2304, isas[i], 1);  // the GEMM panels with a tail of 1
             run_case(x8[xi], 17, 9, 4096, isas[i], 2);   // the GEMM panels
         }
+    for (int i = 0; i < n_isa; i++) {   // Q8_0_X8: rows of 256-element groups and a tail of Q8_0 blocks
+        run_case(TL_Q8_0_X8, 37, 1, 256, isas[i], 2);
+        run_case(TL_Q8_0_X8, 29, 1, 3584, isas[i], 2);   // the 7B model's hidden size: 14 groups
+        run_case(TL_Q8_0_X8, 21, 3, 1376, isas[i], 2);   // a partial QNC group; 5 groups + 3 blocks
+        run_case(TL_Q8_0_X8, 13, 4, 1056, isas[i], 3);   // 4 groups + 1 block: the Q8_0 kernel's odd tail
+        run_case(TL_Q8_0_X8, 19, 70, 800, isas[i], 1);   // the GEMM panels with a tail of 1 block
+        run_case(TL_Q8_0_X8, 17, 9, 2048, isas[i], 2);   // the GEMM panels
+    }
     extreme_data = true;   // every format and layout at the top of its integer ranges
     for (int i = 0; i < n_isa; i++) {
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) run_case(types[ti], 8, 2, 2048, isas[i], 2);
         for (int xi = 0; xi < 2; xi++) run_case(x16[xi], 8, 2, 2048, isas[i], 2), run_case(x8[xi], 8, 2, 2048, isas[i], 2);
+        run_case(TL_Q8_0_X8, 8, 2, 2048, isas[i], 2);
     }
     return test_summary("test-quant-matmul");
 }

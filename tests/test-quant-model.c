@@ -162,19 +162,28 @@ static void test_cpu_layout(const char *path, const char *scheme, int want_moved
               qwen25vl_text_use_cpu_layouts(&cpu, err, sizeof err);
     check(ok, "%s model loaded twice, once in the CPU layouts %s", scheme, err);
     if (!ok) return;
-    int moved = 0, kept = 0;
-    char layouts[128] = "";
-    for (uint32_t l = 0; l < cpu.hp.n_layer; l++) {
-        const struct tl_tensor *fd = file.layers[l].ffn_down, *cd = cpu.layers[l].ffn_down;
-        enum tl_type layout = tl_type_interleaved(fd->type, fd->ne[0]);
-        moved += layout != fd->type && cd->type == layout;
-        kept += (layout == fd->type) == (cd->type == fd->type) && cpu.layers[l].wq->type == file.layers[l].wq->type &&
-                cpu.layers[l].ffn_up->type == file.layers[l].ffn_up->type;
-        snprintf(layouts + strlen(layouts), sizeof layouts - strlen(layouts), "%s%s", l ? " " : "", tl_type_name(cd->type));
+    // Q, FFN-up, FFN-down of every layer and the output: each in the layout
+    // tl_type_interleaved gives its file type and row length, and no other
+    int moved = 0, right = 0, weights = 0;
+    char layouts[256] = "";
+    for (uint32_t l = 0; l <= cpu.hp.n_layer; l++) {
+        const bool out = l == cpu.hp.n_layer;
+        const struct tl_tensor *f[3] = { out ? file.output : file.layers[l].wq, out ? NULL : file.layers[l].ffn_up,
+                                         out ? NULL : file.layers[l].ffn_down };
+        const struct tl_tensor *c[3] = { out ? cpu.output : cpu.layers[l].wq, out ? NULL : cpu.layers[l].ffn_up,
+                                         out ? NULL : cpu.layers[l].ffn_down };
+        for (int i = 0; i < 3 && f[i]; i++, weights++) {
+            enum tl_type layout = tl_type_interleaved(f[i]->type, f[i]->ne[0]);
+            moved += c[i]->type != f[i]->type;
+            right += c[i]->type == layout;
+            if (c[i]->type != f[i]->type)
+                snprintf(layouts + strlen(layouts), sizeof layouts - strlen(layouts), "%s%s", moved > 1 ? " " : "",
+                         tl_type_name(c[i]->type));
+        }
     }
-    check(moved == want_moved && kept == (int)cpu.hp.n_layer && cpu.output->type == file.output->type,
-          "%s CPU layouts: %d FFN-down weights (K = %lld) moved (want %d): %s; Q, FFN-up (K = %lld) and the output stay",
-          scheme, moved, (long long)file.layers[0].ffn_down->ne[0], want_moved, layouts, (long long)file.layers[0].wq->ne[0]);
+    check(moved == want_moved && right == weights,
+          "%s CPU layouts: %d of %d weights moved (want %d; Q and FFN-up K = %lld, FFN-down K = %lld): %s", scheme, moved,
+          weights, want_moved, (long long)file.layers[0].wq->ne[0], (long long)file.layers[0].ffn_down->ne[0], layouts);
     // The scalar ISA computes both layouts through the file format's reference dot: the
     // same bits. The SIMD kernels of the two layouts scale in different float orders; where
     // that moves an activation across a Q8_0 rounding boundary the next layer sees one code
@@ -287,6 +296,8 @@ int main(int argc, char **argv) {
         }
         if (cases[c].s == QUANT_Q4_0 || cases[c].s == QUANT_Q4_1)   // FFN-down rows of 512: all 4 in X16
             test_cpu_layout(qpath, quant_scheme_name(cases[c].s), 4, tokens, N);
+        if (cases[c].s == QUANT_Q8_0)   // rows of 256 and 512: Q, FFN-up and FFN-down of all 4 layers and the output
+            test_cpu_layout(qpath, quant_scheme_name(cases[c].s), 13, tokens, N);
         unload(&qm);
         unlink(qpath);
     }

@@ -380,6 +380,30 @@ static void test_interleaved_k(enum tl_type file, int64_t ne0) {
     layout_case_check_equivalent(&lc);
 }
 
+// Q8_0_X8, the CPU layout of Q8_0 (blocks.h): the 8 d, then the code dwords with one
+// block per lane, a tail of file blocks; then layout_case_check_equivalent.
+static void test_interleaved_q8(int64_t ne0) {
+    struct layout_case lc = layout_case_new(TL_Q8_0, ne0);
+    const int bsz = 34, gsz = 8 * bsz;
+    const int64_t groups = ne0 / 256, tail = ne0 % 256 / 32;
+    int misplaced = 0;
+    for (int r = 0; r < 2; r++) {
+        const uint8_t *qr = lc.q + r * lc.row, *xr = lc.x + r * lc.row;
+        for (int g = 0; g < groups; g++)
+            for (int i = 0; i < 8; i++) {
+                const block_q8_0 *b = (const block_q8_0 *)(qr + (8 * g + i) * bsz);
+                const uint8_t *grp = xr + gsz * g;
+                misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;   // the 8 d
+                for (int v = 0; v < 8; v++)                         // chunk v, lane i: code bytes 4v..4v+3
+                    misplaced += memcmp(grp + 16 + 32 * v + 4 * i, b->qs + 4 * v, 4) != 0;
+            }
+        misplaced += memcmp(xr + gsz * groups, qr + gsz * groups, (size_t)tail * bsz) != 0;   // the tail as is
+    }
+    check(misplaced == 0, "%s (rows of %lld = %lld groups + %lld blocks): fields and code bytes where blocks.h puts them "
+          "(%d misplaced)", tl_type_name(lc.cpu), (long long)ne0, (long long)groups, (long long)tail, misplaced);
+    layout_case_check_equivalent(&lc);
+}
+
 int main(void) {
     test_known_bytes();
     test_layouts();
@@ -397,16 +421,20 @@ int main(void) {
         test_interleaved_k(file, 2048);   // one group
         test_interleaved_k(file, 3584);   // one group and a tail of 6 blocks (the 7B model's hidden size)
     }
+    test_interleaved_q8(3584);   // 14 groups (the 7B model's hidden size)
+    test_interleaved_q8(1376);   // 5 groups and a tail of 3 blocks
     enum tl_type t;
     check(tl_type_interleaved(TL_Q4_0, 3584) == TL_Q4_0_X16 && tl_type_interleaved(TL_Q4_0, 1280) == TL_Q4_0_X16 &&
               tl_type_interleaved(TL_Q4_1, 3584) == TL_Q4_1_X16 && tl_type_interleaved(TL_Q4_1, 480) == TL_Q4_1 &&
-              tl_type_interleaved(TL_Q4_0, 480) == TL_Q4_0 && tl_type_interleaved(TL_Q8_0, 4096) == TL_Q8_0 &&
+              tl_type_interleaved(TL_Q4_0, 480) == TL_Q4_0 && tl_type_interleaved(TL_Q8_0, 4096) == TL_Q8_0_X8 &&
+              tl_type_interleaved(TL_Q8_0, 256) == TL_Q8_0_X8 && tl_type_interleaved(TL_Q8_0, 224) == TL_Q8_0 &&
               tl_type_interleaved(TL_Q4_K, 1792) == TL_Q4_K && tl_type_interleaved(TL_Q4_K, 2048) == TL_Q4_K_X8 &&
               tl_type_interleaved(TL_Q5_K, 1792) == TL_Q5_K && tl_type_interleaved(TL_Q5_K, 3584) == TL_Q5_K_X8 &&
               tl_type_interleaved(TL_Q6_K, 4096) == TL_Q6_K && tl_type_interleaved(TL_F32, 4096) == TL_F32,
-          "tl_type_interleaved: Q4_0 and Q4_1 rows of at least 512 elements, Q4_K and Q5_K rows of at least 2048, only");
+          "tl_type_interleaved: Q4_0 and Q4_1 rows of at least 512 elements, Q4_K and Q5_K rows of at least 2048, Q8_0 "
+          "rows of at least 256, only");
     check(!tl_type_parse("q4_0x16", &t) && !tl_type_parse("q4_1x16", &t) && !tl_type_parse("q4_Kx8", &t) &&
-              !tl_type_parse("q5_Kx8", &t) && !tl_type_from_ggml(TL_GGML_NONE, &t),
-          "q4_0x16, q4_1x16, q4_Kx8 and q5_Kx8 are neither user-facing type names nor GGUF types");
+              !tl_type_parse("q5_Kx8", &t) && !tl_type_parse("q8_0x8", &t) && !tl_type_from_ggml(TL_GGML_NONE, &t),
+          "q4_0x16, q4_1x16, q4_Kx8, q5_Kx8 and q8_0x8 are neither user-facing type names nor GGUF types");
     return test_summary("test-quants");
 }

@@ -58,6 +58,7 @@ enum tl_type {
     TL_Q4_1_X16,   // Q4_1 likewise
     TL_Q4_K_X8,    // Q4_K with 8 blocks interleaved per group
     TL_Q5_K_X8,    // Q5_K likewise
+    TL_Q8_0_X8,    // Q8_0 with 8 blocks interleaved per group
     TL_TYPE_COUNT,
 };
 
@@ -89,7 +90,8 @@ bool tl_type_from_ggml(uint32_t ggml_type, enum tl_type *type);
 bool tl_type_parse(const char *name, enum tl_type *type);
 // The layout the CPU's one-token kernels read fastest for weight rows of ne0 elements
 // stored as t (Q4_0 -> Q4_0_X16, Q4_1 -> Q4_1_X16 for rows of at least 512; Q4_K ->
-// Q4_K_X8, Q5_K -> Q5_K_X8 for rows of at least 2048), or t itself.
+// Q4_K_X8, Q5_K -> Q5_K_X8 for rows of at least 2048; Q8_0 -> Q8_0_X8 for rows of at least
+// 256), or t itself.
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0);
 // The file format a CPU layout is made from (Q4_0_X16 -> Q4_0, ...), or t itself.
 enum tl_type tl_type_file_format(enum tl_type t);

@@ -119,6 +119,8 @@ static const struct tl_type_traits type_traits[TL_TYPE_COUNT] = {
                      dequantize_q4_K_x8, NULL, vec_dot_q4_K_x8_q8_K, TL_Q8_K },
     [TL_Q5_K_X8] = { "q5_Kx8", QK_K, sizeof(block_q5_K), false, true, TL_GGML_NONE,
                      dequantize_q5_K_x8, NULL, vec_dot_q5_K_x8_q8_K, TL_Q8_K },
+    [TL_Q8_0_X8] = { "q8_0x8", QK_LEGACY, sizeof(block_q8_0), false, true, TL_GGML_NONE,
+                     dequantize_q8_0_x8, NULL, vec_dot_q8_0_x8_q8_0, TL_Q8_0 },
 };
 
 const struct tl_type_traits *tl_type_traits(enum tl_type type) {
@@ -150,6 +152,7 @@ bool tl_type_parse(const char *name, enum tl_type *type) {
 
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0) {
     if (t == TL_Q4_K || t == TL_Q5_K) return ne0 < X8_ELEMS ? t : t == TL_Q4_K ? TL_Q4_K_X8 : TL_Q5_K_X8;
+    if (t == TL_Q8_0) return ne0 < Q8X8_ELEMS ? t : TL_Q8_0_X8;
     if (ne0 < X16_ELEMS) return t;
     return t == TL_Q4_0 ? TL_Q4_0_X16 : t == TL_Q4_1 ? TL_Q4_1_X16 : t;
 }
@@ -160,6 +163,7 @@ enum tl_type tl_type_file_format(enum tl_type t) {
     case TL_Q4_1_X16: return TL_Q4_1;
     case TL_Q4_K_X8: return TL_Q4_K;
     case TL_Q5_K_X8: return TL_Q5_K;
+    case TL_Q8_0_X8: return TL_Q8_0;
     default: return t;
     }
 }

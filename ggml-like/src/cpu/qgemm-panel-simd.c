@@ -216,6 +216,23 @@ static void decode_k_x8_row(enum tl_type t, const uint8_t *row, int64_t K, uint8
         decode_k_asym(t, row, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
 }
 
+// A Q8_0_X8 row (quants/blocks.h): each block gathered back into GGUF's layout (its d
+// bytewise, its code dwords whole), then decoded as a Q8_0 block; the tail's blocks are
+// Q8_0's own.
+static void decode_q8_0_x8_row(const uint8_t *row, int64_t K, uint8_t *codes, float *scale, float *bias) {
+    const int64_t groups = K / Q8X8_ELEMS;
+    uint8_t blk[sizeof(block_q8_0)];
+    for (int64_t g = 0; g < groups; g++, row += Q8X8_GROUP_BYTES)
+        for (int i = 0; i < Q8X8_BLOCKS; i++) {
+            for (int k = 0; k < 2; k++) blk[k] = row[q8x8_offset(i, k)];
+            for (int k = 2; k < (int)sizeof blk; k += 4) memcpy(blk + k, row + q8x8_offset(i, k), 4);
+            const int64_t b = g * Q8X8_BLOCKS + i;
+            decode_legacy(TL_Q8_0, blk, codes + QK_LEGACY * b, scale + b, bias + b);
+        }
+    for (int64_t b = groups * Q8X8_BLOCKS; b < K / QK_LEGACY; b++, row += sizeof(block_q8_0))
+        decode_legacy(TL_Q8_0, row, codes + QK_LEGACY * b, scale + b, bias + b);
+}
+
 struct panel {
     uint32_t *codes;       // [K/4][PR] dwords of 4 codes
     float *scale, *bias;   // [K/S][PR]
@@ -235,6 +252,8 @@ static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int rows,
                 decode_x16_row(tl_type_file_format(t), row, K, p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q4_K_X8 || t == TL_Q5_K_X8)
                 decode_k_x8_row(tl_type_file_format(t), row, K, p->row_codes, p->row_scale, p->row_bias);
+            else if (t == TL_Q8_0_X8)
+                decode_q8_0_x8_row(row, K, p->row_codes, p->row_scale, p->row_bias);
             else
                 for (int64_t b = 0; b < K / bs; b++)
                     decode_block(t, row + b * tt->type_size, p->row_codes + b * bs, p->row_scale + b * (bs / S),
@@ -329,7 +348,7 @@ ALWAYS_INLINE void tile_s(const struct panel *p, const struct act_group *g, int6
 static void tile_any(enum tl_type t, const struct panel *p, const struct act_group *g, int64_t K, int nc, float *c,
                      size_t ldc, int rows) {
     if (t == TL_Q6_K) tile_s(p, g, K, 16, false, nc, c, ldc, rows);
-    else if (Q8_0_SIGNED_CODES && t == TL_Q8_0) tile_s(p, g, K, 32, true, nc, c, ldc, rows);
+    else if (Q8_0_SIGNED_CODES && tl_type_file_format(t) == TL_Q8_0) tile_s(p, g, K, 32, true, nc, c, ldc, rows);
     else tile_s(p, g, K, 32, false, nc, c, ldc, rows);
 }
 

@@ -37,7 +37,8 @@ struct qcol {
     const int32_t *bs;    // Q8_K: sum of each 32 values, for the K formats' min terms
     const int32_t *bias;  // per 4 values of qs: -offset * their sum, or NULL
     const float *d4;      // Q8_0: d of each block four times over (one legacy block per 4 lanes)
-    const int32_t *block_bias;   // Q4_0_X16: -8 * (sum of each block's 32 values), a lane's start
+    const int32_t *block_bias;   // Q4_0_X16: -8 * (sum of each block's 32 values), a lane's start;
+                                 // Q8_0_X8 on AVX-512: -128 * (that sum)
     const int16_t *pair_bs;      // Q4_K_X8, Q5_K_X8: per group and sub-block pair p, lane i: bs of sub-blocks 2p, 2p + 1 of block i
 };
 
@@ -48,7 +49,7 @@ static int code_offset(enum tl_type t) {
     case TL_Q4_0: case TL_Q4_0_X16: return 8;
     case TL_Q6_K: return 32;
 #if defined(__AVX512F__)
-    case TL_Q8_0: return 128;
+    case TL_Q8_0: case TL_Q8_0_X8: return 128;
 #endif
     default: return 0;
     }
@@ -121,6 +122,17 @@ static void permute_for_x8(int8_t *qs, int64_t K) {
     }
 }
 
+// Q8_0_X8 (both SIMD builds), per 256: chunk r holds, at lane i, elements 4r .. 4r + 3 of
+// block i (qrow-q8x8.h). K: the grouped part.
+static void permute_for_q8x8(int8_t *qs, int64_t K) {
+    int8_t buf[Q8X8_ELEMS];
+    for (int64_t g = 0; g + Q8X8_ELEMS <= K; g += Q8X8_ELEMS) {
+        for (int r = 0; r < 8; r++)
+            for (int i = 0; i < Q8X8_BLOCKS; i++) memcpy(buf + 32 * r + 4 * i, qs + g + QK_LEGACY * i + 4 * r, 4);
+        memcpy(qs + g, buf, Q8X8_ELEMS);
+    }
+}
+
 static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
     if (is_x16(t)) {
         permute_for_x16(qs, x16_grouped(K));
@@ -132,6 +144,8 @@ static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
     } else if (t == TL_Q4_K_X8 || t == TL_Q5_K_X8) {
         permute_for_x8(qs, x8_grouped(K));
         permute_for_k_formats(qs + x8_grouped(K), K - x8_grouped(K));   // the tail's file blocks
+    } else if (t == TL_Q8_0_X8) {
+        permute_for_q8x8(qs, q8x8_grouped(K));   // the tail's Q8_0 blocks take GGUF's order
     }
 }
 
@@ -185,6 +199,14 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
                 for (int r = 0; r < 8; r++) sum += bias[g + 16 * r + i];
                 bs[g / 8 + i] = sum;
             }
+    // Q8_0_X8 with its codes stored as q + 128 (VNNI): a block's lane starts from -128 times
+    // the sum of its values (bs is free: Q8_K's only)
+    if (wt == TL_Q8_0_X8 && off)
+        for (int64_t b = 0; b < q8x8_grouped(K) / QK_LEGACY; b++) {
+            int32_t sum = 0;
+            for (int j = 0; j < QK_LEGACY; j++) sum += ((const block_q8_0 *)blocks)[b].qs[j];
+            bs[b] = -off * sum;
+        }
     // Q4_K_X8 / Q5_K_X8: the min terms' sub-block sums as int16 pairs in lane order
     // (|bs| <= 32 * 128); bias is free (no code offset)
     int16_t *pair_bs = (int16_t *)bias;
@@ -198,8 +220,8 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
 }
 
 #if VL > 1
-// Column c from weight k on (k a multiple of 512): the tail of an X16 row, which the
-// Q4_0 or Q4_1 kernel takes.
+// Column c from weight k on (k a multiple of 512, or of 256 for Q8_0): the tail of an X16
+// row, which the Q4_0 or Q4_1 kernel takes, or of a Q8_0_X8 row, the Q8_0 kernel's.
 static inline struct qcol qcol_from(const struct qcol *c, int64_t k) {
     return (struct qcol){ .blocks = (const block_q8_0 *)c->blocks + k / 32, .qs = c->qs + k, .d = c->d + k / 32,
                           .sa = c->sa + k / 32, .bias = c->bias ? c->bias + k / 4 : NULL, .d4 = c->d4 + k / 8 };
@@ -218,6 +240,7 @@ static inline struct qcol qcol_from_k(const struct qcol *c, int64_t k) {
 #include "qrow-avx2.h"
 #endif
 #include "qrow-kx8.h"
+#include "qrow-q8x8.h"
 
 ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     switch (t) {
@@ -226,6 +249,7 @@ ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, con
     case TL_Q4_1_X16: row_x16(TL_Q4_1, w, K, cols, nc, out); break;
     case TL_Q4_1: row_legacy(TL_Q4_1, w, K, cols, nc, out); break;
     case TL_Q8_0: row_legacy(TL_Q8_0, w, K, cols, nc, out); break;
+    case TL_Q8_0_X8: row_q8_0_x8(w, K, cols, nc, out); break;
     case TL_Q4_K: row_k_asym(TL_Q4_K, w, K, cols, nc, out); break;
     case TL_Q4_K_X8: row_k_x8(TL_Q4_K, w, K, cols, nc, out); break;
     case TL_Q5_K_X8: row_k_x8(TL_Q5_K, w, K, cols, nc, out); break;

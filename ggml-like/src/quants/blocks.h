@@ -89,6 +89,25 @@ static inline int x8_offset(int i, int k) {
 }
 static inline int64_t x8_grouped(int64_t K) { return K / X8_ELEMS * X8_ELEMS; }
 
+// Q8_0_X8, libtl's own CPU layout of Q8_0 rows (never in a file): each run of 8 blocks
+// (256 weights) becomes a group of their 8 d, then 8 chunks of 32 code bytes: chunk r
+// holds bytes 4r..4r+3 of block i at 4i. A 32-byte load thus gives an 8-lane register
+// whose lane i belongs to block i alone, so the 8 blocks' integer sums build up lane by
+// lane and one multiply scales all 8. A row of K weights holds K / 256 groups; its last
+// K % 256 weights stay blocks of the file format (the tail), so any K of at least 256
+// works. A group is 8 blocks' bytes.
+#define Q8X8_BLOCKS 8
+#define Q8X8_ELEMS (Q8X8_BLOCKS * QK_LEGACY)
+#define Q8X8_CODES_AT (2 * Q8X8_BLOCKS)   // after the 8 d
+#define Q8X8_GROUP_BYTES (Q8X8_BLOCKS * (int)sizeof(block_q8_0))
+// Where byte k of block i, in GGUF's layout, sits in its group.
+static inline int q8x8_offset(int i, int k) {
+    if (k < 2) return 2 * i + k;   // d
+    const int q = k - 2;
+    return Q8X8_CODES_AT + 32 * (q / 4) + 4 * i + q % 4;
+}
+static inline int64_t q8x8_grouped(int64_t K) { return K / Q8X8_ELEMS * Q8X8_ELEMS; }
+
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block: sub-blocks 0-3 keep
 // them in the low 6 bits of bytes j and j+4; 4-7 keep the low 4 bits in byte j+4 and the
 // top 2 bits in the spare high bits of bytes j-4 (scale) and j (min).

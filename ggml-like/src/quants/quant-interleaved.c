@@ -1,4 +1,4 @@
-// The CPU layouts (blocks.h): Q4_0_X16 and Q4_1_X16, Q4_K_X8 and Q5_K_X8, a file format's
+// The CPU layouts (blocks.h): Q4_0_X16 and Q4_1_X16, Q4_K_X8, Q5_K_X8 and Q8_0_X8, a file format's
 // blocks regrouped for the CPU's one-token kernels. The bytes are a permutation of the
 // file format's, so every value here is computed by way of that format's own reference
 // functions: converting back and forth is lossless, and the dot is the file format's
@@ -23,6 +23,7 @@ static int x16_offset(int nf, int i, int k) {
     return k < 2 * nf ? x16_field_offset(k / 2, i) + k % 2 : x16_code_offset(nf, i, k - 2 * nf);
 }
 static int x8_offset_of(int unused, int i, int k) { (void)unused; return x8_offset(i, k); }
+static int q8x8_offset_of(int unused, int i, int k) { (void)unused; return q8x8_offset(i, k); }
 
 static const struct layout q4_0_x16 = { X16_BLOCKS, QK_LEGACY, sizeof(block_q4_0), 1, x16_offset,
                                         dequantize_q4_0, vec_dot_q4_0_q8_0, sizeof(block_q8_0) };
@@ -32,6 +33,8 @@ static const struct layout q4_K_x8 = { X8_BLOCKS, QK_K, sizeof(block_q4_K), 0, x
                                        dequantize_q4_K, vec_dot_q4_K_q8_K, sizeof(block_q8_K) };
 static const struct layout q5_K_x8 = { X8_BLOCKS, QK_K, sizeof(block_q5_K), 0, x8_offset_of,
                                        dequantize_q5_K, vec_dot_q5_K_q8_K, sizeof(block_q8_K) };
+static const struct layout q8_0_x8 = { Q8X8_BLOCKS, QK_LEGACY, sizeof(block_q8_0), 0, q8x8_offset_of,
+                                       dequantize_q8_0, vec_dot_q8_0_q8_0, sizeof(block_q8_0) };
 
 // One row of n weights: each group's bytes to or from the file blocks' order (one walk
 // serves both directions); the tail's blocks are the same bytes in both layouts.
@@ -49,7 +52,8 @@ static void regroup_row(const struct layout *L, const uint8_t *src, uint8_t *dst
 }
 
 void cpu_layout_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu) {
-    const struct layout *L = file == TL_Q4_0 ? &q4_0_x16 : file == TL_Q4_1 ? &q4_1_x16 : file == TL_Q4_K ? &q4_K_x8 : &q5_K_x8;
+    const struct layout *L = file == TL_Q4_0 ? &q4_0_x16 : file == TL_Q4_1 ? &q4_1_x16 : file == TL_Q4_K ? &q4_K_x8
+                           : file == TL_Q5_K ? &q5_K_x8 : &q8_0_x8;
     TL_ASSERT(ne0 > 0 && ne0 % L->elems == 0 && n % ne0 == 0);
     const size_t row = (size_t)(ne0 / L->elems) * L->bytes;
     for (int64_t r = 0; r < n / ne0; r++) regroup_row(L, (const uint8_t *)src + r * row, (uint8_t *)dst + r * row, ne0, to_cpu);
@@ -93,7 +97,9 @@ void dequantize_q4_0_x16(const void *x, float *y, int64_t n) { dequantize_layout
 void dequantize_q4_1_x16(const void *x, float *y, int64_t n) { dequantize_layout(&q4_1_x16, x, y, n); }
 void dequantize_q4_K_x8(const void *x, float *y, int64_t n) { dequantize_layout(&q4_K_x8, x, y, n); }
 void dequantize_q5_K_x8(const void *x, float *y, int64_t n) { dequantize_layout(&q5_K_x8, x, y, n); }
+void dequantize_q8_0_x8(const void *x, float *y, int64_t n) { dequantize_layout(&q8_0_x8, x, y, n); }
 float vec_dot_q4_0_x16_q8_0(int64_t n, const void *x, const void *y) { return vec_dot_layout(&q4_0_x16, n, x, y); }
 float vec_dot_q4_1_x16_q8_0(int64_t n, const void *x, const void *y) { return vec_dot_layout(&q4_1_x16, n, x, y); }
 float vec_dot_q4_K_x8_q8_K(int64_t n, const void *x, const void *y) { return vec_dot_layout(&q4_K_x8, n, x, y); }
 float vec_dot_q5_K_x8_q8_K(int64_t n, const void *x, const void *y) { return vec_dot_layout(&q5_K_x8, n, x, y); }
+float vec_dot_q8_0_x8_q8_0(int64_t n, const void *x, const void *y) { return vec_dot_layout(&q8_0_x8, n, x, y); }

@@ -47,10 +47,12 @@ void dequantize_q4_0_x16(const void *x, float *y, int64_t n);
 void dequantize_q4_1_x16(const void *x, float *y, int64_t n);
 void dequantize_q4_K_x8(const void *x, float *y, int64_t n);
 void dequantize_q5_K_x8(const void *x, float *y, int64_t n);
+void dequantize_q8_0_x8(const void *x, float *y, int64_t n);
 float vec_dot_q4_0_x16_q8_0(int64_t n, const void *x, const void *y);
 float vec_dot_q4_1_x16_q8_0(int64_t n, const void *x, const void *y);
 float vec_dot_q4_K_x8_q8_K(int64_t n, const void *x, const void *y);
 float vec_dot_q5_K_x8_q8_K(int64_t n, const void *x, const void *y);
+float vec_dot_q8_0_x8_q8_0(int64_t n, const void *x, const void *y);
 
 // GGUF's rounding of the K quantizers: to nearest, ties to even (valid for |v| < 2^22).
 static inline int nearest_int(float v) {
