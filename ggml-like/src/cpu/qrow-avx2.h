@@ -195,7 +195,7 @@ ALWAYS_INLINE void row_q6_K(const uint8_t *w, int64_t K, const struct qcol *cols
     };
     __m256 acc[QNC];
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
-    const vi m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    const vi m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < K / 256; b++, w += sizeof(block_q6_K)) {
         prefetch_ahead(w, sizeof(block_q6_K));
         const block_q6_K *x = (const block_q6_K *)w;
@@ -207,14 +207,13 @@ ALWAYS_INLINE void row_q6_K(const uint8_t *w, int64_t K, const struct qcol *cols
         }
         for (int half = 0; half < 2; half++) {
             vi ql0 = vi_load(x->ql + 64 * half), ql1 = vi_load(x->ql + 64 * half + 32), qh = vi_load(x->qh + 32 * half);
-            vi q[4] = {   // elements 0-31, 32-63, 64-95, 96-127 of this half
-                _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)),
-                _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)),
+            // elements 0-31, 32-63, 64-95, 96-127 of this half: a code's 2 high bits (bits
+            // 2j, 2j + 1 of its qh byte) shifted straight to bits 4-5 and masked there
+            vi q[4] = {
+                _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+                _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
             };
             // the half's 8 scales as words in both lanes
             const vi sc_half = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x->scales + 8 * half))));
