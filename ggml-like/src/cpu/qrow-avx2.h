@@ -134,6 +134,9 @@ static const uint8_t word_spread[8][32] = {
 #undef SPREAD
 };
 
+// x shifted left by n (< 0: right by -n) in 16-bit lanes; n is a constant in the unrolled loops.
+ALWAYS_INLINE vi shift_epi16(vi x, int n) { return n >= 0 ? _mm256_slli_epi16(x, n) : _mm256_srli_epi16(x, -n); }
+
 ALWAYS_INLINE void row_k_asym(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     __m256 acc[QNC], accm[QNC];
     for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm256_setzero_ps();
@@ -146,7 +149,7 @@ ALWAYS_INLINE void row_k_asym(enum tl_type t, const uint8_t *w, int64_t K, const
         uint64_t sc8, m8;
         k_scales_mins(x4->scales, &sc8, &m8);
         const vi sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));   // 8 words, twice
-        vi qh = t == TL_Q5_K ? vi_load(((const block_q5_K *)w)->qh) : _mm256_setzero_si256();
+        const vi qh = t == TL_Q5_K ? vi_load(((const block_q5_K *)w)->qh) : _mm256_setzero_si256();
         vi isum[QNC];
         for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
         for (int chunk = 0; chunk < 4; chunk++) {
@@ -154,9 +157,8 @@ ALWAYS_INLINE void row_k_asym(enum tl_type t, const uint8_t *w, int64_t K, const
             vi lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
             if (t == TL_Q5_K) {   // fifth bits: qh bit 2*chunk for lo, 2*chunk+1 for hi, moved to bit 4
                 const vi b4 = _mm256_set1_epi8(16);
-                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), b4));
-                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), b4));
-                qh = _mm256_srli_epi16(qh, 2);
+                lo = _mm256_or_si256(lo, _mm256_and_si256(shift_epi16(qh, 4 - 2 * chunk), b4));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(shift_epi16(qh, 3 - 2 * chunk), b4));
             }
             const vi s_lo = _mm256_shuffle_epi8(sc, vi_load(word_spread[2 * chunk]));
             const vi s_hi = _mm256_shuffle_epi8(sc, vi_load(word_spread[2 * chunk + 1]));
