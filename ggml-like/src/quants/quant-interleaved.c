@@ -36,18 +36,30 @@ static const struct layout q5_K_x8 = { X8_BLOCKS, QK_K, sizeof(block_q5_K), 0, x
 static const struct layout q8_0_x8 = { Q8X8_BLOCKS, QK_LEGACY, sizeof(block_q8_0), 0, q8x8_offset_of,
                                        dequantize_q8_0, vec_dot_q8_0_q8_0, sizeof(block_q8_0) };
 
+// Where byte j of a group's file blocks (block j / bytes, its byte j % bytes) sits in the
+// CPU layout's group: the layout's offset function tabulated once, so that converting a
+// model's weights is a table-driven gather (~3x faster than calling it per byte).
+#define MAX_GROUP_BYTES (X8_BLOCKS * (int)sizeof(block_q5_K))
+struct group_map {
+    uint16_t at[MAX_GROUP_BYTES];
+};
+static void group_map_of(const struct layout *L, struct group_map *m) {
+    TL_ASSERT(L->blocks * L->bytes <= MAX_GROUP_BYTES);
+    for (int i = 0; i < L->blocks; i++)
+        for (int k = 0; k < L->bytes; k++) m->at[L->bytes * i + k] = (uint16_t)L->offset(L->param, i, k);
+}
+
 // One row of n weights: each group's bytes to or from the file blocks' order (one walk
 // serves both directions); the tail's blocks are the same bytes in both layouts.
-static void regroup_row(const struct layout *L, const uint8_t *src, uint8_t *dst, int64_t n, bool to_cpu) {
+static void regroup_row(const struct layout *L, const struct group_map *m, const uint8_t *src, uint8_t *dst, int64_t n,
+                        bool to_cpu) {
     const int64_t group_elems = (int64_t)L->blocks * L->elems, groups = n / group_elems;
-    const size_t group_bytes = (size_t)L->blocks * L->bytes;
+    const int group_bytes = L->blocks * L->bytes;
     for (int64_t g = 0; g < groups; g++, src += group_bytes, dst += group_bytes)
-        for (int i = 0; i < L->blocks; i++)
-            for (int k = 0; k < L->bytes; k++) {
-                int in_block = L->bytes * i + k, in_group = L->offset(L->param, i, k);
-                if (to_cpu) dst[in_group] = src[in_block];
-                else dst[in_block] = src[in_group];
-            }
+        if (to_cpu)
+            for (int j = 0; j < group_bytes; j++) dst[m->at[j]] = src[j];
+        else
+            for (int j = 0; j < group_bytes; j++) dst[j] = src[m->at[j]];
     memcpy(dst, src, (size_t)((n - groups * group_elems) / L->elems) * L->bytes);
 }
 
@@ -56,16 +68,20 @@ void cpu_layout_regroup(enum tl_type file, const void *src, void *dst, int64_t n
                            : file == TL_Q5_K ? &q5_K_x8 : &q8_0_x8;
     TL_ASSERT(ne0 > 0 && ne0 % L->elems == 0 && n % ne0 == 0);
     const size_t row = (size_t)(ne0 / L->elems) * L->bytes;
-    for (int64_t r = 0; r < n / ne0; r++) regroup_row(L, (const uint8_t *)src + r * row, (uint8_t *)dst + r * row, ne0, to_cpu);
+    struct group_map m;
+    group_map_of(L, &m);
+    for (int64_t r = 0; r < n / ne0; r++) regroup_row(L, &m, (const uint8_t *)src + r * row, (uint8_t *)dst + r * row, ne0, to_cpu);
 }
 
 // A group at a time back to file blocks, then the file format's dequantizer.
 static void dequantize_layout(const struct layout *L, const void *x, float *y, int64_t n) {
-    uint8_t tmp[X16_BLOCKS * sizeof(block_q5_K)];
+    uint8_t tmp[MAX_GROUP_BYTES];
+    struct group_map m;
+    group_map_of(L, &m);
     const int64_t group_elems = (int64_t)L->blocks * L->elems, groups = n / group_elems;
     const size_t group_bytes = (size_t)L->blocks * L->bytes;
     for (int64_t g = 0; g < groups; g++) {
-        regroup_row(L, (const uint8_t *)x + g * group_bytes, tmp, group_elems, false);
+        regroup_row(L, &m, (const uint8_t *)x + g * group_bytes, tmp, group_elems, false);
         L->to_float(tmp, y + g * group_elems, group_elems);
     }
     L->to_float((const uint8_t *)x + groups * group_bytes, y + groups * group_elems, n - groups * group_elems);
@@ -74,7 +90,9 @@ static void dequantize_layout(const struct layout *L, const void *x, float *y, i
 // The file format's reference dot, block by block, adding the block terms in the same
 // order as it does.
 static float vec_dot_layout(const struct layout *L, int64_t n, const void *x, const void *y) {
-    uint8_t tmp[X16_BLOCKS * sizeof(block_q5_K)];
+    uint8_t tmp[MAX_GROUP_BYTES];
+    struct group_map m;
+    group_map_of(L, &m);
     const int64_t group_elems = (int64_t)L->blocks * L->elems, groups = n / group_elems;
     const size_t group_bytes = (size_t)L->blocks * L->bytes;
     const uint8_t *a = y;
@@ -83,7 +101,7 @@ static float vec_dot_layout(const struct layout *L, int64_t n, const void *x, co
         const int64_t g = b / L->blocks;
         const uint8_t *blk;
         if (g < groups) {
-            if (b % L->blocks == 0) regroup_row(L, (const uint8_t *)x + g * group_bytes, tmp, group_elems, false);
+            if (b % L->blocks == 0) regroup_row(L, &m, (const uint8_t *)x + g * group_bytes, tmp, group_elems, false);
             blk = tmp + (b % L->blocks) * L->bytes;
         } else {
             blk = (const uint8_t *)x + groups * group_bytes + (b - groups * L->blocks) * L->bytes;
