@@ -168,6 +168,9 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
             int s = 0;
             for (int j = 0; j < 32; j++) s += b[i].qs[j];
             sa[i] = d[i] * (float)s;
+            // Q8_0_X8 with its codes stored as q + 128 (VNNI): a block's lane starts from -128
+            // times the sum of its values (bs is free: Q8_K's only)
+            if (wt == TL_Q8_0_X8) bs[i] = -code_offset(wt) * s;
         }
     } else {
         const block_q8_K *b = blocks;
@@ -199,14 +202,6 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
                 for (int r = 0; r < 8; r++) sum += bias[g + 16 * r + i];
                 bs[g / 8 + i] = sum;
             }
-    // Q8_0_X8 with its codes stored as q + 128 (VNNI): a block's lane starts from -128 times
-    // the sum of its values (bs is free: Q8_K's only)
-    if (wt == TL_Q8_0_X8 && off)
-        for (int64_t b = 0; b < q8x8_grouped(K) / QK_LEGACY; b++) {
-            int32_t sum = 0;
-            for (int j = 0; j < QK_LEGACY; j++) sum += ((const block_q8_0 *)blocks)[b].qs[j];
-            bs[b] = -off * sum;
-        }
     // Q4_K_X8 / Q5_K_X8: the min terms' sub-block sums as int16 pairs in lane order
     // (|bs| <= 32 * 128); bias is free (no code offset)
     int16_t *pair_bs = (int16_t *)bias;
