@@ -137,32 +137,64 @@ static double gemv_from_cache(int type, int K, const struct bench_opts *o) {
     return (double)row * M / mul_mat_seconds(type, M, 1, K, 20, o);
 }
 
+// n_mat distinct M x K matrices of `type` (enough to cover cycle_bytes), each times one
+// activation column: one pass of the graph streams every weight from DRAM once.
+struct gemv_cycle { struct tl_context *ctx; struct tl_graph *g; int n_mat; size_t weight_bytes; };
+
+static bool gemv_cycle_init(struct gemv_cycle *c, int type, int M, int K, size_t cycle_bytes) {
+    size_t wbytes = tl_row_size(type, K) * (size_t)M;
+    c->n_mat = (int)((cycle_bytes + wbytes - 1) / wbytes);
+    if (c->n_mat < 2) c->n_mat = 2;
+    c->weight_bytes = wbytes * c->n_mat;
+    c->ctx = tl_init((struct tl_init_params){ .mem_size = c->weight_bytes + (size_t)c->n_mat * M * 4 + K * 4 + (1 << 20) });
+    if (!c->ctx) return false;
+    struct tl_tensor *x = tl_new_tensor_1d(c->ctx, TL_F32, K);
+    fill_distinct(x, 1000);
+    c->g = tl_graph_new(c->ctx, 4 * c->n_mat + 8);
+    for (int i = 0; i < c->n_mat; i++) {
+        struct tl_tensor *w = tl_new_tensor_2d(c->ctx, type, K, M);
+        fill_distinct(w, (uint64_t)i + 1);
+        tl_graph_build(c->g, tl_mul_mat(c->ctx, w, x));
+    }
+    return true;
+}
+
+static double gemv_cycle_bytes_per_s(const struct gemv_cycle *c, const struct bench_opts *o) {
+    return (double)c->weight_bytes / bench_graph_seconds(c->g, o, 3);
+}
+
 struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, size_t dram_bytes,
                                        const struct bench_opts *o) {
     struct gemv_vs_dram r = { 0 };
-    size_t wbytes = tl_row_size(type, K) * (size_t)M;
-    r.n_mat = (int)((cycle_bytes + wbytes - 1) / wbytes);
-    if (r.n_mat < 2) r.n_mat = 2;
-    struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = wbytes * r.n_mat + (size_t)r.n_mat * M * 4 + K * 4 + (1 << 20) });
-    if (!ctx) return r;
-    struct tl_tensor *x = tl_new_tensor_1d(ctx, TL_F32, K);
-    fill_distinct(x, 1000);
-    struct tl_graph *g = tl_graph_new(ctx, 4 * r.n_mat + 8);
-    for (int i = 0; i < r.n_mat; i++) {
-        struct tl_tensor *w = tl_new_tensor_2d(ctx, type, K, M);
-        fill_distinct(w, (uint64_t)i + 1);
-        tl_graph_build(g, tl_mul_mat(ctx, w, x));
-    }
+    struct gemv_cycle c;
+    if (!gemv_cycle_init(&c, type, M, K, cycle_bytes)) return r;
+    r.n_mat = c.n_mat;
     for (int round = 0; round < 3; round++) {
         double bw = bench_dram_read_bw(dram_bytes, o->threads, o->min_seconds);
-        double gemv = (double)wbytes * r.n_mat / bench_graph_seconds(g, o, 3);
+        double gemv = gemv_cycle_bytes_per_s(&c, o);
         if (bw > r.dram_bytes_per_s) r.dram_bytes_per_s = bw;
         if (gemv > r.weight_bytes_per_s) r.weight_bytes_per_s = gemv;
         double cached = gemv_from_cache(type, K, o);
         if (cached > r.cache_bytes_per_s) r.cache_bytes_per_s = cached;
     }
-    tl_free(ctx);
+    tl_free(c.ctx);
     return r;
+}
+
+void bench_gemv_prefetch(int type, int M, int K, size_t cycle_bytes, const int *distances, int n, double *bytes_per_s,
+                         const struct bench_opts *o) {
+    for (int i = 0; i < n; i++) bytes_per_s[i] = 0;
+    struct gemv_cycle c;
+    if (!gemv_cycle_init(&c, type, M, K, cycle_bytes)) return;
+    const int keep = tl_cpu_get_prefetch();
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < n; i++) {
+            tl_cpu_set_prefetch(distances[i]);
+            double v = gemv_cycle_bytes_per_s(&c, o);
+            if (v > bytes_per_s[i]) bytes_per_s[i] = v;
+        }
+    tl_cpu_set_prefetch(keep);
+    tl_free(c.ctx);
 }
 
 void bench_matmul(const struct bench_opts *o) {

@@ -28,6 +28,11 @@ struct gemv_vs_dram { int n_mat; double weight_bytes_per_s, dram_bytes_per_s, ca
 struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, size_t dram_bytes,
                                        const struct bench_opts *o);
 
+// The GEMV of bench_gemv_vs_dram with each software prefetch distance in turn (bytes,
+// tl_cpu_set_prefetch), alternately three times, best of each into bytes_per_s[i].
+void bench_gemv_prefetch(int type, int M, int K, size_t cycle_bytes, const int *distances, int n, double *bytes_per_s,
+                         const struct bench_opts *o);
+
 // OpenBLAS sgemm GFLOP/s at this shape (0 without OpenBLAS).
 double bench_sgemm_gflops(int M, int N, int K, const struct bench_opts *o);
 

@@ -17,6 +17,8 @@ static int info_machine(void) {
     printf("\nkernels in use:       %s (best %s; LONGVL_CPU_ISA lowers it)\n", tl_cpu_isa_name(tl_cpu_get_isa()),
            tl_cpu_isa_name(tl_cpu_isa_best()));
     printf("threads:              %d\n", tl_cpu_default_threads());
+    printf("GEMV prefetch:        %d bytes ahead (this CPU's default %d; LONGVL_CPU_PREFETCH sets it)\n",
+           tl_cpu_get_prefetch(), tl_cpu_prefetch_default());
     printf("ops with fast paths: ");
     for (int op = 1; op < TL_OP_COUNT; op++)
         if (tl_cpu_has_fast_kernel((enum tl_op)op)) printf(" %s", tl_op_name((enum tl_op)op));

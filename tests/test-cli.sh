@@ -40,6 +40,9 @@ expect 2 "usage: longvl quantize" "$longvl" quantize "$dir/m.gguf"
 expect 1 "already q8_0" "$longvl" quantize "$dir/q.gguf" "$dir/x.gguf" q4_0 --quiet
 expect 1 "No such file" "$longvl" quantize "$dir/none.gguf" "$dir/x.gguf" q4_0
 [ ! -e "$dir/x.gguf" ] && ok "no output after a refused quantize" || fail "a refused quantize left $dir/x.gguf"
+expect 0 "GEMV prefetch: *1024 bytes ahead" env LONGVL_CPU_PREFETCH=1024 "$longvl" info
+expect 0 "LONGVL_CPU_PREFETCH=100 is not 0 or a multiple of 64" env LONGVL_CPU_PREFETCH=100 "$longvl" info
+expect 0 "LONGVL_CPU_ISA=avx9 is not one of" env LONGVL_CPU_ISA=avx9 "$longvl" info
 expect 2 "unknown verb" "$longvl" frobnicate
 expect 1 "No such file" "$longvl" info "$dir/none.gguf"
 head -c 1000 "$dir/m.gguf" > "$dir/cut.gguf"

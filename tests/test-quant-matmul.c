@@ -30,6 +30,11 @@ static float gaussian(void) {
 // activations all 1 (127 once quantized), the largest integer sums a kernel must hold.
 static bool extreme_data;
 
+// Cases take the software prefetch distances in turn, so each kernel runs with and without
+// it (the default depends on the CPU: tl_cpu_prefetch_default).
+static const int prefetch_turns[] = { 0, 1024, 4096 };
+static int n_cases;
+
 static void run_case(enum tl_type t, int64_t M, int64_t N, int64_t K, enum tl_cpu_isa isa, int nth) {
     struct tl_context *ctx = tl_init((struct tl_init_params){ .mem_size = (size_t)64 << 20 });
     struct tl_tensor *a = tl_new_tensor_2d(ctx, t, K, M);
@@ -53,6 +58,7 @@ static void run_case(enum tl_type t, int64_t M, int64_t N, int64_t K, enum tl_cp
     tl_cpu_compute_reference(g);
     memcpy(want, c->data, M * N * sizeof(float));
     tl_cpu_set_isa(isa);
+    tl_cpu_set_prefetch(prefetch_turns[n_cases++ % 3]);
     memset(c->data, 0, M * N * sizeof(float));
     tl_cpu_compute(g, nth);
     memcpy(got, c->data, M * N * sizeof(float));
@@ -114,6 +120,8 @@ static void check_activation_quantizer(enum tl_type t, enum tl_cpu_isa isa) {
 }
 
 int main(int argc, char **argv) {
+    setenv("LONGVL_CPU_PREFETCH", "1536", 1);   // read once, at the backend's first use
+    check(tl_cpu_get_prefetch() == 1536, "LONGVL_CPU_PREFETCH=1536 sets the prefetch distance (%d)", tl_cpu_get_prefetch());
     enum tl_cpu_isa isas[TL_ISA_COUNT];
     int n_isa = test_isas(argc, argv, isas);
     rng_seed(3);

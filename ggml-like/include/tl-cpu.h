@@ -34,6 +34,13 @@ bool            tl_cpu_isa_parse(const char *s, enum tl_cpu_isa *isa);
 
 int  tl_cpu_default_threads(void);   // OpenMP's processor count
 
+// How far ahead (bytes) the quantized GEMV kernels ask for weights with a software
+// prefetch; 0 leaves it to the hardware prefetcher. The default depends on the CPU
+// (tl_cpu_prefetch_default); LONGVL_CPU_PREFETCH=BYTES overrides it.
+int  tl_cpu_get_prefetch(void);
+void tl_cpu_set_prefetch(int bytes);   // 0 or a multiple of 64 up to 16384
+int  tl_cpu_prefetch_default(void);
+
 // Computes every node of g in order. Needs data on every tensor (a no_alloc context
 // goes through tl_gallocr_alloc_graph first).
 void tl_cpu_compute(struct tl_graph *g, int n_threads);

@@ -19,12 +19,13 @@ ALWAYS_INLINE void tail_reference(enum tl_type t, const uint8_t *w, int64_t b0, 
         out[c] += tt->vec_dot((nb - b0) * 32, w, (const uint8_t *)cols[c].blocks + b0 * qb);
 }
 
-// Weights stream from DRAM once per token; asking for them 2 KiB ahead of use keeps more
-// cache-line reads in flight than the hardware prefetcher alone (+10-15% GB/s measured
-// on the 4-bit GEMV).
-#define PREFETCH_DISTANCE 2048
+// Weights stream from DRAM once per token; on some CPUs asking for them ahead of use keeps
+// more cache-line reads in flight than the hardware prefetcher alone, on others it slows
+// the stream, so the distance is chosen per CPU (tl_cpu_prefetch_default; 0: none).
 ALWAYS_INLINE void prefetch_ahead(const uint8_t *w, size_t step_bytes) {
-    for (size_t o = 0; o < step_bytes; o += 64) _mm_prefetch((const char *)w + PREFETCH_DISTANCE + o, _MM_HINT_T0);
+    const int distance = tl_cpu_prefetch_bytes;
+    if (!distance) return;
+    for (size_t o = 0; o < step_bytes; o += 64) _mm_prefetch((const char *)w + distance + o, _MM_HINT_T0);
 }
 
 // The 6-bit scales and mins of a Q4_K/Q5_K block as 8 bytes each (byte j: sub-block j),
