@@ -58,7 +58,7 @@ static void run_case(enum tl_type t, int64_t M, int64_t N, int64_t K, enum tl_cp
     tl_cpu_compute_reference(g);
     memcpy(want, c->data, M * N * sizeof(float));
     tl_cpu_set_isa(isa);
-    tl_cpu_set_prefetch(prefetch_turns[n_cases++ % 3]);
+    tl_cpu_set_prefetch(prefetch_turns[n_cases++ % (sizeof prefetch_turns / sizeof prefetch_turns[0])]);
     memset(c->data, 0, M * N * sizeof(float));
     tl_cpu_compute(g, nth);
     memcpy(got, c->data, M * N * sizeof(float));

@@ -12,6 +12,8 @@ static enum tl_cpu_isa current_isa;
 static bool initialised;
 int tl_cpu_prefetch_bytes;
 
+static bool prefetch_distance_valid(long bytes) { return bytes >= 0 && bytes <= 16384 && bytes % 64 == 0; }
+
 const char *tl_cpu_isa_name(enum tl_cpu_isa isa) {
     return isa >= 0 && isa < TL_ISA_COUNT ? isa_names[isa] : "?";
 }
@@ -86,7 +88,7 @@ static void init_once(void) {
     if (pf && *pf) {
         char *end;
         long v = strtol(pf, &end, 10);
-        if (*end || v < 0 || v > 16384 || v % 64)
+        if (*end || !prefetch_distance_valid(v))
             fprintf(stderr, "longvl: LONGVL_CPU_PREFETCH=%s is not 0 or a multiple of 64 up to 16384; using %d\n",
                     pf, tl_cpu_prefetch_bytes);
         else tl_cpu_prefetch_bytes = (int)v;
@@ -127,7 +129,7 @@ int tl_cpu_get_prefetch(void) {
 
 void tl_cpu_set_prefetch(int bytes) {
     init_once();
-    TL_ASSERT(bytes >= 0 && bytes <= 16384 && bytes % 64 == 0);
+    TL_ASSERT(prefetch_distance_valid(bytes));
     tl_cpu_prefetch_bytes = bytes;
 }
 

@@ -51,9 +51,8 @@ ALWAYS_INLINE __m256i kx8_subblock(bool q5, const __m256i *code, const int8_t *a
     // four chains of two: with two of four, Q4_K waited on vpdpbusd's latency (one thread
     // from L2 on Zen 4: 41.8 -> 44.4 GB/s at K = 4096, 31.9 -> 32.9 at 3584; Q5_K within 1%)
     (void)q5;
-    __m256i p[4];
-    for (int k = 0; k < 4; k++) p[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), code[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k)));
-    for (int k = 4; k < 8; k++) p[k - 4] = _mm256_dpbusd_epi32(p[k - 4], code[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k)));
+    __m256i p[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
+    for (int k = 0; k < 8; k++) p[k % 4] = _mm256_dpbusd_epi32(p[k % 4], code[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k)));
     return _mm256_mullo_epi32(_mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])), scale);
 #else
     const int run = q5 ? 4 : 8;
