@@ -73,53 +73,70 @@ ALWAYS_INLINE float kx8_hsum(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-// The activations arrive permuted per group (permute_for_x8): for chunk c, nibble half h
-// and dword w, 32 bytes holding elements 64c + 32h + 4w .. +3 of each block in turn; the
-// pair sums of sub-blocks 2p, 2p + 1 of the 8 blocks as int16 words at pair_bs. t: the
-// file format (Q4_K or Q5_K).
+// Chunk c of a group (the activations permuted per group by permute_for_x8: for chunk
+// c, nibble half h and dword w, 32 bytes holding elements 64c + 32h + 4w .. +3 of each
+// block in turn): its two sub-blocks into the columns' integer sums.
+ALWAYS_INLINE void kx8_chunk(bool q5, const uint8_t *w, int chunk, const __m256i *qh, const struct kx8_scales *s, int64_t k0,
+                             const struct qcol *cols, int nc, __m256i *isum) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {   // low nibbles: sub-block 2 chunk; high: 2 chunk + 1
+        __m256i code[8];
+        for (int k = 0; k < 8; k++) {
+            __m256i raw = _mm256_loadu_si256((const __m256i *)(w + x8_codes_at(q5) + 256 * chunk + 32 * k));
+            code[k] = _mm256_and_si256(h ? _mm256_srli_epi16(raw, 4) : raw, m4);
+            if (q5) {   // the fifth bit: bit 2 chunk + h of the element's qh byte, moved to bit 4
+                const int up = 4 - (2 * chunk + h);   // -3 .. 4
+                __m256i b = up >= 0 ? _mm256_slli_epi16(qh[k], up) : _mm256_srli_epi16(qh[k], -up);
+                code[k] = _mm256_or_si256(code[k], _mm256_and_si256(b, bit4));
+            }
+        }
+        for (int c = 0; c < nc; c++)
+            isum[c] = _mm256_add_epi32(isum[c], kx8_subblock(q5, code, cols[c].qs + k0 + 512 * chunk + 256 * h, s->sc[2 * chunk + h]));
+    }
+}
+
+// One group of the row (8 blocks), its activations from weight k0 on, into the columns'
+// float accumulators; the pair sums of sub-blocks 2p, 2p + 1 of the 8 blocks as int16
+// words at pair_bs. q5: Q5_K, else Q4_K.
+ALWAYS_INLINE void kx8_group(bool q5, const uint8_t *w, int64_t k0, const struct qcol *cols, int nc, __m256 *acc, __m256 *accm) {
+    prefetch_ahead(w, x8_group_bytes(q5));
+    struct kx8_scales s;
+    kx8_unpack_scales(w, &s);
+    __m256i isum[QNC], qh[8];
+    for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+    if (q5) {
+        for (int k = 0; k < 8; k++) qh[k] = _mm256_loadu_si256((const __m256i *)(w + X8_QH_AT + 32 * k));
+        // Q5_K's chunks stay a loop: unrolled, its 8 fifth-bit, 8 code and 12 scale
+        // registers outgrow even AVX-512's 32 and spill (Zen 4, one thread from L2, K =
+        // 4096: 33.0 -> 37.5 GB/s); unrolled Q4_K is the faster (42.5 vs 38.4)
+#pragma GCC unroll 1
+        for (int chunk = 0; chunk < 4; chunk++) kx8_chunk(true, w, chunk, qh, &s, k0, cols, nc, isum);
+    } else {
+        for (int chunk = 0; chunk < 4; chunk++) kx8_chunk(false, w, chunk, qh, &s, k0, cols, nc, isum);
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
+    const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)));
+    for (int c = 0; c < nc; c++) {
+        const __m256 da = _mm256_loadu_ps(cols[c].d + k0 / QK_K);
+        const __m256i *bs = (const __m256i *)(cols[c].pair_bs + k0 / 32);
+        __m256i msum = _mm256_madd_epi16(s.mins[0], _mm256_loadu_si256(bs));
+        for (int p = 1; p < 4; p++) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(s.mins[p], _mm256_loadu_si256(bs + p)));
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dw, da), acc[c]);
+        accm[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(mw, da), accm[c]);
+    }
+}
+
+// A Q4_K_X8 / Q5_K_X8 row (t: the file format, Q4_K or Q5_K): its groups, then its tail's
+// blocks by the file format's kernel.
 ALWAYS_INLINE void row_k_x8(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     const bool q5 = t == TL_Q5_K;
     __m256 acc[QNC], accm[QNC];
     for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
-    for (int64_t g = 0; g < K / X8_ELEMS; g++, w += x8_group_bytes(q5)) {
-        prefetch_ahead(w, x8_group_bytes(q5));
-        struct kx8_scales s;
-        kx8_unpack_scales(w, &s);
-        __m256i isum[QNC], qh[8];
-        for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
-        if (q5)
-            for (int k = 0; k < 8; k++) qh[k] = _mm256_loadu_si256((const __m256i *)(w + X8_QH_AT + 32 * k));
-        for (int chunk = 0; chunk < 4; chunk++)
-            for (int h = 0; h < 2; h++) {   // low nibbles: sub-block 2 chunk; high: 2 chunk + 1
-                __m256i code[8];
-                for (int k = 0; k < 8; k++) {
-                    __m256i raw = _mm256_loadu_si256((const __m256i *)(w + x8_codes_at(q5) + 256 * chunk + 32 * k));
-                    code[k] = _mm256_and_si256(h ? _mm256_srli_epi16(raw, 4) : raw, m4);
-                    if (q5) {   // the fifth bit: bit 2 chunk + h of the element's qh byte, moved to bit 4
-                        const int up = 4 - (2 * chunk + h);   // -3 .. 4
-                        __m256i b = up >= 0 ? _mm256_slli_epi16(qh[k], up) : _mm256_srli_epi16(qh[k], -up);
-                        code[k] = _mm256_or_si256(code[k], _mm256_and_si256(b, bit4));
-                    }
-                }
-                for (int c = 0; c < nc; c++)
-                    isum[c] = _mm256_add_epi32(isum[c], kx8_subblock(q5, code, cols[c].qs + X8_ELEMS * g + 512 * chunk + 256 * h,
-                                                                     s.sc[2 * chunk + h]));
-            }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
-        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)));
-        for (int c = 0; c < nc; c++) {
-            const __m256 da = _mm256_loadu_ps(cols[c].d + X8_BLOCKS * g);
-            const __m256i *bs = (const __m256i *)(cols[c].pair_bs + 64 * g);
-            __m256i msum = _mm256_madd_epi16(s.mins[0], _mm256_loadu_si256(bs));
-            for (int p = 1; p < 4; p++) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(s.mins[p], _mm256_loadu_si256(bs + p)));
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dw, da), acc[c]);
-            accm[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(mw, da), accm[c]);
-        }
-    }
+    for (int64_t k0 = 0; k0 < x8_grouped(K); k0 += X8_ELEMS, w += x8_group_bytes(q5)) kx8_group(q5, w, k0, cols, nc, acc, accm);
     for (int c = 0; c < nc; c++) out[c] = kx8_hsum(_mm256_sub_ps(acc[c], accm[c]));
     if (x8_grouped(K) == K) return;
-    struct qcol tail[QNC];   // the tail's blocks by the file format's kernel
+    struct qcol tail[QNC];
     float part[QNC];
     for (int c = 0; c < nc; c++) tail[c] = qcol_from_k(&cols[c], x8_grouped(K));
     row_k_asym(t, w, K - x8_grouped(K), tail, nc, part);
