@@ -133,7 +133,7 @@ double bench_sgemm_gflops(int M, int N, int K, const struct bench_opts *o) {
 // 512 KiB per thread), i.e. how fast the cores turn bytes into dot products.
 static double gemv_from_cache(int type, int K, const struct bench_opts *o) {
     size_t row = tl_row_size(type, K);
-    int M = (int)(((size_t)512 << 10) * o->threads / row);
+    int M = (int)(((size_t)512 << 10) * o->threads / row) / 8 * 8;   // whole panels for q4_Kr8
     return (double)row * M / mul_mat_seconds(type, M, 1, K, 20, o);
 }
 

@@ -8,15 +8,18 @@
 
 #include <stdio.h>
 
-// q4_0x16, q4_1x16, q8_0x8, q4_Kx8, q5_Kx8: Q4_0, Q4_1, Q8_0, Q4_K and Q5_K as `run` and
-// `logits` hold them on the CPU (tl_type_interleaved).
-static const enum tl_type qtypes[] = { TL_Q4_0, TL_Q4_0_X16, TL_Q4_1, TL_Q4_1_X16, TL_Q8_0,   TL_Q8_0_X8,
-                                       TL_Q4_K, TL_Q4_K_X8,  TL_Q5_K, TL_Q5_K_X8,  TL_Q6_K };
+// q4_0x16, q4_1x16, q8_0x8, q4_Kr8, q5_Kr8: Q4_0, Q4_1, Q8_0, Q4_K and Q5_K as `run` and
+// `logits` hold them on the CPU (tl_type_cpu_layout); q4_Kx8, q5_Kx8: as they hold Q4_K
+// and Q5_K matrices whose row count is not a multiple of 8 (tl_type_interleaved).
+static const enum tl_type qtypes[] = { TL_Q4_0, TL_Q4_0_X16, TL_Q4_1,    TL_Q4_1_X16, TL_Q8_0,   TL_Q8_0_X8, TL_Q4_K,
+                                       TL_Q4_K_X8, TL_Q4_K_R8, TL_Q5_K, TL_Q5_K_X8, TL_Q5_K_R8, TL_Q6_K };
 
 static bool legacy_4bit(enum tl_type t) { return t == TL_Q4_0 || t == TL_Q4_0_X16 || t == TL_Q4_1 || t == TL_Q4_1_X16; }
-// A file format, or a CPU layout that rows of K take (Q4_K_X8 from 2048 on; --quick runs K = 1024).
+// A file format, or a CPU layout that rows of K take (Q4_K_X8 from 2048 on; --quick runs
+// K = 1024); the panel layouts take any (the benchmark's row counts are multiples of 8).
 static bool has_rows_of(enum tl_type t, int K) {
-    return tl_type_file_format(t) == t || tl_type_interleaved(tl_type_file_format(t), K) == t;
+    return tl_type_file_format(t) == t || tl_type_interleaved(tl_type_file_format(t), K) == t ||
+           tl_type_traits(t)->panel_rows;
 }
 
 // The GEMV from DRAM at each software prefetch distance, so a user can see which suits
@@ -24,7 +27,7 @@ static bool has_rows_of(enum tl_type t, int K) {
 static void bench_prefetch_table(const struct bench_opts *o, size_t cycle) {
     static const int distances[] = { 0, 1024, 2048, 4096 };
     enum { N_DIST = sizeof distances / sizeof distances[0] };
-    static const enum tl_type types[] = { TL_Q4_0_X16, TL_Q4_K_X8 };
+    static const enum tl_type types[] = { TL_Q4_0_X16, TL_Q4_K_R8 };
     int m = o->quick ? 1024 : 4096, k = o->quick ? 2048 : 4096;
     printf("\n## GEMV %dx%d from DRAM by software prefetch distance (%s kernels; in use: %d B, LONGVL_CPU_PREFETCH sets it)\n\n",
            m, k, tl_cpu_isa_name(tl_cpu_get_isa()), tl_cpu_get_prefetch());
@@ -59,8 +62,9 @@ void bench_qmatmul(const struct bench_opts *o) {
            tl_cpu_isa_name(tl_cpu_get_isa()));
     printf("DRAM read bandwidth, GEMV and GEMV from L2 are measured alternately for each row, best of 3 each. \"From L2\": the\n"
            "same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's ceiling. q4_0x16, q4_1x16,\n"
-           "q8_0x8, q4_Kx8 and q5_Kx8 are Q4_0, Q4_1, Q8_0, Q4_K and Q5_K regrouped 16 or 8 blocks at a time, the layouts in which\n"
-           "`run` and `logits` hold them on the CPU.\n\n");
+           "q8_0x8, q4_Kr8 and q5_Kr8 are Q4_0, Q4_1, Q8_0, Q4_K and Q5_K regrouped 16 or 8 blocks at a time (r8: block b of\n"
+           "8 rows), the layouts in which `run` and `logits` hold them on the CPU (q4_Kx8, q5_Kx8: 8 blocks along a row, for\n"
+           "row counts that are not multiples of 8).\n\n");
     printf("| shape (M x K) | weights | bits/weight | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | from L2 GB/s |\n"
            "|---|---|---|---|---|---|---|---|\n");
     // the 3B model's FFN-down (K = 11008 = 21 x 512 + 256): the X16 layouts with a tail of 8 blocks

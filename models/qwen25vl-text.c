@@ -112,8 +112,10 @@ static void release_file_pages(const void *p, size_t n) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+// t's CPU layout: panels of 8 rows where it has them, except for the token embedding
+// (the tied output), whose rows are also read one by one (qwen25vl_text_embed).
 static bool use_cpu_layout(struct qwen25vl_text_model *m, struct tl_tensor *t) {
-    enum tl_type to = tl_type_interleaved(t->type, t->ne[0]);
+    enum tl_type to = t == m->tok_embd ? tl_type_interleaved(t->type, t->ne[0]) : tl_type_cpu_layout(t->type, t->ne[0], t->ne[1]);
     if (to == t->type) return true;   // also a tensor already moved (tied output = tok_embd)
     size_t n = tl_nbytes(t);
     void *copy = aligned_alloc(64, (n + 63) / 64 * 64);

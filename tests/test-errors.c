@@ -24,6 +24,9 @@ int main(void) {
     expect_error("permute not a permutation", tl_permute(ctx, a, 0, 0, 1, 2), "permute: axes (0, 0, 1, 2)");
     expect_error("concat mismatch", tl_concat(ctx, a, b, 1), "concat: shapes differ outside dim 1");
     expect_error("get_rows f32 ids", tl_get_rows(ctx, a, a), "get_rows: ids must be i32");
+    struct tl_tensor *panels = tl_new_tensor_2d(ctx, TL_Q4_K_R8, 256, 12), *acts = tl_new_tensor_2d(ctx, TL_F32, 256, 2);
+    expect_error("mul_mat partial panel", tl_mul_mat(ctx, panels, acts), "mul_mat: a q4_Kr8 matrix must be whole, contiguous panels of 8 rows");
+    expect_error("get_rows of panels", tl_get_rows(ctx, panels, i), "get_rows: rows must be a float or block type with contiguous rows");
     expect_error("swiglu shapes", tl_swiglu(ctx, a, b), "swiglu: shapes differ");
     struct tl_tensor *x = tl_new_tensor_3d(ctx, TL_F32, 128, 4, 8);
     struct tl_tensor *pos = tl_new_tensor_1d(ctx, TL_I32, 8 * 3);

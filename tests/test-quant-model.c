@@ -150,11 +150,11 @@ static float *text_model_logits(const struct qwen25vl_text_model *m, const int32
     return ok ? out : NULL;
 }
 
-// The CPU layout of a quantized model (qwen25vl_text_use_cpu_layouts): the weights whose
-// rows are long enough for their format's layout (tl_type_interleaved: Q4_0/Q4_1 rows of
-// 512 or more, Q4_K/Q5_K of 2048 or more; here FFN-down) change type, the others stay; the
-// logits equal the file layout's up to the order of float rounding (the integer block
-// sums are the same). `moved` is how many FFN-down weights must move.
+// The CPU layout of a quantized model (qwen25vl_text_use_cpu_layouts): the weights that
+// have a layout (tl_type_cpu_layout: Q4_K/Q5_K matrices of a multiple of 8 rows; Q4_0/Q4_1
+// rows of 512 or more, Q8_0 of 256) change type, the others stay; the logits equal the
+// file layout's up to the order of float rounding (the integer block sums are the same).
+// `want_moved` is how many of the weights checked must move.
 static void test_cpu_layout(const char *path, const char *scheme, int want_moved, const int32_t *tokens, int n) {
     char err[512] = "";
     struct qwen25vl_text_model file, cpu;
@@ -163,7 +163,8 @@ static void test_cpu_layout(const char *path, const char *scheme, int want_moved
     check(ok, "%s model loaded twice, once in the CPU layouts %s", scheme, err);
     if (!ok) return;
     // Q, FFN-up, FFN-down of every layer and the output: each in the layout
-    // tl_type_interleaved gives its file type and row length, and no other
+    // tl_type_cpu_layout gives its file type and shape (the tied output, which is the
+    // token embedding: tl_type_interleaved), and no other
     int moved = 0, right = 0, weights = 0;
     char layouts[256] = "";
     for (uint32_t l = 0; l <= cpu.hp.n_layer; l++) {
@@ -173,7 +174,8 @@ static void test_cpu_layout(const char *path, const char *scheme, int want_moved
         const struct tl_tensor *c[3] = { out ? cpu.output : cpu.layers[l].wq, out ? NULL : cpu.layers[l].ffn_up,
                                          out ? NULL : cpu.layers[l].ffn_down };
         for (int i = 0; i < 3 && f[i]; i++, weights++) {
-            enum tl_type layout = tl_type_interleaved(f[i]->type, f[i]->ne[0]);
+            enum tl_type layout = f[i] == file.tok_embd ? tl_type_interleaved(f[i]->type, f[i]->ne[0])
+                                                        : tl_type_cpu_layout(f[i]->type, f[i]->ne[0], f[i]->ne[1]);
             moved += c[i]->type != f[i]->type;
             right += c[i]->type == layout;
             if (c[i]->type != f[i]->type)
@@ -304,9 +306,10 @@ int main(int argc, char **argv) {
     free(want);
     unload(&ref);
 
-    // The K-quant layouts in a model: the "wide" preset's FFN-down rows (2,304: a group of
-    // 8 blocks and a tail of 1) in Q4_K_M and Q5_K_M, whose layers 0 and 1 keep Q4_K / Q5_K
-    // there (layers 2 and 3 take Q6_K: quant_use_more_bits)
+    // The K-quant layouts in a model: the "wide" preset in Q4_K_M and Q5_K_M, whose Q and
+    // FFN-up (rows of 256) of all 4 layers and FFN-down (rows of 2,304) of layers 0 and 1
+    // keep Q4_K / Q5_K (layers 2 and 3 take Q6_K there: quant_use_more_bits), all of them
+    // in panels of 8 rows
     snprintf(hf, sizeof hf, "%s/wide-hf", tmpdir);
     snprintf(prefix, sizeof prefix, "%s/wide", tmpdir);
     mo.preset = "wide";
@@ -317,7 +320,7 @@ int main(int argc, char **argv) {
         snprintf(qpath, sizeof qpath, "%s/wide-%s.gguf", tmpdir, quant_scheme_name(k_mixes[c]));
         struct quantize_options qo = { .in_path = cr.text_path, .out_path = qpath, .scheme = k_mixes[c], .n_threads = 2 };
         struct quantize_result qr;
-        if (quantize_gguf(&qo, &qr, err, sizeof err)) test_cpu_layout(qpath, quant_scheme_name(k_mixes[c]), 2, tokens, N);
+        if (quantize_gguf(&qo, &qr, err, sizeof err)) test_cpu_layout(qpath, quant_scheme_name(k_mixes[c]), 10, tokens, N);
         else check(0, "quantize the wide model to %s: %s", quant_scheme_name(k_mixes[c]), err);
         unlink(qpath);
     }

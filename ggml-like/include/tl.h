@@ -59,6 +59,8 @@ enum tl_type {
     TL_Q4_K_X8,    // Q4_K with 8 blocks interleaved per group
     TL_Q5_K_X8,    // Q5_K likewise
     TL_Q8_0_X8,    // Q8_0 with 8 blocks interleaved per group
+    TL_Q4_K_R8,    // Q4_K matrix with 8 rows interleaved per group (whole panels of 8 rows only)
+    TL_Q5_K_R8,    // Q5_K likewise
     TL_TYPE_COUNT,
 };
 
@@ -79,6 +81,8 @@ struct tl_type_traits {
     tl_from_float_fn from_float;    // floats: round to nearest even; blocks: GGUF's quantizer
     tl_vec_dot_fn    vec_dot;       // block formats: the reference dot kernel
     enum tl_type     vec_dot_type;  // what activations are quantized to for vec_dot
+    int              panel_rows;    // 8 for the layouts whose rows interleave in panels of 8
+                                    // (to_float and vec_dot NULL: no row is contiguous); else 0
 };
 
 const struct tl_type_traits *tl_type_traits(enum tl_type type);
@@ -93,13 +97,18 @@ bool tl_type_parse(const char *name, enum tl_type *type);
 // Q4_K_X8, Q5_K -> Q5_K_X8 for rows of at least 2048; Q8_0 -> Q8_0_X8 for rows of at least
 // 256), or t itself.
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0);
+// The layout the CPU's kernels read fastest for a whole weight matrix of ne1 rows of ne0
+// stored as t: Q4_K and Q5_K matrices of a multiple of 8 rows -> Q4_K_R8, Q5_K_R8 (whose
+// rows are no longer contiguous: for mul_mat only); otherwise tl_type_interleaved.
+enum tl_type tl_type_cpu_layout(enum tl_type t, int64_t ne0, int64_t ne1);
 // The file format a CPU layout is made from (Q4_0_X16 -> Q4_0, ...), or t itself.
 enum tl_type tl_type_file_format(enum tl_type t);
 // n weights, in rows of ne0, from block format `from` to `to`, where one is the other's
-// interleaved layout: a lossless permutation of each row's bytes.
+// CPU layout: a lossless permutation of each row's bytes (Q4_K_R8, Q5_K_R8: of each
+// panel of 8 rows; n / ne0 must then be a multiple of 8).
 void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n, int64_t ne0);
 // A weight matrix can be multiplied in this type (float or block format).
-static inline bool tl_type_is_weight(const struct tl_type_traits *tt) { return tt->is_float || tt->vec_dot; }
+static inline bool tl_type_is_weight(const struct tl_type_traits *tt) { return tt->is_float || tt->vec_dot || tt->panel_rows; }
 
 // Formats a message into err (of errlen bytes) if err is not NULL: the error-reporting
 // convention of the file readers ("false / NULL, and a message in err").

@@ -121,6 +121,9 @@ static const struct tl_type_traits type_traits[TL_TYPE_COUNT] = {
                      dequantize_q5_K_x8, NULL, vec_dot_q5_K_x8_q8_K, TL_Q8_K },
     [TL_Q8_0_X8] = { "q8_0x8", QK_LEGACY, sizeof(block_q8_0), false, true, TL_GGML_NONE,
                      dequantize_q8_0_x8, NULL, vec_dot_q8_0_x8_q8_0, TL_Q8_0 },
+    // whole panels of 8 rows: no per-row functions
+    [TL_Q4_K_R8] = { "q4_Kr8", QK_K, sizeof(block_q4_K), false, true, TL_GGML_NONE, NULL, NULL, NULL, TL_Q8_K, R8_ROWS },
+    [TL_Q5_K_R8] = { "q5_Kr8", QK_K, sizeof(block_q5_K), false, true, TL_GGML_NONE, NULL, NULL, NULL, TL_Q8_K, R8_ROWS },
 };
 
 const struct tl_type_traits *tl_type_traits(enum tl_type type) {
@@ -157,8 +160,16 @@ enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0) {
     return t == TL_Q4_0 ? TL_Q4_0_X16 : t == TL_Q4_1 ? TL_Q4_1_X16 : t;
 }
 
+enum tl_type tl_type_cpu_layout(enum tl_type t, int64_t ne0, int64_t ne1) {
+    if ((t == TL_Q4_K || t == TL_Q5_K) && ne0 % QK_K == 0 && ne1 > 0 && ne1 % R8_ROWS == 0)
+        return t == TL_Q4_K ? TL_Q4_K_R8 : TL_Q5_K_R8;
+    return tl_type_interleaved(t, ne0);
+}
+
 enum tl_type tl_type_file_format(enum tl_type t) {
     switch (t) {
+    case TL_Q4_K_R8: return TL_Q4_K;
+    case TL_Q5_K_R8: return TL_Q5_K;
     case TL_Q4_0_X16: return TL_Q4_0;
     case TL_Q4_1_X16: return TL_Q4_1;
     case TL_Q4_K_X8: return TL_Q4_K;
@@ -170,9 +181,12 @@ enum tl_type tl_type_file_format(enum tl_type t) {
 
 void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n, int64_t ne0) {
     const bool to_cpu = tl_type_file_format(to) == from;
-    const enum tl_type file = to_cpu ? from : to;
-    TL_ASSERT(from != to && tl_type_interleaved(file, ne0) == (to_cpu ? to : from) && "tl_convert_layout: not a layout pair");
-    cpu_layout_regroup(file, src, dst, n, ne0, to_cpu);
+    const enum tl_type file = to_cpu ? from : to, cpu = to_cpu ? to : from;
+    TL_ASSERT(from != to && ne0 > 0 && n % ne0 == 0 && "tl_convert_layout: not whole rows");
+    TL_ASSERT((tl_type_interleaved(file, ne0) == cpu || tl_type_cpu_layout(file, ne0, n / ne0) == cpu) &&
+              "tl_convert_layout: not a layout pair");
+    if (tl_type_traits(cpu)->panel_rows) cpu_panels_regroup(file, src, dst, n, ne0, to_cpu);
+    else cpu_layout_regroup(file, src, dst, n, ne0, to_cpu);
 }
 
 size_t tl_row_size(enum tl_type type, int64_t ne0) {

@@ -216,6 +216,19 @@ static void decode_k_x8_row(enum tl_type t, const uint8_t *row, int64_t K, uint8
         decode_k_asym(t, row, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
 }
 
+// Row i (< 8) of a Q4_K_R8 / Q5_K_R8 panel (quants/blocks.h) of the file format t: its
+// block b gathered back from the panel's group b, lane i, then decoded as a block of t.
+static void decode_k_r8_row(enum tl_type t, const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale, float *bias) {
+    const bool q5 = t == TL_Q5_K;
+    const int bsz = x8_block_bytes(q5);
+    uint8_t blk[sizeof(block_q5_K)];
+    for (int64_t b = 0; b < K / QK_K; b++, panel += x8_group_bytes(q5)) {
+        for (int k = 0; k < 16; k++) blk[k] = panel[x8_offset(i, k)];   // d, dmin, scales
+        for (int k = 16; k < bsz; k += 4) memcpy(blk + k, panel + x8_offset(i, k), 4);
+        decode_k_asym(t, blk, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
+    }
+}
+
 // A Q8_0_X8 row (quants/blocks.h): each block gathered back into GGUF's layout (its d
 // bytewise, its code dwords whole), then decoded as a Q8_0 block; the tail's blocks are
 // Q8_0's own.
@@ -252,6 +265,9 @@ static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int rows,
                 decode_x16_row(tl_type_file_format(t), row, K, p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q4_K_X8 || t == TL_Q5_K_X8)
                 decode_k_x8_row(tl_type_file_format(t), row, K, p->row_codes, p->row_scale, p->row_bias);
+            else if (t == TL_Q4_K_R8 || t == TL_Q5_K_R8)   // panels start at multiples of 8 rows
+                decode_k_r8_row(tl_type_file_format(t), a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K,
+                                p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q8_0_X8)
                 decode_q8_0_x8_row(row, K, p->row_codes, p->row_scale, p->row_bias);
             else

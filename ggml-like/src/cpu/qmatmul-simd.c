@@ -146,7 +146,7 @@ static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
         permute_for_k_formats(qs + x8_grouped(K), K - x8_grouped(K));   // the tail's file blocks
     } else if (t == TL_Q8_0_X8) {
         permute_for_q8x8(qs, q8x8_grouped(K));   // the tail's Q8_0 blocks take GGUF's order
-    }
+    }   // Q4_K_R8 / Q5_K_R8 broadcast the activations in order
 }
 
 // Bytes of planar data per column of K elements.
@@ -205,6 +205,8 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
     // Q4_K_X8 / Q5_K_X8: the min terms' sub-block sums as int16 pairs in lane order
     // (|bs| <= 32 * 128); bias is free (no code offset)
     int16_t *pair_bs = (int16_t *)bias;
+    if (wt == TL_Q4_K_R8 || wt == TL_Q5_K_R8)   // R8: in block order, a pair's two words read as one dword
+        for (int64_t i = 0; i < K / 32; i++) pair_bs[i] = (int16_t)bs[i];
     if (wt == TL_Q4_K_X8 || wt == TL_Q5_K_X8)
         for (int64_t g = 0; g < K / X8_ELEMS; g++)
             for (int p = 0; p < 4; p++)
@@ -254,6 +256,18 @@ ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, con
     }
 }
 
+// A Q4_K_R8 / Q5_K_R8 panel of 8 rows times nc columns: out[8 c + i] (specialised per
+// column count likewise).
+static void panel_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    const enum tl_type file = tl_type_file_format(t);
+    switch (nc) {
+    case 1: file == TL_Q4_K ? panel_k_r8(TL_Q4_K, w, K, cols, 1, out) : panel_k_r8(TL_Q5_K, w, K, cols, 1, out); break;
+    case 2: file == TL_Q4_K ? panel_k_r8(TL_Q4_K, w, K, cols, 2, out) : panel_k_r8(TL_Q5_K, w, K, cols, 2, out); break;
+    case 3: file == TL_Q4_K ? panel_k_r8(TL_Q4_K, w, K, cols, 3, out) : panel_k_r8(TL_Q5_K, w, K, cols, 3, out); break;
+    default: file == TL_Q4_K ? panel_k_r8(TL_Q4_K, w, K, cols, 4, out) : panel_k_r8(TL_Q5_K, w, K, cols, 4, out); break;
+    }
+}
+
 // One weight row times nc columns (specialised per column count so accumulators stay in
 // registers).
 static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
@@ -268,6 +282,18 @@ static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const
 // The scalar build: the reference dot, threaded.
 static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     for (int c = 0; c < nc; c++) out[c] = tl_type_traits(t)->vec_dot(K, w, cols[c].blocks);
+}
+
+// A panel's 8 rows put back in the file format's order, then its reference dot.
+static void panel_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    const enum tl_type file = tl_type_file_format(t);
+    const size_t row = tl_row_size(file, K);
+    uint8_t *rows = malloc(R8_ROWS * row);
+    TL_ASSERT(rows);
+    cpu_panel_rows(file, w, rows, K);
+    for (int c = 0; c < nc; c++)
+        for (int i = 0; i < R8_ROWS; i++) out[R8_ROWS * c + i] = tl_type_traits(file)->vec_dot(K, rows + i * row, cols[c].blocks);
+    free(rows);
 }
 #endif
 
@@ -303,16 +329,20 @@ static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t
             if (VL > 1) unpack_column(t, blocks + n * qrow, K, planar + n * prow, &cols[n]);   // SIMD builds only
             else cols[n] = (struct qcol){ .blocks = blocks + n * qrow };
         }
-        // rows in contiguous ranges per thread; columns in blocks of QCB, QNC at a time
+        // rows in contiguous ranges per thread (a panel layout's in whole panels of 8);
+        // columns in blocks of QCB, QNC at a time
+        const int step = tl_type_traits(t)->panel_rows ? R8_ROWS : 1;
         for (int64_t n0 = 0; n0 < N; n0 += QCB) {
             int64_t nb = TL_MIN(QCB, N - n0);
             #pragma omp for schedule(static)
-            for (int64_t m = 0; m < M; m++) {
-                float out[QNC];
+            for (int64_t m0 = 0; m0 < M; m0 += step) {
+                float out[R8_ROWS * QNC];   // [column][row of the step]
                 for (int64_t j = 0; j < nb; j += QNC) {
                     int nc = (int)TL_MIN(QNC, nb - j);
-                    row_times_columns(t, a + m * lda, K, cols + n0 + j, nc, out);
-                    for (int q = 0; q < nc; q++) c[(n0 + j + q) * ldc + m] = out[q];
+                    if (step > 1) panel_times_columns(t, a + m0 * lda, K, cols + n0 + j, nc, out);
+                    else row_times_columns(t, a + m0 * lda, K, cols + n0 + j, nc, out);
+                    for (int q = 0; q < nc; q++)
+                        for (int i = 0; i < step; i++) c[(n0 + j + q) * ldc + m0 + i] = out[step * q + i];
                 }
             }
         }

@@ -1,10 +1,13 @@
-// The Q4_K_X8 / Q5_K_X8 row kernel (quants/blocks.h) of both SIMD builds (included by
-// qmatmul-simd.c only): a group of 8 Q4_K or Q5_K blocks per step in 256-bit registers,
-// one block per int32 lane. The file layout's kernels widen and scale one block at a time, 8 times
-// a block (one per 32-element sub-block); here a sub-block's scaling serves 8 blocks: its
-// 8 code registers are dotted with the activations (permuted to match) and summed per
-// lane, then multiplied lane by lane by the 8 blocks' scales of that sub-block, which
-// unpack for all 8 blocks at once from the transposed scale bytes.
+// The Q4_K_X8 / Q5_K_X8 row kernel and the Q4_K_R8 / Q5_K_R8 panel kernel (quants/blocks.h)
+// of both SIMD builds (included by qmatmul-simd.c only): a group of 8 Q4_K or Q5_K blocks
+// per step in 256-bit registers, one block per int32 lane. The file layout's kernels
+// widen and scale one block at a time, 8 times a block (one per 32-element sub-block);
+// here a sub-block's scaling serves 8 blocks: its 8 code registers are dotted with the
+// activations and summed per lane, then multiplied lane by lane by the 8 blocks' scales
+// of that sub-block, which unpack for all 8 blocks at once from the transposed scale
+// bytes. X8: the 8 blocks are 8 along a row, with the activations permuted to match, and
+// a horizontal sum ends the row; R8: block b of 8 rows, with each activation dword
+// broadcast to the 8 lanes, which end as the 8 rows' results.
 #pragma once
 
 // A group's scales, lane i for block i: sub-block j's 6-bit scale (for vpmaddwd as two
@@ -42,25 +45,34 @@ ALWAYS_INLINE void kx8_unpack_scales(const uint8_t *group, struct kx8_scales *s)
     }
 }
 
+// The activations of register k: 32 bytes at a + 32 k (X8), or the dword at a + 4 k in
+// every lane (R8).
+ALWAYS_INLINE __m256i kx8_act(const int8_t *a, int k, bool bcast) {
+    if (!bcast) return _mm256_loadu_si256((const __m256i *)(a + 32 * k));
+    int32_t v;
+    memcpy(&v, a + 4 * k, 4);
+    return _mm256_set1_epi32(v);
+}
+
 // One sub-block of the 8 blocks: its 8 code registers (codes 0..15, Q5_K 0..31) dotted
 // with 8 activation registers, summed per lane and scaled. AVX2: the vpmaddubsw pair sums
 // (|.| <= 2 * 31 * 128) add up exactly in int16 4 registers at a time (4 * 7936 < 32768;
 // Q4_K's 8 at a time: 8 * 3840).
-ALWAYS_INLINE __m256i kx8_subblock(bool q5, const __m256i *code, const int8_t *a, __m256i scale) {
+ALWAYS_INLINE __m256i kx8_subblock(bool q5, const __m256i *code, const int8_t *a, bool bcast, __m256i scale) {
 #if defined(__AVX512VNNI__)
     // four chains of two: with two of four, Q4_K waited on vpdpbusd's latency (one thread
     // from L2 on Zen 4: 41.8 -> 44.4 GB/s at K = 4096, 31.9 -> 32.9 at 3584; Q5_K within 1%)
     (void)q5;
     __m256i p[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
-    for (int k = 0; k < 8; k++) p[k % 4] = _mm256_dpbusd_epi32(p[k % 4], code[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k)));
+    for (int k = 0; k < 8; k++) p[k % 4] = _mm256_dpbusd_epi32(p[k % 4], code[k], kx8_act(a, k, bcast));
     return _mm256_mullo_epi32(_mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])), scale);
 #else
     const int run = q5 ? 4 : 8;
     __m256i sum = _mm256_setzero_si256();
     for (int k0 = 0; k0 < 8; k0 += run) {
-        __m256i p = _mm256_maddubs_epi16(code[k0], _mm256_loadu_si256((const __m256i *)(a + 32 * k0)));
+        __m256i p = _mm256_maddubs_epi16(code[k0], kx8_act(a, k0, bcast));
         for (int k = k0 + 1; k < k0 + run; k++)
-            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(code[k], _mm256_loadu_si256((const __m256i *)(a + 32 * k))));
+            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(code[k], kx8_act(a, k, bcast)));
         sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale));
     }
     return sum;
@@ -73,11 +85,12 @@ ALWAYS_INLINE float kx8_hsum(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-// Chunk c of a group (the activations permuted per group by permute_for_x8: for chunk
-// c, nibble half h and dword w, 32 bytes holding elements 64c + 32h + 4w .. +3 of each
-// block in turn): its two sub-blocks into the columns' integer sums.
-ALWAYS_INLINE void kx8_chunk(bool q5, const uint8_t *w, int chunk, const __m256i *qh, const struct kx8_scales *s, int64_t k0,
-                             const struct qcol *cols, int nc, __m256i *isum) {
+// Chunk c of a group: its two sub-blocks into the columns' integer sums. The activations
+// from weight k0 on: X8, permuted per group by permute_for_x8 (for chunk c, nibble half
+// h and dword w, 32 bytes holding elements 64c + 32h + 4w .. +3 of each block in turn);
+// R8 (bcast), in order.
+ALWAYS_INLINE void kx8_chunk(bool q5, bool bcast, const uint8_t *w, int chunk, const __m256i *qh, const struct kx8_scales *s,
+                             int64_t k0, const struct qcol *cols, int nc, __m256i *isum) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
 #pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {   // low nibbles: sub-block 2 chunk; high: 2 chunk + 1
@@ -91,15 +104,18 @@ ALWAYS_INLINE void kx8_chunk(bool q5, const uint8_t *w, int chunk, const __m256i
                 code[k] = _mm256_or_si256(code[k], _mm256_and_si256(b, bit4));
             }
         }
+        const int64_t at = k0 + (bcast ? 64 * chunk + 32 * h : 512 * chunk + 256 * h);
         for (int c = 0; c < nc; c++)
-            isum[c] = _mm256_add_epi32(isum[c], kx8_subblock(q5, code, cols[c].qs + k0 + 512 * chunk + 256 * h, s->sc[2 * chunk + h]));
+            isum[c] = _mm256_add_epi32(isum[c], kx8_subblock(q5, code, cols[c].qs + at, bcast, s->sc[2 * chunk + h]));
     }
 }
 
-// One group of the row (8 blocks), its activations from weight k0 on, into the columns'
-// float accumulators; the pair sums of sub-blocks 2p, 2p + 1 of the 8 blocks as int16
-// words at pair_bs. q5: Q5_K, else Q4_K.
-ALWAYS_INLINE void kx8_group(bool q5, const uint8_t *w, int64_t k0, const struct qcol *cols, int nc, __m256 *acc, __m256 *accm) {
+// One group (8 blocks), its activations from weight k0 on, into the columns' float
+// accumulators: lane i's scales times the activations' (X8: the lane's block's d and
+// pair sums of sub-blocks 2p, 2p + 1 at d and pair_bs; R8: block k0 / 256's for all
+// lanes). q5: Q5_K, else Q4_K.
+ALWAYS_INLINE void kx8_group(bool q5, bool bcast, const uint8_t *w, int64_t k0, const struct qcol *cols, int nc, __m256 *acc,
+                             __m256 *accm) {
     prefetch_ahead(w, x8_group_bytes(q5));
     struct kx8_scales s;
     kx8_unpack_scales(w, &s);
@@ -111,17 +127,28 @@ ALWAYS_INLINE void kx8_group(bool q5, const uint8_t *w, int64_t k0, const struct
         // registers outgrow even AVX-512's 32 and spill (Zen 4, one thread from L2, K =
         // 4096: 33.0 -> 37.5 GB/s); unrolled Q4_K is the faster (42.5 vs 38.4)
 #pragma GCC unroll 1
-        for (int chunk = 0; chunk < 4; chunk++) kx8_chunk(true, w, chunk, qh, &s, k0, cols, nc, isum);
+        for (int chunk = 0; chunk < 4; chunk++) kx8_chunk(true, bcast, w, chunk, qh, &s, k0, cols, nc, isum);
     } else {
-        for (int chunk = 0; chunk < 4; chunk++) kx8_chunk(false, w, chunk, qh, &s, k0, cols, nc, isum);
+        for (int chunk = 0; chunk < 4; chunk++) kx8_chunk(false, bcast, w, chunk, qh, &s, k0, cols, nc, isum);
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
     const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)));
     for (int c = 0; c < nc; c++) {
-        const __m256 da = _mm256_loadu_ps(cols[c].d + k0 / QK_K);
-        const __m256i *bs = (const __m256i *)(cols[c].pair_bs + k0 / 32);
-        __m256i msum = _mm256_madd_epi16(s.mins[0], _mm256_loadu_si256(bs));
-        for (int p = 1; p < 4; p++) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(s.mins[p], _mm256_loadu_si256(bs + p)));
+        __m256 da;
+        __m256i msum;
+        if (bcast) {
+            da = _mm256_set1_ps(cols[c].d[k0 / QK_K]);
+            const int16_t *bs = cols[c].pair_bs + k0 / 32;   // 4 pairs of int16
+            int32_t pair[4];
+            memcpy(pair, bs, sizeof pair);
+            msum = _mm256_madd_epi16(s.mins[0], _mm256_set1_epi32(pair[0]));
+            for (int p = 1; p < 4; p++) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(s.mins[p], _mm256_set1_epi32(pair[p])));
+        } else {
+            da = _mm256_loadu_ps(cols[c].d + k0 / QK_K);
+            const __m256i *bs = (const __m256i *)(cols[c].pair_bs + k0 / 32);
+            msum = _mm256_madd_epi16(s.mins[0], _mm256_loadu_si256(bs));
+            for (int p = 1; p < 4; p++) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(s.mins[p], _mm256_loadu_si256(bs + p)));
+        }
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dw, da), acc[c]);
         accm[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(mw, da), accm[c]);
     }
@@ -133,7 +160,8 @@ ALWAYS_INLINE void row_k_x8(enum tl_type t, const uint8_t *w, int64_t K, const s
     const bool q5 = t == TL_Q5_K;
     __m256 acc[QNC], accm[QNC];
     for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm256_setzero_ps();
-    for (int64_t k0 = 0; k0 < x8_grouped(K); k0 += X8_ELEMS, w += x8_group_bytes(q5)) kx8_group(q5, w, k0, cols, nc, acc, accm);
+    for (int64_t k0 = 0; k0 < x8_grouped(K); k0 += X8_ELEMS, w += x8_group_bytes(q5))
+        kx8_group(q5, false, w, k0, cols, nc, acc, accm);
     for (int c = 0; c < nc; c++) out[c] = kx8_hsum(_mm256_sub_ps(acc[c], accm[c]));
     if (x8_grouped(K) == K) return;
     struct qcol tail[QNC];
@@ -141,4 +169,14 @@ ALWAYS_INLINE void row_k_x8(enum tl_type t, const uint8_t *w, int64_t K, const s
     for (int c = 0; c < nc; c++) tail[c] = qcol_from_k(&cols[c], x8_grouped(K));
     row_k_asym(t, w, K - x8_grouped(K), tail, nc, part);
     for (int c = 0; c < nc; c++) out[c] += part[c];
+}
+
+// A Q4_K_R8 / Q5_K_R8 panel of 8 rows (t: the file format) times nc columns: out[8 c + i]
+// for row i and column c.
+ALWAYS_INLINE void panel_k_r8(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    const bool q5 = t == TL_Q5_K;
+    __m256 acc[QNC], accm[QNC];
+    for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm256_setzero_ps();
+    for (int64_t k0 = 0; k0 < K; k0 += QK_K, w += x8_group_bytes(q5)) kx8_group(q5, true, w, k0, cols, nc, acc, accm);
+    for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + R8_ROWS * c, _mm256_sub_ps(acc[c], accm[c]));
 }

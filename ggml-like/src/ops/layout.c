@@ -188,8 +188,9 @@ struct tl_tensor *tl_get_rows(struct tl_context *ctx, struct tl_tensor *a,
                               struct tl_tensor *ids) {
     if (!a || !ids) return NULL;
     if (ids->type != TL_I32) return tl_op_error(ctx, "get_rows", a, ids, "ids must be i32");
-    if (!tl_type_is_weight(tl_type_traits(a->type)))
-        return tl_op_error(ctx, "get_rows", a, ids, "rows must be a float or block type");
+    const struct tl_type_traits *tt = tl_type_traits(a->type);
+    if (!tt->is_float && !tt->vec_dot)   // panel layouts (q4_Kr8) have no rows to read
+        return tl_op_error(ctx, "get_rows", a, ids, "rows must be a float or block type with contiguous rows");
     if (ids->ne[1] != a->ne[2] || ids->ne[2] != a->ne[3] || ids->ne[3] != 1)
         return tl_op_error(ctx, "get_rows", a, ids, "ids [n, B2, B3] must match a's dims 2-3");
     int64_t ne[4] = { a->ne[0], ids->ne[0], a->ne[2], a->ne[3] };

@@ -89,6 +89,15 @@ static inline int x8_offset(int i, int k) {
 }
 static inline int64_t x8_grouped(int64_t K) { return K / X8_ELEMS * X8_ELEMS; }
 
+// Q4_K_R8 and Q5_K_R8, libtl's own CPU layouts of whole Q4_K and Q5_K matrices whose
+// row count is a multiple of 8 (never in a file): the rows go in panels of 8, and block b
+// of a panel's 8 rows becomes one group laid out as a Q4_K_X8 / Q5_K_X8 group (x8_offset)
+// with row i of the panel in place of block i, so lane i of a 32-byte register belongs to
+// row i, and the one-token kernel dots 8 rows at once against broadcast activations with
+// no horizontal sums; a panel's groups follow in block order. No row length leaves a
+// tail, but no row is contiguous any more: these are multiplied by whole panels only.
+#define R8_ROWS 8
+
 // Q8_0_X8, libtl's own CPU layout of Q8_0 rows (never in a file): each run of 8 blocks
 // (256 weights) becomes a group of their 8 d, then 8 chunks of 32 code bytes: chunk r
 // holds bytes 4r..4r+3 of block i at 4i. A 32-byte load thus gives an 8-lane register
