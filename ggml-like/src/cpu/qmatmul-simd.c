@@ -39,7 +39,8 @@ struct qcol {
     const float *d4;      // Q8_0: d of each block four times over (one legacy block per 4 lanes)
     const int32_t *block_bias;   // Q4_0_X16: -8 * (sum of each block's 32 values), a lane's start;
                                  // Q8_0_X8 on AVX-512: -128 * (that sum)
-    const int16_t *pair_bs;      // Q4_K_X8, Q5_K_X8: per group and sub-block pair p, lane i: bs of sub-blocks 2p, 2p + 1 of block i
+    const int16_t *pair_bs;      // Q4_K_X8, Q5_K_X8: per group and sub-block pair p, lane i: bs of sub-blocks 2p, 2p + 1 of block i;
+                                 // Q4_K_R8, Q5_K_R8: bs of each sub-block in order
 };
 
 // What the kernels subtract from a stored code. AVX-512 also stores Q8_0 as q + 128: it
