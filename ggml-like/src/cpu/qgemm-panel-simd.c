@@ -197,36 +197,35 @@ static void decode_x16_row(enum tl_type t, const uint8_t *row, int64_t K, uint8_
         decode_legacy(t, row, codes + 32 * b, scale + b, bias + b);
 }
 
-// An X8 row (quants/blocks.h) of the file format t: each block gathered back into
-// GGUF's layout (its fields bytewise, its qh and code dwords whole), then decoded as a
-// block of t; the tail's blocks are t's own.
+// Lane i of an X8 / R8 group (quants/blocks.h) gathered back into GGUF's block layout
+// (its fields bytewise, its qh and code dwords whole), then decoded as the block of t it is.
+static void decode_x8_lane(enum tl_type t, const uint8_t *group, int i, uint8_t *codes, float *scale, float *bias) {
+    const int bsz = x8_block_bytes(t == TL_Q5_K);
+    uint8_t blk[sizeof(block_q5_K)];
+    for (int k = 0; k < 16; k++) blk[k] = group[x8_offset(i, k)];   // d, dmin, scales
+    for (int k = 16; k < bsz; k += 4) memcpy(blk + k, group + x8_offset(i, k), 4);
+    decode_k_asym(t, blk, codes, scale, bias);
+}
+
+// An X8 row of the file format t: its groups' 8 blocks, then the tail's blocks, t's own.
 static void decode_k_x8_row(enum tl_type t, const uint8_t *row, int64_t K, uint8_t *codes, float *scale, float *bias) {
     const bool q5 = t == TL_Q5_K;
     const int bsz = x8_block_bytes(q5);
     const int64_t groups = K / X8_ELEMS;
-    uint8_t blk[sizeof(block_q5_K)];
     for (int64_t g = 0; g < groups; g++, row += x8_group_bytes(q5))
         for (int i = 0; i < X8_BLOCKS; i++) {
-            for (int k = 0; k < 16; k++) blk[k] = row[x8_offset(i, k)];   // d, dmin, scales
-            for (int k = 16; k < bsz; k += 4) memcpy(blk + k, row + x8_offset(i, k), 4);
             const int64_t b = g * X8_BLOCKS + i;
-            decode_k_asym(t, blk, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
+            decode_x8_lane(t, row, i, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
         }
     for (int64_t b = groups * X8_BLOCKS; b < K / QK_K; b++, row += bsz)
         decode_k_asym(t, row, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
 }
 
-// Row i (< 8) of a Q4_K_R8 / Q5_K_R8 panel (quants/blocks.h) of the file format t: its
-// block b gathered back from the panel's group b, lane i, then decoded as a block of t.
+// Row i (< 8) of a Q4_K_R8 / Q5_K_R8 panel of the file format t: its block b is lane i
+// of the panel's group b.
 static void decode_k_r8_row(enum tl_type t, const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale, float *bias) {
-    const bool q5 = t == TL_Q5_K;
-    const int bsz = x8_block_bytes(q5);
-    uint8_t blk[sizeof(block_q5_K)];
-    for (int64_t b = 0; b < K / QK_K; b++, panel += x8_group_bytes(q5)) {
-        for (int k = 0; k < 16; k++) blk[k] = panel[x8_offset(i, k)];   // d, dmin, scales
-        for (int k = 16; k < bsz; k += 4) memcpy(blk + k, panel + x8_offset(i, k), 4);
-        decode_k_asym(t, blk, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
-    }
+    for (int64_t b = 0; b < K / QK_K; b++, panel += x8_group_bytes(t == TL_Q5_K))
+        decode_x8_lane(t, panel, i, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
 }
 
 // A Q8_0_X8 row (quants/blocks.h): each block gathered back into GGUF's layout (its d

@@ -257,15 +257,19 @@ ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, con
     }
 }
 
+ALWAYS_INLINE void panel_dispatch(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    if (t == TL_Q4_K_R8) panel_k_r8(TL_Q4_K, w, K, cols, nc, out);
+    else panel_k_r8(TL_Q5_K, w, K, cols, nc, out);
+}
+
 // A Q4_K_R8 / Q5_K_R8 panel of 8 rows times nc columns: out[8 c + i] (specialised per
 // column count likewise).
 static void panel_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    const enum tl_type file = tl_type_file_format(t);
     switch (nc) {
-    case 1: file == TL_Q4_K ? panel_k_r8(TL_Q4_K, w, K, cols, 1, out) : panel_k_r8(TL_Q5_K, w, K, cols, 1, out); break;
-    case 2: file == TL_Q4_K ? panel_k_r8(TL_Q4_K, w, K, cols, 2, out) : panel_k_r8(TL_Q5_K, w, K, cols, 2, out); break;
-    case 3: file == TL_Q4_K ? panel_k_r8(TL_Q4_K, w, K, cols, 3, out) : panel_k_r8(TL_Q5_K, w, K, cols, 3, out); break;
-    default: file == TL_Q4_K ? panel_k_r8(TL_Q4_K, w, K, cols, 4, out) : panel_k_r8(TL_Q5_K, w, K, cols, 4, out); break;
+    case 1: panel_dispatch(t, w, K, cols, 1, out); break;
+    case 2: panel_dispatch(t, w, K, cols, 2, out); break;
+    case 3: panel_dispatch(t, w, K, cols, 3, out); break;
+    default: panel_dispatch(t, w, K, cols, 4, out); break;
     }
 }
 

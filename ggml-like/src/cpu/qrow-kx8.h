@@ -134,20 +134,16 @@ ALWAYS_INLINE void kx8_group(bool q5, bool bcast, const uint8_t *w, int64_t k0, 
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
     const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)));
     for (int c = 0; c < nc; c++) {
-        __m256 da;
-        __m256i msum;
-        if (bcast) {
-            da = _mm256_set1_ps(cols[c].d[k0 / QK_K]);
-            const int16_t *bs = cols[c].pair_bs + k0 / 32;   // 4 pairs of int16
-            int32_t pair[4];
-            memcpy(pair, bs, sizeof pair);
-            msum = _mm256_madd_epi16(s.mins[0], _mm256_set1_epi32(pair[0]));
-            for (int p = 1; p < 4; p++) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(s.mins[p], _mm256_set1_epi32(pair[p])));
-        } else {
-            da = _mm256_loadu_ps(cols[c].d + k0 / QK_K);
-            const __m256i *bs = (const __m256i *)(cols[c].pair_bs + k0 / 32);
-            msum = _mm256_madd_epi16(s.mins[0], _mm256_loadu_si256(bs));
-            for (int p = 1; p < 4; p++) msum = _mm256_add_epi32(msum, _mm256_madd_epi16(s.mins[p], _mm256_loadu_si256(bs + p)));
+        // X8: per lane, 8 blocks' d and 16 int16 pair sums a pair; R8: one block's, broadcast
+        const float *d = cols[c].d + k0 / QK_K;
+        const int16_t *bs = cols[c].pair_bs + k0 / 32;
+        const __m256 da = bcast ? _mm256_set1_ps(*d) : _mm256_loadu_ps(d);
+        __m256i msum = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            int32_t pair;
+            memcpy(&pair, bs + 2 * p, 4);
+            const __m256i sums = bcast ? _mm256_set1_epi32(pair) : _mm256_loadu_si256((const __m256i *)(bs + 16 * p));
+            msum = _mm256_add_epi32(msum, _mm256_madd_epi16(s.mins[p], sums));
         }
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dw, da), acc[c]);
         accm[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(mw, da), accm[c]);
