@@ -253,28 +253,14 @@ ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, con
     case TL_Q5_K_X8: row_k_x8(TL_Q5_K, w, K, cols, nc, out); break;
     case TL_Q5_K: row_k_asym(TL_Q5_K, w, K, cols, nc, out); break;
     case TL_Q6_K: row_q6_K(w, K, cols, nc, out); break;
+    case TL_Q4_K_R8: panel_k_r8(TL_Q4_K, w, K, cols, nc, out); break;
+    case TL_Q5_K_R8: panel_k_r8(TL_Q5_K, w, K, cols, nc, out); break;
     default: TL_ASSERT(!"qmatmul: not a block weight type");
     }
 }
 
-ALWAYS_INLINE void panel_dispatch(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    if (t == TL_Q4_K_R8) panel_k_r8(TL_Q4_K, w, K, cols, nc, out);
-    else panel_k_r8(TL_Q5_K, w, K, cols, nc, out);
-}
-
-// A Q4_K_R8 / Q5_K_R8 panel of 8 rows times nc columns: out[8 c + i] (specialised per
-// column count likewise).
-static void panel_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    switch (nc) {
-    case 1: panel_dispatch(t, w, K, cols, 1, out); break;
-    case 2: panel_dispatch(t, w, K, cols, 2, out); break;
-    case 3: panel_dispatch(t, w, K, cols, 3, out); break;
-    default: panel_dispatch(t, w, K, cols, 4, out); break;
-    }
-}
-
-// One weight row times nc columns (specialised per column count so accumulators stay in
-// registers).
+// One weight row times nc columns, out[c] (a panel layout: a panel of 8 rows, out[8 c + i]),
+// specialised per column count so accumulators stay in registers.
 static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     switch (nc) {
     case 1: row_dispatch(t, w, K, cols, 1, out); break;
@@ -284,13 +270,13 @@ static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const
     }
 }
 #else
-// The scalar build: the reference dot, threaded.
+// The scalar build: the reference dot, threaded (a panel layout's 8 rows put back in the
+// file format's order first).
 static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    for (int c = 0; c < nc; c++) out[c] = tl_type_traits(t)->vec_dot(K, w, cols[c].blocks);
-}
-
-// A panel's 8 rows put back in the file format's order, then its reference dot.
-static void panel_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    if (!tl_type_traits(t)->panel_rows) {
+        for (int c = 0; c < nc; c++) out[c] = tl_type_traits(t)->vec_dot(K, w, cols[c].blocks);
+        return;
+    }
     const enum tl_type file = tl_type_file_format(t);
     const size_t row = tl_row_size(file, K);
     uint8_t *rows = malloc(R8_ROWS * row);
@@ -344,8 +330,7 @@ static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t
                 float out[R8_ROWS * QNC];   // [column][row of the step]
                 for (int64_t j = 0; j < nb; j += QNC) {
                     int nc = (int)TL_MIN(QNC, nb - j);
-                    if (step > 1) panel_times_columns(t, a + m0 * lda, K, cols + n0 + j, nc, out);
-                    else row_times_columns(t, a + m0 * lda, K, cols + n0 + j, nc, out);
+                    row_times_columns(t, a + m0 * lda, K, cols + n0 + j, nc, out);
                     for (int q = 0; q < nc; q++)
                         for (int i = 0; i < step; i++) c[(n0 + j + q) * ldc + m0 + i] = out[step * q + i];
                 }
