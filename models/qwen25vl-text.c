@@ -112,13 +112,22 @@ static void release_file_pages(const void *p, size_t n) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-// t's CPU layout: panels of 8 rows where it has them, except for the token embedding
-// (the tied output), whose rows are also read one by one (qwen25vl_text_embed).
+static bool is_cpu_copy(const struct qwen25vl_text_model *m, const struct tl_tensor *t) {
+    for (int i = 0; i < m->n_cpu_copies; i++)
+        if (m->cpu_copies[i] == t->data) return true;
+    return false;
+}
+
+// t moved out of the mapped file into a copy of its own in its CPU layout: panels of 8
+// rows where it has them, except for the token embedding (the tied output), whose rows
+// are also read one by one (qwen25vl_text_embed). A matrix of 2 MiB or more is copied
+// even where its layout stays the file's (Q6_K, F16, ...): the copy sits on 2 MiB pages
+// (tl_alloc_large), which a one-token GEMV streams faster than the file's 4 KiB ones.
 static bool use_cpu_layout(struct qwen25vl_text_model *m, struct tl_tensor *t) {
     enum tl_type to = t == m->tok_embd ? tl_type_interleaved(t->type, t->ne[0]) : tl_type_cpu_layout(t->type, t->ne[0], t->ne[1]);
-    if (to == t->type) return true;   // also a tensor already moved (tied output = tok_embd)
     size_t n = tl_nbytes(t);
-    void *copy = aligned_alloc(64, (n + 63) / 64 * 64);
+    if (is_cpu_copy(m, t) || (to == t->type && (n < ((size_t)2 << 20) || !tl_get_huge_pages()))) return true;
+    void *copy = tl_alloc_large(n);
     void **list = realloc(m->cpu_copies, (m->n_cpu_copies + 1) * sizeof *list);
     if (!copy || !list) {
         free(copy);
@@ -126,7 +135,8 @@ static bool use_cpu_layout(struct qwen25vl_text_model *m, struct tl_tensor *t) {
         return false;
     }
     m->cpu_copies = list;
-    tl_convert_layout(t->type, to, t->data, copy, tl_nelements(t), t->ne[0]);
+    if (to == t->type) memcpy(copy, t->data, n);
+    else tl_convert_layout(t->type, to, t->data, copy, tl_nelements(t), t->ne[0]);
     release_file_pages(t->data, n);
     m->cpu_copies[m->n_cpu_copies++] = copy;
     t->data = copy;

@@ -41,7 +41,7 @@ struct qwen25vl_text_model {
     struct tl_context *wctx;     // weight tensor headers
     struct tl_tensor *tok_embd, *output_norm, *output;   // output = tok_embd when tied
     struct qwen25vl_text_layer *layers;
-    void **cpu_copies;           // weights moved to a CPU layout (qwen25vl_text_use_cpu_layouts)
+    void **cpu_copies;           // weights moved into copies of their own: CPU layouts, 2 MiB pages (qwen25vl_text_use_cpu_layouts)
     int n_cpu_copies;
 };
 
@@ -58,7 +58,8 @@ bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *e
 // (tl_type_cpu_layout: Q4_K and Q5_K matrices of a multiple of 8 rows -> Q4_K_R8, Q5_K_R8,
 // except the token embedding, whose rows are read one by one; otherwise tl_type_interleaved:
 // Q4_0 -> Q4_0_X16, Q4_1 -> Q4_1_X16, Q8_0 -> Q8_0_X8, Q4_K -> Q4_K_X8, Q5_K -> Q5_K_X8),
-// giving its pages of the mapped file back.
+// and every other matrix of 2 MiB or more as it is, unless huge pages are off
+// (tl_alloc_large: the copies sit on 2 MiB pages), giving its pages of the mapped file back.
 // Same results up to float rounding order. False (out of memory) with a message.
 bool qwen25vl_text_use_cpu_layouts(struct qwen25vl_text_model *m, char *err, size_t errlen);
 void qwen25vl_text_free(struct qwen25vl_text_model *m);

@@ -65,7 +65,66 @@ static void diamond(void) {
     tl_free(ctx);
 }
 
+// The THPeligible field of /proc/self/smaps for the mapping holding p: whether Linux may
+// back it with 2 MiB pages (-1: no such field, e.g. not Linux).
+static int thp_eligible(const void *p) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    int found = -1;
+    bool inside = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3)   // a mapping's first line
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (inside && sscanf(line, "THPeligible: %d", &found) == 1) break;
+    }
+    fclose(f);
+    return found;
+}
+
+// The system's transparent huge page mode: "always", "madvise", "never" or "" (unknown).
+static void thp_mode(char *mode, size_t n) {
+    mode[0] = 0;
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char line[128];
+    if (f && fgets(line, sizeof line, f)) {
+        char *a = strchr(line, '['), *b = a ? strchr(a, ']') : NULL;
+        if (a && b && (size_t)(b - a) <= n) snprintf(mode, n, "%.*s", (int)(b - a - 1), a + 1);
+    }
+    if (f) fclose(f);
+}
+
+// tl_alloc_large: from 2 MiB on, 2 MiB-aligned and marked for huge pages unless turned
+// off; smaller buffers 64-byte aligned.
+static void large_buffers(void) {
+    char mode[32];
+    thp_mode(mode, sizeof mode);
+    const size_t big = (size_t)3 << 20;
+    const bool keep = tl_get_huge_pages();   // LONGVL_HUGEPAGES may have set it
+    tl_set_huge_pages(true);
+    void *small = tl_alloc_large(100), *on = tl_alloc_large(big);
+    tl_set_huge_pages(false);
+    void *off = tl_alloc_large(big);
+    tl_set_huge_pages(keep);
+    check(small && (uintptr_t)small % 64 == 0, "a 100 B buffer is 64-byte aligned");
+    check(on && (uintptr_t)on % (2u << 20) == 0, "a 3 MiB buffer starts on a 2 MiB boundary");
+    check(off && (uintptr_t)off % 64 == 0, "with huge pages off, a 3 MiB buffer is 64-byte aligned");
+    memset(on, 1, big);   // in use like any buffer
+    int e_on = thp_eligible(on), e_off = thp_eligible(off);
+    if (e_on < 0 || (strcmp(mode, "madvise") && strcmp(mode, "always")))
+        printf("skipped: huge page eligibility (transparent huge pages here: \"%s\", THPeligible %d)\n", mode, e_on);
+    else {
+        check(e_on == 1, "the 3 MiB buffer may get 2 MiB pages (THPeligible %d, mode %s)", e_on, mode);
+        if (!strcmp(mode, "madvise"))
+            check(e_off == 0, "with huge pages off it may not (THPeligible %d, mode madvise)", e_off);
+    }
+    free(small), free(on), free(off);
+}
+
 int main(void) {
+    large_buffers();
     chain(20, 1 << 18);
     chain(7, 1001);
     diamond();

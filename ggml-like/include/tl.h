@@ -198,6 +198,14 @@ struct tl_context *tl_init(struct tl_init_params params);
 void        tl_free(struct tl_context *ctx);
 const char *tl_error(const struct tl_context *ctx);   // NULL if no error so far
 void        tl_clear_error(struct tl_context *ctx);
+
+// Large buffers (from 2 MiB on) that are streamed from DRAM, on 2 MiB pages where the OS
+// offers them (Linux: MADV_HUGEPAGE); 64-byte aligned, released with free(). Contexts,
+// graph allocators and the models' weight copies use it. On by default;
+// LONGVL_HUGEPAGES=0 or tl_set_huge_pages(false) keeps later buffers on 4 KiB pages.
+void *tl_alloc_large(size_t bytes);
+bool  tl_get_huge_pages(void);
+void  tl_set_huge_pages(bool on);
 size_t      tl_used_mem(const struct tl_context *ctx);
 
 struct tl_tensor *tl_new_tensor(struct tl_context *ctx, enum tl_type type, int n_dims,

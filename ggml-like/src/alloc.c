@@ -159,7 +159,7 @@ bool tl_gallocr_alloc_graph(struct tl_gallocr *a, struct tl_graph *g) {
     }
     if (ok && end > a->buffer_size) {
         free(a->buffer);
-        a->buffer = aligned_alloc(ALLOC_ALIGN, align_up(end));
+        a->buffer = tl_alloc_large(end);   // ALLOC_ALIGN-aligned
         a->buffer_size = a->buffer ? end : 0;
         ok = a->buffer != NULL;
     }

@@ -24,7 +24,7 @@ struct tl_context *tl_init(struct tl_init_params params) {
     if (params.mem_buffer) {
         ctx->mem = params.mem_buffer;
     } else {
-        ctx->mem = aligned_alloc(TL_ALIGN, (params.mem_size + TL_ALIGN - 1) / TL_ALIGN * TL_ALIGN);
+        ctx->mem = tl_alloc_large(params.mem_size);   // TL_ALIGN-aligned
         ctx->owns_mem = true;
         if (!ctx->mem) {
             free(ctx);
