@@ -4,6 +4,7 @@
 #include "bench.h"
 #include "tl-cpu.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,24 +160,35 @@ static bool gemv_cycle_init(struct gemv_cycle *c, int type, int M, int K, size_t
     return true;
 }
 
-static double gemv_cycle_bytes_per_s(const struct gemv_cycle *c, const struct bench_opts *o) {
-    return (double)c->weight_bytes / bench_graph_seconds(c->g, o, 3);
+// Seconds of one pass over all the cycle's matrices.
+static double gemv_cycle_pass_seconds(const struct gemv_cycle *c, const struct bench_opts *o) {
+    double t0 = bench_now();
+    tl_cpu_compute(c->g, o->threads);
+    return bench_now() - t0;
 }
 
-struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, size_t dram_bytes,
-                                       const struct bench_opts *o) {
+// Passes measured side by side: at least 20 rounds and 4 x min_seconds.
+static bool more_rounds(int round, double start, const struct bench_opts *o) {
+    return round < 20 || bench_now() - start < 4 * o->min_seconds;
+}
+
+struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, const struct bench_opts *o) {
     struct gemv_vs_dram r = { 0 };
     struct gemv_cycle c;
     if (!gemv_cycle_init(&c, type, M, K, cycle_bytes)) return r;
     r.n_mat = c.n_mat;
-    for (int round = 0; round < 3; round++) {
-        double bw = bench_dram_read_bw(dram_bytes, o->threads, o->min_seconds);
-        double gemv = gemv_cycle_bytes_per_s(&c, o);
-        if (bw > r.dram_bytes_per_s) r.dram_bytes_per_s = bw;
-        if (gemv > r.weight_bytes_per_s) r.weight_bytes_per_s = gemv;
-        double cached = gemv_from_cache(type, K, o);
-        if (cached > r.cache_bytes_per_s) r.cache_bytes_per_s = cached;
+    struct bench_dram d;
+    if (bench_dram_init(&d, c.weight_bytes, o->threads)) {   // a pass reads as many bytes as the GEMV's
+        double read = 1e30, gemv = 1e30, start = bench_now();
+        for (int round = 0; more_rounds(round, start, o); round++) {
+            read = fmin(read, bench_dram_pass_seconds(&d));
+            gemv = fmin(gemv, gemv_cycle_pass_seconds(&c, o));
+        }
+        r.dram_bytes_per_s = (double)d.n * sizeof(float) / read;
+        r.weight_bytes_per_s = (double)c.weight_bytes / gemv;
+        bench_dram_free(&d);
     }
+    for (int round = 0; round < 3; round++) r.cache_bytes_per_s = fmax(r.cache_bytes_per_s, gemv_from_cache(type, K, o));
     tl_free(c.ctx);
     return r;
 }
@@ -187,11 +199,11 @@ void bench_gemv_prefetch(int type, int M, int K, size_t cycle_bytes, const int *
     struct gemv_cycle c;
     if (!gemv_cycle_init(&c, type, M, K, cycle_bytes)) return;
     const int keep = tl_cpu_get_prefetch();
-    for (int round = 0; round < 3; round++)
+    double start = bench_now();
+    for (int round = 0; more_rounds(round, start, o); round++)
         for (int i = 0; i < n; i++) {
             tl_cpu_set_prefetch(distances[i]);
-            double v = gemv_cycle_bytes_per_s(&c, o);
-            if (v > bytes_per_s[i]) bytes_per_s[i] = v;
+            bytes_per_s[i] = fmax(bytes_per_s[i], (double)c.weight_bytes / gemv_cycle_pass_seconds(&c, o));
         }
     tl_cpu_set_prefetch(keep);
     tl_free(c.ctx);
@@ -209,18 +221,18 @@ void bench_matmul(const struct bench_opts *o) {
         else printf("| %s | %.1f | (no OpenBLAS) |\n", tl_type_name(types[i]), gf);
     }
     size_t cycle = o->quick ? (64u << 20) : (768u << 20);   // well past the L3
-    size_t bw_bytes = o->quick ? (256u << 20) : (1024u << 20);
     printf("\n## mul_mat GEMV (one token), weights streamed from DRAM\n\n");
-    printf("DRAM read bandwidth and GEMV are measured alternately for each row, best of 3 each\n"
-           "(the bandwidth drifts on a shared machine). \"From L2\": the same GEMV with ~512 KiB of weights\n"
-           "per thread, which stay in the L2: the kernel's ceiling.\n\n");
+    printf("For each row, one pass of the DRAM read and one of the GEMV in turn, at least 20 pairs; the fastest of\n"
+           "each (the bandwidth changes within seconds on a shared machine). Weights and read buffer on 2 MiB pages\n"
+           "where the OS gives them. \"From L2\": the same GEMV with ~512 KiB of weights per thread, which stay in\n"
+           "the L2: the kernel's ceiling (best of 3).\n\n");
     printf("| shape (M x K) | weights | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | from L2 GB/s |\n"
            "|---|---|---|---|---|---|---|\n");
     int shapes[2][2] = { { 4096, 4096 }, { 18944, 3584 } };
     for (int s = 0; s < 2; s++) {
         int m = o->quick ? shapes[s][0] / 4 : shapes[s][0], k = o->quick ? shapes[s][1] / 4 : shapes[s][1];
         for (int i = 0; i < 3; i++) {
-            struct gemv_vs_dram r = bench_gemv_vs_dram(types[i], m, k, cycle, bw_bytes, o);
+            struct gemv_vs_dram r = bench_gemv_vs_dram(types[i], m, k, cycle, o);
             printf("| %dx%d | %s | %d | %.1f | %.1f | %.2fx | %.1f |\n", m, k, tl_type_name(types[i]), r.n_mat,
                    r.weight_bytes_per_s / 1e9, r.dram_bytes_per_s / 1e9, r.weight_bytes_per_s / r.dram_bytes_per_s,
                    r.cache_bytes_per_s / 1e9);

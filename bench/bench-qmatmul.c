@@ -46,6 +46,25 @@ static void bench_prefetch_table(const struct bench_opts *o, size_t cycle) {
     printf("\n");
 }
 
+// The GEMV from DRAM and the DRAM read it is compared with, both on 4 KiB pages and both
+// on 2 MiB pages (tl_set_huge_pages; where the OS gives none, the two rows alike).
+static void bench_page_table(const struct bench_opts *o, size_t cycle) {
+    static const enum tl_type types[] = { TL_Q4_0_X16, TL_Q4_K_R8, TL_Q6_K };
+    int m = o->quick ? 1024 : 4096, k = o->quick ? 2048 : 4096;
+    const bool keep = tl_get_huge_pages();
+    printf("## GEMV %dx%d from DRAM by page size (%s kernels; in use: %s, LONGVL_HUGEPAGES=0 turns 2 MiB off)\n\n", m, k,
+           tl_cpu_isa_name(tl_cpu_get_isa()), keep ? "2 MiB" : "4 KiB");
+    printf("| weights | pages | GB/s of weights | DRAM read GB/s | vs DRAM read |\n|---|---|---|---|---|\n");
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (int huge = 0; huge < 2; huge++) {
+            tl_set_huge_pages(huge);
+            struct gemv_vs_dram r = bench_gemv_vs_dram(types[t], m, k, cycle, o);
+            printf("| %s | %s | %.1f | %.1f | %.2fx |\n", tl_type_name(types[t]), huge ? "2 MiB" : "4 KiB",
+                   r.weight_bytes_per_s / 1e9, r.dram_bytes_per_s / 1e9, r.weight_bytes_per_s / r.dram_bytes_per_s);
+        }
+    tl_set_huge_pages(keep);
+}
+
 void bench_qmatmul(const struct bench_opts *o) {
     int M = o->quick ? 1024 : 4096, K = M, N = o->quick ? 128 : 512;
     double blas = bench_sgemm_gflops(M, N, K, o);
@@ -57,11 +76,12 @@ void bench_qmatmul(const struct bench_opts *o) {
         printf("| %s | %.1f | %.2fx |\n", tl_type_name(qtypes[i]), gf, blas > 0 ? gf / blas : 0);
     }
     size_t cycle = o->quick ? (64u << 20) : (512u << 20);   // far past the L3
-    size_t bw_bytes = o->quick ? (256u << 20) : (1024u << 20);
     printf("\n## quantized mul_mat GEMV (one token), weights streamed from DRAM (%s kernels)\n\n",
            tl_cpu_isa_name(tl_cpu_get_isa()));
-    printf("DRAM read bandwidth, GEMV and GEMV from L2 are measured alternately for each row, best of 3 each. \"From L2\": the\n"
-           "same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's ceiling. q4_0x16, q4_1x16,\n"
+    printf("For each row, one pass of the DRAM read and one of the GEMV in turn, at least 20 pairs; the fastest of each\n"
+           "(the bandwidth changes within seconds on a shared machine). Weights and read buffer on 2 MiB pages where the OS\n"
+           "gives them. \"From L2\": the same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's\n"
+           "ceiling (best of 3). q4_0x16, q4_1x16,\n"
            "q8_0x8, q4_Kr8 and q5_Kr8 are Q4_0, Q4_1, Q8_0, Q4_K and Q5_K regrouped 16 or 8 blocks at a time (r8: block b of\n"
            "8 rows), the layouts in which `run` and `logits` hold them on the CPU (q4_Kx8, q5_Kx8: 8 blocks along a row, for\n"
            "row counts that are not multiples of 8).\n\n");
@@ -74,11 +94,12 @@ void bench_qmatmul(const struct bench_opts *o) {
         for (size_t i = 0; i < sizeof qtypes / sizeof qtypes[0]; i++) {
             if ((s == 2 && !legacy_4bit(qtypes[i])) || !has_rows_of(qtypes[i], k)) continue;
             const struct tl_type_traits *tt = tl_type_traits(qtypes[i]);
-            struct gemv_vs_dram r = bench_gemv_vs_dram(qtypes[i], m, k, cycle, bw_bytes, o);
+            struct gemv_vs_dram r = bench_gemv_vs_dram(qtypes[i], m, k, cycle, o);
             printf("| %dx%d | %s | %.2f | %d | %.1f | %.1f | %.2fx | %.1f |\n", m, k, tt->name, 8.0 * tt->type_size / tt->block_size,
                    r.n_mat, r.weight_bytes_per_s / 1e9, r.dram_bytes_per_s / 1e9, r.weight_bytes_per_s / r.dram_bytes_per_s,
                    r.cache_bytes_per_s / 1e9);
         }
     }
     bench_prefetch_table(o, cycle);
+    bench_page_table(o, cycle);
 }

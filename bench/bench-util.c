@@ -1,4 +1,5 @@
 #include "bench-util.h"
+#include "tl.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -42,28 +43,44 @@ static float sum_plain(const float *p, size_t n) {
 
 static volatile float sink;
 
-double bench_dram_read_bw(size_t bytes, int n_threads, double min_seconds) {
-    size_t n = bytes / sizeof(float);
-    float *buf = aligned_alloc(64, n * sizeof(float));
-    if (!buf) return 0;
+bool bench_dram_init(struct bench_dram *d, size_t bytes, int n_threads) {
+    d->n = bytes / sizeof(float);
+    d->n_threads = n_threads;
+    d->buf = tl_alloc_large(d->n * sizeof(float));   // the pages the weights get (tl_get_huge_pages)
+    if (!d->buf) return false;
     #pragma omp parallel for num_threads(n_threads) schedule(static)
-    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 0xFFFFF);   // touched by the threads that read it;
-                                                                     // no two pages alike, so none can be merged
-    int avx2 = __builtin_cpu_supports("avx2");
+    for (size_t i = 0; i < d->n; i++) d->buf[i] = (float)(i & 0xFFFFF);   // touched by the threads that read it;
+                                                                           // no two pages alike, so none can be merged
+    return true;
+}
+
+double bench_dram_pass_seconds(const struct bench_dram *d) {
+    const int avx2 = __builtin_cpu_supports("avx2");
+    double t0 = bench_now();
+    float total = 0;
+    #pragma omp parallel num_threads(d->n_threads) reduction(+ : total)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = d->n / nt * t, hi = t == nt - 1 ? d->n : d->n / nt * (t + 1);
+        total += avx2 ? sum_avx2(d->buf + lo, hi - lo) : sum_plain(d->buf + lo, hi - lo);
+    }
+    sink = total;
+    return bench_now() - t0;
+}
+
+void bench_dram_free(struct bench_dram *d) {
+    free(d->buf);
+    d->buf = NULL;
+}
+
+double bench_dram_read_bw(size_t bytes, int n_threads, double min_seconds) {
+    struct bench_dram d;
+    if (!bench_dram_init(&d, bytes, n_threads)) return 0;
     double best = 1e30, start = bench_now();
     for (int rep = 0; rep < 5 || bench_now() - start < min_seconds; rep++) {
-        double t0 = bench_now();
-        float total = 0;
-        #pragma omp parallel num_threads(n_threads) reduction(+ : total)
-        {
-            int t = omp_get_thread_num(), nt = omp_get_num_threads();
-            size_t lo = n / nt * t, hi = t == nt - 1 ? n : n / nt * (t + 1);
-            total += avx2 ? sum_avx2(buf + lo, hi - lo) : sum_plain(buf + lo, hi - lo);
-        }
-        sink = total;
-        double dt = bench_now() - t0;
+        double dt = bench_dram_pass_seconds(&d);
         if (dt < best) best = dt;
     }
-    free(buf);
+    bench_dram_free(&d);
     return bytes / best;
 }

@@ -20,16 +20,17 @@ double bench_graph_seconds(struct tl_graph *g, const struct bench_opts *o, int m
 double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts *o);
 // GEMV (one token) with M x K weights of `type`, cycling through enough distinct
 // matrices (n_mat) to cover cycle_bytes so none stays cached, against the DRAM read
-// bandwidth (over dram_bytes). The two are measured alternately, three times, and the best
-// of each kept: the bandwidth left to us on a shared machine drifts from second to second.
+// bandwidth (a read of as many bytes). The two run one pass each in turn (at least 20 pairs and
+// 4 x min_seconds) and the fastest pass of each is kept: the bandwidth left to us on a
+// shared machine changes within seconds, and passes side by side see the same state.
 // cache_bytes_per_s: the same GEMV with its weights in the L2 (the kernel's ceiling),
-// measured in the same rounds.
+// best of three.
 struct gemv_vs_dram { int n_mat; double weight_bytes_per_s, dram_bytes_per_s, cache_bytes_per_s; };
-struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, size_t dram_bytes,
-                                       const struct bench_opts *o);
+struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, const struct bench_opts *o);
 
 // The GEMV of bench_gemv_vs_dram with each software prefetch distance in turn (bytes,
-// tl_cpu_set_prefetch), alternately three times, best of each into bytes_per_s[i].
+// tl_cpu_set_prefetch), one pass each in turn like bench_gemv_vs_dram, best of each into
+// bytes_per_s[i].
 void bench_gemv_prefetch(int type, int M, int K, size_t cycle_bytes, const int *distances, int n, double *bytes_per_s,
                          const struct bench_opts *o);
 

@@ -19,6 +19,8 @@ static int info_machine(void) {
     printf("threads:              %d\n", tl_cpu_default_threads());
     printf("GEMV prefetch:        %d bytes ahead (this CPU's default %d; LONGVL_CPU_PREFETCH sets it)\n",
            tl_cpu_get_prefetch(), tl_cpu_prefetch_default());
+    printf("huge pages:           %s (weights, KV cache and buffers on 2 MiB pages where the OS gives them; "
+           "LONGVL_HUGEPAGES=0 turns them off)\n", tl_get_huge_pages() ? "on" : "off");
     printf("ops with fast paths: ");
     for (int op = 1; op < TL_OP_COUNT; op++)
         if (tl_cpu_has_fast_kernel((enum tl_op)op)) printf(" %s", tl_op_name((enum tl_op)op));

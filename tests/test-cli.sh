@@ -43,6 +43,9 @@ expect 1 "No such file" "$longvl" quantize "$dir/none.gguf" "$dir/x.gguf" q4_0
 expect 0 "GEMV prefetch: *1024 bytes ahead" env LONGVL_CPU_PREFETCH=1024 "$longvl" info
 expect 0 "LONGVL_CPU_PREFETCH=100 is not 0 or a multiple of 64" env LONGVL_CPU_PREFETCH=100 "$longvl" info
 expect 0 "LONGVL_CPU_ISA=avx9 is not one of" env LONGVL_CPU_ISA=avx9 "$longvl" info
+expect 0 "huge pages: *on" "$longvl" info
+expect 0 "huge pages: *off" env LONGVL_HUGEPAGES=0 "$longvl" info
+expect 0 "LONGVL_HUGEPAGES=yes is not 0 or 1" env LONGVL_HUGEPAGES=yes "$longvl" info
 expect 2 "unknown verb" "$longvl" frobnicate
 expect 1 "No such file" "$longvl" info "$dir/none.gguf"
 head -c 1000 "$dir/m.gguf" > "$dir/cut.gguf"
