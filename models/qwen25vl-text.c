@@ -126,7 +126,7 @@ static bool is_cpu_copy(const struct qwen25vl_text_model *m, const struct tl_ten
 static bool use_cpu_layout(struct qwen25vl_text_model *m, struct tl_tensor *t) {
     enum tl_type to = t == m->tok_embd ? tl_type_interleaved(t->type, t->ne[0]) : tl_type_cpu_layout(t->type, t->ne[0], t->ne[1]);
     size_t n = tl_nbytes(t);
-    if (is_cpu_copy(m, t) || (to == t->type && (n < ((size_t)2 << 20) || !tl_get_huge_pages()))) return true;
+    if (is_cpu_copy(m, t) || (to == t->type && (n < TL_LARGE_BYTES || !tl_get_huge_pages()))) return true;
     void *copy = tl_alloc_large(n);
     void **list = realloc(m->cpu_copies, (m->n_cpu_copies + 1) * sizeof *list);
     if (!copy || !list) {

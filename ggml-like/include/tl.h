@@ -203,6 +203,7 @@ void        tl_clear_error(struct tl_context *ctx);
 // offers them (Linux: MADV_HUGEPAGE); 64-byte aligned, released with free(). Contexts,
 // graph allocators and the models' weight copies use it. On by default;
 // LONGVL_HUGEPAGES=0 or tl_set_huge_pages(false) keeps later buffers on 4 KiB pages.
+#define TL_LARGE_BYTES ((size_t)2 << 20)   // from here on a buffer gets 2 MiB pages
 void *tl_alloc_large(size_t bytes);
 bool  tl_get_huge_pages(void);
 void  tl_set_huge_pages(bool on);

@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
-#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_PAGE TL_LARGE_BYTES
 
 static bool huge_pages = true;
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
