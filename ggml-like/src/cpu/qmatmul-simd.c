@@ -8,9 +8,9 @@
 // contiguous, scales and sums beside them), in the order in which the ISA's kernel
 // (qrow-avx2.h, qrow-avx512.h) widens a row's 4-, 5-, 6- or 8-bit codes to unsigned
 // bytes, and multiply codes and activations with u8 x s8 dot instructions (vpdpbusd, or
-// vpmaddubsw + vpmaddwd on AVX2). Codes stored with an offset (q - 8, q - 32, and on
-// AVX-512 Q8_0's q + 128) are fixed up by starting each int32 lane at -offset * (sum of
-// its 4 activations), precomputed per column.
+// vpmaddubsw + vpmaddwd on AVX2). Codes stored with an offset (q - 8, and on AVX-512
+// Q8_0's q + 128) are fixed up by starting each int32 lane at -offset * (sum of its 4
+// activations), precomputed per column; Q6_K's q - 32 per block from Q8_K's bsums.
 //
 // Rows are split over the threads; columns go QNC at a time so one decoded weight chunk
 // serves several columns while one column streams the weights once.
@@ -43,12 +43,12 @@ struct qcol {
                                  // Q4_K_R8, Q5_K_R8: bs of each sub-block in order
 };
 
-// What the kernels subtract from a stored code. AVX-512 also stores Q8_0 as q + 128: it
-// has no byte sign instruction for the vpmaddubsw sign trick of the AVX2 kernel.
+// What the kernels subtract from a stored code through per-4-activation offsets. AVX-512
+// also stores Q8_0 as q + 128: it has no byte sign instruction for the vpmaddubsw sign
+// trick of the AVX2 kernel. (Q6_K's 32 comes off per block, from Q8_K's bsums.)
 static int code_offset(enum tl_type t) {
     switch (t) {
     case TL_Q4_0: case TL_Q4_0_X16: return 8;
-    case TL_Q6_K: return 32;
 #if defined(__AVX512F__)
     case TL_Q8_0: case TL_Q8_0_X8: return 128;
 #endif

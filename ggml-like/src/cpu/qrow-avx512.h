@@ -226,11 +226,18 @@ ALWAYS_INLINE void row_k_asym(enum tl_type t, const uint8_t *w, int64_t K, const
 
 // Q6_K, one 256-element block per step: per 128-element half, 64 bytes of low bits and
 // 32 of high bits give two 64-code registers in element order; each covers four
-// 16-element sub-blocks (4 lanes each).
+// 16-element sub-blocks (4 lanes each). A code's two high bits sit at bits s, s + 1 of
+// its qh byte (s = 0, 2 | 4, 6 for the two 32-element halves of a register): a dword
+// rotate by 4 - s (mod 32) brings them to bits 4-5 of the same byte, and one ternary
+// logic op merges them under the 4 low bits. The codes' offset of 32 comes off once per
+// block, 32 * sum_j s_j * (sum of sub-block j's 16 activations), from Q8_K's own bsums,
+// so no per-4-activation offsets are read beside the activations (at K = 18,944 those
+// would not fit the L1 with them). A lane's dot of 4 codes times 4 activations, at most
+// 4 * 63 * 128, still fits the int16 pack of scaled_pair_sum.
 ALWAYS_INLINE void row_q6_K(const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    const zi m3 = _mm512_set1_epi8(3);
-    const zi shift_lo = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);   // 0 | 2
-    const zi shift_hi = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);     // 4 | 6
+    const zi m_hi = _mm512_set1_epi8(0x30);
+    const zi rot_lo = _mm512_inserti64x4(_mm512_set1_epi32(4), _mm256_set1_epi32(2), 1);    // s = 0 | 2
+    const zi rot_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(30), 1);  // s = 4 | 6
     __m512 acc[QNC];
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / 256; b++, w += sizeof(block_q6_K)) {
@@ -242,21 +249,26 @@ ALWAYS_INLINE void row_q6_K(const uint8_t *w, int64_t K, const struct qcol *cols
             { 0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5, 2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7 },
             { 8, 8, 8, 8, 12, 12, 12, 12, 9, 9, 9, 9, 13, 13, 13, 13, 10, 10, 10, 10, 14, 14, 14, 14, 11, 11, 11, 11, 15, 15, 15, 15 },
         };
-        zi sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales)));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));   // s_0 .. s_15
+        zi sc = _mm512_castsi256_si512(sc16);
         zi s01 = _mm512_permutexvar_epi16(z_load(scale_words[0]), sc), s23 = _mm512_permutexvar_epi16(z_load(scale_words[1]), sc);
         zi code[4];
         for (int half = 0; half < 2; half++) {
             zi ql = z_load(x->ql + 64 * half);
             zi qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * half)));
-            code[2 * half] = _mm512_or_si512(z_lo4(ql), _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift_lo), m3), 4));
-            code[2 * half + 1] = _mm512_or_si512(z_hi4(ql), _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift_hi), m3), 4));
+            // 0xF8: a | (b & c)
+            code[2 * half] = _mm512_ternarylogic_epi32(z_lo4(ql), _mm512_rolv_epi32(qh, rot_lo), m_hi, 0xF8);
+            code[2 * half + 1] = _mm512_ternarylogic_epi32(z_hi4(ql), _mm512_rolv_epi32(qh, rot_hi), m_hi, 0xF8);
         }
         const float d = _cvtsh_ss(x->d);
         for (int c = 0; c < nc; c++) {
             const int64_t k = 256 * b;
-            zi dot[4];   // (code - 32) . a per lane: the start holds -32 * (sum of the lane's a)
-            for (int i = 0; i < 4; i++) dot[i] = z_dot(z_start(&cols[c], k + 64 * i), code[i], z_load(cols[c].qs + k + 64 * i));
-            zi isum = scaled_pair_sum(scaled_pair_sum(_mm512_setzero_si512(), dot[0], dot[1], s01), dot[2], dot[3], s23);
+            zi dot[4];   // code . a per lane
+            for (int i = 0; i < 4; i++) dot[i] = z_dot(_mm512_setzero_si512(), code[i], z_load(cols[c].qs + k + 64 * i));
+            const block_q8_K *ab = (const block_q8_K *)cols[c].blocks + b;
+            const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)ab->bsums)), 5);
+            zi isum = scaled_pair_sum(_mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(offset)), dot[0], dot[1], s01);
+            isum = scaled_pair_sum(isum, dot[2], dot[3], s23);
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * cols[c].d[b]), acc[c]);
         }
     }
