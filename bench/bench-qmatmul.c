@@ -1,6 +1,6 @@
 // Quantized mul_mat benchmark: for each block format, GEMM 4096x4096x512 against
-// OpenBLAS sgemm, and GEMV (one token) at 4096x4096 and 18944x3584 (the 7B FFN; Q4_0 and
-// Q4_1 also at 2048x11008, a row that is not whole 512-groups) as
+// OpenBLAS sgemm, and GEMV (one token) at 4096x4096, 18944x3584 and 3584x18944 (the 7B
+// FFN; Q4_0 and Q4_1 also at 2048x11008, a row that is not whole 512-groups) as
 // weight bytes per second against the DRAM read bandwidth measured just before, cycling
 // through enough matrices that the weights come from DRAM, not the L3.
 #include "bench.h"
@@ -87,12 +87,15 @@ void bench_qmatmul(const struct bench_opts *o) {
            "row counts that are not multiples of 8).\n\n");
     printf("| shape (M x K) | weights | bits/weight | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | from L2 GB/s |\n"
            "|---|---|---|---|---|---|---|---|\n");
-    // the 3B model's FFN-down (K = 11008 = 21 x 512 + 256): the X16 layouts with a tail of 8 blocks
-    int shapes[3][2] = { { 4096, 4096 }, { 18944, 3584 }, { 2048, 11008 } };
-    for (int s = 0; s < 3; s++) {
-        int m = o->quick ? shapes[s][0] / 4 : shapes[s][0], k = o->quick ? (s == 2 ? 1280 : 1024) : shapes[s][1];
+    // the 7B model's FFN-down (rows of 18,944: one activation column no longer fits the L1
+    // beside the weight stream), and the 3B model's (K = 11008 = 21 x 512 + 256): the X16
+    // layouts with a tail of 8 blocks
+    int shapes[4][2] = { { 4096, 4096 }, { 18944, 3584 }, { 3584, 18944 }, { 2048, 11008 } };
+    for (int s = 0; s < 4; s++) {
+        int m = o->quick ? shapes[s][0] / 4 : shapes[s][0];
+        int k = o->quick ? (s == 3 ? 1280 : s == 2 ? 4608 : 1024) : shapes[s][1];
         for (size_t i = 0; i < sizeof qtypes / sizeof qtypes[0]; i++) {
-            if ((s == 2 && !legacy_4bit(qtypes[i])) || !has_rows_of(qtypes[i], k)) continue;
+            if ((s == 3 && !legacy_4bit(qtypes[i])) || !has_rows_of(qtypes[i], k)) continue;
             const struct tl_type_traits *tt = tl_type_traits(qtypes[i]);
             struct gemv_vs_dram r = bench_gemv_vs_dram(qtypes[i], m, k, cycle, o);
             printf("| %dx%d | %s | %.2f | %d | %.1f | %.1f | %.2fx | %.1f |\n", m, k, tt->name, 8.0 * tt->type_size / tt->block_size,
