@@ -231,9 +231,9 @@ ALWAYS_INLINE void row_k_asym(enum tl_type t, const uint8_t *w, int64_t K, const
 // rotate by 4 - s (mod 32) brings them to bits 4-5 of the same byte, and one ternary
 // logic op merges them under the 4 low bits. The codes' offset of 32 comes off once per
 // block, 32 * sum_j s_j * (sum of sub-block j's 16 activations), from Q8_K's own bsums,
-// so no per-4-activation offsets are read beside the activations (at K = 18,944 those
-// would not fit the L1 with them). A lane's dot of 4 codes times 4 activations, at most
-// 4 * 63 * 128, still fits the int16 pack of scaled_pair_sum.
+// so no per-4-activation offsets (as many bytes as the activations) are read beside the
+// activations: a column costs half the L1 it did. A lane's dot of 4 codes times 4
+// activations, at most 4 * 63 * 128, still fits the int16 pack of scaled_pair_sum.
 ALWAYS_INLINE void row_q6_K(const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     const zi m_hi = _mm512_set1_epi8(0x30);
     const zi rot_lo = _mm512_inserti64x4(_mm512_set1_epi32(4), _mm256_set1_epi32(2), 1);    // s = 0 | 2
