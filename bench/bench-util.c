@@ -72,15 +72,3 @@ void bench_dram_free(struct bench_dram *d) {
     free(d->buf);
     d->buf = NULL;
 }
-
-double bench_dram_read_bw(size_t bytes, int n_threads, double min_seconds) {
-    struct bench_dram d;
-    if (!bench_dram_init(&d, bytes, n_threads)) return 0;
-    double best = 1e30, start = bench_now();
-    for (int rep = 0; rep < 5 || bench_now() - start < min_seconds; rep++) {
-        double dt = bench_dram_pass_seconds(&d);
-        if (dt < best) best = dt;
-    }
-    bench_dram_free(&d);
-    return bytes / best;
-}

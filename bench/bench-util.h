@@ -9,13 +9,10 @@ double bench_now(void);
 // Runs fn(arg) until at least min_seconds have passed (and at least min_runs times);
 // returns the fastest run's seconds (the least disturbed by other load on the machine).
 double bench_best(void (*fn)(void *), void *arg, double min_seconds, int min_runs);
-// DRAM read bandwidth in bytes/s: the fastest of repeated sums (at least 5, for at least
-// min_seconds, as the measurements it is compared with) of a buffer of `bytes`, far
-// beyond the L3, with n_threads threads, on the pages the weights get (tl_alloc_large).
-double bench_dram_read_bw(size_t bytes, int n_threads, double min_seconds);
-// The same read one pass at a time, to interleave with what it is compared with: the
-// host's memory speed can change within seconds (other machines' load), and only passes
-// taken side by side see the same state.
+// DRAM read bandwidth: sums of a buffer far beyond the L3 with n_threads threads, on the
+// pages the weights get (tl_alloc_large), one pass at a time to interleave with what it is
+// compared with: the host's memory speed can change within seconds (other machines'
+// load), and only passes taken side by side see the same state.
 struct bench_dram { float *buf; size_t n; int n_threads; };
 bool   bench_dram_init(struct bench_dram *d, size_t bytes, int n_threads);   // false: out of memory
 double bench_dram_pass_seconds(const struct bench_dram *d);
