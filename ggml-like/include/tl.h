@@ -61,6 +61,7 @@ enum tl_type {
     TL_Q8_0_X8,    // Q8_0 with 8 blocks interleaved per group
     TL_Q4_K_R8,    // Q4_K matrix with 8 rows interleaved per group (whole panels of 8 rows only)
     TL_Q5_K_R8,    // Q5_K likewise
+    TL_Q8_0_R8,    // Q8_0 matrix with 8 rows interleaved per group, as Q8_0_X8 interleaves blocks
     TL_TYPE_COUNT,
 };
 
@@ -98,14 +99,15 @@ bool tl_type_parse(const char *name, enum tl_type *type);
 // 256), or t itself.
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0);
 // The layout the CPU's kernels read fastest for a whole weight matrix of ne1 rows of ne0
-// stored as t: Q4_K and Q5_K matrices of a multiple of 8 rows -> Q4_K_R8, Q5_K_R8 (whose
-// rows are no longer contiguous: for mul_mat only); otherwise tl_type_interleaved.
+// stored as t: Q4_K, Q5_K and Q8_0 matrices of a multiple of 8 rows -> Q4_K_R8, Q5_K_R8,
+// Q8_0_R8 (whose rows are no longer contiguous: for mul_mat only); otherwise
+// tl_type_interleaved.
 enum tl_type tl_type_cpu_layout(enum tl_type t, int64_t ne0, int64_t ne1);
 // The file format a CPU layout is made from (Q4_0_X16 -> Q4_0, ...), or t itself.
 enum tl_type tl_type_file_format(enum tl_type t);
 // n weights, in rows of ne0, from block format `from` to `to`, where one is the other's
-// CPU layout: a lossless permutation of each row's bytes (Q4_K_R8, Q5_K_R8: of each
-// panel of 8 rows; n / ne0 must then be a multiple of 8).
+// CPU layout: a lossless permutation of each row's bytes (the R8 layouts: of each panel
+// of 8 rows; n / ne0 must then be a multiple of 8).
 void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n, int64_t ne0);
 // A weight matrix can be multiplied in this type (float or block format).
 static inline bool tl_type_is_weight(const struct tl_type_traits *tt) { return tt->is_float || tt->vec_dot || tt->panel_rows; }

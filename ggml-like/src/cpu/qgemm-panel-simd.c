@@ -228,21 +228,31 @@ static void decode_k_r8_row(enum tl_type t, const uint8_t *panel, int i, int64_t
         decode_x8_lane(t, panel, i, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
 }
 
-// A Q8_0_X8 row (quants/blocks.h): each block gathered back into GGUF's layout (its d
-// bytewise, its code dwords whole), then decoded as a Q8_0 block; the tail's blocks are
-// Q8_0's own.
+// Block i of a Q8_0_X8 group, or row i's block of a Q8_0_R8 group, gathered back into
+// GGUF's layout (its d bytewise, its code dwords whole), then decoded as a Q8_0 block.
+static void decode_q8x8_lane(const uint8_t *group, int i, uint8_t *codes, float *scale, float *bias) {
+    uint8_t blk[sizeof(block_q8_0)];
+    for (int k = 0; k < 2; k++) blk[k] = group[q8x8_offset(i, k)];
+    for (int k = 2; k < (int)sizeof blk; k += 4) memcpy(blk + k, group + q8x8_offset(i, k), 4);
+    decode_legacy(TL_Q8_0, blk, codes, scale, bias);
+}
+
+// A Q8_0_X8 row (quants/blocks.h): its groups' 8 blocks, then the tail's blocks, Q8_0's own.
 static void decode_q8_0_x8_row(const uint8_t *row, int64_t K, uint8_t *codes, float *scale, float *bias) {
     const int64_t groups = K / Q8X8_ELEMS;
-    uint8_t blk[sizeof(block_q8_0)];
     for (int64_t g = 0; g < groups; g++, row += Q8X8_GROUP_BYTES)
         for (int i = 0; i < Q8X8_BLOCKS; i++) {
-            for (int k = 0; k < 2; k++) blk[k] = row[q8x8_offset(i, k)];
-            for (int k = 2; k < (int)sizeof blk; k += 4) memcpy(blk + k, row + q8x8_offset(i, k), 4);
             const int64_t b = g * Q8X8_BLOCKS + i;
-            decode_legacy(TL_Q8_0, blk, codes + QK_LEGACY * b, scale + b, bias + b);
+            decode_q8x8_lane(row, i, codes + QK_LEGACY * b, scale + b, bias + b);
         }
     for (int64_t b = groups * Q8X8_BLOCKS; b < K / QK_LEGACY; b++, row += sizeof(block_q8_0))
         decode_legacy(TL_Q8_0, row, codes + QK_LEGACY * b, scale + b, bias + b);
+}
+
+// Row i (< 8) of a Q8_0_R8 panel: its block b is lane i of the panel's group b.
+static void decode_q8_0_r8_row(const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale, float *bias) {
+    for (int64_t b = 0; b < K / QK_LEGACY; b++, panel += Q8X8_GROUP_BYTES)
+        decode_q8x8_lane(panel, i, codes + QK_LEGACY * b, scale + b, bias + b);
 }
 
 struct panel {
@@ -267,6 +277,9 @@ static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int rows,
             else if (t == TL_Q4_K_R8 || t == TL_Q5_K_R8)   // panels start at multiples of 8 rows
                 decode_k_r8_row(tl_type_file_format(t), a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K,
                                 p->row_codes, p->row_scale, p->row_bias);
+            else if (t == TL_Q8_0_R8)
+                decode_q8_0_r8_row(a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K, p->row_codes, p->row_scale,
+                                   p->row_bias);
             else if (t == TL_Q8_0_X8)
                 decode_q8_0_x8_row(row, K, p->row_codes, p->row_scale, p->row_bias);
             else

@@ -38,7 +38,7 @@ struct qcol {
     const int32_t *bias;  // per 4 values of qs: -offset * their sum, or NULL
     const float *d4;      // Q8_0: d of each block four times over (one legacy block per 4 lanes)
     const int32_t *block_bias;   // Q4_0_X16: -8 * (sum of each block's 32 values), a lane's start;
-                                 // Q8_0_X8 on AVX-512: -128 * (that sum)
+                                 // Q8_0_X8 and Q8_0_R8 on AVX-512: -128 * (that sum)
     const int16_t *pair_bs;      // Q4_K_X8, Q5_K_X8: per group and sub-block pair p, lane i: bs of sub-blocks 2p, 2p + 1 of block i;
                                  // Q4_K_R8, Q5_K_R8: bs of each sub-block in order
 };
@@ -50,7 +50,7 @@ static int code_offset(enum tl_type t) {
     switch (t) {
     case TL_Q4_0: case TL_Q4_0_X16: return 8;
 #if defined(__AVX512F__)
-    case TL_Q8_0: case TL_Q8_0_X8: return 128;
+    case TL_Q8_0: case TL_Q8_0_X8: case TL_Q8_0_R8: return 128;
 #endif
     default: return 0;
     }
@@ -147,7 +147,7 @@ static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
         permute_for_k_formats(qs + x8_grouped(K), K - x8_grouped(K));   // the tail's file blocks
     } else if (t == TL_Q8_0_X8) {
         permute_for_q8x8(qs, q8x8_grouped(K));   // the tail's Q8_0 blocks take GGUF's order
-    }   // Q4_K_R8 / Q5_K_R8 broadcast the activations in order
+    }   // the R8 layouts broadcast the activations in order
 }
 
 // Bytes of planar data per column of K elements.
@@ -171,7 +171,7 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
             sa[i] = d[i] * (float)s;
             // Q8_0_X8 with its codes stored as q + 128 (VNNI): a block's lane starts from -128
             // times the sum of its values (bs is free: Q8_K's only)
-            if (wt == TL_Q8_0_X8) bs[i] = -code_offset(wt) * s;
+            if (wt == TL_Q8_0_X8 || wt == TL_Q8_0_R8) bs[i] = -code_offset(wt) * s;
         }
     } else {
         const block_q8_K *b = blocks;
@@ -255,6 +255,7 @@ ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, con
     case TL_Q6_K: row_q6_K(w, K, cols, nc, out); break;
     case TL_Q4_K_R8: panel_k_r8(TL_Q4_K, w, K, cols, nc, out); break;
     case TL_Q5_K_R8: panel_k_r8(TL_Q5_K, w, K, cols, nc, out); break;
+    case TL_Q8_0_R8: panel_q8_0_r8(w, K, cols, nc, out); break;
     default: TL_ASSERT(!"qmatmul: not a block weight type");
     }
 }

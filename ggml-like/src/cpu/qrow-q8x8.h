@@ -59,3 +59,51 @@ ALWAYS_INLINE void row_q8_0_x8(const uint8_t *w, int64_t K, const struct qcol *c
     row_q8_0(w, K - Kg, tail, nc, part);
     for (int c = 0; c < nc; c++) out[c] += part[c];
 }
+
+// A Q8_0_R8 panel of 8 rows (quants/blocks.h) times nc columns: out[8 c + i] for row i
+// and column c. Each group is block b of the 8 rows, a row per lane, so its code chunk r
+// meets dword r of the column's block b broadcast to all lanes: the activations come in
+// GGUF's order, and each is read once for 8 rows where a row kernel reads it once per row
+// (rows of 18,944 outgrow the L1 beside the weight stream).
+ALWAYS_INLINE void panel_q8_0_r8(const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    __m256 acc[QNC];
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / QK_LEGACY; b++, w += Q8X8_GROUP_BYTES) {
+        prefetch_ahead(w, Q8X8_GROUP_BYTES);
+        const int32_t *a[QNC];
+        for (int c = 0; c < nc; c++) a[c] = (const int32_t *)(cols[c].qs + QK_LEGACY * b);
+        __m256i isum[QNC], isum2[QNC];   // two chains: even and odd chunks
+#if defined(__AVX512VNNI__)
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+        for (int c = 0; c < nc; c++) {
+            isum[c] = _mm256_set1_epi32(cols[c].block_bias[b]);
+            isum2[c] = _mm256_setzero_si256();
+        }
+        for (int r = 0; r < 8; r += 2) {
+            const __m256i u0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + Q8X8_CODES_AT + 32 * r)), flip);
+            const __m256i u1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(w + Q8X8_CODES_AT + 32 * r + 32)), flip);
+            for (int c = 0; c < nc; c++) {
+                isum[c] = _mm256_dpbusd_epi32(isum[c], u0, _mm256_set1_epi32(a[c][r]));
+                isum2[c] = _mm256_dpbusd_epi32(isum2[c], u1, _mm256_set1_epi32(a[c][r + 1]));
+            }
+        }
+#else
+        const __m256i ones = _mm256_set1_epi16(1);
+        for (int c = 0; c < nc; c++) isum[c] = isum2[c] = _mm256_setzero_si256();
+        for (int r = 0; r < 8; r++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w + Q8X8_CODES_AT + 32 * r)), u = _mm256_sign_epi8(q, q);
+            for (int c = 0; c < nc; c++) {
+                __m256i s = _mm256_sign_epi8(_mm256_set1_epi32(a[c][r]), q);
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones);
+                if (r % 2) isum2[c] = _mm256_add_epi32(isum2[c], p);
+                else isum[c] = _mm256_add_epi32(isum[c], p);
+            }
+        }
+#endif
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
+        for (int c = 0; c < nc; c++)
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[c], isum2[c])),
+                                     _mm256_mul_ps(dw, _mm256_set1_ps(cols[c].d[b])), acc[c]);
+    }
+    for (int c = 0; c < nc; c++) _mm256_storeu_ps(out + R8_ROWS * c, acc[c]);
+}

@@ -96,6 +96,8 @@ static inline int64_t x8_grouped(int64_t K) { return K / X8_ELEMS * X8_ELEMS; }
 // row i, and the one-token kernel dots 8 rows at once against broadcast activations with
 // no horizontal sums; a panel's groups follow in block order. No row length leaves a
 // tail, but no row is contiguous any more: these are multiplied by whole panels only.
+// Q8_0_R8 does the same for Q8_0 matrices with the Q8_0_X8 group (q8x8_offset, below):
+// block b of a panel's 8 rows is one group of 8 d and 8 code chunks, row i in lane i.
 #define R8_ROWS 8
 
 // Q8_0_X8, libtl's own CPU layout of Q8_0 rows (never in a file): each run of 8 blocks

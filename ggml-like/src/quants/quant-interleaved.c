@@ -73,14 +73,15 @@ void cpu_layout_regroup(enum tl_type file, const void *src, void *dst, int64_t n
     for (int64_t r = 0; r < n / ne0; r++) regroup_row(L, &m, (const uint8_t *)src + r * row, (uint8_t *)dst + r * row, ne0, to_cpu);
 }
 
-// Q4_K_R8 / Q5_K_R8: group b of a panel holds block b of its 8 rows, row i where
-// Q4_K_X8 keeps block i (x8_offset), so the same table serves.
+// The R8 layouts: group b of a panel holds block b of its 8 rows, row i where the
+// matching X8 layout keeps block i (x8_offset, q8x8_offset), so the same table serves.
 void cpu_panels_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu) {
-    const struct layout *L = file == TL_Q4_K ? &q4_K_x8 : &q5_K_x8;
-    TL_ASSERT((file == TL_Q4_K || file == TL_Q5_K) && ne0 > 0 && ne0 % QK_K == 0 && n % (R8_ROWS * ne0) == 0);
+    TL_ASSERT(file == TL_Q4_K || file == TL_Q5_K || file == TL_Q8_0);
+    const struct layout *L = file == TL_Q4_K ? &q4_K_x8 : file == TL_Q5_K ? &q5_K_x8 : &q8_0_x8;
+    TL_ASSERT(L->blocks == R8_ROWS && ne0 > 0 && ne0 % L->elems == 0 && n % (R8_ROWS * ne0) == 0);
     struct group_map m;
     group_map_of(L, &m);
-    const int64_t blocks = ne0 / QK_K;
+    const int64_t blocks = ne0 / L->elems;
     const size_t row = (size_t)blocks * L->bytes, group_bytes = (size_t)R8_ROWS * L->bytes;
     for (int64_t p = 0; p < n / ne0 / R8_ROWS; p++) {
         const uint8_t *s = (const uint8_t *)src + p * R8_ROWS * row;
