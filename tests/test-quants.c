@@ -440,30 +440,31 @@ static void test_interleaved_q8(int64_t ne0) {
     layout_case_check_equivalent(&lc);
 }
 
-// Q8_0_R8, the panel layout of Q8_0 (blocks.h): 16 rows (2 panels) of ne0, block b of
-// the panel's row i where a Q8_0_X8 group keeps block i, in group b; then the round trip
-// to the file's bytes. (Its products: test-quant-matmul.)
+// Q4_0_R8, Q4_1_R8 and Q8_0_R8, the panel layouts of Q4_0, Q4_1 and Q8_0 (blocks.h): 16
+// rows (2 panels) of ne0; in group b, the fp16 fields of the panel's row i (d, Q4_1's m)
+// at 2i of each 16-byte field run, then code dword v of its block b at 32v + 4i; then the
+// round trip to the file's bytes. (Their products: test-quant-matmul.)
 static void test_panels_legacy(enum tl_type file, int64_t ne0) {
     const enum tl_type cpu = tl_type_cpu_layout(file, ne0, 16);
-    const int bsz = 34, gsz = 8 * bsz;
+    const int nf = file == TL_Q4_1 ? 2 : 1, bsz = file == TL_Q8_0 ? 34 : 2 * nf + 16, gsz = 8 * bsz;
+    const enum tl_type want = file == TL_Q4_0 ? TL_Q4_0_R8 : file == TL_Q4_1 ? TL_Q4_1_R8 : TL_Q8_0_R8;
     const int64_t n = 16 * ne0, blocks = ne0 / 32;
     const size_t row = tl_row_size(file, ne0), bytes = 16 * row;
     float *w = malloc(n * sizeof(float));
     for (int64_t i = 0; i < n; i++) w[i] = heavy_tailed();
     uint8_t *q = malloc(bytes), *x = malloc(bytes), *back = malloc(bytes);
     tl_type_traits(file)->from_float(w, q, n);
-    check(cpu == TL_Q8_0_R8 && tl_row_size(cpu, ne0) == row, "%s (rows of %lld): rows take %s's bytes", tl_type_name(cpu),
+    check(cpu == want && tl_row_size(cpu, ne0) == row, "%s (rows of %lld): rows take %s's bytes", tl_type_name(cpu),
           (long long)ne0, tl_type_name(file));
     tl_convert_layout(file, cpu, q, x, n, ne0);
     int misplaced = 0;
     for (int r = 0; r < 16; r++)
         for (int64_t g = 0; g < blocks; g++) {
             const int i = r % 8;
-            const block_q8_0 *b = (const block_q8_0 *)(q + r * row + g * bsz);
-            const uint8_t *grp = x + (r / 8) * 8 * row + gsz * g;
-            misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;   // the 8 rows' d
-            for (int v = 0; v < 8; v++)                         // chunk v, lane i: code bytes 4v..4v+3
-                misplaced += memcmp(grp + 16 + 32 * v + 4 * i, b->qs + 4 * v, 4) != 0;
+            const uint8_t *b = q + r * row + g * bsz, *grp = x + (r / 8) * 8 * row + gsz * g;
+            for (int f = 0; f < nf; f++) misplaced += memcmp(grp + 16 * f + 2 * i, b + 2 * f, 2) != 0;   // d (then m)
+            for (int v = 0; v < (bsz - 2 * nf) / 4; v++)   // chunk v, lane i: code bytes 4v..4v+3
+                misplaced += memcmp(grp + 16 * nf + 32 * v + 4 * i, b + 2 * nf + 4 * v, 4) != 0;
         }
     check(misplaced == 0, "%s (16 rows of %lld): fields and code bytes where blocks.h puts them (%d misplaced)", tl_type_name(cpu),
           (long long)ne0, misplaced);
@@ -493,8 +494,11 @@ int main(void) {
     }
     test_interleaved_q8(3584);   // 14 groups (the 7B model's hidden size)
     test_interleaved_q8(1376);   // 5 groups and a tail of 3 blocks
-    test_panels_legacy(TL_Q8_0, 3584);
-    test_panels_legacy(TL_Q8_0, 32);   // one block a row
+    for (int i = 0; i < 3; i++) {
+        enum tl_type file = i == 0 ? TL_Q4_0 : i == 1 ? TL_Q4_1 : TL_Q8_0;
+        test_panels_legacy(file, 3584);
+        test_panels_legacy(file, 32);   // one block a row
+    }
     enum tl_type t;
     check(tl_type_interleaved(TL_Q4_0, 3584) == TL_Q4_0_X16 && tl_type_interleaved(TL_Q4_0, 1280) == TL_Q4_0_X16 &&
               tl_type_interleaved(TL_Q4_1, 3584) == TL_Q4_1_X16 && tl_type_interleaved(TL_Q4_1, 480) == TL_Q4_1 &&
@@ -507,12 +511,15 @@ int main(void) {
           "rows of at least 256, only");
     check(tl_type_cpu_layout(TL_Q4_K, 3584, 18944) == TL_Q4_K_R8 && tl_type_cpu_layout(TL_Q5_K, 256, 8) == TL_Q5_K_R8 &&
               tl_type_cpu_layout(TL_Q4_K, 3584, 12) == TL_Q4_K_X8 && tl_type_cpu_layout(TL_Q4_K, 1792, 12) == TL_Q4_K &&
-              tl_type_cpu_layout(TL_Q6_K, 4096, 4096) == TL_Q6_K && tl_type_cpu_layout(TL_Q4_0, 4096, 4096) == TL_Q4_0_X16 &&
+              tl_type_cpu_layout(TL_Q6_K, 4096, 4096) == TL_Q6_K && tl_type_cpu_layout(TL_Q4_0, 4096, 4096) == TL_Q4_0_R8 &&
+              tl_type_cpu_layout(TL_Q4_1, 3584, 18944) == TL_Q4_1_R8 && tl_type_cpu_layout(TL_Q4_0, 4096, 4) == TL_Q4_0_X16 &&
               tl_type_cpu_layout(TL_Q8_0, 18944, 3584) == TL_Q8_0_R8 && tl_type_cpu_layout(TL_Q8_0, 32, 8) == TL_Q8_0_R8 &&
               tl_type_cpu_layout(TL_Q8_0, 3584, 12) == TL_Q8_0_X8,
-          "tl_type_cpu_layout: Q4_K, Q5_K and Q8_0 matrices of a multiple of 8 rows in panels, others as tl_type_interleaved");
-    check(!tl_type_parse("q4_Kr8", &t) && !tl_type_parse("q5_Kr8", &t) && !tl_type_parse("q8_0r8", &t),
-          "q4_Kr8, q5_Kr8 and q8_0r8 are not user-facing type names");
+          "tl_type_cpu_layout: Q4_0, Q4_1, Q8_0, Q4_K and Q5_K matrices of a multiple of 8 rows in panels, others as "
+          "tl_type_interleaved");
+    check(!tl_type_parse("q4_Kr8", &t) && !tl_type_parse("q5_Kr8", &t) && !tl_type_parse("q8_0r8", &t) &&
+              !tl_type_parse("q4_0r8", &t) && !tl_type_parse("q4_1r8", &t),
+          "q4_Kr8, q5_Kr8, q8_0r8, q4_0r8 and q4_1r8 are not user-facing type names");
     check(!tl_type_parse("q4_0x16", &t) && !tl_type_parse("q4_1x16", &t) && !tl_type_parse("q4_Kx8", &t) &&
               !tl_type_parse("q5_Kx8", &t) && !tl_type_parse("q8_0x8", &t) && !tl_type_from_ggml(TL_GGML_NONE, &t),
           "q4_0x16, q4_1x16, q4_Kx8, q5_Kx8 and q8_0x8 are neither user-facing type names nor GGUF types");

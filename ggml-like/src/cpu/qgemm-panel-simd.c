@@ -249,6 +249,19 @@ static void decode_q8_0_x8_row(const uint8_t *row, int64_t K, uint8_t *codes, fl
         decode_legacy(TL_Q8_0, row, codes + QK_LEGACY * b, scale + b, bias + b);
 }
 
+// Row i (< 8) of a Q4_0_R8 / Q4_1_R8 panel of the file format t: each block gathered back
+// into GGUF's layout (its fp16 fields bytewise, its code dwords whole), then decoded.
+static void decode_q4_r8_row(enum tl_type t, const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale,
+                             float *bias) {
+    const int nf = t == TL_Q4_1 ? 2 : 1, bsz = x16_block_bytes(nf);
+    uint8_t blk[sizeof(block_q4_1)];
+    for (int64_t b = 0; b < K / QK_LEGACY; b++, panel += q4r8_group_bytes(nf)) {
+        for (int k = 0; k < 2 * nf; k++) blk[k] = panel[q4r8_offset(nf, i, k)];
+        for (int k = 2 * nf; k < bsz; k += 4) memcpy(blk + k, panel + q4r8_offset(nf, i, k), 4);
+        decode_legacy(t, blk, codes + QK_LEGACY * b, scale + b, bias + b);
+    }
+}
+
 // Row i (< 8) of a Q8_0_R8 panel: its block b is lane i of the panel's group b.
 static void decode_q8_0_r8_row(const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale, float *bias) {
     for (int64_t b = 0; b < K / QK_LEGACY; b++, panel += Q8X8_GROUP_BYTES)
@@ -277,6 +290,9 @@ static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int rows,
             else if (t == TL_Q4_K_R8 || t == TL_Q5_K_R8)   // panels start at multiples of 8 rows
                 decode_k_r8_row(tl_type_file_format(t), a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K,
                                 p->row_codes, p->row_scale, p->row_bias);
+            else if (t == TL_Q4_0_R8 || t == TL_Q4_1_R8)
+                decode_q4_r8_row(tl_type_file_format(t), a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K,
+                                 p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q8_0_R8)
                 decode_q8_0_r8_row(a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K, p->row_codes, p->row_scale,
                                    p->row_bias);

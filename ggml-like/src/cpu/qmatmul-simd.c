@@ -37,8 +37,8 @@ struct qcol {
     const int32_t *bs;    // Q8_K: sum of each 32 values, for the K formats' min terms
     const int32_t *bias;  // per 4 values of qs: -offset * their sum, or NULL
     const float *d4;      // Q8_0: d of each block four times over (one legacy block per 4 lanes)
-    const int32_t *block_bias;   // Q4_0_X16: -8 * (sum of each block's 32 values), a lane's start;
-                                 // Q8_0_X8 and Q8_0_R8 on AVX-512: -128 * (that sum)
+    const int32_t *block_bias;   // Q4_0_X16, Q4_0_R8: -8 * (sum of each block's 32 values), a lane's
+                                 // start; Q8_0_X8 and Q8_0_R8 on AVX-512: -128 * (that sum)
     const int16_t *pair_bs;      // Q4_K_X8, Q5_K_X8: per group and sub-block pair p, lane i: bs of sub-blocks 2p, 2p + 1 of block i;
                                  // Q4_K_R8, Q5_K_R8: bs of each sub-block in order
 };
@@ -169,9 +169,11 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
             int s = 0;
             for (int j = 0; j < 32; j++) s += b[i].qs[j];
             sa[i] = d[i] * (float)s;
-            // Q8_0_X8 with its codes stored as q + 128 (VNNI): a block's lane starts from -128
-            // times the sum of its values (bs is free: Q8_K's only)
+            // Q8_0_X8 / Q8_0_R8 with their codes stored as q + 128 (VNNI), Q4_0_R8 with its
+            // q + 8: a block's lanes start from -offset times the sum of its values (bs is
+            // free: Q8_K's only)
             if (wt == TL_Q8_0_X8 || wt == TL_Q8_0_R8) bs[i] = -code_offset(wt) * s;
+            if (wt == TL_Q4_0_R8) bs[i] = -8 * s;
         }
     } else {
         const block_q8_K *b = blocks;
@@ -239,6 +241,7 @@ static inline struct qcol qcol_from_k(const struct qcol *c, int64_t k) {
 #endif
 #include "qrow-kx8.h"
 #include "qrow-q8x8.h"
+#include "qrow-q4r8.h"
 
 ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     switch (t) {
@@ -256,6 +259,8 @@ ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, con
     case TL_Q4_K_R8: panel_k_r8(TL_Q4_K, w, K, cols, nc, out); break;
     case TL_Q5_K_R8: panel_k_r8(TL_Q5_K, w, K, cols, nc, out); break;
     case TL_Q8_0_R8: panel_q8_0_r8(w, K, cols, nc, out); break;
+    case TL_Q4_0_R8: panel_q4_r8(TL_Q4_0, w, K, cols, nc, out); break;
+    case TL_Q4_1_R8: panel_q4_r8(TL_Q4_1, w, K, cols, nc, out); break;
     default: TL_ASSERT(!"qmatmul: not a block weight type");
     }
 }

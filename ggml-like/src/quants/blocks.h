@@ -98,7 +98,18 @@ static inline int64_t x8_grouped(int64_t K) { return K / X8_ELEMS * X8_ELEMS; }
 // tail, but no row is contiguous any more: these are multiplied by whole panels only.
 // Q8_0_R8 does the same for Q8_0 matrices with the Q8_0_X8 group (q8x8_offset, below):
 // block b of a panel's 8 rows is one group of 8 d and 8 code chunks, row i in lane i.
+// Q4_0_R8 and Q4_1_R8 do it for Q4_0 and Q4_1 matrices with a group of block b of the 8
+// rows: their 8 fp16 d (Q4_1: then their 8 fp16 m), then 4 chunks of 32 code bytes; chunk
+// c holds bytes 4c..4c+3 of row i at 4i (nf: the fp16 fields of a block, as for X16).
 #define R8_ROWS 8
+static inline int q4r8_codes_at(int nf) { return 2 * R8_ROWS * nf; }
+static inline int q4r8_group_bytes(int nf) { return R8_ROWS * x16_block_bytes(nf); }
+// Where byte k of row i's block, in GGUF's layout, sits in its group.
+static inline int q4r8_offset(int nf, int i, int k) {
+    if (k < 2 * nf) return 2 * R8_ROWS * (k / 2) + 2 * i + k % 2;
+    const int q = k - 2 * nf;
+    return q4r8_codes_at(nf) + 32 * (q / 4) + 4 * i + q % 4;
+}
 
 // Q8_0_X8, libtl's own CPU layout of Q8_0 rows (never in a file): each run of 8 blocks
 // (256 weights) becomes a group of their 8 d, then 8 chunks of 32 code bytes: chunk r

@@ -35,6 +35,11 @@ static const struct layout q5_K_x8 = { X8_BLOCKS, QK_K, sizeof(block_q5_K), 0, x
                                        dequantize_q5_K, vec_dot_q5_K_q8_K, sizeof(block_q8_K) };
 static const struct layout q8_0_x8 = { Q8X8_BLOCKS, QK_LEGACY, sizeof(block_q8_0), 0, q8x8_offset_of,
                                        dequantize_q8_0, vec_dot_q8_0_q8_0, sizeof(block_q8_0) };
+// Q4_0_R8 / Q4_1_R8's group, with block i standing for row i (param = nf, as for X16)
+static const struct layout q4_0_r8 = { R8_ROWS, QK_LEGACY, sizeof(block_q4_0), 1, q4r8_offset,
+                                       dequantize_q4_0, vec_dot_q4_0_q8_0, sizeof(block_q8_0) };
+static const struct layout q4_1_r8 = { R8_ROWS, QK_LEGACY, sizeof(block_q4_1), 2, q4r8_offset,
+                                       dequantize_q4_1, vec_dot_q4_1_q8_0, sizeof(block_q8_0) };
 
 // Where byte j of a group's file blocks (block j / bytes, its byte j % bytes) sits in the
 // CPU layout's group: the layout's offset function tabulated once, so that converting a
@@ -74,10 +79,12 @@ void cpu_layout_regroup(enum tl_type file, const void *src, void *dst, int64_t n
 }
 
 // The R8 layouts: group b of a panel holds block b of its 8 rows, row i where the
-// matching X8 layout keeps block i (x8_offset, q8x8_offset), so the same table serves.
+// matching X8 layout keeps block i (x8_offset, q8x8_offset; Q4_0 and Q4_1 have a group of
+// their own), so the same tables serve.
 void cpu_panels_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu) {
-    TL_ASSERT(file == TL_Q4_K || file == TL_Q5_K || file == TL_Q8_0);
-    const struct layout *L = file == TL_Q4_K ? &q4_K_x8 : file == TL_Q5_K ? &q5_K_x8 : &q8_0_x8;
+    const struct layout *L = file == TL_Q4_K ? &q4_K_x8 : file == TL_Q5_K ? &q5_K_x8 : file == TL_Q8_0 ? &q8_0_x8
+                           : file == TL_Q4_0 ? &q4_0_r8 : file == TL_Q4_1 ? &q4_1_r8 : NULL;
+    TL_ASSERT(L && "cpu_panels_regroup: a format without a panel layout");
     TL_ASSERT(L->blocks == R8_ROWS && ne0 > 0 && ne0 % L->elems == 0 && n % (R8_ROWS * ne0) == 0);
     struct group_map m;
     group_map_of(L, &m);
