@@ -8,13 +8,13 @@
 
 #include <stdio.h>
 
-// q4_0r8, q4_1r8, q8_0r8, q4_Kr8, q5_Kr8: Q4_0, Q4_1, Q8_0, Q4_K and Q5_K as `run` and
-// `logits` hold them on the CPU (tl_type_cpu_layout: panels of 8 rows); q4_0x16, q4_1x16,
+// q4_0r8, q4_1r8, q8_0r8, q4_Kr8, q5_Kr8, q6_Kr8: the six formats as `run` and `logits`
+// hold them on the CPU (tl_type_cpu_layout: panels of 8 rows); q4_0x16, q4_1x16,
 // q8_0x8, q4_Kx8, q5_Kx8: as they hold matrices whose row count is not a multiple of 8
 // (tl_type_interleaved: blocks regrouped along a row).
 static const enum tl_type qtypes[] = { TL_Q4_0,    TL_Q4_0_X16, TL_Q4_0_R8, TL_Q4_1,    TL_Q4_1_X16, TL_Q4_1_R8,
                                        TL_Q8_0,    TL_Q8_0_X8,  TL_Q8_0_R8, TL_Q4_K,    TL_Q4_K_X8,  TL_Q4_K_R8,
-                                       TL_Q5_K,    TL_Q5_K_X8,  TL_Q5_K_R8, TL_Q6_K };
+                                       TL_Q5_K,    TL_Q5_K_X8,  TL_Q5_K_R8, TL_Q6_K,    TL_Q6_K_R8 };
 
 static bool legacy_4bit(enum tl_type t) { return tl_type_file_format(t) == TL_Q4_0 || tl_type_file_format(t) == TL_Q4_1; }
 // A file format, or a CPU layout that rows of K take (Q4_K_X8 from 2048 on; --quick runs
@@ -51,7 +51,7 @@ static void bench_prefetch_table(const struct bench_opts *o, size_t cycle) {
 // The GEMV from DRAM and the DRAM read it is compared with, both on 4 KiB pages and both
 // on 2 MiB pages (tl_set_huge_pages; where the OS gives none, the two rows alike).
 static void bench_page_table(const struct bench_opts *o, size_t cycle) {
-    static const enum tl_type types[] = { TL_Q4_0_R8, TL_Q4_K_R8, TL_Q6_K };
+    static const enum tl_type types[] = { TL_Q4_0_R8, TL_Q4_K_R8, TL_Q6_K_R8 };
     int m = o->quick ? 1024 : 4096, k = o->quick ? 2048 : 4096;
     const bool keep = tl_get_huge_pages();
     printf("## GEMV %dx%d from DRAM by page size (%s kernels; in use: %s, LONGVL_HUGEPAGES=0 turns 2 MiB off)\n\n", m, k,
@@ -83,10 +83,9 @@ void bench_qmatmul(const struct bench_opts *o) {
     printf("For each row, one pass of the DRAM read and one of the GEMV in turn, at least 20 pairs; the fastest of each\n"
            "(the bandwidth changes within seconds on a shared machine). Weights and read buffer on 2 MiB pages where the OS\n"
            "gives them. \"From L2\": the same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's\n"
-           "ceiling (best of 3). q4_0r8, q4_1r8,\n"
-           "q8_0r8, q4_Kr8 and q5_Kr8 are Q4_0, Q4_1, Q8_0, Q4_K and Q5_K in panels of 8 rows (a group: block b of the 8\n"
-           "rows), the layouts in which `run` and `logits` hold them on the CPU; x16 and x8 regroup 16 or 8 blocks along a\n"
-           "row, for row counts that are not multiples of 8.\n\n");
+           "ceiling (best of 3). The r8 layouts\n"
+           "are the formats in panels of 8 rows (a group: block b of the 8 rows), as `run` and `logits` hold them on the\n"
+           "CPU; x16 and x8 regroup 16 or 8 blocks along a row, for row counts that are not multiples of 8.\n\n");
     printf("| shape (M x K) | weights | bits/weight | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | from L2 GB/s |\n"
            "|---|---|---|---|---|---|---|---|\n");
     // the 7B model's FFN-down (rows of 18,944: one activation column no longer fits the L1

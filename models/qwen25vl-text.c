@@ -121,7 +121,7 @@ static bool is_cpu_copy(const struct qwen25vl_text_model *m, const struct tl_ten
 // t moved out of the mapped file into a copy of its own in its CPU layout: panels of 8
 // rows where it has them, except for the token embedding (the tied output), whose rows
 // are also read one by one (qwen25vl_text_embed). A matrix of 2 MiB or more is copied
-// even where its layout stays the file's (Q6_K, F16, ...): the copy sits on 2 MiB pages
+// even where its layout stays the file's (F16, ...): the copy sits on 2 MiB pages
 // (tl_alloc_large), which a one-token GEMV streams faster than the file's 4 KiB ones.
 static bool use_cpu_layout(struct qwen25vl_text_model *m, struct tl_tensor *t) {
     enum tl_type to = t == m->tok_embd ? tl_type_interleaved(t->type, t->ne[0]) : tl_type_cpu_layout(t->type, t->ne[0], t->ne[1]);

@@ -55,8 +55,8 @@ struct tl_gguf *qwen25vl_text_open(const char *path, bool with_extra, struct qwe
 bool qwen25vl_text_load(struct qwen25vl_text_model *m, const char *path, char *err, size_t errlen);
 // For models computed on the CPU only (not with a Vulkan device, which reads the file's
 // layouts): copies every matrix weight that has a faster CPU layout into it
-// (tl_type_cpu_layout: Q4_0, Q4_1, Q8_0, Q4_K and Q5_K matrices of a multiple of 8 rows ->
-// their R8 panels, except the token embedding, whose rows are read one by one; otherwise
+// (tl_type_cpu_layout: matrices of the six block formats of a multiple of 8 rows -> their
+// R8 panels, except the token embedding, whose rows are read one by one; otherwise
 // tl_type_interleaved: Q4_0 -> Q4_0_X16, Q4_1 -> Q4_1_X16, Q8_0 -> Q8_0_X8, Q4_K -> Q4_K_X8,
 // Q5_K -> Q5_K_X8),
 // and every other matrix of 2 MiB or more as it is, unless huge pages are off

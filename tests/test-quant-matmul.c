@@ -14,7 +14,7 @@ static const enum tl_type types[] = { TL_Q4_0, TL_Q4_1, TL_Q8_0, TL_Q4_K, TL_Q5_
 static double product_bound(enum tl_type t) {
     switch (t) {
     case TL_Q8_0: case TL_Q8_0_X8: case TL_Q8_0_R8: return 0.015;
-    case TL_Q6_K: return 0.04;
+    case TL_Q6_K: case TL_Q6_K_R8: return 0.04;
     case TL_Q5_K: case TL_Q5_K_X8: case TL_Q5_K_R8: return 0.07;
     case TL_Q4_K: case TL_Q4_K_X8: case TL_Q4_K_R8: return 0.13;
     default: return 0.20;   // Q4_0, Q4_1 and their X16 layouts: one scale per 32
@@ -165,9 +165,9 @@ int main(int argc, char **argv) {
             run_case(x8[xi], 19, 70, 2304, isas[i], 1);  // the GEMM panels with a tail of 1
             run_case(x8[xi], 17, 9, 4096, isas[i], 2);   // the GEMM panels
         }
-    const enum tl_type r8[5] = { TL_Q4_K_R8, TL_Q5_K_R8, TL_Q8_0_R8, TL_Q4_0_R8, TL_Q4_1_R8 };
+    const enum tl_type r8[6] = { TL_Q4_K_R8, TL_Q5_K_R8, TL_Q6_K_R8, TL_Q8_0_R8, TL_Q4_0_R8, TL_Q4_1_R8 };
     for (int i = 0; i < n_isa; i++)   // the R8 layouts: panels of 8 rows, rows of any whole blocks
-        for (int xi = 0; xi < 5; xi++) {
+        for (int xi = 0; xi < 6; xi++) {
             run_case(r8[xi], 40, 1, 256, isas[i], 2);    // one block a row
             run_case(r8[xi], 32, 1, 3584, isas[i], 2);   // the 7B model's hidden size
             run_case(r8[xi], 24, 3, 2304, isas[i], 2);   // a partial QNC group
@@ -176,11 +176,12 @@ int main(int argc, char **argv) {
             run_case(r8[xi], 48, 70, 512, isas[i], 1);   // the GEMM panels, columns past a block of 64
         }
     for (int i = 0; i < n_isa; i++)   // Q8_0_R8, Q4_0_R8, Q4_1_R8 also take rows of any whole blocks of 32
-        for (int xi = 2; xi < 5; xi++) {
+        for (int xi = 3; xi < 6; xi++) {
             run_case(r8[xi], 16, 1, 32, isas[i], 2);
             run_case(r8[xi], 24, 2, 800, isas[i], 2);
             run_case(r8[xi], 32, 1, 18944, isas[i], 2);   // the 7B model's FFN-down rows
         }
+    for (int i = 0; i < n_isa; i++) run_case(TL_Q6_K_R8, 32, 1, 18944, isas[i], 2);   // FFN-down rows in q4_k_m's Q6_K
     for (int i = 0; i < n_isa; i++) {   // Q8_0_X8: rows of 256-element groups and a tail of Q8_0 blocks
         run_case(TL_Q8_0_X8, 37, 1, 256, isas[i], 2);
         run_case(TL_Q8_0_X8, 29, 1, 3584, isas[i], 2);   // the 7B model's hidden size: 14 groups
@@ -197,7 +198,7 @@ int main(int argc, char **argv) {
             run_case(r8[xi], 8, 2, 2048, isas[i], 2);
         }
         run_case(TL_Q8_0_X8, 8, 2, 2048, isas[i], 2);
-        for (int xi = 2; xi < 5; xi++) run_case(r8[xi], 8, 2, 2048, isas[i], 2);
+        for (int xi = 2; xi < 6; xi++) run_case(r8[xi], 8, 2, 2048, isas[i], 2);
     }
     return test_summary("test-quant-matmul");
 }

@@ -473,6 +473,45 @@ static void test_panels_legacy(enum tl_type file, int64_t ne0) {
     free(w), free(q), free(x), free(back);
 }
 
+// Q6_K_R8, the panel layout of Q6_K (blocks.h): 16 rows (2 panels) of ne0; in group b,
+// row i's d at 2i, its scale k at 16 + 8k + i, and in triple t = 8h + m (96 bytes from
+// 144 on) its ql dwords 16h + m and 16h + m + 8 and its qh dword 8h + m at 4i of the
+// triple's three chunks; then the round trip to the file's bytes.
+static void test_panels_q6_K(int64_t ne0) {
+    const enum tl_type cpu = tl_type_cpu_layout(TL_Q6_K, ne0, 16);
+    const int bsz = 210, gsz = 8 * bsz;
+    const int64_t n = 16 * ne0, blocks = ne0 / 256;
+    const size_t row = tl_row_size(TL_Q6_K, ne0), bytes = 16 * row;
+    float *w = malloc(n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) w[i] = heavy_tailed();
+    uint8_t *q = malloc(bytes), *x = malloc(bytes), *back = malloc(bytes);
+    tl_type_traits(TL_Q6_K)->from_float(w, q, n);
+    check(cpu == TL_Q6_K_R8 && tl_row_size(cpu, ne0) == row, "%s (rows of %lld): rows take q6_K's bytes", tl_type_name(cpu),
+          (long long)ne0);
+    tl_convert_layout(TL_Q6_K, cpu, q, x, n, ne0);
+    int misplaced = 0;
+    for (int r = 0; r < 16; r++)
+        for (int64_t g = 0; g < blocks; g++) {
+            const int i = r % 8;
+            const block_q6_K *b = (const block_q6_K *)(q + r * row + g * bsz);
+            const uint8_t *grp = x + (r / 8) * 8 * row + gsz * g;
+            misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;
+            for (int k = 0; k < 16; k++) misplaced += grp[16 + 8 * k + i] != (uint8_t)b->scales[k];
+            for (int h = 0; h < 2; h++)
+                for (int m = 0; m < 8; m++) {
+                    const uint8_t *triple = grp + 144 + 96 * (8 * h + m) + 4 * i;
+                    misplaced += memcmp(triple, b->ql + 4 * (16 * h + m), 4) != 0;
+                    misplaced += memcmp(triple + 32, b->ql + 4 * (16 * h + m + 8), 4) != 0;
+                    misplaced += memcmp(triple + 64, b->qh + 4 * (8 * h + m), 4) != 0;
+                }
+        }
+    check(misplaced == 0, "%s (16 rows of %lld): fields and code bytes where blocks.h puts them (%d misplaced)", tl_type_name(cpu),
+          (long long)ne0, misplaced);
+    tl_convert_layout(cpu, TL_Q6_K, x, back, n, ne0);
+    check(memcmp(back, q, bytes) == 0, "%s -> q6_K: the original bytes", tl_type_name(cpu));
+    free(w), free(q), free(x), free(back);
+}
+
 int main(void) {
     test_known_bytes();
     test_layouts();
@@ -494,6 +533,8 @@ int main(void) {
     }
     test_interleaved_q8(3584);   // 14 groups (the 7B model's hidden size)
     test_interleaved_q8(1376);   // 5 groups and a tail of 3 blocks
+    test_panels_q6_K(3584);
+    test_panels_q6_K(256);
     for (int i = 0; i < 3; i++) {
         enum tl_type file = i == 0 ? TL_Q4_0 : i == 1 ? TL_Q4_1 : TL_Q8_0;
         test_panels_legacy(file, 3584);
@@ -511,15 +552,15 @@ int main(void) {
           "rows of at least 256, only");
     check(tl_type_cpu_layout(TL_Q4_K, 3584, 18944) == TL_Q4_K_R8 && tl_type_cpu_layout(TL_Q5_K, 256, 8) == TL_Q5_K_R8 &&
               tl_type_cpu_layout(TL_Q4_K, 3584, 12) == TL_Q4_K_X8 && tl_type_cpu_layout(TL_Q4_K, 1792, 12) == TL_Q4_K &&
-              tl_type_cpu_layout(TL_Q6_K, 4096, 4096) == TL_Q6_K && tl_type_cpu_layout(TL_Q4_0, 4096, 4096) == TL_Q4_0_R8 &&
+              tl_type_cpu_layout(TL_Q6_K, 4096, 4096) == TL_Q6_K_R8 && tl_type_cpu_layout(TL_Q6_K, 4096, 12) == TL_Q6_K && tl_type_cpu_layout(TL_Q4_0, 4096, 4096) == TL_Q4_0_R8 &&
               tl_type_cpu_layout(TL_Q4_1, 3584, 18944) == TL_Q4_1_R8 && tl_type_cpu_layout(TL_Q4_0, 4096, 4) == TL_Q4_0_X16 &&
               tl_type_cpu_layout(TL_Q8_0, 18944, 3584) == TL_Q8_0_R8 && tl_type_cpu_layout(TL_Q8_0, 32, 8) == TL_Q8_0_R8 &&
               tl_type_cpu_layout(TL_Q8_0, 3584, 12) == TL_Q8_0_X8,
-          "tl_type_cpu_layout: Q4_0, Q4_1, Q8_0, Q4_K and Q5_K matrices of a multiple of 8 rows in panels, others as "
-          "tl_type_interleaved");
-    check(!tl_type_parse("q4_Kr8", &t) && !tl_type_parse("q5_Kr8", &t) && !tl_type_parse("q8_0r8", &t) &&
-              !tl_type_parse("q4_0r8", &t) && !tl_type_parse("q4_1r8", &t),
-          "q4_Kr8, q5_Kr8, q8_0r8, q4_0r8 and q4_1r8 are not user-facing type names");
+          "tl_type_cpu_layout: Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K matrices of a multiple of 8 rows in panels, "
+          "others as tl_type_interleaved");
+    check(!tl_type_parse("q4_Kr8", &t) && !tl_type_parse("q5_Kr8", &t) && !tl_type_parse("q6_Kr8", &t) &&
+              !tl_type_parse("q8_0r8", &t) && !tl_type_parse("q4_0r8", &t) && !tl_type_parse("q4_1r8", &t),
+          "q4_Kr8, q5_Kr8, q6_Kr8, q8_0r8, q4_0r8 and q4_1r8 are not user-facing type names");
     check(!tl_type_parse("q4_0x16", &t) && !tl_type_parse("q4_1x16", &t) && !tl_type_parse("q4_Kx8", &t) &&
               !tl_type_parse("q5_Kx8", &t) && !tl_type_parse("q8_0x8", &t) && !tl_type_from_ggml(TL_GGML_NONE, &t),
           "q4_0x16, q4_1x16, q4_Kx8, q5_Kx8 and q8_0x8 are neither user-facing type names nor GGUF types");

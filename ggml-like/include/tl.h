@@ -64,6 +64,7 @@ enum tl_type {
     TL_Q8_0_R8,    // Q8_0 matrix with 8 rows interleaved per group, as Q8_0_X8 interleaves blocks
     TL_Q4_0_R8,    // Q4_0 matrix with 8 rows interleaved per group
     TL_Q4_1_R8,    // Q4_1 likewise
+    TL_Q6_K_R8,    // Q6_K likewise
     TL_TYPE_COUNT,
 };
 
@@ -101,7 +102,7 @@ bool tl_type_parse(const char *name, enum tl_type *type);
 // 256), or t itself.
 enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0);
 // The layout the CPU's kernels read fastest for a whole weight matrix of ne1 rows of ne0
-// stored as t: Q4_0, Q4_1, Q8_0, Q4_K and Q5_K matrices of a multiple of 8 rows -> their
+// stored as t: Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K matrices of a multiple of 8 rows -> their
 // R8 layouts, panels of 8 rows (whose rows are no longer contiguous: for mul_mat only);
 // otherwise tl_type_interleaved.
 enum tl_type tl_type_cpu_layout(enum tl_type t, int64_t ne0, int64_t ne1);

@@ -127,6 +127,7 @@ static const struct tl_type_traits type_traits[TL_TYPE_COUNT] = {
     [TL_Q8_0_R8] = { "q8_0r8", QK_LEGACY, sizeof(block_q8_0), false, true, TL_GGML_NONE, NULL, NULL, NULL, TL_Q8_0, R8_ROWS },
     [TL_Q4_0_R8] = { "q4_0r8", QK_LEGACY, sizeof(block_q4_0), false, true, TL_GGML_NONE, NULL, NULL, NULL, TL_Q8_0, R8_ROWS },
     [TL_Q4_1_R8] = { "q4_1r8", QK_LEGACY, sizeof(block_q4_1), false, true, TL_GGML_NONE, NULL, NULL, NULL, TL_Q8_0, R8_ROWS },
+    [TL_Q6_K_R8] = { "q6_Kr8", QK_K, sizeof(block_q6_K), false, true, TL_GGML_NONE, NULL, NULL, NULL, TL_Q8_K, R8_ROWS },
 };
 
 const struct tl_type_traits *tl_type_traits(enum tl_type type) {
@@ -164,8 +165,8 @@ enum tl_type tl_type_interleaved(enum tl_type t, int64_t ne0) {
 }
 
 enum tl_type tl_type_cpu_layout(enum tl_type t, int64_t ne0, int64_t ne1) {
-    if ((t == TL_Q4_K || t == TL_Q5_K) && ne0 % QK_K == 0 && ne1 > 0 && ne1 % R8_ROWS == 0)
-        return t == TL_Q4_K ? TL_Q4_K_R8 : TL_Q5_K_R8;
+    if ((t == TL_Q4_K || t == TL_Q5_K || t == TL_Q6_K) && ne0 % QK_K == 0 && ne1 > 0 && ne1 % R8_ROWS == 0)
+        return t == TL_Q4_K ? TL_Q4_K_R8 : t == TL_Q5_K ? TL_Q5_K_R8 : TL_Q6_K_R8;
     if ((t == TL_Q4_0 || t == TL_Q4_1 || t == TL_Q8_0) && ne0 % QK_LEGACY == 0 && ne1 > 0 && ne1 % R8_ROWS == 0)
         return t == TL_Q4_0 ? TL_Q4_0_R8 : t == TL_Q4_1 ? TL_Q4_1_R8 : TL_Q8_0_R8;
     return tl_type_interleaved(t, ne0);
@@ -178,6 +179,7 @@ enum tl_type tl_type_file_format(enum tl_type t) {
     case TL_Q8_0_R8: return TL_Q8_0;
     case TL_Q4_0_R8: return TL_Q4_0;
     case TL_Q4_1_R8: return TL_Q4_1;
+    case TL_Q6_K_R8: return TL_Q6_K;
     case TL_Q4_0_X16: return TL_Q4_0;
     case TL_Q4_1_X16: return TL_Q4_1;
     case TL_Q4_K_X8: return TL_Q4_K;

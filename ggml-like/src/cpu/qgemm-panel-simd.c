@@ -86,7 +86,7 @@ ALWAYS_INLINE pi pi_dot_signed(pi acc, pi s8, int32_t s8x4) {
 }
 #endif
 
-static int sub_block(enum tl_type t) { return t == TL_Q6_K ? 16 : 32; }
+static int sub_block(enum tl_type t) { return tl_type_file_format(t) == TL_Q6_K ? 16 : 32; }
 
 // ---------------------------------------------------------------------------------------
 // Weight decoding: one block to unsigned codes and a scale and bias per sub-block.
@@ -262,6 +262,17 @@ static void decode_q4_r8_row(enum tl_type t, const uint8_t *panel, int i, int64_
     }
 }
 
+// Row i (< 8) of a Q6_K_R8 panel: each block gathered back into GGUF's layout (scales and d
+// bytewise, ql and qh dwords whole), then decoded.
+static void decode_q6_K_r8_row(const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale, float *bias) {
+    uint8_t blk[sizeof(block_q6_K)];
+    for (int64_t b = 0; b < K / QK_K; b++, panel += Q6R8_GROUP_BYTES) {
+        for (int k = 0; k < 192; k += 4) memcpy(blk + k, panel + q6r8_offset(i, k), 4);
+        for (int k = 192; k < (int)sizeof blk; k++) blk[k] = panel[q6r8_offset(i, k)];
+        decode_block(TL_Q6_K, blk, codes + QK_K * b, scale + QK_K / 16 * b, bias + QK_K / 16 * b);
+    }
+}
+
 // Row i (< 8) of a Q8_0_R8 panel: its block b is lane i of the panel's group b.
 static void decode_q8_0_r8_row(const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale, float *bias) {
     for (int64_t b = 0; b < K / QK_LEGACY; b++, panel += Q8X8_GROUP_BYTES)
@@ -293,6 +304,9 @@ static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int rows,
             else if (t == TL_Q4_0_R8 || t == TL_Q4_1_R8)
                 decode_q4_r8_row(tl_type_file_format(t), a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K,
                                  p->row_codes, p->row_scale, p->row_bias);
+            else if (t == TL_Q6_K_R8)
+                decode_q6_K_r8_row(a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K, p->row_codes, p->row_scale,
+                                   p->row_bias);
             else if (t == TL_Q8_0_R8)
                 decode_q8_0_r8_row(a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K, p->row_codes, p->row_scale,
                                    p->row_bias);
@@ -391,7 +405,7 @@ ALWAYS_INLINE void tile_s(const struct panel *p, const struct act_group *g, int6
 
 static void tile_any(enum tl_type t, const struct panel *p, const struct act_group *g, int64_t K, int nc, float *c,
                      size_t ldc, int rows) {
-    if (t == TL_Q6_K) tile_s(p, g, K, 16, false, nc, c, ldc, rows);
+    if (tl_type_file_format(t) == TL_Q6_K) tile_s(p, g, K, 16, false, nc, c, ldc, rows);
     else if (Q8_0_SIGNED_CODES && tl_type_file_format(t) == TL_Q8_0) tile_s(p, g, K, 32, true, nc, c, ldc, rows);
     else tile_s(p, g, K, 32, false, nc, c, ldc, rows);
 }

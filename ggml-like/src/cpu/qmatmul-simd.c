@@ -242,6 +242,7 @@ static inline struct qcol qcol_from_k(const struct qcol *c, int64_t k) {
 #include "qrow-kx8.h"
 #include "qrow-q8x8.h"
 #include "qrow-q4r8.h"
+#include "qrow-q6r8.h"
 
 ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
     switch (t) {
@@ -261,6 +262,7 @@ ALWAYS_INLINE void row_dispatch(enum tl_type t, const uint8_t *w, int64_t K, con
     case TL_Q8_0_R8: panel_q8_0_r8(w, K, cols, nc, out); break;
     case TL_Q4_0_R8: panel_q4_r8(TL_Q4_0, w, K, cols, nc, out); break;
     case TL_Q4_1_R8: panel_q4_r8(TL_Q4_1, w, K, cols, nc, out); break;
+    case TL_Q6_K_R8: panel_q6_K_r8(w, K, cols, nc, out); break;
     default: TL_ASSERT(!"qmatmul: not a block weight type");
     }
 }

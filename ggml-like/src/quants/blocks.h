@@ -110,6 +110,25 @@ static inline int q4r8_offset(int nf, int i, int k) {
     const int q = k - 2 * nf;
     return q4r8_codes_at(nf) + 32 * (q / 4) + 4 * i + q % 4;
 }
+// Q6_K_R8 likewise for Q6_K matrices: a group is block b of the 8 rows: their 8 fp16 d,
+// their 16 scale bytes transposed (scale k of row i at 8k + i), then 16 triples of 32-byte
+// chunks, one a row per dword: triple t = 8h + m (h: the 128-weight half of the block, m
+// < 8) holds ql dwords 16h + m and 16h + m + 8 and qh dword 8h + m, which together give
+// the codes of weights 128h + 32j + 4m .. +3 for j = 0..3. The kernel reads the triples in
+// order: one stream, as the hardware prefetcher likes it (three interleaved ones, ql and
+// qh apart, ran at a quarter of the DRAM read).
+#define Q6R8_SCALES_AT (2 * R8_ROWS)
+#define Q6R8_TRIPLES_AT (Q6R8_SCALES_AT + R8_ROWS * QK_K / 16)
+#define Q6R8_TRIPLE_BYTES (3 * 4 * R8_ROWS)
+#define Q6R8_GROUP_BYTES (R8_ROWS * (int)sizeof(block_q6_K))
+static inline int q6r8_offset(int i, int k) {   // GGUF's block: ql[128], qh[64], scales[16], d
+    if (k >= 208) return 2 * i + k - 208;
+    if (k >= 192) return Q6R8_SCALES_AT + R8_ROWS * (k - 192) + i;
+    int t, part;   // triple, and chunk in it
+    if (k < 128) t = 8 * (k / 64) + k / 4 % 8, part = k / 32 % 2;   // ql dword k / 4 = 16h + 8 part + m
+    else t = (k - 128) / 4, part = 2;                                // qh dword 8h + m
+    return Q6R8_TRIPLES_AT + Q6R8_TRIPLE_BYTES * t + 32 * part + 4 * i + k % 4;
+}
 
 // Q8_0_X8, libtl's own CPU layout of Q8_0 rows (never in a file): each run of 8 blocks
 // (256 weights) becomes a group of their 8 d, then 8 chunks of 32 code bytes: chunk r

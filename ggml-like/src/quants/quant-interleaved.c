@@ -24,6 +24,7 @@ static int x16_offset(int nf, int i, int k) {
 }
 static int x8_offset_of(int unused, int i, int k) { (void)unused; return x8_offset(i, k); }
 static int q8x8_offset_of(int unused, int i, int k) { (void)unused; return q8x8_offset(i, k); }
+static int q6r8_offset_of(int unused, int i, int k) { (void)unused; return q6r8_offset(i, k); }
 
 static const struct layout q4_0_x16 = { X16_BLOCKS, QK_LEGACY, sizeof(block_q4_0), 1, x16_offset,
                                         dequantize_q4_0, vec_dot_q4_0_q8_0, sizeof(block_q8_0) };
@@ -40,11 +41,13 @@ static const struct layout q4_0_r8 = { R8_ROWS, QK_LEGACY, sizeof(block_q4_0), 1
                                        dequantize_q4_0, vec_dot_q4_0_q8_0, sizeof(block_q8_0) };
 static const struct layout q4_1_r8 = { R8_ROWS, QK_LEGACY, sizeof(block_q4_1), 2, q4r8_offset,
                                        dequantize_q4_1, vec_dot_q4_1_q8_0, sizeof(block_q8_0) };
+static const struct layout q6_K_r8 = { R8_ROWS, QK_K, sizeof(block_q6_K), 0, q6r8_offset_of,
+                                       dequantize_q6_K, vec_dot_q6_K_q8_K, sizeof(block_q8_K) };
 
 // Where byte j of a group's file blocks (block j / bytes, its byte j % bytes) sits in the
 // CPU layout's group: the layout's offset function tabulated once, so that converting a
 // model's weights is a table-driven gather (~3x faster than calling it per byte).
-#define MAX_GROUP_BYTES (X8_BLOCKS * (int)sizeof(block_q5_K))
+#define MAX_GROUP_BYTES Q6R8_GROUP_BYTES   // the largest group
 struct group_map {
     uint16_t at[MAX_GROUP_BYTES];
 };
@@ -79,11 +82,11 @@ void cpu_layout_regroup(enum tl_type file, const void *src, void *dst, int64_t n
 }
 
 // The R8 layouts: group b of a panel holds block b of its 8 rows, row i where the
-// matching X8 layout keeps block i (x8_offset, q8x8_offset; Q4_0 and Q4_1 have a group of
-// their own), so the same tables serve.
+// matching X8 layout keeps block i (x8_offset, q8x8_offset; Q4_0, Q4_1 and Q6_K have a
+// group of their own), so the same tables serve.
 void cpu_panels_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu) {
     const struct layout *L = file == TL_Q4_K ? &q4_K_x8 : file == TL_Q5_K ? &q5_K_x8 : file == TL_Q8_0 ? &q8_0_x8
-                           : file == TL_Q4_0 ? &q4_0_r8 : file == TL_Q4_1 ? &q4_1_r8 : NULL;
+                           : file == TL_Q4_0 ? &q4_0_r8 : file == TL_Q4_1 ? &q4_1_r8 : file == TL_Q6_K ? &q6_K_r8 : NULL;
     TL_ASSERT(L && "cpu_panels_regroup: a format without a panel layout");
     TL_ASSERT(L->blocks == R8_ROWS && ne0 > 0 && ne0 % L->elems == 0 && n % (R8_ROWS * ne0) == 0);
     struct group_map m;

@@ -43,7 +43,7 @@ float vec_dot_q6_K_q8_K(int64_t n, const void *x, const void *y);
 // (to_cpu) or back; lossless both ways. Then their reference functions, by way of the
 // file format's.
 void cpu_layout_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu);
-// The R8 layouts (file: Q4_0, Q4_1, Q8_0, Q4_K or Q5_K): n weights in panels of 8 rows of ne0 to the
+// The R8 layouts (file: Q4_0, Q4_1, Q8_0, Q4_K, Q5_K or Q6_K): n weights in panels of 8 rows of ne0 to the
 // layout (to_cpu) or back; a panel's 8 rows back to the file format's 8 contiguous rows.
 void cpu_panels_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu);
 void cpu_panel_rows(enum tl_type file, const void *panel, void *rows, int64_t ne0);
