@@ -380,28 +380,61 @@ static void test_interleaved_k(enum tl_type file, int64_t ne0) {
     layout_case_check_equivalent(&lc);
 }
 
+// A panel layout case: 16 rows (2 panels) of ne0 weights of `file`, quantized from
+// heavy-tailed data (q) and converted to its panel layout (x), which must be `want`.
+struct panel_case {
+    enum tl_type file, cpu;
+    int64_t ne0, blocks;   // a row's
+    size_t row, bytes, block_bytes;
+    uint8_t *q, *x;
+};
+
+static struct panel_case panel_case_new(enum tl_type file, int64_t ne0, enum tl_type want) {
+    const struct tl_type_traits *tt = tl_type_traits(file);
+    struct panel_case pc = { file, tl_type_cpu_layout(file, ne0, 16), ne0, ne0 / tt->block_size, tl_row_size(file, ne0),
+                             16 * tl_row_size(file, ne0), tt->type_size, NULL, NULL };
+    float *w = malloc(16 * ne0 * sizeof(float));
+    for (int64_t i = 0; i < 16 * ne0; i++) w[i] = heavy_tailed();
+    pc.q = malloc(pc.bytes), pc.x = malloc(pc.bytes);
+    tt->from_float(w, pc.q, 16 * ne0);
+    check(pc.cpu == want && tl_row_size(pc.cpu, ne0) == pc.row, "%s (rows of %lld): rows take %s's bytes", tl_type_name(pc.cpu),
+          (long long)ne0, tl_type_name(file));
+    tl_convert_layout(file, pc.cpu, pc.q, pc.x, 16 * ne0, ne0);
+    free(w);
+    return pc;
+}
+
+// Block b of row r in the file's layout, and the group of the panel layout that holds it.
+static const uint8_t *panel_case_block(const struct panel_case *pc, int r, int64_t b) {
+    return pc->q + r * pc->row + b * pc->block_bytes;
+}
+static const uint8_t *panel_case_group(const struct panel_case *pc, int r, int64_t b) {
+    return pc->x + (r / 8) * 8 * pc->row + 8 * pc->block_bytes * b;
+}
+
+// The count of misplaced bytes, then the round trip back to the file's bytes; frees the case.
+static void panel_case_finish(struct panel_case *pc, int misplaced) {
+    check(misplaced == 0, "%s (16 rows of %lld): fields and code bytes where blocks.h puts them (%d misplaced)",
+          tl_type_name(pc->cpu), (long long)pc->ne0, misplaced);
+    uint8_t *back = malloc(pc->bytes);
+    tl_convert_layout(pc->cpu, pc->file, pc->x, back, 16 * pc->ne0, pc->ne0);
+    check(memcmp(back, pc->q, pc->bytes) == 0, "%s -> %s: the original bytes", tl_type_name(pc->cpu), tl_type_name(pc->file));
+    free(back), free(pc->q), free(pc->x);
+}
+
 // Q4_K_R8 and Q5_K_R8, the panel layouts of Q4_K and Q5_K (blocks.h): 16 rows (2 panels)
 // of ne0, block b of the panel's row i where a Q4_K_X8 group keeps block i, in group b;
 // then the round trip to the file's bytes. (Their products: test-quant-matmul.)
 static void test_panels_k(enum tl_type file, int64_t ne0) {
-    const enum tl_type cpu = tl_type_cpu_layout(file, ne0, 16);
     const bool q5 = file == TL_Q5_K;
-    const int bsz = q5 ? 176 : 144, gsz = 8 * bsz, codes = q5 ? 384 : 128;
-    const int64_t n = 16 * ne0, blocks = ne0 / 256;
-    const size_t row = tl_row_size(file, ne0), bytes = 16 * row;
-    float *w = malloc(n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) w[i] = heavy_tailed();
-    uint8_t *q = malloc(bytes), *x = malloc(bytes), *back = malloc(bytes);
-    tl_type_traits(file)->from_float(w, q, n);
-    check(cpu == (q5 ? TL_Q5_K_R8 : TL_Q4_K_R8) && tl_row_size(cpu, ne0) == row, "%s (rows of %lld): rows take %s's bytes",
-          tl_type_name(cpu), (long long)ne0, tl_type_name(file));
-    tl_convert_layout(file, cpu, q, x, n, ne0);
+    struct panel_case pc = panel_case_new(file, ne0, q5 ? TL_Q5_K_R8 : TL_Q4_K_R8);
+    const int codes = q5 ? 384 : 128;
     int misplaced = 0;
     for (int r = 0; r < 16; r++)
-        for (int64_t g = 0; g < blocks; g++) {
+        for (int64_t g = 0; g < pc.blocks; g++) {
             const int i = r % 8;
-            const block_q4_K *b = (const block_q4_K *)(q + r * row + g * bsz);   // d, dmin, scales: same place in Q5_K
-            const uint8_t *qs = q5 ? ((const block_q5_K *)b)->qs : b->qs, *grp = x + (r / 8) * 8 * row + gsz * g;
+            const block_q4_K *b = (const block_q4_K *)panel_case_block(&pc, r, g);   // d, dmin, scales: same place in Q5_K
+            const uint8_t *qs = q5 ? ((const block_q5_K *)b)->qs : b->qs, *grp = panel_case_group(&pc, r, g);
             misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;          // the 8 rows' d
             misplaced += memcmp(grp + 16 + 2 * i, &b->dmin, 2) != 0;  // then their dmin
             for (int k = 0; k < 12; k++) misplaced += grp[32 + 8 * k + i] != b->scales[k];
@@ -409,11 +442,7 @@ static void test_panels_k(enum tl_type file, int64_t ne0) {
             for (int c = 0; c < 4; c++)
                 for (int v = 0; v < 8; v++) misplaced += memcmp(grp + codes + 256 * c + 32 * v + 4 * i, qs + 32 * c + 4 * v, 4) != 0;
         }
-    check(misplaced == 0, "%s (16 rows of %lld): fields and code bytes where blocks.h puts them (%d misplaced)", tl_type_name(cpu),
-          (long long)ne0, misplaced);
-    tl_convert_layout(cpu, file, x, back, n, ne0);
-    check(memcmp(back, q, bytes) == 0, "%s -> %s: the original bytes", tl_type_name(cpu), tl_type_name(file));
-    free(w), free(q), free(x), free(back);
+    panel_case_finish(&pc, misplaced);
 }
 
 // Q8_0_X8, the CPU layout of Q8_0 (blocks.h): the 8 d, then the code dwords with one
@@ -445,32 +474,19 @@ static void test_interleaved_q8(int64_t ne0) {
 // at 2i of each 16-byte field run, then code dword v of its block b at 32v + 4i; then the
 // round trip to the file's bytes. (Their products: test-quant-matmul.)
 static void test_panels_legacy(enum tl_type file, int64_t ne0) {
-    const enum tl_type cpu = tl_type_cpu_layout(file, ne0, 16);
-    const int nf = file == TL_Q4_1 ? 2 : 1, bsz = file == TL_Q8_0 ? 34 : 2 * nf + 16, gsz = 8 * bsz;
     const enum tl_type want = file == TL_Q4_0 ? TL_Q4_0_R8 : file == TL_Q4_1 ? TL_Q4_1_R8 : TL_Q8_0_R8;
-    const int64_t n = 16 * ne0, blocks = ne0 / 32;
-    const size_t row = tl_row_size(file, ne0), bytes = 16 * row;
-    float *w = malloc(n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) w[i] = heavy_tailed();
-    uint8_t *q = malloc(bytes), *x = malloc(bytes), *back = malloc(bytes);
-    tl_type_traits(file)->from_float(w, q, n);
-    check(cpu == want && tl_row_size(cpu, ne0) == row, "%s (rows of %lld): rows take %s's bytes", tl_type_name(cpu),
-          (long long)ne0, tl_type_name(file));
-    tl_convert_layout(file, cpu, q, x, n, ne0);
+    struct panel_case pc = panel_case_new(file, ne0, want);
+    const int nf = file == TL_Q4_1 ? 2 : 1, code_bytes = (int)pc.block_bytes - 2 * nf;
     int misplaced = 0;
     for (int r = 0; r < 16; r++)
-        for (int64_t g = 0; g < blocks; g++) {
+        for (int64_t g = 0; g < pc.blocks; g++) {
             const int i = r % 8;
-            const uint8_t *b = q + r * row + g * bsz, *grp = x + (r / 8) * 8 * row + gsz * g;
+            const uint8_t *b = panel_case_block(&pc, r, g), *grp = panel_case_group(&pc, r, g);
             for (int f = 0; f < nf; f++) misplaced += memcmp(grp + 16 * f + 2 * i, b + 2 * f, 2) != 0;   // d (then m)
-            for (int v = 0; v < (bsz - 2 * nf) / 4; v++)   // chunk v, lane i: code bytes 4v..4v+3
+            for (int v = 0; v < code_bytes / 4; v++)   // chunk v, lane i: code bytes 4v..4v+3
                 misplaced += memcmp(grp + 16 * nf + 32 * v + 4 * i, b + 2 * nf + 4 * v, 4) != 0;
         }
-    check(misplaced == 0, "%s (16 rows of %lld): fields and code bytes where blocks.h puts them (%d misplaced)", tl_type_name(cpu),
-          (long long)ne0, misplaced);
-    tl_convert_layout(cpu, file, x, back, n, ne0);
-    check(memcmp(back, q, bytes) == 0, "%s -> %s: the original bytes", tl_type_name(cpu), tl_type_name(file));
-    free(w), free(q), free(x), free(back);
+    panel_case_finish(&pc, misplaced);
 }
 
 // Q6_K_R8, the panel layout of Q6_K (blocks.h): 16 rows (2 panels) of ne0; in group b,
@@ -478,23 +494,13 @@ static void test_panels_legacy(enum tl_type file, int64_t ne0) {
 // 144 on) its ql dwords 16h + m and 16h + m + 8 and its qh dword 8h + m at 4i of the
 // triple's three chunks; then the round trip to the file's bytes.
 static void test_panels_q6_K(int64_t ne0) {
-    const enum tl_type cpu = tl_type_cpu_layout(TL_Q6_K, ne0, 16);
-    const int bsz = 210, gsz = 8 * bsz;
-    const int64_t n = 16 * ne0, blocks = ne0 / 256;
-    const size_t row = tl_row_size(TL_Q6_K, ne0), bytes = 16 * row;
-    float *w = malloc(n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) w[i] = heavy_tailed();
-    uint8_t *q = malloc(bytes), *x = malloc(bytes), *back = malloc(bytes);
-    tl_type_traits(TL_Q6_K)->from_float(w, q, n);
-    check(cpu == TL_Q6_K_R8 && tl_row_size(cpu, ne0) == row, "%s (rows of %lld): rows take q6_K's bytes", tl_type_name(cpu),
-          (long long)ne0);
-    tl_convert_layout(TL_Q6_K, cpu, q, x, n, ne0);
+    struct panel_case pc = panel_case_new(TL_Q6_K, ne0, TL_Q6_K_R8);
     int misplaced = 0;
     for (int r = 0; r < 16; r++)
-        for (int64_t g = 0; g < blocks; g++) {
+        for (int64_t g = 0; g < pc.blocks; g++) {
             const int i = r % 8;
-            const block_q6_K *b = (const block_q6_K *)(q + r * row + g * bsz);
-            const uint8_t *grp = x + (r / 8) * 8 * row + gsz * g;
+            const block_q6_K *b = (const block_q6_K *)panel_case_block(&pc, r, g);
+            const uint8_t *grp = panel_case_group(&pc, r, g);
             misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;
             for (int k = 0; k < 16; k++) misplaced += grp[16 + 8 * k + i] != (uint8_t)b->scales[k];
             for (int h = 0; h < 2; h++)
@@ -505,11 +511,7 @@ static void test_panels_q6_K(int64_t ne0) {
                     misplaced += memcmp(triple + 64, b->qh + 4 * (8 * h + m), 4) != 0;
                 }
         }
-    check(misplaced == 0, "%s (16 rows of %lld): fields and code bytes where blocks.h puts them (%d misplaced)", tl_type_name(cpu),
-          (long long)ne0, misplaced);
-    tl_convert_layout(cpu, TL_Q6_K, x, back, n, ne0);
-    check(memcmp(back, q, bytes) == 0, "%s -> q6_K: the original bytes", tl_type_name(cpu));
-    free(w), free(q), free(x), free(back);
+    panel_case_finish(&pc, misplaced);
 }
 
 int main(void) {
