@@ -294,22 +294,21 @@ static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int rows,
     for (int r = 0; r < PR; r++) {
         if (r < rows) {
             const uint8_t *row = a + (size_t)r * lda;
+            // a panel layout's row: lane i of its panel's groups (panels start at multiples of 8 rows)
+            const uint8_t *panel = a + (size_t)(r / R8_ROWS * R8_ROWS) * lda;
+            const int lane = r % R8_ROWS;
             if (t == TL_Q4_0_X16 || t == TL_Q4_1_X16)
                 decode_x16_row(tl_type_file_format(t), row, K, p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q4_K_X8 || t == TL_Q5_K_X8)
                 decode_k_x8_row(tl_type_file_format(t), row, K, p->row_codes, p->row_scale, p->row_bias);
-            else if (t == TL_Q4_K_R8 || t == TL_Q5_K_R8)   // panels start at multiples of 8 rows
-                decode_k_r8_row(tl_type_file_format(t), a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K,
-                                p->row_codes, p->row_scale, p->row_bias);
+            else if (t == TL_Q4_K_R8 || t == TL_Q5_K_R8)
+                decode_k_r8_row(tl_type_file_format(t), panel, lane, K, p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q4_0_R8 || t == TL_Q4_1_R8)
-                decode_q4_r8_row(tl_type_file_format(t), a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K,
-                                 p->row_codes, p->row_scale, p->row_bias);
+                decode_q4_r8_row(tl_type_file_format(t), panel, lane, K, p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q6_K_R8)
-                decode_q6_K_r8_row(a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K, p->row_codes, p->row_scale,
-                                   p->row_bias);
+                decode_q6_K_r8_row(panel, lane, K, p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q8_0_R8)
-                decode_q8_0_r8_row(a + (size_t)(r / R8_ROWS * R8_ROWS) * lda, r % R8_ROWS, K, p->row_codes, p->row_scale,
-                                   p->row_bias);
+                decode_q8_0_r8_row(panel, lane, K, p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q8_0_X8)
                 decode_q8_0_x8_row(row, K, p->row_codes, p->row_scale, p->row_bias);
             else

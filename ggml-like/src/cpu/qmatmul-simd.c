@@ -50,7 +50,19 @@ static int code_offset(enum tl_type t) {
     switch (t) {
     case TL_Q4_0: case TL_Q4_0_X16: return 8;
 #if defined(__AVX512F__)
-    case TL_Q8_0: case TL_Q8_0_X8: case TL_Q8_0_R8: return 128;
+    case TL_Q8_0: case TL_Q8_0_X8: return 128;   // Q8_0_X8: for its tail's Q8_0 kernel
+#endif
+    default: return 0;
+    }
+}
+
+// What the group kernels subtract per block, from each lane's start (block_bias): Q4_0_R8's
+// 8, and on AVX-512 the 128 of Q8_0_X8 and Q8_0_R8. (Q4_0_X16 sums its per-4 offsets.)
+static int block_offset(enum tl_type t) {
+    switch (t) {
+    case TL_Q4_0_R8: return 8;
+#if defined(__AVX512F__)
+    case TL_Q8_0_X8: case TL_Q8_0_R8: return 128;
 #endif
     default: return 0;
     }
@@ -169,11 +181,9 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
             int s = 0;
             for (int j = 0; j < 32; j++) s += b[i].qs[j];
             sa[i] = d[i] * (float)s;
-            // Q8_0_X8 / Q8_0_R8 with their codes stored as q + 128 (VNNI), Q4_0_R8 with its
-            // q + 8: a block's lanes start from -offset times the sum of its values (bs is
-            // free: Q8_K's only)
-            if (wt == TL_Q8_0_X8 || wt == TL_Q8_0_R8) bs[i] = -code_offset(wt) * s;
-            if (wt == TL_Q4_0_R8) bs[i] = -8 * s;
+            // a block's lanes start from -offset times the sum of its values (bs is free:
+            // Q8_K's only)
+            if (block_offset(wt)) bs[i] = -block_offset(wt) * s;
         }
     } else {
         const block_q8_K *b = blocks;
