@@ -25,7 +25,16 @@ int main(void) {
     expect_error("concat mismatch", tl_concat(ctx, a, b, 1), "concat: shapes differ outside dim 1");
     expect_error("get_rows f32 ids", tl_get_rows(ctx, a, a), "get_rows: ids must be i32");
     struct tl_tensor *panels = tl_new_tensor_2d(ctx, TL_Q4_K_R8, 256, 12), *acts = tl_new_tensor_2d(ctx, TL_F32, 256, 2);
-    expect_error("mul_mat partial panel", tl_mul_mat(ctx, panels, acts), "mul_mat: a q4_Kr8 matrix must be whole, contiguous panels of 8 rows");
+    expect_error("mul_mat partial panel", tl_mul_mat(ctx, panels, acts), "mul_mat: a q4_Kr8 matrix must be one whole matrix in panels of 8 rows");
+    // a panel matrix is addressed through its row count (chunks of every panel): a view of
+    // some of its rows, or a stack of matrices, is not one
+    struct tl_tensor *panels16 = tl_new_tensor_2d(ctx, TL_Q4_K_R8, 256, 16);
+    expect_error("mul_mat panel rows view", tl_mul_mat(ctx, tl_view_4d(ctx, panels16, 256, 8, 1, 1, panels16->nb[1], panels16->nb[1] * 8, panels16->nb[1] * 8, 0), acts),
+                 "mul_mat: a q4_Kr8 matrix must be one whole matrix in panels of 8 rows");
+    expect_error("mul_mat panel stack", tl_mul_mat(ctx, tl_new_tensor_3d(ctx, TL_Q4_K_R8, 256, 8, 2), tl_new_tensor_3d(ctx, TL_F32, 256, 2, 2)),
+                 "mul_mat: a q4_Kr8 matrix must be one whole matrix in panels of 8 rows");
+    check(tl_mul_mat(ctx, tl_view_4d(ctx, panels16, 256, 16, 1, 1, panels16->nb[1], panels16->nb[2], panels16->nb[3], 0), acts) != NULL,
+          "mul_mat takes a view of a whole panel matrix");
     expect_error("get_rows of panels", tl_get_rows(ctx, panels, i), "get_rows: rows must be a float or block type with contiguous rows");
     expect_error("swiglu shapes", tl_swiglu(ctx, a, b), "swiglu: shapes differ");
     struct tl_tensor *x = tl_new_tensor_3d(ctx, TL_F32, 128, 4, 8);

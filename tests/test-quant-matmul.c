@@ -166,13 +166,15 @@ int main(int argc, char **argv) {
             run_case(x8[xi], 17, 9, 4096, isas[i], 2);   // the GEMM panels
         }
     const enum tl_type r8[6] = { TL_Q4_K_R8, TL_Q5_K_R8, TL_Q6_K_R8, TL_Q8_0_R8, TL_Q4_0_R8, TL_Q4_1_R8 };
-    for (int i = 0; i < n_isa; i++)   // the R8 layouts: panels of 8 rows, rows of any whole blocks
-        for (int xi = 0; xi < 6; xi++) {
+    for (int i = 0; i < n_isa; i++)   // the R8 layouts: panels of 8 rows, rows of any whole blocks,
+        for (int xi = 0; xi < 6; xi++) {   // in chunks of 2048 weights (the last one narrower)
             run_case(r8[xi], 40, 1, 256, isas[i], 2);    // one block a row
-            run_case(r8[xi], 32, 1, 3584, isas[i], 2);   // the 7B model's hidden size
+            run_case(r8[xi], 32, 1, 3584, isas[i], 2);   // the 7B model's hidden size: chunks of 2048 and 1536
             run_case(r8[xi], 24, 3, 2304, isas[i], 2);   // a partial QNC group
             run_case(r8[xi], 16, 5, 1280, isas[i], 3);   // more threads than panels
+            run_case(r8[xi], 16, 6, 4352, isas[i], 3);   // that over three chunks, columns past a QNC group
             run_case(r8[xi], 40, 9, 1024, isas[i], 2);   // the GEMM panels, the last one of 8 rows
+            run_case(r8[xi], 24, 9, 4352, isas[i], 2);   // that over three chunks
             run_case(r8[xi], 48, 70, 512, isas[i], 1);   // the GEMM panels, columns past a block of 64
         }
     for (int i = 0; i < n_isa; i++)   // Q8_0_R8, Q4_0_R8, Q4_1_R8 also take rows of any whole blocks of 32

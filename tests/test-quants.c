@@ -404,12 +404,17 @@ static struct panel_case panel_case_new(enum tl_type file, int64_t ne0, enum tl_
     return pc;
 }
 
-// Block b of row r in the file's layout, and the group of the panel layout that holds it.
+// Block b of row r in the file's layout, and the group of the panel layout that holds it:
+// chunks of PANEL_CHUNK weights, chunk c of both panels before chunk c + 1 (the last chunk
+// narrower where the row ends first).
 static const uint8_t *panel_case_block(const struct panel_case *pc, int r, int64_t b) {
     return pc->q + r * pc->row + b * pc->block_bytes;
 }
 static const uint8_t *panel_case_group(const struct panel_case *pc, int r, int64_t b) {
-    return pc->x + (r / 8) * 8 * pc->row + 8 * pc->block_bytes * b;
+    const int64_t per_chunk = PANEL_CHUNK / (pc->ne0 / pc->blocks), c = b / per_chunk;   // blocks per full chunk
+    const int64_t left = pc->blocks - c * per_chunk, in_chunk = left < per_chunk ? left : per_chunk;   // this chunk's, a row
+    const size_t group = 8 * pc->block_bytes;
+    return pc->x + c * per_chunk * 16 * pc->block_bytes + (r / 8) * in_chunk * group + (b - c * per_chunk) * group;
 }
 
 // The count of misplaced bytes, then the round trip back to the file's bytes; frees the case.
@@ -539,8 +544,9 @@ int main(void) {
     test_panels_q6_K(256);
     for (int i = 0; i < 3; i++) {
         enum tl_type file = i == 0 ? TL_Q4_0 : i == 1 ? TL_Q4_1 : TL_Q8_0;
-        test_panels_legacy(file, 3584);
-        test_panels_legacy(file, 32);   // one block a row
+        test_panels_legacy(file, 3584);   // two chunks (2048 + 1536)
+        test_panels_legacy(file, 18944);  // ten (9 x 2048 + 512)
+        test_panels_legacy(file, 32);     // one block a row
     }
     enum tl_type t;
     check(tl_type_interleaved(TL_Q4_0, 3584) == TL_Q4_0_X16 && tl_type_interleaved(TL_Q4_0, 1280) == TL_Q4_0_X16 &&

@@ -221,8 +221,8 @@ static void decode_k_x8_row(enum tl_type t, const uint8_t *row, int64_t K, uint8
         decode_k_asym(t, row, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
 }
 
-// Row i (< 8) of a Q4_K_R8 / Q5_K_R8 panel of the file format t: its block b is lane i
-// of the panel's group b.
+// Row i (< 8) of a Q4_K_R8 / Q5_K_R8 panel's chunk of K weights (blocks.h), of the file
+// format t: its block b is lane i of the chunk's group b.
 static void decode_k_r8_row(enum tl_type t, const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale, float *bias) {
     for (int64_t b = 0; b < K / QK_K; b++, panel += x8_group_bytes(t == TL_Q5_K))
         decode_x8_lane(t, panel, i, codes + QK_K * b, scale + 8 * b, bias + 8 * b);
@@ -249,7 +249,7 @@ static void decode_q8_0_x8_row(const uint8_t *row, int64_t K, uint8_t *codes, fl
         decode_legacy(TL_Q8_0, row, codes + QK_LEGACY * b, scale + b, bias + b);
 }
 
-// Row i (< 8) of a Q4_0_R8 / Q4_1_R8 panel of the file format t: each block gathered back
+// Row i (< 8) of a Q4_0_R8 / Q4_1_R8 panel's chunk of the file format t: each block gathered back
 // into GGUF's layout (its fp16 fields bytewise, its code dwords whole), then decoded.
 static void decode_q4_r8_row(enum tl_type t, const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale,
                              float *bias) {
@@ -262,7 +262,7 @@ static void decode_q4_r8_row(enum tl_type t, const uint8_t *panel, int i, int64_
     }
 }
 
-// Row i (< 8) of a Q6_K_R8 panel: each block gathered back into GGUF's layout (scales and d
+// Row i (< 8) of a Q6_K_R8 panel's chunk: each block gathered back into GGUF's layout (scales and d
 // bytewise, ql and qh dwords whole), then decoded.
 static void decode_q6_K_r8_row(const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale, float *bias) {
     uint8_t blk[sizeof(block_q6_K)];
@@ -273,10 +273,29 @@ static void decode_q6_K_r8_row(const uint8_t *panel, int i, int64_t K, uint8_t *
     }
 }
 
-// Row i (< 8) of a Q8_0_R8 panel: its block b is lane i of the panel's group b.
+// Row i (< 8) of a Q8_0_R8 panel's chunk: its block b is lane i of the chunk's group b.
 static void decode_q8_0_r8_row(const uint8_t *panel, int i, int64_t K, uint8_t *codes, float *scale, float *bias) {
     for (int64_t b = 0; b < K / QK_LEGACY; b++, panel += Q8X8_GROUP_BYTES)
         decode_q8x8_lane(panel, i, codes + QK_LEGACY * b, scale + b, bias + b);
+}
+
+// Row r of a panel matrix (blocks.h) of M rows of K weights of layout t: chunk by chunk,
+// each the layout's panel of that width.
+static void decode_r8_row(enum tl_type t, const uint8_t *a, int64_t M, int64_t K, int64_t r, uint8_t *codes, float *scale,
+                          float *bias) {
+    const enum tl_type file = tl_type_file_format(t);
+    const int S = sub_block(t), lane = (int)(r % R8_ROWS);
+    for (int64_t k0 = 0; k0 < K; k0 += PANEL_CHUNK) {
+        const uint8_t *chunk = a + panel_chunk_offset(t, M, K, r / R8_ROWS, k0);
+        const int64_t width = TL_MIN(PANEL_CHUNK, K - k0);
+        uint8_t *c = codes + k0;
+        float *sc = scale + k0 / S, *bi = bias + k0 / S;
+        if (t == TL_Q4_K_R8 || t == TL_Q5_K_R8) decode_k_r8_row(file, chunk, lane, width, c, sc, bi);
+        else if (t == TL_Q4_0_R8 || t == TL_Q4_1_R8) decode_q4_r8_row(file, chunk, lane, width, c, sc, bi);
+        else if (t == TL_Q6_K_R8) decode_q6_K_r8_row(chunk, lane, width, c, sc, bi);
+        else if (t == TL_Q8_0_R8) decode_q8_0_r8_row(chunk, lane, width, c, sc, bi);
+        else TL_ASSERT(!"qgemm panel: not a panel layout");
+    }
 }
 
 struct panel {
@@ -286,29 +305,22 @@ struct panel {
     float *row_scale, *row_bias;
 };
 
-// Decodes `rows` (<= PR) weight rows; missing rows of the last panel become zeros.
-static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int rows, int64_t K, struct panel *p) {
+// Decodes rows m0 .. m0 + rows - 1 (rows <= PR) of the M rows at a; missing rows of the
+// last panel become zeros.
+static void decode_panel(enum tl_type t, const uint8_t *a, size_t lda, int64_t M, int64_t m0, int rows, int64_t K,
+                         struct panel *p) {
     const struct tl_type_traits *tt = tl_type_traits(t);
     const int S = sub_block(t), bs = (int)tt->block_size;
     const int64_t nsub = K / S, ngroup = K / 4;
     for (int r = 0; r < PR; r++) {
         if (r < rows) {
-            const uint8_t *row = a + (size_t)r * lda;
-            // a panel layout's row: lane i of its panel's groups (panels start at multiples of 8 rows)
-            const uint8_t *panel = a + (size_t)(r / R8_ROWS * R8_ROWS) * lda;
-            const int lane = r % R8_ROWS;
-            if (t == TL_Q4_0_X16 || t == TL_Q4_1_X16)
+            const uint8_t *row = a + (size_t)(m0 + r) * lda;
+            if (tt->panel_rows)
+                decode_r8_row(t, a, M, K, m0 + r, p->row_codes, p->row_scale, p->row_bias);
+            else if (t == TL_Q4_0_X16 || t == TL_Q4_1_X16)
                 decode_x16_row(tl_type_file_format(t), row, K, p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q4_K_X8 || t == TL_Q5_K_X8)
                 decode_k_x8_row(tl_type_file_format(t), row, K, p->row_codes, p->row_scale, p->row_bias);
-            else if (t == TL_Q4_K_R8 || t == TL_Q5_K_R8)
-                decode_k_r8_row(tl_type_file_format(t), panel, lane, K, p->row_codes, p->row_scale, p->row_bias);
-            else if (t == TL_Q4_0_R8 || t == TL_Q4_1_R8)
-                decode_q4_r8_row(tl_type_file_format(t), panel, lane, K, p->row_codes, p->row_scale, p->row_bias);
-            else if (t == TL_Q6_K_R8)
-                decode_q6_K_r8_row(panel, lane, K, p->row_codes, p->row_scale, p->row_bias);
-            else if (t == TL_Q8_0_R8)
-                decode_q8_0_r8_row(panel, lane, K, p->row_codes, p->row_scale, p->row_bias);
             else if (t == TL_Q8_0_X8)
                 decode_q8_0_x8_row(row, K, p->row_codes, p->row_scale, p->row_bias);
             else
@@ -455,7 +467,7 @@ bool ISA_FN(tl_cpu_qgemm_panel)(enum tl_type t, int64_t M, int64_t N, int64_t K,
         #pragma omp for schedule(dynamic, 1)
         for (int64_t m0 = 0; m0 < M; m0 += PR) {
             int rows = (int)TL_MIN(PR, M - m0);
-            decode_panel(t, a + (size_t)m0 * lda, lda, rows, K, &p);
+            decode_panel(t, a, lda, M, m0, rows, K, &p);
             for (int64_t gi = 0; gi < n_groups; gi++) {
                 int nc = (int)TL_MIN(PNC, N - gi * PNC);
                 tile_any(t, &p, &groups[gi], K, nc, c + (size_t)gi * PNC * ldc + m0, ldc, rows);

@@ -230,18 +230,16 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
 }
 
 #if VL > 1
-// Column c from weight k on (k a multiple of 512, or of 256 for Q8_0): the tail of an X16
-// row, which the Q4_0 or Q4_1 kernel takes, or of a Q8_0_X8 row, the Q8_0 kernel's.
-static inline struct qcol qcol_from(const struct qcol *c, int64_t k) {
-    return (struct qcol){ .blocks = (const block_q8_0 *)c->blocks + k / 32, .qs = c->qs + k, .d = c->d + k / 32,
-                          .sa = c->sa + k / 32, .bias = c->bias ? c->bias + k / 4 : NULL, .d4 = c->d4 + k / 8 };
-}
-
-// Column c from weight k on (k a multiple of 2048): the tail of an X8 row, which the
-// Q4_K or Q5_K kernel takes.
-static inline struct qcol qcol_from_k(const struct qcol *c, int64_t k) {
-    return (struct qcol){ .blocks = (const block_q8_K *)c->blocks + k / QK_K, .qs = c->qs + k, .d = c->d + k / QK_K,
-                          .bs = c->bs + k / 32 };
+// Column c from weight k on, every field moved on by k's share: k a multiple of 32 for a
+// partner Q8_0, of 256 for Q8_K, and the start of a kernel group (x16: 512, Q8_0_X8:
+// 256, X8: 2048) where the format permutes the activations. It serves a row's tail (the
+// file format's kernel takes it) and a panel matrix's chunks.
+static inline struct qcol qcol_from(const struct qcol *c, int64_t k, bool q8k) {
+    return (struct qcol){ .blocks = q8k ? (const void *)((const block_q8_K *)c->blocks + k / QK_K)
+                                        : (const void *)((const block_q8_0 *)c->blocks + k / QK_LEGACY),
+                          .qs = c->qs + k, .d = c->d + k / (q8k ? QK_K : QK_LEGACY), .sa = c->sa + k / 32, .bs = c->bs + k / 32,
+                          .bias = c->bias ? c->bias + k / 4 : NULL, .d4 = c->d4 + k / 8,
+                          .block_bias = c->block_bias + k / 32, .pair_bs = c->pair_bs + k / 32 };
 }
 
 #if defined(__AVX512F__)
@@ -287,21 +285,55 @@ static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const
     default: row_dispatch(t, w, K, cols, 4, out); break;
     }
 }
-#else
-// The scalar build: the reference dot, threaded (a panel layout's 8 rows put back in the
-// file format's order first).
-static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
-    if (!tl_type_traits(t)->panel_rows) {
-        for (int c = 0; c < nc; c++) out[c] = tl_type_traits(t)->vec_dot(K, w, cols[c].blocks);
-        return;
+
+// A panel matrix (blocks.h) of M rows times nb (<= QCB) columns into c: a chunk of every
+// panel at a time, so that the chunk's activations stay in the L1, its sums added to the
+// chunks' before. Every thread of the team calls it; the panels split over them the same
+// way for every chunk (schedule(static) over the same count), so a thread only ever adds
+// to its own rows and no chunk waits for the others.
+static void panels_times_columns(enum tl_type t, int64_t M, int64_t K, const uint8_t *a, const struct qcol *cols, int64_t nb,
+                                 float *c, size_t ldc) {
+    const bool q8k = tl_type_traits(t)->vec_dot_type == TL_Q8_K;
+    struct qcol chunk_cols[QCB];
+    for (int64_t k0 = 0; k0 < K; k0 += PANEL_CHUNK) {
+        const int64_t width = TL_MIN(PANEL_CHUNK, K - k0);
+        for (int64_t j = 0; j < nb; j++) chunk_cols[j] = qcol_from(&cols[j], k0, q8k);
+        #pragma omp for schedule(static) nowait
+        for (int64_t p = 0; p < M / R8_ROWS; p++) {
+            const uint8_t *w = a + panel_chunk_offset(t, M, K, p, k0);
+            float out[R8_ROWS * QNC];   // [column][row of the panel]
+            for (int64_t j = 0; j < nb; j += QNC) {
+                const int nc = (int)TL_MIN(QNC, nb - j);
+                row_times_columns(t, w, width, chunk_cols + j, nc, out);
+                for (int q = 0; q < nc; q++) {
+                    float *dst = c + (j + q) * ldc + R8_ROWS * p;
+                    for (int i = 0; i < R8_ROWS; i++) dst[i] = (k0 ? dst[i] : 0.0f) + out[R8_ROWS * q + i];
+                }
+            }
+        }
     }
+}
+#else
+// The scalar build: the reference dot, threaded.
+static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const struct qcol *cols, int nc, float *out) {
+    for (int c = 0; c < nc; c++) out[c] = tl_type_traits(t)->vec_dot(K, w, cols[c].blocks);
+}
+
+// A panel matrix's rows put back in the file format's order, a panel at a time, and dotted
+// whole, so the sums are the reference's bit for bit.
+static void panels_times_columns(enum tl_type t, int64_t M, int64_t K, const uint8_t *a, const struct qcol *cols, int64_t nb,
+                                 float *c, size_t ldc) {
     const enum tl_type file = tl_type_file_format(t);
     const size_t row = tl_row_size(file, K);
     uint8_t *rows = malloc(R8_ROWS * row);
     TL_ASSERT(rows);
-    cpu_panel_rows(file, w, rows, K);
-    for (int c = 0; c < nc; c++)
-        for (int i = 0; i < R8_ROWS; i++) out[R8_ROWS * c + i] = tl_type_traits(file)->vec_dot(K, rows + i * row, cols[c].blocks);
+    #pragma omp for schedule(static)
+    for (int64_t p = 0; p < M / R8_ROWS; p++) {
+        cpu_panel_rows(file, a, M, K, p, rows);
+        for (int64_t j = 0; j < nb; j++)
+            for (int i = 0; i < R8_ROWS; i++)
+                c[j * ldc + R8_ROWS * p + i] = tl_type_traits(file)->vec_dot(K, rows + i * row, cols[j].blocks);
+    }
     free(rows);
 }
 #endif
@@ -338,19 +370,21 @@ static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t
             if (VL > 1) unpack_column(t, blocks + n * qrow, K, planar + n * prow, &cols[n]);   // SIMD builds only
             else cols[n] = (struct qcol){ .blocks = blocks + n * qrow };
         }
-        // rows in contiguous ranges per thread (a panel layout's in whole panels of 8);
+        // rows in contiguous ranges per thread (a panel matrix: its own order, above);
         // columns in blocks of QCB, QNC at a time
-        const int step = tl_type_traits(t)->panel_rows ? R8_ROWS : 1;
         for (int64_t n0 = 0; n0 < N; n0 += QCB) {
             int64_t nb = TL_MIN(QCB, N - n0);
+            if (tl_type_traits(t)->panel_rows) {
+                panels_times_columns(t, M, K, a, cols + n0, nb, c + n0 * ldc, ldc);
+                continue;
+            }
             #pragma omp for schedule(static)
-            for (int64_t m0 = 0; m0 < M; m0 += step) {
-                float out[R8_ROWS * QNC];   // [column][row of the step]
+            for (int64_t m = 0; m < M; m++) {
+                float out[QNC];
                 for (int64_t j = 0; j < nb; j += QNC) {
                     int nc = (int)TL_MIN(QNC, nb - j);
-                    row_times_columns(t, a + m0 * lda, K, cols + n0 + j, nc, out);
-                    for (int q = 0; q < nc; q++)
-                        for (int i = 0; i < step; i++) c[(n0 + j + q) * ldc + m0 + i] = out[step * q + i];
+                    row_times_columns(t, a + m * lda, K, cols + n0 + j, nc, out);
+                    for (int q = 0; q < nc; q++) c[(n0 + j + q) * ldc + m] = out[q];
                 }
             }
         }

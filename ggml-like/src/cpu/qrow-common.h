@@ -52,7 +52,7 @@ ALWAYS_INLINE void x16_tail(enum tl_type t, const uint8_t *w, int64_t K, const s
     if (Kg == K) return;
     struct qcol tail[QNC];
     float part[QNC];
-    for (int c = 0; c < nc; c++) tail[c] = qcol_from(&cols[c], Kg);
+    for (int c = 0; c < nc; c++) tail[c] = qcol_from(&cols[c], Kg, false);
     row_q4_legacy(t, w, K - Kg, tail, nc, part);
     for (int c = 0; c < nc; c++) out[c] += part[c];
 }

@@ -162,7 +162,7 @@ ALWAYS_INLINE void row_k_x8(enum tl_type t, const uint8_t *w, int64_t K, const s
     if (x8_grouped(K) == K) return;
     struct qcol tail[QNC];
     float part[QNC];
-    for (int c = 0; c < nc; c++) tail[c] = qcol_from_k(&cols[c], x8_grouped(K));
+    for (int c = 0; c < nc; c++) tail[c] = qcol_from(&cols[c], x8_grouped(K), true);
     row_k_asym(t, w, K - x8_grouped(K), tail, nc, part);
     for (int c = 0; c < nc; c++) out[c] += part[c];
 }

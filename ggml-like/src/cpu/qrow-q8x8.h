@@ -77,7 +77,7 @@ ALWAYS_INLINE void row_q8_0_x8(const uint8_t *w, int64_t K, const struct qcol *c
     if (Kg == K) return;
     struct qcol tail[QNC];   // the tail's blocks by the file format's kernel
     float part[QNC];
-    for (int c = 0; c < nc; c++) tail[c] = qcol_from(&cols[c], Kg);
+    for (int c = 0; c < nc; c++) tail[c] = qcol_from(&cols[c], Kg, false);
     row_q8_0(w, K - Kg, tail, nc, part);
     for (int c = 0; c < nc; c++) out[c] += part[c];
 }

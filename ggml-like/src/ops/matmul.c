@@ -19,8 +19,10 @@ struct tl_tensor *tl_mul_mat(struct tl_context *ctx, struct tl_tensor *a, struct
         return tl_op_error(ctx, "mul_mat", a, b, "a's dims 2-3 do not broadcast over b's");
     const struct tl_type_traits *tt = tl_type_traits(a->type);
     if (a->nb[0] != tt->type_size) return tl_op_error(ctx, "mul_mat", a, b, "weight rows must be contiguous");
-    if (tt->panel_rows && (a->ne[1] % tt->panel_rows || a->nb[1] != tl_row_size(a->type, a->ne[0])))
-        return tl_op_error(ctx, "mul_mat", a, b, "a %s matrix must be whole, contiguous panels of %d rows",
+    // a panel layout is addressed by the whole matrix's row count (blocks.h)
+    if (tt->panel_rows && (a->ne[1] % tt->panel_rows || a->nb[1] != tl_row_size(a->type, a->ne[0]) || a->ne[2] != 1 ||
+                           a->ne[3] != 1 || (a->view_src && (a->view_offs || tl_nbytes(a->view_src) != tl_nbytes(a)))))
+        return tl_op_error(ctx, "mul_mat", a, b, "a %s matrix must be one whole matrix in panels of %d rows",
                            tt->name, tt->panel_rows);
     int64_t ne[4] = { a->ne[1], b->ne[1], b->ne[2], b->ne[3] };
     return tl_new_op(ctx, TL_OP_MUL_MAT, TL_F32, ne, a, b);
@@ -52,7 +54,7 @@ static void ref_mul_mat_quantized(struct tl_tensor *dst) {
                         continue;
                     }
                     const int64_t i = m % tt->panel_rows;
-                    if (i == 0) cpu_panel_rows(file, tl_elem_ptr(a, 0, m, a2, a3), rows, K);
+                    if (i == 0) cpu_panel_rows(file, tl_elem_ptr(a, 0, 0, a2, a3), a->ne[1], K, m / tt->panel_rows, rows);
                     *out = tl_type_traits(file)->vec_dot(K, rows + i * row, bq);
                 }
             }

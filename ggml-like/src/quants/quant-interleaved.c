@@ -83,31 +83,50 @@ void cpu_layout_regroup(enum tl_type file, const void *src, void *dst, int64_t n
 
 // The R8 layouts: group b of a panel holds block b of its 8 rows, row i where the
 // matching X8 layout keeps block i (x8_offset, q8x8_offset; Q4_0, Q4_1 and Q6_K have a
-// group of their own), so the same tables serve.
-void cpu_panels_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu) {
+// group of their own), so the same tables serve; the groups go a chunk of every panel at
+// a time (blocks.h).
+static const struct layout *panel_layout(enum tl_type file) {
     const struct layout *L = file == TL_Q4_K ? &q4_K_x8 : file == TL_Q5_K ? &q5_K_x8 : file == TL_Q8_0 ? &q8_0_x8
                            : file == TL_Q4_0 ? &q4_0_r8 : file == TL_Q4_1 ? &q4_1_r8 : file == TL_Q6_K ? &q6_K_r8 : NULL;
-    TL_ASSERT(L && "cpu_panels_regroup: a format without a panel layout");
-    TL_ASSERT(L->blocks == R8_ROWS && ne0 > 0 && ne0 % L->elems == 0 && n % (R8_ROWS * ne0) == 0);
-    struct group_map m;
-    group_map_of(L, &m);
-    const int64_t blocks = ne0 / L->elems;
-    const size_t row = (size_t)blocks * L->bytes, group_bytes = (size_t)R8_ROWS * L->bytes;
-    for (int64_t p = 0; p < n / ne0 / R8_ROWS; p++) {
-        const uint8_t *s = (const uint8_t *)src + p * R8_ROWS * row;
-        uint8_t *d = (uint8_t *)dst + p * R8_ROWS * row;
-        for (int64_t b = 0; b < blocks; b++)
-            for (int i = 0; i < R8_ROWS; i++)
-                for (int k = 0; k < L->bytes; k++) {
-                    const size_t at_rows = i * row + b * L->bytes + k, at_panel = b * group_bytes + m.at[L->bytes * i + k];
-                    if (to_cpu) d[at_panel] = s[at_rows];
-                    else d[at_rows] = s[at_panel];
-                }
+    TL_ASSERT(L && L->blocks == R8_ROWS && "a format without a panel layout");
+    return L;
+}
+
+// Panel p of a matrix of M rows of ne0 weights, between its 8 rows in the file's order
+// (rows) and its groups in the matrix.
+static void regroup_panel(const struct layout *L, const struct group_map *m, enum tl_type file, const uint8_t *src,
+                          uint8_t *dst, int64_t M, int64_t ne0, int64_t p, bool to_cpu) {
+    const size_t row = (size_t)(ne0 / L->elems) * L->bytes, group_bytes = (size_t)R8_ROWS * L->bytes;
+    for (int64_t b = 0; b < ne0 / L->elems; b++) {
+        const int64_t k0 = b * L->elems / PANEL_CHUNK * PANEL_CHUNK;
+        const size_t group = panel_chunk_offset(file, M, ne0, p, k0) + (size_t)(b - k0 / L->elems) * group_bytes;
+        for (int i = 0; i < R8_ROWS; i++)
+            for (int k = 0; k < L->bytes; k++) {
+                const size_t at_rows = i * row + b * L->bytes + k, at_panel = group + m->at[L->bytes * i + k];
+                if (to_cpu) dst[at_panel] = src[at_rows];
+                else dst[at_rows] = src[at_panel];
+            }
     }
 }
 
-void cpu_panel_rows(enum tl_type file, const void *panel, void *rows, int64_t ne0) {
-    cpu_panels_regroup(file, panel, rows, R8_ROWS * ne0, ne0, false);
+void cpu_panels_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu) {
+    const struct layout *L = panel_layout(file);
+    TL_ASSERT(ne0 > 0 && ne0 % L->elems == 0 && n % (R8_ROWS * ne0) == 0);
+    struct group_map m;
+    group_map_of(L, &m);
+    const int64_t M = n / ne0;
+    const size_t panel_rows_bytes = (size_t)R8_ROWS * (size_t)(ne0 / L->elems) * L->bytes;
+    for (int64_t p = 0; p < M / R8_ROWS; p++) {
+        if (to_cpu) regroup_panel(L, &m, file, (const uint8_t *)src + p * panel_rows_bytes, dst, M, ne0, p, true);
+        else regroup_panel(L, &m, file, src, (uint8_t *)dst + p * panel_rows_bytes, M, ne0, p, false);
+    }
+}
+
+void cpu_panel_rows(enum tl_type file, const void *matrix, int64_t M, int64_t ne0, int64_t p, void *rows) {
+    const struct layout *L = panel_layout(file);
+    struct group_map m;
+    group_map_of(L, &m);
+    regroup_panel(L, &m, file, matrix, rows, M, ne0, p, false);
 }
 
 // A group at a time back to file blocks, then the file format's dequantizer.

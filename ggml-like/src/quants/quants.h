@@ -43,10 +43,17 @@ float vec_dot_q6_K_q8_K(int64_t n, const void *x, const void *y);
 // (to_cpu) or back; lossless both ways. Then their reference functions, by way of the
 // file format's.
 void cpu_layout_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu);
-// The R8 layouts (file: Q4_0, Q4_1, Q8_0, Q4_K, Q5_K or Q6_K): n weights in panels of 8 rows of ne0 to the
-// layout (to_cpu) or back; a panel's 8 rows back to the file format's 8 contiguous rows.
+// The R8 layouts (file: Q4_0, Q4_1, Q8_0, Q4_K, Q5_K or Q6_K): a matrix of n weights in
+// rows of ne0 (a multiple of 8 rows) to the layout (to_cpu) or back; panel p of a matrix
+// of M rows back to the file format's 8 contiguous rows.
 void cpu_panels_regroup(enum tl_type file, const void *src, void *dst, int64_t n, int64_t ne0, bool to_cpu);
-void cpu_panel_rows(enum tl_type file, const void *panel, void *rows, int64_t ne0);
+void cpu_panel_rows(enum tl_type file, const void *matrix, int64_t M, int64_t ne0, int64_t p, void *rows);
+// Where panel p's chunk from weight k0 starts in a matrix of M rows of K weights of the
+// panel layout t (or its file format: the sizes are the same; blocks.h).
+static inline size_t panel_chunk_offset(enum tl_type t, int64_t M, int64_t K, int64_t p, int64_t k0) {
+    const struct tl_type_traits *tt = tl_type_traits(t);
+    return panel_chunk_at(M, K, p, k0, (int)tt->block_size, tt->type_size);
+}
 void dequantize_q4_0_x16(const void *x, float *y, int64_t n);
 void dequantize_q4_1_x16(const void *x, float *y, int64_t n);
 void dequantize_q4_K_x8(const void *x, float *y, int64_t n);
