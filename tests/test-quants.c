@@ -350,13 +350,35 @@ static void test_interleaved(enum tl_type file, int64_t ne0) {
     layout_case_check_equivalent(&lc);
 }
 
+// Q5_K_X8 and Q5_K_R8 recode the code bytes (blocks.h): where bit t of code j of a
+// position sits among the position's five bytes (byte m in the register at 128 + 256 m of
+// the group), as {byte, bit}; the count of the lane's codes that differ from block b's.
+static const uint8_t q5_bit_at[8][5][2] = {
+    { {0, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4} }, { {1, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4} },
+    { {2, 0}, {2, 1}, {2, 2}, {2, 3}, {2, 4} }, { {3, 0}, {3, 1}, {3, 2}, {3, 3}, {3, 4} },
+    { {4, 0}, {4, 1}, {4, 2}, {4, 3}, {4, 4} }, { {0, 5}, {0, 6}, {0, 7}, {1, 5}, {1, 6} },
+    { {2, 5}, {2, 6}, {2, 7}, {3, 5}, {3, 6} }, { {4, 5}, {4, 6}, {4, 7}, {1, 7}, {3, 7} },
+};
+static int q5_codes_misplaced(const uint8_t *grp, int i, const block_q5_K *b) {
+    int wrong = 0;
+    for (int e = 0; e < 32; e++)
+        for (int j = 0; j < 8; j++) {
+            const int want = (b->qs[32 * (j / 2) + e] >> 4 * (j % 2) & 15) | (b->qh[e] >> j & 1) << 4;   // GGUF's code
+            int got = 0;
+            for (int t = 0; t < 5; t++)
+                got |= (grp[128 + 256 * q5_bit_at[j][t][0] + 32 * (e / 4) + 4 * i + e % 4] >> q5_bit_at[j][t][1] & 1) << t;
+            wrong += got != want;
+        }
+    return wrong;
+}
+
 // Q4_K_X8 and Q5_K_X8, the CPU layouts of Q4_K and Q5_K (blocks.h): d and dmin of the 8
-// blocks, their scale bytes transposed, Q5_K's qh dwords and the code dwords with one
-// block per lane, a tail of file blocks; then layout_case_check_equivalent.
+// blocks, their scale bytes transposed, the code dwords with one block per lane
+// (Q5_K's recoded, q5_bit_at), a tail of file blocks; then layout_case_check_equivalent.
 static void test_interleaved_k(enum tl_type file, int64_t ne0) {
     struct layout_case lc = layout_case_new(file, ne0);
     const bool q5 = file == TL_Q5_K;
-    const int bsz = q5 ? 176 : 144, gsz = 8 * bsz, codes = q5 ? 384 : 128;
+    const int bsz = q5 ? 176 : 144, gsz = 8 * bsz;
     const int64_t groups = ne0 / 2048, tail = ne0 % 2048 / 256;
     int misplaced = 0;
     for (int r = 0; r < 2; r++) {
@@ -364,14 +386,13 @@ static void test_interleaved_k(enum tl_type file, int64_t ne0) {
         for (int g = 0; g < groups; g++)
             for (int i = 0; i < 8; i++) {
                 const block_q4_K *b = (const block_q4_K *)(qr + (8 * g + i) * bsz);   // d, dmin, scales: same place in Q5_K
-                const uint8_t *qs = q5 ? ((const block_q5_K *)b)->qs : b->qs, *grp = xr + gsz * g;
+                const uint8_t *grp = xr + gsz * g;
                 misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;          // the 8 d
                 misplaced += memcmp(grp + 16 + 2 * i, &b->dmin, 2) != 0;  // then the 8 dmin
                 for (int k = 0; k < 12; k++) misplaced += grp[32 + 8 * k + i] != b->scales[k];   // row k: byte k of each
-                for (int v = 0; q5 && v < 8; v++)                         // qh dword v, lane i
-                    misplaced += memcmp(grp + 128 + 32 * v + 4 * i, ((const block_q5_K *)b)->qh + 4 * v, 4) != 0;
-                for (int c = 0; c < 4; c++)                               // chunk c, dword v, lane i
-                    for (int v = 0; v < 8; v++) misplaced += memcmp(grp + codes + 256 * c + 32 * v + 4 * i, qs + 32 * c + 4 * v, 4) != 0;
+                if (q5) misplaced += q5_codes_misplaced(grp, i, (const block_q5_K *)b);
+                for (int c = 0; !q5 && c < 4; c++)                        // chunk c, dword v, lane i
+                    for (int v = 0; v < 8; v++) misplaced += memcmp(grp + 128 + 256 * c + 32 * v + 4 * i, b->qs + 32 * c + 4 * v, 4) != 0;
             }
         misplaced += memcmp(xr + gsz * groups, qr + gsz * groups, (size_t)tail * bsz) != 0;   // the tail as is
     }
@@ -433,19 +454,18 @@ static void panel_case_finish(struct panel_case *pc, int misplaced) {
 static void test_panels_k(enum tl_type file, int64_t ne0) {
     const bool q5 = file == TL_Q5_K;
     struct panel_case pc = panel_case_new(file, ne0, q5 ? TL_Q5_K_R8 : TL_Q4_K_R8);
-    const int codes = q5 ? 384 : 128;
     int misplaced = 0;
     for (int r = 0; r < 16; r++)
         for (int64_t g = 0; g < pc.blocks; g++) {
             const int i = r % 8;
             const block_q4_K *b = (const block_q4_K *)panel_case_block(&pc, r, g);   // d, dmin, scales: same place in Q5_K
-            const uint8_t *qs = q5 ? ((const block_q5_K *)b)->qs : b->qs, *grp = panel_case_group(&pc, r, g);
+            const uint8_t *grp = panel_case_group(&pc, r, g);
             misplaced += memcmp(grp + 2 * i, &b->d, 2) != 0;          // the 8 rows' d
             misplaced += memcmp(grp + 16 + 2 * i, &b->dmin, 2) != 0;  // then their dmin
             for (int k = 0; k < 12; k++) misplaced += grp[32 + 8 * k + i] != b->scales[k];
-            for (int v = 0; q5 && v < 8; v++) misplaced += memcmp(grp + 128 + 32 * v + 4 * i, ((const block_q5_K *)b)->qh + 4 * v, 4) != 0;
-            for (int c = 0; c < 4; c++)
-                for (int v = 0; v < 8; v++) misplaced += memcmp(grp + codes + 256 * c + 32 * v + 4 * i, qs + 32 * c + 4 * v, 4) != 0;
+            if (q5) misplaced += q5_codes_misplaced(grp, i, (const block_q5_K *)b);
+            for (int c = 0; !q5 && c < 4; c++)
+                for (int v = 0; v < 8; v++) misplaced += memcmp(grp + 128 + 256 * c + 32 * v + 4 * i, b->qs + 32 * c + 4 * v, 4) != 0;
         }
     panel_case_finish(&pc, misplaced);
 }

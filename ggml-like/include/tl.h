@@ -109,8 +109,8 @@ enum tl_type tl_type_cpu_layout(enum tl_type t, int64_t ne0, int64_t ne1);
 // The file format a CPU layout is made from (Q4_0_X16 -> Q4_0, ...), or t itself.
 enum tl_type tl_type_file_format(enum tl_type t);
 // n weights, in rows of ne0, from block format `from` to `to`, where one is the other's
-// CPU layout: a lossless permutation of each row's bytes (the R8 layouts: of each panel
-// of 8 rows; n / ne0 must then be a multiple of 8).
+// CPU layout: a lossless permutation of each row's bytes (Q5_K's layouts: of its bits; the
+// R8 layouts: of each panel of 8 rows; n / ne0 must then be a multiple of 8).
 void tl_convert_layout(enum tl_type from, enum tl_type to, const void *src, void *dst, int64_t n, int64_t ne0);
 // A weight matrix can be multiplied in this type (float or block format).
 static inline bool tl_type_is_weight(const struct tl_type_traits *tt) { return tt->is_float || tt->vec_dot || tt->panel_rows; }

@@ -198,12 +198,14 @@ static void decode_x16_row(enum tl_type t, const uint8_t *row, int64_t K, uint8_
 }
 
 // Lane i of an X8 / R8 group (quants/blocks.h) gathered back into GGUF's block layout
-// (its fields bytewise, its qh and code dwords whole), then decoded as the block of t it is.
+// (its fields bytewise, its qh and code dwords whole; Q5_K's code bytes then recoded
+// back), then decoded as the block of t it is.
 static void decode_x8_lane(enum tl_type t, const uint8_t *group, int i, uint8_t *codes, float *scale, float *bias) {
     const int bsz = x8_block_bytes(t == TL_Q5_K);
     uint8_t blk[sizeof(block_q5_K)];
     for (int k = 0; k < 16; k++) blk[k] = group[x8_offset(i, k)];   // d, dmin, scales
     for (int k = 16; k < bsz; k += 4) memcpy(blk + k, group + x8_offset(i, k), 4);
+    if (t == TL_Q5_K) q5_K_recode(blk, false);
     decode_k_asym(t, blk, codes, scale, bias);
 }
 

@@ -85,29 +85,42 @@ ALWAYS_INLINE float kx8_hsum(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-// Chunk c of a group: its two sub-blocks into the columns' integer sums. The activations
-// from weight k0 on: X8, permuted per group by permute_for_x8 (for chunk c, nibble half
-// h and dword w, 32 bytes holding elements 64c + 32h + 4w .. +3 of each block in turn);
-// R8 (bcast), in order.
-ALWAYS_INLINE void kx8_chunk(bool q5, bool bcast, const uint8_t *w, int chunk, const __m256i *qh, const struct kx8_scales *s,
-                             int64_t k0, const struct qcol *cols, int nc, __m256i *isum) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+// Chunk c of a Q4_K group: its two sub-blocks into the columns' integer sums. The
+// activations from weight k0 on: X8, permuted per group by permute_for_x8 (for chunk c,
+// nibble half h and dword w, 32 bytes holding elements 64c + 32h + 4w .. +3 of each block
+// in turn); R8 (bcast), in order.
+ALWAYS_INLINE void kx8_chunk(bool bcast, const uint8_t *w, int chunk, const struct kx8_scales *s, int64_t k0,
+                             const struct qcol *cols, int nc, __m256i *isum) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
 #pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {   // low nibbles: sub-block 2 chunk; high: 2 chunk + 1
         __m256i code[8];
         for (int k = 0; k < 8; k++) {
-            __m256i raw = _mm256_loadu_si256((const __m256i *)(w + x8_codes_at(q5) + 256 * chunk + 32 * k));
+            __m256i raw = _mm256_loadu_si256((const __m256i *)(w + x8_codes_at(false) + 256 * chunk + 32 * k));
             code[k] = _mm256_and_si256(h ? _mm256_srli_epi16(raw, 4) : raw, m4);
-            if (q5) {   // the fifth bit: bit 2 chunk + h of the element's qh byte, moved to bit 4
-                const int up = 4 - (2 * chunk + h);   // -3 .. 4
-                __m256i b = up >= 0 ? _mm256_slli_epi16(qh[k], up) : _mm256_srli_epi16(qh[k], -up);
-                code[k] = _mm256_or_si256(code[k], _mm256_and_si256(b, bit4));
-            }
         }
         const int64_t at = k0 + (bcast ? 64 * chunk + 32 * h : 512 * chunk + 256 * h);
         for (int c = 0; c < nc; c++)
-            isum[c] = _mm256_add_epi32(isum[c], kx8_subblock(q5, code, cols[c].qs + at, bcast, s->sc[2 * chunk + h]));
+            isum[c] = _mm256_add_epi32(isum[c], kx8_subblock(false, code, cols[c].qs + at, bcast, s->sc[2 * chunk + h]));
     }
+}
+
+// Sub-block j's codes (0..31) of dword k of a Q5_K group, from its recoded code bytes
+// (blocks.h, q5_K_recode): byte m of every position of dword k is the register at
+// X8_QH_AT + 256 m + 32 k. j < 5: q_j is bits 0-4 of register j; q_5, q_6 and q_7 gather
+// their bits from the registers' bits 5-7.
+ALWAYS_INLINE __m256i q5_codes(const uint8_t *w, int k, int j) {
+    const __m256i *r = (const __m256i *)(w + X8_QH_AT + 32 * k);   // register m at r + 8 m
+    const __m256i low5 = _mm256_set1_epi8(0x1F);
+    if (j < 5) return _mm256_and_si256(_mm256_loadu_si256(r + 8 * j), low5);
+    const __m256i bits012 = _mm256_set1_epi8(0x07), bits34 = _mm256_set1_epi8(0x18), bit3 = _mm256_set1_epi8(0x08),
+                  bit4 = _mm256_set1_epi8(0x10);
+    // bits 0-2 from bits 5-7 of register 0, 2 or 4 (the 16-bit shifts only move bits the masks drop)
+    const __m256i low3 = _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256(r + 8 * (2 * j - 10)), 5), bits012);
+    if (j < 7)   // bits 3-4 from bits 5-6 of register 1 or 3
+        return _mm256_or_si256(low3, _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256(r + 8 * (2 * j - 9)), 2), bits34));
+    return _mm256_or_si256(_mm256_or_si256(low3, _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256(r + 8), 4), bit3)),
+                           _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256(r + 24), 3), bit4));
 }
 
 // One group (8 blocks), its activations from weight k0 on, into the columns' float
@@ -119,17 +132,19 @@ ALWAYS_INLINE void kx8_group(bool q5, bool bcast, const uint8_t *w, int64_t k0, 
     prefetch_ahead(w, x8_group_bytes(q5));
     struct kx8_scales s;
     kx8_unpack_scales(w, &s);
-    __m256i isum[QNC], qh[8];
+    __m256i isum[QNC];
     for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
     if (q5) {
-        for (int k = 0; k < 8; k++) qh[k] = _mm256_loadu_si256((const __m256i *)(w + X8_QH_AT + 32 * k));
-        // Q5_K's chunks stay a loop: unrolled, its 8 fifth-bit, 8 code and 12 scale
-        // registers outgrow even AVX-512's 32 and spill (Zen 4, one thread from L2, K =
-        // 4096: 33.0 -> 37.5 GB/s); unrolled Q4_K is the faster (42.5 vs 38.4)
-#pragma GCC unroll 1
-        for (int chunk = 0; chunk < 4; chunk++) kx8_chunk(true, bcast, w, chunk, qh, &s, k0, cols, nc, isum);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {   // unrolled: each sub-block unpacks its own way
+            __m256i code[8];
+            for (int k = 0; k < 8; k++) code[k] = q5_codes(w, k, j);
+            const int64_t at = k0 + (bcast ? 32 * j : 256 * j);
+            for (int c = 0; c < nc; c++)
+                isum[c] = _mm256_add_epi32(isum[c], kx8_subblock(true, code, cols[c].qs + at, bcast, s.sc[j]));
+        }
     } else {
-        for (int chunk = 0; chunk < 4; chunk++) kx8_chunk(false, bcast, w, chunk, qh, &s, k0, cols, nc, isum);
+        for (int chunk = 0; chunk < 4; chunk++) kx8_chunk(bcast, w, chunk, &s, k0, cols, nc, isum);
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
     const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16)));

@@ -1,18 +1,21 @@
 // The CPU layouts (blocks.h): Q4_0_X16 and Q4_1_X16, Q4_K_X8, Q5_K_X8 and Q8_0_X8, a file format's
 // blocks regrouped for the CPU's one-token kernels. The bytes are a permutation of the
-// file format's, so every value here is computed by way of that format's own reference
-// functions: converting back and forth is lossless, and the dot is the file format's
+// file format's (Q5_K's, after each block's code bytes are recoded: a permutation of its
+// bits), so every value here is computed by way of that format's own reference functions: converting back and forth is lossless, and the dot is the file format's
 // reference dot, bit for bit. Functions taking n weights take one row (or rows whose
 // length is a multiple of the group's): the tail's place depends on the row length.
 #include "tl-impl.h"
 #include "quants.h"
 
 // A layout as the walkers below see it: groups of `blocks` file blocks of `elems`
-// weights and `bytes` bytes, byte k of block i at offset(param, i, k) of its group; the
-// file format's reference dequantizer and dot (whose partner blocks are partner_bytes).
+// weights and `bytes` bytes, byte k of block i at offset(param, i, k) of its group, after
+// `recode` (NULL: none) has rewritten the block's bytes in place (to_cpu), or before it
+// rewrites them back; the file format's reference dequantizer and dot (whose partner
+// blocks are partner_bytes).
 struct layout {
     int blocks, elems, bytes, param;
     int (*offset)(int param, int i, int k);
+    void (*recode)(uint8_t *block, bool to_cpu);
     tl_to_float_fn to_float;
     float (*dot)(int64_t n, const void *x, const void *y);
     size_t partner_bytes;
@@ -26,28 +29,29 @@ static int x8_offset_of(int unused, int i, int k) { (void)unused; return x8_offs
 static int q8x8_offset_of(int unused, int i, int k) { (void)unused; return q8x8_offset(i, k); }
 static int q6r8_offset_of(int unused, int i, int k) { (void)unused; return q6r8_offset(i, k); }
 
-static const struct layout q4_0_x16 = { X16_BLOCKS, QK_LEGACY, sizeof(block_q4_0), 1, x16_offset,
+static const struct layout q4_0_x16 = { X16_BLOCKS, QK_LEGACY, sizeof(block_q4_0), 1, x16_offset, NULL,
                                         dequantize_q4_0, vec_dot_q4_0_q8_0, sizeof(block_q8_0) };
-static const struct layout q4_1_x16 = { X16_BLOCKS, QK_LEGACY, sizeof(block_q4_1), 2, x16_offset,
+static const struct layout q4_1_x16 = { X16_BLOCKS, QK_LEGACY, sizeof(block_q4_1), 2, x16_offset, NULL,
                                         dequantize_q4_1, vec_dot_q4_1_q8_0, sizeof(block_q8_0) };
-static const struct layout q4_K_x8 = { X8_BLOCKS, QK_K, sizeof(block_q4_K), 0, x8_offset_of,
+static const struct layout q4_K_x8 = { X8_BLOCKS, QK_K, sizeof(block_q4_K), 0, x8_offset_of, NULL,
                                        dequantize_q4_K, vec_dot_q4_K_q8_K, sizeof(block_q8_K) };
-static const struct layout q5_K_x8 = { X8_BLOCKS, QK_K, sizeof(block_q5_K), 0, x8_offset_of,
+static const struct layout q5_K_x8 = { X8_BLOCKS, QK_K, sizeof(block_q5_K), 0, x8_offset_of, q5_K_recode,
                                        dequantize_q5_K, vec_dot_q5_K_q8_K, sizeof(block_q8_K) };
-static const struct layout q8_0_x8 = { Q8X8_BLOCKS, QK_LEGACY, sizeof(block_q8_0), 0, q8x8_offset_of,
+static const struct layout q8_0_x8 = { Q8X8_BLOCKS, QK_LEGACY, sizeof(block_q8_0), 0, q8x8_offset_of, NULL,
                                        dequantize_q8_0, vec_dot_q8_0_q8_0, sizeof(block_q8_0) };
 // Q4_0_R8 / Q4_1_R8's group, with block i standing for row i (param = nf, as for X16)
-static const struct layout q4_0_r8 = { R8_ROWS, QK_LEGACY, sizeof(block_q4_0), 1, q4r8_offset,
+static const struct layout q4_0_r8 = { R8_ROWS, QK_LEGACY, sizeof(block_q4_0), 1, q4r8_offset, NULL,
                                        dequantize_q4_0, vec_dot_q4_0_q8_0, sizeof(block_q8_0) };
-static const struct layout q4_1_r8 = { R8_ROWS, QK_LEGACY, sizeof(block_q4_1), 2, q4r8_offset,
+static const struct layout q4_1_r8 = { R8_ROWS, QK_LEGACY, sizeof(block_q4_1), 2, q4r8_offset, NULL,
                                        dequantize_q4_1, vec_dot_q4_1_q8_0, sizeof(block_q8_0) };
-static const struct layout q6_K_r8 = { R8_ROWS, QK_K, sizeof(block_q6_K), 0, q6r8_offset_of,
+static const struct layout q6_K_r8 = { R8_ROWS, QK_K, sizeof(block_q6_K), 0, q6r8_offset_of, NULL,
                                        dequantize_q6_K, vec_dot_q6_K_q8_K, sizeof(block_q8_K) };
 
 // Where byte j of a group's file blocks (block j / bytes, its byte j % bytes) sits in the
 // CPU layout's group: the layout's offset function tabulated once, so that converting a
 // model's weights is a table-driven gather (~3x faster than calling it per byte).
 #define MAX_GROUP_BYTES Q6R8_GROUP_BYTES   // the largest group
+#define MAX_BLOCK_BYTES ((int)sizeof(block_q6_K))
 struct group_map {
     uint16_t at[MAX_GROUP_BYTES];
 };
@@ -63,11 +67,21 @@ static void regroup_row(const struct layout *L, const struct group_map *m, const
                         bool to_cpu) {
     const int64_t group_elems = (int64_t)L->blocks * L->elems, groups = n / group_elems;
     const int group_bytes = L->blocks * L->bytes;
+    uint8_t recoded[MAX_GROUP_BYTES];
     for (int64_t g = 0; g < groups; g++, src += group_bytes, dst += group_bytes)
-        if (to_cpu)
-            for (int j = 0; j < group_bytes; j++) dst[m->at[j]] = src[j];
-        else
+        if (to_cpu) {
+            const uint8_t *from = src;
+            if (L->recode) {
+                memcpy(recoded, src, (size_t)group_bytes);
+                for (int i = 0; i < L->blocks; i++) L->recode(recoded + i * L->bytes, true);
+                from = recoded;
+            }
+            for (int j = 0; j < group_bytes; j++) dst[m->at[j]] = from[j];
+        } else {
             for (int j = 0; j < group_bytes; j++) dst[j] = src[m->at[j]];
+            if (L->recode)
+                for (int i = 0; i < L->blocks; i++) L->recode(dst + i * L->bytes, false);
+        }
     memcpy(dst, src, (size_t)((n - groups * group_elems) / L->elems) * L->bytes);
 }
 
@@ -97,15 +111,23 @@ static const struct layout *panel_layout(enum tl_type file) {
 static void regroup_panel(const struct layout *L, const struct group_map *m, enum tl_type file, const uint8_t *src,
                           uint8_t *dst, int64_t M, int64_t ne0, int64_t p, bool to_cpu) {
     const size_t row = (size_t)(ne0 / L->elems) * L->bytes, group_bytes = (size_t)R8_ROWS * L->bytes;
+    uint8_t block[MAX_BLOCK_BYTES];
     for (int64_t b = 0; b < ne0 / L->elems; b++) {
         const int64_t k0 = b * L->elems / PANEL_CHUNK * PANEL_CHUNK;
         const size_t group = panel_chunk_offset(file, M, ne0, p, k0) + (size_t)(b - k0 / L->elems) * group_bytes;
-        for (int i = 0; i < R8_ROWS; i++)
-            for (int k = 0; k < L->bytes; k++) {
-                const size_t at_rows = i * row + b * L->bytes + k, at_panel = group + m->at[L->bytes * i + k];
-                if (to_cpu) dst[at_panel] = src[at_rows];
-                else dst[at_rows] = src[at_panel];
+        for (int i = 0; i < R8_ROWS; i++) {
+            const uint8_t *at = to_cpu ? src + i * row + b * L->bytes : src + group;   // the block to move
+            if (to_cpu && L->recode) {
+                memcpy(block, at, (size_t)L->bytes);
+                L->recode(block, true);
+                at = block;
             }
+            uint8_t *to = to_cpu ? dst + group : dst + i * row + b * L->bytes;
+            for (int k = 0; k < L->bytes; k++)
+                if (to_cpu) to[m->at[L->bytes * i + k]] = at[k];
+                else to[k] = at[m->at[L->bytes * i + k]];
+            if (!to_cpu && L->recode) L->recode(to, false);
+        }
     }
 }
 
