@@ -1,7 +1,8 @@
 // The CPU layouts (blocks.h): Q4_0_X16 and Q4_1_X16, Q4_K_X8, Q5_K_X8 and Q8_0_X8, a file format's
 // blocks regrouped for the CPU's one-token kernels. The bytes are a permutation of the
 // file format's (Q5_K's, after each block's code bytes are recoded: a permutation of its
-// bits), so every value here is computed by way of that format's own reference functions: converting back and forth is lossless, and the dot is the file format's
+// bits), so every value here is computed by way of that format's own reference
+// functions: converting back and forth is lossless, and the dot is the file format's
 // reference dot, bit for bit. Functions taking n weights take one row (or rows whose
 // length is a multiple of the group's): the tail's place depends on the row length.
 #include "tl-impl.h"
