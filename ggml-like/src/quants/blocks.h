@@ -77,7 +77,7 @@ static inline int64_t x16_grouped(int64_t K) { return K / X16_ELEMS * X16_ELEMS;
 #define X8_BLOCKS 8
 #define X8_ELEMS (X8_BLOCKS * QK_K)
 #define X8_SCALES_AT 32                          // after the 8 d and the 8 dmin
-#define X8_QH_AT (X8_SCALES_AT + 12 * X8_BLOCKS)   // Q5_K's fifth bits
+#define X8_QH_AT (X8_SCALES_AT + 12 * X8_BLOCKS)   // Q5_K's qh dwords (recoded: byte 0 of each position)
 static inline int x8_block_bytes(bool q5) { return q5 ? (int)sizeof(block_q5_K) : (int)sizeof(block_q4_K); }
 static inline int x8_group_bytes(bool q5) { return X8_BLOCKS * x8_block_bytes(q5); }
 static inline int x8_codes_at(bool q5) { return X8_QH_AT + (q5 ? X8_BLOCKS * QK_K / 8 : 0); }
