@@ -65,8 +65,10 @@ int verb_bench(int argc, char **argv) {
     if (o.quick) o.min_seconds = 0.05;
     char cpu[128];
     cpu_name(cpu, sizeof cpu);
-    printf("longvl bench: %s, %d threads, %s kernels, GEMV software prefetch %d B%s\n\n", cpu, o.threads,
-           tl_cpu_isa_name(tl_cpu_get_isa()), tl_cpu_get_prefetch(), o.quick ? " (quick)" : "");
+    char prefetch[256];
+    tl_cpu_describe_prefetch(prefetch, sizeof prefetch);
+    printf("longvl bench: %s, %d threads, %s kernels, GEMV software prefetch %s%s\n\n", cpu, o.threads,
+           tl_cpu_isa_name(tl_cpu_get_isa()), prefetch, o.quick ? " (quick)" : "");
     if (o.matmul) bench_matmul(&o);
     if (o.quant) bench_qmatmul(&o);
     if (o.attn) bench_attention(&o);

@@ -198,7 +198,7 @@ void bench_gemv_prefetch(int type, int M, int K, size_t cycle_bytes, const int *
     for (int i = 0; i < n; i++) bytes_per_s[i] = 0;
     struct gemv_cycle c;
     if (!gemv_cycle_init(&c, type, M, K, cycle_bytes)) return;
-    const int keep = tl_cpu_get_prefetch();
+    const int keep = tl_cpu_get_prefetch_fixed();
     double start = bench_now();
     for (int round = 0; more_rounds(round, start, o); round++)
         for (int i = 0; i < n; i++) {

@@ -25,23 +25,23 @@ static bool has_rows_of(enum tl_type t, int K) {
 }
 
 // The GEMV from DRAM at each software prefetch distance, so a user can see which suits
-// this CPU (the default is chosen per CPU family: tl_cpu_prefetch_default).
+// this CPU (the default is chosen per CPU, ISA and layout: tl_cpu_prefetch_default).
 static void bench_prefetch_table(const struct bench_opts *o, size_t cycle) {
     static const int distances[] = { 0, 1024, 2048, 4096 };
     enum { N_DIST = sizeof distances / sizeof distances[0] };
-    static const enum tl_type types[] = { TL_Q4_0_R8, TL_Q4_K_R8 };
+    static const enum tl_type types[] = { TL_Q4_0_R8, TL_Q4_K_R8, TL_Q5_K_R8 };
     int m = o->quick ? 1024 : 4096, k = o->quick ? 2048 : 4096;
-    printf("\n## GEMV %dx%d from DRAM by software prefetch distance (%s kernels; in use: %d B, LONGVL_CPU_PREFETCH sets it)\n\n",
-           m, k, tl_cpu_isa_name(tl_cpu_get_isa()), tl_cpu_get_prefetch());
-    printf("| weights |");
+    printf("\n## GEMV %dx%d from DRAM by software prefetch distance (%s kernels; LONGVL_CPU_PREFETCH fixes one)\n\n",
+           m, k, tl_cpu_isa_name(tl_cpu_get_isa()));
+    printf("| weights | in use |");
     for (int i = 0; i < N_DIST; i++) printf(i ? " %d B ahead GB/s |" : " none GB/s |", distances[i]);
-    printf("\n|---|");
+    printf("\n|---|---|");
     for (int i = 0; i < N_DIST; i++) printf("---|");
     printf("\n");
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         double v[N_DIST];
         bench_gemv_prefetch(types[t], m, k, cycle, distances, N_DIST, v, o);
-        printf("| %s |", tl_type_name(types[t]));
+        printf("| %s | %d B |", tl_type_name(types[t]), tl_cpu_get_prefetch(types[t]));
         for (int i = 0; i < N_DIST; i++) printf(" %.1f |", v[i] / 1e9);
         printf("\n");
     }

@@ -17,8 +17,9 @@ static int info_machine(void) {
     printf("\nkernels in use:       %s (best %s; LONGVL_CPU_ISA lowers it)\n", tl_cpu_isa_name(tl_cpu_get_isa()),
            tl_cpu_isa_name(tl_cpu_isa_best()));
     printf("threads:              %d\n", tl_cpu_default_threads());
-    printf("GEMV prefetch:        %d bytes ahead (this CPU's default %d; LONGVL_CPU_PREFETCH sets it)\n",
-           tl_cpu_get_prefetch(), tl_cpu_prefetch_default());
+    char prefetch[256];
+    tl_cpu_describe_prefetch(prefetch, sizeof prefetch);
+    printf("GEMV prefetch:        %s; LONGVL_CPU_PREFETCH fixes one for all\n", prefetch);
     printf("huge pages:           %s (weights, KV cache and buffers on 2 MiB pages where the OS gives them; "
            "LONGVL_HUGEPAGES=0 turns them off)\n", tl_get_huge_pages() ? "on" : "off");
     printf("ops with fast paths: ");

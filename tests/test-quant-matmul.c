@@ -31,8 +31,8 @@ static float gaussian(void) {
 static bool extreme_data;
 
 // Cases take the software prefetch distances in turn, so each kernel runs with and without
-// it (the default depends on the CPU: tl_cpu_prefetch_default).
-static const int prefetch_turns[] = { 0, 1024, 4096 };
+// it; -1: this CPU's defaults (per ISA and layout: tl_cpu_prefetch_default).
+static const int prefetch_turns[] = { 0, 1024, 4096, -1 };
 static int n_cases;
 
 static void run_case(enum tl_type t, int64_t M, int64_t N, int64_t K, enum tl_cpu_isa isa, int nth) {
@@ -119,9 +119,34 @@ static void check_activation_quantizer(enum tl_type t, enum tl_cpu_isa isa) {
     free(got);
 }
 
+// LONGVL_CPU_PREFETCH fixes one distance for every layout; -1 goes back to the defaults,
+// which follow the ISA in use.
+static void check_prefetch_settings(void) {
+    char line[256];
+    check(tl_cpu_get_prefetch_fixed() == 1536 && tl_cpu_get_prefetch(TL_Q5_K_R8) == 1536 &&
+              tl_cpu_get_prefetch(TL_Q4_0) == 1536,
+          "LONGVL_CPU_PREFETCH=1536 fixes the prefetch distance (%d, q5_Kr8 %d)", tl_cpu_get_prefetch_fixed(),
+          tl_cpu_get_prefetch(TL_Q5_K_R8));
+    tl_cpu_describe_prefetch(line, sizeof line);
+    check(strcmp(line, "1536 bytes ahead (fixed)") == 0, "prefetch described as \"%s\"", line);
+    const enum tl_cpu_isa keep = tl_cpu_get_isa();
+    tl_cpu_set_prefetch(-1);
+    int wrong = 0;
+    for (int isa = 0; isa < TL_ISA_COUNT; isa++) {
+        if (!tl_cpu_set_isa((enum tl_cpu_isa)isa)) continue;
+        for (int t = 0; t < TL_TYPE_COUNT; t++)
+            wrong += tl_cpu_get_prefetch((enum tl_type)t) != tl_cpu_prefetch_default((enum tl_cpu_isa)isa, (enum tl_type)t);
+    }
+    tl_cpu_set_isa(keep);
+    check(tl_cpu_get_prefetch_fixed() == -1 && wrong == 0, "set_prefetch(-1): every ISA's kernels take the defaults (%d differ)",
+          wrong);
+    tl_cpu_describe_prefetch(line, sizeof line);
+    printf("# this CPU's defaults for %s: %s\n", tl_cpu_isa_name(keep), line);
+}
+
 int main(int argc, char **argv) {
     setenv("LONGVL_CPU_PREFETCH", "1536", 1);   // read once, at the backend's first use
-    check(tl_cpu_get_prefetch() == 1536, "LONGVL_CPU_PREFETCH=1536 sets the prefetch distance (%d)", tl_cpu_get_prefetch());
+    check_prefetch_settings();
     enum tl_cpu_isa isas[TL_ISA_COUNT];
     int n_isa = test_isas(argc, argv, isas);
     rng_seed(3);

@@ -35,11 +35,15 @@ bool            tl_cpu_isa_parse(const char *s, enum tl_cpu_isa *isa);
 int  tl_cpu_default_threads(void);   // OpenMP's processor count
 
 // How far ahead (bytes) the quantized GEMV kernels ask for weights with a software
-// prefetch; 0 leaves it to the hardware prefetcher. The default depends on the CPU
-// (tl_cpu_prefetch_default); LONGVL_CPU_PREFETCH=BYTES overrides it.
-int  tl_cpu_get_prefetch(void);
-void tl_cpu_set_prefetch(int bytes);   // 0 or a multiple of 64 up to 16384
-int  tl_cpu_prefetch_default(void);
+// prefetch; 0 leaves it to the hardware prefetcher. By default the distance depends on
+// the CPU, the kernels' ISA and the weight layout (tl_cpu_prefetch_default);
+// LONGVL_CPU_PREFETCH=BYTES or tl_cpu_set_prefetch fixes one distance for all.
+int  tl_cpu_get_prefetch(enum tl_type layout);   // in use for this layout by the current ISA's kernels
+int  tl_cpu_prefetch_default(enum tl_cpu_isa isa, enum tl_type layout);
+int  tl_cpu_get_prefetch_fixed(void);            // the fixed distance, or -1: the defaults
+void tl_cpu_set_prefetch(int bytes);             // -1 (the defaults), or 0 or a multiple of 64 up to 16384
+// The distances in use, for a status line: "0 bytes ahead, q5_Kr8 2048 (this CPU's defaults)".
+void tl_cpu_describe_prefetch(char *buf, size_t size);
 
 // Computes every node of g in order. Needs data on every tensor (a no_alloc context
 // goes through tl_gallocr_alloc_graph first).

@@ -1,6 +1,7 @@
 // Private to the CPU backend: the fast-kernel table each ISA build fills in.
 #pragma once
 
+#include "tl-cpu.h"
 #include "tl-impl.h"
 
 // A fast kernel computes dst with n_threads OpenMP threads, or returns false when it
@@ -45,9 +46,9 @@ void tl_cpu_register_attn_back_scalar(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_back_avx2(struct tl_cpu_kernels *k);
 void tl_cpu_register_attn_back_avx512(struct tl_cpu_kernels *k);
 
-// The software prefetch distance of the quantized row kernels (tl_cpu_get_prefetch);
-// read on every step, so a plain global rather than a call.
-extern int tl_cpu_prefetch_bytes;
+// The software prefetch distance of the quantized row kernels per ISA and weight layout
+// (tl_cpu_get_prefetch); read on every step, so a plain global rather than a call.
+extern int tl_cpu_prefetch_table[TL_ISA_COUNT][TL_TYPE_COUNT];
 
 // Row r of a tensor in (i1, i2, i3) order.
 static inline void tl_row_index(const struct tl_tensor *t, int64_t r, int64_t *i1, int64_t *i2,

@@ -30,7 +30,7 @@ ALWAYS_INLINE void row_q8_0(const uint8_t *w, int64_t K, const struct qcol *cols
     __m256 acc[QNC];
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++, w += sizeof(block_q8_0)) {
-        prefetch_ahead(w, sizeof(block_q8_0));
+        prefetch_ahead(TL_Q8_0, w, sizeof(block_q8_0));
         const float dw = _cvtsh_ss(ld16(w));
         const vi s_sign = vi_load(w + 2), u = _mm256_sign_epi8(s_sign, s_sign);
         for (int c = 0; c < nc; c++) {
@@ -57,7 +57,7 @@ ALWAYS_INLINE void row_q4_legacy(enum tl_type t, const uint8_t *w, int64_t K, co
     const int64_t nb = K / 32;
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2, w += 2 * bsz) {
-        prefetch_ahead(w, 2 * bsz);
+        prefetch_ahead(t, w, 2 * bsz);
         vi raw = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + qs))),
                                          _mm_loadu_si128((const __m128i *)(w + bsz + qs)), 1);
         vi lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
@@ -93,7 +93,7 @@ ALWAYS_INLINE void row_x16(enum tl_type t, const uint8_t *w, int64_t K, const st
     for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm256_setzero_ps();
     const vi m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     for (int64_t g = 0; g < K / X16_ELEMS; g++, w += x16_group_bytes(nf)) {
-        prefetch_ahead(w, x16_group_bytes(nf));
+        prefetch_ahead(t == TL_Q4_0 ? TL_Q4_0_X16 : TL_Q4_1_X16, w, x16_group_bytes(nf));
         for (int h = 0; h < 2; h++) {
             __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16 * h)));
             __m256 mw = q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + X16_FIELD_BYTES + 16 * h)))
@@ -143,7 +143,7 @@ ALWAYS_INLINE void row_k_asym(enum tl_type t, const uint8_t *w, int64_t K, const
     const size_t bsz = tl_type_traits(t)->type_size;
     const vi m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < K / 256; b++, w += bsz) {
-        prefetch_ahead(w, bsz);
+        prefetch_ahead(t, w, bsz);
         const block_q4_K *x4 = (const block_q4_K *)w;   // d, dmin, scales: same place in both
         const uint8_t *qs = t == TL_Q4_K ? x4->qs : ((const block_q5_K *)w)->qs;
         uint64_t sc8, m8;
@@ -199,7 +199,7 @@ ALWAYS_INLINE void row_q6_K(const uint8_t *w, int64_t K, const struct qcol *cols
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
     const vi m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < K / 256; b++, w += sizeof(block_q6_K)) {
-        prefetch_ahead(w, sizeof(block_q6_K));
+        prefetch_ahead(TL_Q6_K, w, sizeof(block_q6_K));
         const block_q6_K *x = (const block_q6_K *)w;
         const vi sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));   // s_0 .. s_15
         vi isum[QNC];

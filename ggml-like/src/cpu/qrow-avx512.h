@@ -91,7 +91,7 @@ ALWAYS_INLINE void row_q4_legacy(enum tl_type t, const uint8_t *w, int64_t K, co
     const int64_t nb = K / 32;
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8, w += 8 * bsz) {
-        prefetch_ahead(w, 8 * bsz);
+        prefetch_ahead(t, w, 8 * bsz);
         q4_legacy_step(t, w, b, cols, nc, acc0, accm);
         q4_legacy_step(t, w + 4 * bsz, b + 4, cols, nc, acc1, accm);
     }
@@ -118,7 +118,7 @@ ALWAYS_INLINE void row_x16(enum tl_type t, const uint8_t *w, int64_t K, const st
     for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm512_setzero_ps();
     const zi low4 = _mm512_set1_epi8(0x0F), high4 = _mm512_set1_epi8((char)0xF0);
     for (int64_t g = 0; g < K / X16_ELEMS; g++, w += x16_group_bytes(nf)) {
-        prefetch_ahead(w, x16_group_bytes(nf));
+        prefetch_ahead(t == TL_Q4_0 ? TL_Q4_0_X16 : TL_Q4_1_X16, w, x16_group_bytes(nf));
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w));
         __m512 mw = q4_1 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + X16_FIELD_BYTES))) : _mm512_setzero_ps();
         zi code[8];
@@ -154,7 +154,7 @@ ALWAYS_INLINE void row_q8_0(const uint8_t *w, int64_t K, const struct qcol *cols
     const int64_t nb = K / 32;
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4, w += 4 * bsz) {
-        prefetch_ahead(w, 4 * bsz);
+        prefetch_ahead(TL_Q8_0, w, 4 * bsz);
         zi q01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w + 2))),
                                     _mm256_loadu_si256((const __m256i *)(w + bsz + 2)), 1);
         zi q23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w + 2 * bsz + 2))),
@@ -184,7 +184,7 @@ ALWAYS_INLINE void row_k_asym(enum tl_type t, const uint8_t *w, int64_t K, const
     __m256 accm[QNC];
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps(), accm[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 256; b++, w += bsz) {
-        prefetch_ahead(w, bsz);
+        prefetch_ahead(t, w, bsz);
         const block_q4_K *x = (const block_q4_K *)w;   // d, dmin, scales: same place in Q5_K
         const uint8_t *qs = t == TL_Q4_K ? x->qs : ((const block_q5_K *)w)->qs;
         uint64_t sc8, m8;
@@ -241,7 +241,7 @@ ALWAYS_INLINE void row_q6_K(const uint8_t *w, int64_t K, const struct qcol *cols
     __m512 acc[QNC];
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / 256; b++, w += sizeof(block_q6_K)) {
-        prefetch_ahead(w, sizeof(block_q6_K));
+        prefetch_ahead(TL_Q6_K, w, sizeof(block_q6_K));
         const block_q6_K *x = (const block_q6_K *)w;
         // register i, lanes [4j, 4j+4): sub-block 4i + j; packed per 128-bit lane j as
         // [4 lanes of register 0 (or 2), 4 of register 1 (or 3)]

@@ -21,9 +21,10 @@ ALWAYS_INLINE void tail_reference(enum tl_type t, const uint8_t *w, int64_t b0, 
 
 // Weights stream from DRAM once per token; on some CPUs asking for them ahead of use keeps
 // more cache-line reads in flight than the hardware prefetcher alone, on others it slows
-// the stream, so the distance is chosen per CPU (tl_cpu_prefetch_default; 0: none).
-ALWAYS_INLINE void prefetch_ahead(const uint8_t *w, size_t step_bytes) {
-    const int distance = tl_cpu_prefetch_bytes;
+// the stream, so the distance is chosen per CPU, ISA and layout (tl_cpu_prefetch_default;
+// 0: none). layout is a constant where the kernels are inlined, so this is one load.
+ALWAYS_INLINE void prefetch_ahead(enum tl_type layout, const uint8_t *w, size_t step_bytes) {
+    const int distance = tl_cpu_prefetch_table[SIMD_ISA][layout];
     if (!distance) return;
     for (size_t o = 0; o < step_bytes; o += 64) _mm_prefetch((const char *)w + distance + o, _MM_HINT_T0);
 }

@@ -129,7 +129,8 @@ ALWAYS_INLINE __m256i q5_codes(const uint8_t *w, int k, int j) {
 // lanes). q5: Q5_K, else Q4_K.
 ALWAYS_INLINE void kx8_group(bool q5, bool bcast, const uint8_t *w, int64_t k0, const struct qcol *cols, int nc, __m256 *acc,
                              __m256 *accm) {
-    prefetch_ahead(w, x8_group_bytes(q5));
+    const enum tl_type layout = q5 ? (bcast ? TL_Q5_K_R8 : TL_Q5_K_X8) : (bcast ? TL_Q4_K_R8 : TL_Q4_K_X8);
+    prefetch_ahead(layout, w, x8_group_bytes(q5));
     struct kx8_scales s;
     kx8_unpack_scales(w, &s);
     __m256i isum[QNC];

@@ -20,7 +20,7 @@ ALWAYS_INLINE void panel_q4_r8(enum tl_type t, const uint8_t *w, int64_t K, cons
     for (int c = 0; c < nc; c++) acc[c] = accm[c] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < K / QK_LEGACY; b++, w += q4r8_group_bytes(nf)) {
-        prefetch_ahead(w, q4r8_group_bytes(nf));
+        prefetch_ahead(t == TL_Q4_0 ? TL_Q4_0_R8 : TL_Q4_1_R8, w, q4r8_group_bytes(nf));
         __m256i code[8];   // 2c: chunk c's low nibbles, 2c + 1: its high ones
         for (int ch = 0; ch < 4; ch++) {
             const __m256i raw = _mm256_loadu_si256((const __m256i *)(w + q4r8_codes_at(nf) + 32 * ch));

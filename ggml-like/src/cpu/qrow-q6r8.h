@@ -43,7 +43,7 @@ ALWAYS_INLINE void panel_q6_K_r8(const uint8_t *w, int64_t K, const struct qcol 
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < K / QK_K; b++, w += Q6R8_GROUP_BYTES) {
-        prefetch_ahead(w, Q6R8_GROUP_BYTES);
+        prefetch_ahead(TL_Q6_K_R8, w, Q6R8_GROUP_BYTES);
         __m256i isum[QNC];
         for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++)

@@ -55,7 +55,7 @@ ALWAYS_INLINE void row_q8_0_x8(const uint8_t *w, int64_t K, const struct qcol *c
     __m256 acc[QNC];
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
     for (int64_t g = 0; g < K / Q8X8_ELEMS; g++, w += Q8X8_GROUP_BYTES) {
-        prefetch_ahead(w, Q8X8_GROUP_BYTES);
+        prefetch_ahead(TL_Q8_0_X8, w, Q8X8_GROUP_BYTES);
         const int8_t *a[QNC];
         __m256i isum[QNC];   // VNNI: each lane starts from its block's -128 * sum(a)
         for (int c = 0; c < nc; c++) {
@@ -91,7 +91,7 @@ ALWAYS_INLINE void panel_q8_0_r8(const uint8_t *w, int64_t K, const struct qcol 
     __m256 acc[QNC];
     for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / QK_LEGACY; b++, w += Q8X8_GROUP_BYTES) {
-        prefetch_ahead(w, Q8X8_GROUP_BYTES);
+        prefetch_ahead(TL_Q8_0_R8, w, Q8X8_GROUP_BYTES);
         const int8_t *a[QNC];
         __m256i isum[QNC];   // VNNI: all lanes start from the block's -128 * sum(a)
         for (int c = 0; c < nc; c++) {

@@ -1,6 +1,7 @@
 // The vector vocabulary the fast kernels are written in. Each *-simd.c file is compiled
 // three times: plain (VL 1, the portable scalar fallback), with AVX2+FMA+F16C (VL 8) and
-// with AVX-512 (VL 16); ISA_FN(name) gives each build's symbols their own suffix.
+// with AVX-512 (VL 16); ISA_FN(name) gives each build's symbols their own suffix and
+// SIMD_ISA names the build.
 #pragma once
 
 #include <math.h>
@@ -14,6 +15,7 @@
 #include <immintrin.h>
 #define VL 16
 #define ISA_FN(name) name##_avx512
+#define SIMD_ISA TL_ISA_AVX512
 typedef __m512 vf;
 static inline vf vload(const float *p) { return _mm512_loadu_ps(p); }
 static inline void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
@@ -68,6 +70,7 @@ static inline vf vneg_if_neg(vf sign_of, vf v) {   // copysign-like: v with sign
 #include <immintrin.h>
 #define VL 8
 #define ISA_FN(name) name##_avx2
+#define SIMD_ISA TL_ISA_AVX2
 typedef __m256 vf;
 static inline vf vload(const float *p) { return _mm256_loadu_ps(p); }
 static inline void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
@@ -131,6 +134,7 @@ static inline vf vneg_if_neg(vf sign_of, vf v) {
 #else
 #define VL 1
 #define ISA_FN(name) name##_scalar
+#define SIMD_ISA TL_ISA_SCALAR
 #include "tl.h"
 typedef float vf;
 static inline vf vload(const float *p) { return *p; }
