@@ -172,6 +172,17 @@ static bool more_rounds(int round, double start, const struct bench_opts *o) {
     return round < 20 || bench_now() - start < 4 * o->min_seconds;
 }
 
+static int compare_doubles(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// The median of v[0..n) (n > 0), sorting v.
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, const struct bench_opts *o) {
     struct gemv_vs_dram r = { 0 };
     struct gemv_cycle c;
@@ -179,13 +190,22 @@ struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_byte
     r.n_mat = c.n_mat;
     struct bench_dram d;
     if (bench_dram_init(&d, c.weight_bytes, o->threads)) {   // a pass reads as many bytes as the GEMV's
-        double read = 1e30, gemv = 1e30, start = bench_now();
-        for (int round = 0; more_rounds(round, start, o); round++) {
-            read = fmin(read, bench_dram_pass_seconds(&d));
-            gemv = fmin(gemv, gemv_cycle_pass_seconds(&c, o));
+        const double read_bytes = (double)d.n * sizeof(float);
+        double read = 1e30, gemv = 1e30, start = bench_now(), *ratios = NULL;
+        int round = 0;
+        for (; more_rounds(round, start, o); round++) {
+            const double tr = bench_dram_pass_seconds(&d), tg = gemv_cycle_pass_seconds(&c, o);
+            read = fmin(read, tr);
+            gemv = fmin(gemv, tg);
+            double *grown = realloc(ratios, (round + 1) * sizeof *ratios);
+            if (!grown) break;
+            ratios = grown;
+            ratios[round] = (c.weight_bytes / tg) / (read_bytes / tr);
         }
-        r.dram_bytes_per_s = (double)d.n * sizeof(float) / read;
+        r.dram_bytes_per_s = read_bytes / read;
         r.weight_bytes_per_s = (double)c.weight_bytes / gemv;
+        r.pair_ratio = ratios ? median(ratios, round) : 0;
+        free(ratios);
         bench_dram_free(&d);
     }
     for (int round = 0; round < 3; round++) r.cache_bytes_per_s = fmax(r.cache_bytes_per_s, gemv_from_cache(type, K, o));

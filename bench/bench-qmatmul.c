@@ -56,13 +56,14 @@ static void bench_page_table(const struct bench_opts *o, size_t cycle) {
     const bool keep = tl_get_huge_pages();
     printf("## GEMV %dx%d from DRAM by page size (%s kernels; in use: %s, LONGVL_HUGEPAGES=0 turns 2 MiB off)\n\n", m, k,
            tl_cpu_isa_name(tl_cpu_get_isa()), keep ? "2 MiB" : "4 KiB");
-    printf("| weights | pages | GB/s of weights | DRAM read GB/s | vs DRAM read |\n|---|---|---|---|---|\n");
+    printf("| weights | pages | GB/s of weights | DRAM read GB/s | vs DRAM read | pairs: median ratio |\n|---|---|---|---|---|---|\n");
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
         for (int huge = 0; huge < 2; huge++) {
             tl_set_huge_pages(huge);
             struct gemv_vs_dram r = bench_gemv_vs_dram(types[t], m, k, cycle, o);
-            printf("| %s | %s | %.1f | %.1f | %.2fx |\n", tl_type_name(types[t]), huge ? "2 MiB" : "4 KiB",
-                   r.weight_bytes_per_s / 1e9, r.dram_bytes_per_s / 1e9, r.weight_bytes_per_s / r.dram_bytes_per_s);
+            printf("| %s | %s | %.1f | %.1f | %.2fx | %.2fx |\n", tl_type_name(types[t]), huge ? "2 MiB" : "4 KiB",
+                   r.weight_bytes_per_s / 1e9, r.dram_bytes_per_s / 1e9, r.weight_bytes_per_s / r.dram_bytes_per_s,
+                   r.pair_ratio);
         }
     tl_set_huge_pages(keep);
 }
@@ -81,13 +82,15 @@ void bench_qmatmul(const struct bench_opts *o) {
     printf("\n## quantized mul_mat GEMV (one token), weights streamed from DRAM (%s kernels)\n\n",
            tl_cpu_isa_name(tl_cpu_get_isa()));
     printf("For each row, one pass of the DRAM read and one of the GEMV in turn, at least 20 pairs; the fastest of each\n"
-           "(the bandwidth changes within seconds on a shared machine). Weights and read buffer on 2 MiB pages where the OS\n"
+           "(the bandwidth changes within seconds on a shared machine), and the median over the pairs of the GEMV pass's\n"
+           "rate over the read pass's beside it (\"pairs\": it holds where the bandwidth flips between passes, so the\n"
+           "fastest of each come from different moments). Weights and read buffer on 2 MiB pages where the OS\n"
            "gives them. \"From L2\": the same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's\n"
            "ceiling (best of 3). The r8 layouts\n"
            "are the formats in panels of 8 rows (a group: block b of the 8 rows), as `run` and `logits` hold them on the\n"
            "CPU; x16 and x8 regroup 16 or 8 blocks along a row, for row counts that are not multiples of 8.\n\n");
-    printf("| shape (M x K) | weights | bits/weight | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | from L2 GB/s |\n"
-           "|---|---|---|---|---|---|---|---|\n");
+    printf("| shape (M x K) | weights | bits/weight | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | "
+           "pairs: median ratio | from L2 GB/s |\n|---|---|---|---|---|---|---|---|---|\n");
     // the 7B model's FFN-down (rows of 18,944: one activation column no longer fits the L1
     // beside the weight stream), and the 3B model's (K = 11008 = 21 x 512 + 256): the X16
     // layouts with a tail of 8 blocks
@@ -99,9 +102,9 @@ void bench_qmatmul(const struct bench_opts *o) {
             if ((s == 3 && !legacy_4bit(qtypes[i])) || !has_rows_of(qtypes[i], k)) continue;
             const struct tl_type_traits *tt = tl_type_traits(qtypes[i]);
             struct gemv_vs_dram r = bench_gemv_vs_dram(qtypes[i], m, k, cycle, o);
-            printf("| %dx%d | %s | %.2f | %d | %.1f | %.1f | %.2fx | %.1f |\n", m, k, tt->name, 8.0 * tt->type_size / tt->block_size,
-                   r.n_mat, r.weight_bytes_per_s / 1e9, r.dram_bytes_per_s / 1e9, r.weight_bytes_per_s / r.dram_bytes_per_s,
-                   r.cache_bytes_per_s / 1e9);
+            printf("| %dx%d | %s | %.2f | %d | %.1f | %.1f | %.2fx | %.2fx | %.1f |\n", m, k, tt->name,
+                   8.0 * tt->type_size / tt->block_size, r.n_mat, r.weight_bytes_per_s / 1e9, r.dram_bytes_per_s / 1e9,
+                   r.weight_bytes_per_s / r.dram_bytes_per_s, r.pair_ratio, r.cache_bytes_per_s / 1e9);
         }
     }
     bench_prefetch_table(o, cycle);

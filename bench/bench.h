@@ -23,9 +23,11 @@ double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts 
 // bandwidth (a read of as many bytes). The two run one pass each in turn (at least 20 pairs and
 // 4 x min_seconds) and the fastest pass of each is kept: the bandwidth left to us on a
 // shared machine changes within seconds, and passes side by side see the same state.
-// cache_bytes_per_s: the same GEMV with its weights in the L2 (the kernel's ceiling),
-// best of three.
-struct gemv_vs_dram { int n_mat; double weight_bytes_per_s, dram_bytes_per_s, cache_bytes_per_s; };
+// pair_ratio: the median over the pairs of the GEMV pass's rate over the read pass's beside
+// it, which holds up where the bandwidth flips between passes and the fastest of each
+// may come from different moments. cache_bytes_per_s: the same GEMV with its weights in
+// the L2 (the kernel's ceiling), best of three.
+struct gemv_vs_dram { int n_mat; double weight_bytes_per_s, dram_bytes_per_s, pair_ratio, cache_bytes_per_s; };
 struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, const struct bench_opts *o);
 
 // The GEMV of bench_gemv_vs_dram with each software prefetch distance in turn (bytes,
