@@ -116,6 +116,21 @@ bool tl_cpu_set_isa(enum tl_cpu_isa isa) {
     return true;
 }
 
+// The AMD family number (0 on other vendors), read once: fill_prefetch_table asks for
+// every (ISA, layout) pair.
+static unsigned amd_family(void) {
+    static int family = -1;
+    if (family >= 0) return (unsigned)family;
+    unsigned a, b, c, d;
+    family = 0;
+    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163 &&   // "AuthenticAMD"
+        __get_cpuid(1, &a, &b, &c, &d)) {
+        family = (int)((a >> 8) & 0xF);
+        if (family == 0xF) family += (int)((a >> 20) & 0xFF);
+    }
+    return (unsigned)family;
+}
+
 // The software prefetch was measured on the quantized GEMV from DRAM (README, quantized
 // formats): 2 KiB ahead gains 10-15% on Zen 5 (AMD family 26) for every layout. On Zen 4
 // (family 25 with AVX-512) the hardware prefetcher alone streams faster (2 KiB ahead
@@ -123,12 +138,7 @@ bool tl_cpu_set_isa(enum tl_cpu_isa isa) {
 // DRAM state it lifts from 0.77x to 0.81x of the read bandwidth. Elsewhere it is
 // unmeasured, so left to the hardware prefetcher, as most CPU libraries do.
 int tl_cpu_prefetch_default(enum tl_cpu_isa isa, enum tl_type layout) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
-    bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;   // "AuthenticAMD"
-    if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    unsigned family = (a >> 8) & 0xF;
-    if (family == 0xF) family += (a >> 20) & 0xFF;
+    const unsigned family = amd_family();
     if (family >= 26) return 2048;
     bool zen4 = family == 25 && __builtin_cpu_supports("avx512f");   // Zen 3, also family 25, has none
     return zen4 && isa == TL_ISA_AVX2 && layout == TL_Q5_K_R8 ? 2048 : 0;
