@@ -157,6 +157,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_isa; i++)
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
             run_case(types[ti], 37, 1, 512, isas[i], 2);     // GEMV, odd row count
+            run_case(types[ti], 24, 1, 1280, isas[i], 3);    // GEMV on 3 threads, each with its own copy of the column
             run_case(types[ti], 64, 7, 1024, isas[i], 2);    // a few columns (partial QNC group)
             run_case(types[ti], 19, 70, 768, isas[i], 1);    // more than one column block
             run_case(types[ti], 96, 33, 256, isas[i], 3);    // one super-block per row
@@ -198,6 +199,8 @@ int main(int argc, char **argv) {
             run_case(r8[xi], 24, 3, 2304, isas[i], 2);   // a partial QNC group
             run_case(r8[xi], 16, 5, 1280, isas[i], 3);   // more threads than panels
             run_case(r8[xi], 16, 6, 4352, isas[i], 3);   // that over three chunks, columns past a QNC group
+            run_case(r8[xi], 24, 1, 1280, isas[i], 3);   // GEMV on 3 threads, each with its own copy of the column
+            run_case(r8[xi], 32, 1, 256, isas[i], 3);    // that with rows of 256
             run_case(r8[xi], 40, 9, 1024, isas[i], 2);   // the GEMM panels, the last one of 8 rows
             run_case(r8[xi], 24, 9, 4352, isas[i], 2);   // that over three chunks
             run_case(r8[xi], 48, 70, 512, isas[i], 1);   // the GEMM panels, columns past a block of 64

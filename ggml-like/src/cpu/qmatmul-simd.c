@@ -1,7 +1,7 @@
 // mul_mat with block-format weights, one weight row at a time: GEMV (one token) and
 // small batches; from QPANEL_MIN_N columns on, qgemm-panel-simd.c takes over. Each
-// activation column is quantized once with the reference quantizer of the format's
-// partner (Q8_0 or Q8_K), so the integer sums are exactly those of the reference dot;
+// activation column is quantized (in a GEMV, by each thread for itself) with the
+// reference quantizer of the format's partner (Q8_0 or Q8_K), so the integer sums are exactly those of the reference dot;
 // only the order of the float scaling differs.
 //
 // The SIMD builds unpack the quantized activations into a planar layout (all int8 values
@@ -165,46 +165,83 @@ static void permute_for_kernel(enum tl_type t, int8_t *qs, int64_t K) {
 // Bytes of planar data per column of K elements.
 static size_t planar_bytes(int64_t K) { return (size_t)K + (size_t)K / 32 * 12 + (size_t)K + (size_t)K / 2 + 64; }
 
-static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_t *mem, struct qcol *c) {
-    int8_t *qs = (int8_t *)mem;
-    float *d = (float *)(mem + K);
-    float *sa = d + K / 32;
-    int32_t *bs = (int32_t *)(sa + K / 32);
-    int32_t *bias = bs + K / 32;
-    float *d4 = (float *)(bias + K / 4);
+// Where each array of a column's planar data starts in its memory.
+struct planar {
+    int8_t *qs;
+    float *d, *sa;
+    int32_t *bs, *bias;
+    float *d4;
+};
+
+static struct planar planar_at(uint8_t *mem, int64_t K) {
+    struct planar p = { .qs = (int8_t *)mem, .d = (float *)(mem + K) };
+    p.sa = p.d + K / 32;
+    p.bs = (int32_t *)(p.sa + K / 32);
+    p.bias = p.bs + K / 32;
+    p.d4 = (float *)(p.bias + K / 4);
+    return p;
+}
+
+// Whether a layout's kernel reads the activations in their order, with no step across
+// blocks: the R8 panel layouts, Q8_0 and Q6_K (permute_for_kernel leaves them as they
+// are). Then unpack_blocks is all there is to unpacking a column.
+static bool column_in_order(enum tl_type t) {
+    return tl_type_traits(t)->panel_rows || t == TL_Q8_0 || t == TL_Q6_K;
+}
+
+// -offset * (sum of each 4 values) for qs[e0, e1): where a kernel's int32 lanes start
+// (code_offset).
+static void offset_sums(const int8_t *qs, int32_t *bias, int off, int64_t e0, int64_t e1) {
+    for (int64_t i = e0 / 4; i < e1 / 4; i++) bias[i] = -off * (qs[4 * i] + qs[4 * i + 1] + qs[4 * i + 2] + qs[4 * i + 3]);
+}
+
+// A column's planar data block by block, in the activations' order: for a
+// column_in_order layout all there is to do; the others permute it after.
+static void unpack_blocks(enum tl_type wt, const void *blocks, int64_t K, uint8_t *mem) {
+    const struct planar p = planar_at(mem, K);
     if (tl_type_traits(wt)->vec_dot_type == TL_Q8_0) {
         const block_q8_0 *b = blocks;
         for (int64_t i = 0; i < K / 32; i++) {
-            memcpy(qs + 32 * i, b[i].qs, 32);
-            d[i] = tl_fp16_to_fp32(b[i].d);
-            for (int j = 0; j < 4; j++) d4[4 * i + j] = d[i];
+            memcpy(p.qs + 32 * i, b[i].qs, 32);
+            p.d[i] = tl_fp16_to_fp32(b[i].d);
+            for (int j = 0; j < 4; j++) p.d4[4 * i + j] = p.d[i];
             int s = 0;
             for (int j = 0; j < 32; j++) s += b[i].qs[j];
-            sa[i] = d[i] * (float)s;
+            p.sa[i] = p.d[i] * (float)s;
             // a block's lanes start from -offset times the sum of its values (bs is free:
             // Q8_K's only)
-            if (block_offset(wt)) bs[i] = -block_offset(wt) * s;
+            if (block_offset(wt)) p.bs[i] = -block_offset(wt) * s;
         }
+        if (column_in_order(wt) && code_offset(wt)) offset_sums(p.qs, p.bias, code_offset(wt), 0, K);
     } else {
         const block_q8_K *b = blocks;
+        int16_t *pair_bs = (int16_t *)p.bias;   // bias is free: no K format has a code offset
         for (int64_t i = 0; i < K / 256; i++) {
-            memcpy(qs + 256 * i, b[i].qs, 256);
-            d[i] = b[i].d;
-            for (int j = 0; j < 8; j++) bs[8 * i + j] = b[i].bsums[2 * j] + b[i].bsums[2 * j + 1];
+            memcpy(p.qs + 256 * i, b[i].qs, 256);
+            p.d[i] = b[i].d;
+            for (int j = 0; j < 8; j++) p.bs[8 * i + j] = b[i].bsums[2 * j] + b[i].bsums[2 * j + 1];
+            // Q4_K_R8 / Q5_K_R8: the min terms' sub-block sums as int16 in block order, a
+            // pair's two words read as one dword (|bs| <= 32 * 128)
+            if (wt == TL_Q4_K_R8 || wt == TL_Q5_K_R8)
+                for (int j = 0; j < 8; j++) pair_bs[8 * i + j] = (int16_t)p.bs[8 * i + j];
         }
     }
-    permute_for_kernel(wt, qs, K);
-    int off = code_offset(wt);
-    if (off)
-        for (int64_t i = 0; i < K / 4; i++)
-            bias[i] = -off * (qs[4 * i] + qs[4 * i + 1] + qs[4 * i + 2] + qs[4 * i + 3]);
+}
+
+// The steps of a layout that is not column_in_order, over the whole unpacked column:
+// the kernel's order of the values, their offsets' sums and the group sums.
+static void finish_permuted_column(enum tl_type wt, int64_t K, uint8_t *mem) {
+    const struct planar p = planar_at(mem, K);
+    permute_for_kernel(wt, p.qs, K);
+    const int off = code_offset(wt);
+    if (off) offset_sums(p.qs, p.bias, off, 0, K);
     // The Q4_0 steps dot the low and the high nibbles of 4 (AVX-512) or 2 (AVX2) blocks
     // into the same lanes, so they start them from both halves' offsets at once: the first
     // half of each step's offsets take the sum. (Q4_0_X16: in its tail.)
     if (wt == TL_Q4_0 || wt == TL_Q4_0_X16) {
         const int64_t lanes = LEGACY_STEP / 8;
         for (int64_t g = wt == TL_Q4_0 ? 0 : x16_grouped(K); g + LEGACY_STEP <= K; g += LEGACY_STEP)
-            for (int64_t j = 0; j < lanes; j++) bias[g / 4 + j] += bias[g / 4 + lanes + j];
+            for (int64_t j = 0; j < lanes; j++) p.bias[g / 4 + j] += p.bias[g / 4 + lanes + j];
     }
     // Q4_0_X16: the 8 registers of a group dot into the same lane per block, which starts
     // from the sum of that block's 8 offsets (bs is free: Q8_K's only)
@@ -212,21 +249,30 @@ static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_
         for (int64_t g = 0; g < x16_grouped(K) / 4; g += X16_ELEMS / 4)
             for (int i = 0; i < X16_BLOCKS; i++) {
                 int32_t sum = 0;
-                for (int r = 0; r < 8; r++) sum += bias[g + 16 * r + i];
-                bs[g / 8 + i] = sum;
+                for (int r = 0; r < 8; r++) sum += p.bias[g + 16 * r + i];
+                p.bs[g / 8 + i] = sum;
             }
     // Q4_K_X8 / Q5_K_X8: the min terms' sub-block sums as int16 pairs in lane order
     // (|bs| <= 32 * 128); bias is free (no code offset)
-    int16_t *pair_bs = (int16_t *)bias;
-    if (wt == TL_Q4_K_R8 || wt == TL_Q5_K_R8)   // R8: in block order, a pair's two words read as one dword
-        for (int64_t i = 0; i < K / 32; i++) pair_bs[i] = (int16_t)bs[i];
+    int16_t *pair_bs = (int16_t *)p.bias;
     if (wt == TL_Q4_K_X8 || wt == TL_Q5_K_X8)
         for (int64_t g = 0; g < K / X8_ELEMS; g++)
-            for (int p = 0; p < 4; p++)
+            for (int q = 0; q < 4; q++)
                 for (int i = 0; i < X8_BLOCKS; i++)
                     for (int e = 0; e < 2; e++)
-                        pair_bs[64 * g + 16 * p + 2 * i + e] = (int16_t)bs[8 * (X8_BLOCKS * g + i) + 2 * p + e];
-    *c = (struct qcol){ blocks, qs, d, sa, bs, off ? bias : NULL, d4, bs, pair_bs };
+                        pair_bs[64 * g + 16 * q + 2 * i + e] = (int16_t)p.bs[8 * (X8_BLOCKS * g + i) + 2 * q + e];
+}
+
+// The column's pointers into its blocks and planar data.
+static struct qcol column_pointers(enum tl_type wt, const void *blocks, int64_t K, uint8_t *mem) {
+    const struct planar p = planar_at(mem, K);
+    return (struct qcol){ blocks, p.qs, p.d, p.sa, p.bs, code_offset(wt) ? p.bias : NULL, p.d4, p.bs, (int16_t *)p.bias };
+}
+
+static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_t *mem, struct qcol *c) {
+    unpack_blocks(wt, blocks, K, mem);
+    if (!column_in_order(wt)) finish_permuted_column(wt, K, mem);
+    *c = column_pointers(wt, blocks, K, mem);
 }
 
 #if VL > 1
@@ -343,39 +389,44 @@ static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t
                   size_t ldb, float *c, size_t ldc, int nth) {
     if (N >= QPANEL_MIN_N && ISA_FN(tl_cpu_qgemm_panel)(t, M, N, K, a, lda, b, ldb, c, ldc, nth)) return;
     enum tl_type vt = tl_type_traits(t)->vec_dot_type;
-    const struct tl_type_traits *qt = tl_type_traits(vt);
-    size_t qrow = tl_row_size(vt, K);
+    size_t qrow = (tl_row_size(vt, K) + 63) / 64 * 64;
     size_t prow = (planar_bytes(K) + 63) / 64 * 64;
-    uint8_t *blocks = aligned_alloc(64, (qrow * N + 63) / 64 * 64);
-    uint8_t *planar = aligned_alloc(64, VL > 1 ? prow * N : 64);
-    struct qcol *cols = malloc(N * sizeof *cols);
+    // One column (SIMD builds): every thread quantizes and unpacks all of it into its own
+    // buffer, with no barrier before the rows. Made once and shared, its cache lines move
+    // from core to core at every GEMV, which is slow where the cores share no cache (on
+    // this project's Zen 4 host whenever its DRAM reads fast: a 340 ns round trip, not
+    // 50). There, a 2048 x 11008 4-bit GEMV read 0.81x of the DRAM bandwidth with one
+    // thread unpacking for all, 0.87x with the threads sharing the work, 0.88x so.
+    const bool own_column = N == 1 && VL > 1;
+    const int64_t copies = own_column ? nth : N;
+    uint8_t *blocks = aligned_alloc(64, qrow * copies);
+    uint8_t *planar = aligned_alloc(64, VL > 1 ? prow * copies : 64);
+    struct qcol *cols = malloc(copies * sizeof *cols);
     TL_ASSERT(blocks && planar && cols);
     #pragma omp parallel num_threads(nth)
     {
-        if (N == 1) {   // one column: its blocks split over the threads
-            int64_t nblk = K / qt->block_size, per = (nblk + nth - 1) / nth;
-            #pragma omp for schedule(static)
-            for (int64_t b0 = 0; b0 < nblk; b0 += per) {
-                int64_t nb = TL_MIN(per, nblk - b0);
-                ISA_FN(tl_cpu_quantize_activations)(vt, b + b0 * qt->block_size, blocks + b0 * qt->type_size,
-                                                    nb * qt->block_size);
-            }
+        const struct qcol *use = cols;
+        if (own_column) {
+            const int me = omp_get_thread_num();
+            ISA_FN(tl_cpu_quantize_activations)(vt, b, blocks + me * qrow, K);
+            unpack_column(t, blocks + me * qrow, K, planar + me * prow, &cols[me]);
+            use = &cols[me];
         } else {
             #pragma omp for schedule(static)
             for (int64_t n = 0; n < N; n++)
                 ISA_FN(tl_cpu_quantize_activations)(vt, b + n * ldb, blocks + n * qrow, K);
-        }
-        #pragma omp for schedule(static)
-        for (int64_t n = 0; n < N; n++) {
-            if (VL > 1) unpack_column(t, blocks + n * qrow, K, planar + n * prow, &cols[n]);   // SIMD builds only
-            else cols[n] = (struct qcol){ .blocks = blocks + n * qrow };
+            #pragma omp for schedule(static)
+            for (int64_t n = 0; n < N; n++) {
+                if (VL > 1) unpack_column(t, blocks + n * qrow, K, planar + n * prow, &cols[n]);   // SIMD builds only
+                else cols[n] = (struct qcol){ .blocks = blocks + n * qrow };
+            }
         }
         // rows in contiguous ranges per thread (a panel matrix: its own order, above);
         // columns in blocks of QCB, QNC at a time
         for (int64_t n0 = 0; n0 < N; n0 += QCB) {
             int64_t nb = TL_MIN(QCB, N - n0);
             if (tl_type_traits(t)->panel_rows) {
-                panels_times_columns(t, M, K, a, cols + n0, nb, c + n0 * ldc, ldc);
+                panels_times_columns(t, M, K, a, use + n0, nb, c + n0 * ldc, ldc);
                 continue;
             }
             #pragma omp for schedule(static)
@@ -383,7 +434,7 @@ static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t
                 float out[QNC];
                 for (int64_t j = 0; j < nb; j += QNC) {
                     int nc = (int)TL_MIN(QNC, nb - j);
-                    row_times_columns(t, a + m * lda, K, cols + n0 + j, nc, out);
+                    row_times_columns(t, a + m * lda, K, use + n0 + j, nc, out);
                     for (int q = 0; q < nc; q++) c[(n0 + j + q) * ldc + m] = out[q];
                 }
             }

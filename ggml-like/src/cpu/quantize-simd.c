@@ -1,7 +1,7 @@
 // The activation quantizers of quantized mul_mat (Q8_0, Q8_K) in the vector vocabulary of
-// simd.h, built once per ISA. One GEMV quantizes one activation row on one thread while
-// the other threads wait, so the scalar reference (~25 us for 4096 values) would cost a
-// tenth of a 4096x4096 4-bit GEMV. The same operations in the same order as the
+// simd.h, built once per ISA. In a GEMV every thread quantizes the whole activation row
+// for itself before its rows start, so the scalar reference (~25 us for 4096 values)
+// would cost a tenth of a 4096x4096 4-bit GEMV. The same operations in the same order as the
 // reference quantizers (quant-legacy.c, quant-k.c): bytes identical for finite input
 // (tests compare them).
 #include "cpu-impl.h"
@@ -19,20 +19,17 @@ static inline vf round_half_away(vf v) {
 }
 
 static void quantize_q8_0_rows(const float *x, block_q8_0 *y, int64_t n) {
-    float q[32];
     for (int64_t b = 0; b < n / 32; b++, x += 32) {
         vf amax = vzero();
         for (int j = 0; j < 32; j += VL) amax = vmax(amax, vabs(vload(x + j)));
         const float d = vhmax(amax) / 127;
         const float id = d ? 1.0f / d : 0.0f;
         y[b].d = tl_fp32_to_fp16(d);
-        for (int j = 0; j < 32; j += VL) vstore(q + j, round_half_away(vmul(vload(x + j), vset1(id))));
-        for (int j = 0; j < 32; j++) y[b].qs[j] = (int8_t)q[j];
+        for (int j = 0; j < 32; j += VL) vstore_i8(y[b].qs + j, round_half_away(vmul(vload(x + j), vset1(id))));
     }
 }
 
 static void quantize_q8_K_rows(const float *x, block_q8_K *y, int64_t n) {
-    float q[QK_K];
     for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
         vf vmaxabs = vzero();
         for (int j = 0; j < QK_K; j += VL) vmaxabs = vmax(vmaxabs, vabs(vload(x + j)));
@@ -42,8 +39,7 @@ static void quantize_q8_K_rows(const float *x, block_q8_K *y, int64_t n) {
         int first = 0;   // the reference keeps the sign of the first value of largest magnitude
         while (fabsf(x[first]) != amax) first++;
         const float iscale = -127.f / x[first];
-        for (int j = 0; j < QK_K; j += VL) vstore(q + j, vround(vmul(vset1(iscale), vload(x + j))));
-        for (int j = 0; j < QK_K; j++) y[b].qs[j] = (int8_t)(q[j] < 127 ? q[j] : 127);
+        for (int j = 0; j < QK_K; j += VL) vstore_i8(y[b].qs + j, vmin(vround(vmul(vset1(iscale), vload(x + j))), vset1(127)));
         for (int j = 0; j < QK_K / 16; j++) {
             int sum = 0;
             for (int i = 0; i < 16; i++) sum += y[b].qs[16 * j + i];

@@ -37,6 +37,10 @@ static inline vf vload_f16(const uint16_t *p) {
 static inline vf vload_i8(const int8_t *p) {
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
 }
+// VL whole numbers in [-128, 127] to bytes
+static inline void vstore_i8(int8_t *p, vf v) {
+    _mm_storeu_si128((__m128i *)p, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v)));
+}
 static inline void vstore_f16(uint16_t *p, vf v) {
     _mm256_storeu_si256((__m256i *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
@@ -102,6 +106,11 @@ static inline vf vload_f16(const uint16_t *p) {
 static inline vf vload_i8(const int8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
+static inline void vstore_i8(int8_t *p, vf v) {
+    __m256i w = _mm256_cvtps_epi32(v);
+    __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    _mm_storel_epi64((__m128i *)p, _mm_packs_epi16(h, h));
+}
 static inline void vstore_f16(uint16_t *p, vf v) {
     _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
@@ -153,6 +162,7 @@ static inline float vhsum(vf a) { return a; }
 static inline float vhmax(vf a) { return a; }
 static inline vf vload_f16(const uint16_t *p) { return tl_fp16_to_fp32(*p); }
 static inline vf vload_i8(const int8_t *p) { return (float)*p; }
+static inline void vstore_i8(int8_t *p, vf v) { *p = (int8_t)v; }
 static inline void vstore_f16(uint16_t *p, vf v) { *p = tl_fp32_to_fp16(v); }
 static inline vf vload_bf16(const uint16_t *p) { return tl_bf16_to_fp32(*p); }
 static inline void vstore_bf16(uint16_t *p, vf v) { *p = tl_fp32_to_bf16(v); }
