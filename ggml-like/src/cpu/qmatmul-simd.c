@@ -332,20 +332,68 @@ static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const
     }
 }
 
+// How a panel GEMV's panels split over the threads. Two cores seldom stream DRAM equally
+// fast: on the project's host, split evenly, one thread of a 2048 x 11008 4-bit GEMV
+// finished 5-8% before the other and waited. So each thread takes panels in proportion
+// to its speed on the GEMVs before (panels x K per second, a moving average, at most
+// twice or half the mean). Every thread computes the same split from one snapshot of
+// the speeds taken before the team starts; which thread does a panel never changes its
+// sums.
+#define SPLIT_THREADS 64
+static struct { double speed; char pad[56]; } thread_speed[SPLIT_THREADS];   // a cache line each
+
+struct panel_split { int n; double speed[SPLIT_THREADS]; };
+
+static void snapshot_speeds(struct panel_split *s, int nth) {
+    s->n = nth <= SPLIT_THREADS ? nth : 0;   // more threads: an even split
+    for (int i = 0; i < s->n; i++) __atomic_load(&thread_speed[i].speed, &s->speed[i], __ATOMIC_RELAXED);
+}
+
+// Panels [*lo, *hi) of P for thread `me` of a team of `team`.
+static void panel_range(const struct panel_split *s, int team, int me, int64_t P, int64_t *lo, int64_t *hi) {
+    double w[SPLIT_THREADS], mean = 0, total = 0, before = 0;
+    const bool measured = team == s->n;
+    for (int i = 0; measured && i < team; i++) mean += s->speed[i] / team;
+    for (int i = 0; i < team && i < SPLIT_THREADS; i++) {
+        w[i] = measured && mean > 0 && s->speed[i] > 0 ? TL_MIN(TL_MAX(s->speed[i], 0.5 * mean), 2 * mean) : 1;
+        total += w[i];
+        if (i < me) before += w[i];
+    }
+    if (team > SPLIT_THREADS) {
+        *lo = P * me / team;
+        *hi = P * (me + 1) / team;
+        return;
+    }
+    *lo = (int64_t)(P * before / total + 0.5);
+    *hi = me == team - 1 ? P : (int64_t)(P * (before + w[me]) / total + 0.5);
+}
+
+static void record_speed(int me, int64_t panels, int64_t K, double seconds) {
+    if (me >= SPLIT_THREADS || panels <= 0 || seconds <= 0) return;
+    const double now = (double)panels * (double)K / seconds;
+    double old, next;
+    __atomic_load(&thread_speed[me].speed, &old, __ATOMIC_RELAXED);
+    next = old > 0 ? old + 0.25 * (now - old) : now;
+    __atomic_store(&thread_speed[me].speed, &next, __ATOMIC_RELAXED);
+}
+
 // A panel matrix (blocks.h) of M rows times nb (<= QCB) columns into c: a chunk of every
 // panel at a time, so that the chunk's activations stay in the L1, its sums added to the
-// chunks' before. Every thread of the team calls it; the panels split over them the same
-// way for every chunk (schedule(static) over the same count), so a thread only ever adds
-// to its own rows and no chunk waits for the others.
+// chunks' before. Every thread of the team calls it and takes its own range of panels
+// (panel_range) for every chunk, so it only ever adds to its own rows and no chunk waits
+// for the others.
 static void panels_times_columns(enum tl_type t, int64_t M, int64_t K, const uint8_t *a, const struct qcol *cols, int64_t nb,
-                                 float *c, size_t ldc) {
+                                 float *c, size_t ldc, const struct panel_split *split) {
     const bool q8k = tl_type_traits(t)->vec_dot_type == TL_Q8_K;
+    const int me = omp_get_thread_num();
+    int64_t lo, hi;
+    panel_range(split, omp_get_num_threads(), me, M / R8_ROWS, &lo, &hi);
+    const double start = omp_get_wtime();
     struct qcol chunk_cols[QCB];
     for (int64_t k0 = 0; k0 < K; k0 += PANEL_CHUNK) {
         const int64_t width = TL_MIN(PANEL_CHUNK, K - k0);
         for (int64_t j = 0; j < nb; j++) chunk_cols[j] = qcol_from(&cols[j], k0, q8k);
-        #pragma omp for schedule(static) nowait
-        for (int64_t p = 0; p < M / R8_ROWS; p++) {
+        for (int64_t p = lo; p < hi; p++) {
             const uint8_t *w = a + panel_chunk_offset(t, M, K, p, k0);
             float out[R8_ROWS * QNC];   // [column][row of the panel]
             for (int64_t j = 0; j < nb; j += QNC) {
@@ -358,6 +406,7 @@ static void panels_times_columns(enum tl_type t, int64_t M, int64_t K, const uin
             }
         }
     }
+    record_speed(me, hi - lo, K, omp_get_wtime() - start);
 }
 #else
 // The scalar build: the reference dot, threaded.
@@ -367,8 +416,12 @@ static void row_times_columns(enum tl_type t, const uint8_t *w, int64_t K, const
 
 // A panel matrix's rows put back in the file format's order, a panel at a time, and dotted
 // whole, so the sums are the reference's bit for bit.
+struct panel_split { int unused; };
+static void snapshot_speeds(struct panel_split *s, int nth) { (void)s, (void)nth; }
+
 static void panels_times_columns(enum tl_type t, int64_t M, int64_t K, const uint8_t *a, const struct qcol *cols, int64_t nb,
-                                 float *c, size_t ldc) {
+                                 float *c, size_t ldc, const struct panel_split *split) {
+    (void)split;
     const enum tl_type file = tl_type_file_format(t);
     const size_t row = tl_row_size(file, K);
     uint8_t *rows = malloc(R8_ROWS * row);
@@ -403,6 +456,8 @@ static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t
     uint8_t *planar = aligned_alloc(64, VL > 1 ? prow * copies : 64);
     struct qcol *cols = malloc(copies * sizeof *cols);
     TL_ASSERT(blocks && planar && cols);
+    struct panel_split split;
+    snapshot_speeds(&split, nth);
     #pragma omp parallel num_threads(nth)
     {
         const struct qcol *use = cols;
@@ -426,7 +481,7 @@ static void qgemm(enum tl_type t, int64_t M, int64_t N, int64_t K, const uint8_t
         for (int64_t n0 = 0; n0 < N; n0 += QCB) {
             int64_t nb = TL_MIN(QCB, N - n0);
             if (tl_type_traits(t)->panel_rows) {
-                panels_times_columns(t, M, K, a, use + n0, nb, c + n0 * ldc, ldc);
+                panels_times_columns(t, M, K, a, use + n0, nb, c + n0 * ldc, ldc, &split);
                 continue;
             }
             #pragma omp for schedule(static)
