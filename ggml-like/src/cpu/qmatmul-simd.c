@@ -1,8 +1,8 @@
 // mul_mat with block-format weights, one weight row at a time: GEMV (one token) and
 // small batches; from QPANEL_MIN_N columns on, qgemm-panel-simd.c takes over. Each
 // activation column is quantized (in a GEMV, by each thread for itself) with the
-// reference quantizer of the format's partner (Q8_0 or Q8_K), so the integer sums are exactly those of the reference dot;
-// only the order of the float scaling differs.
+// reference quantizer of the format's partner (Q8_0 or Q8_K), so the integer sums are
+// exactly those of the reference dot; only the order of the float scaling differs.
 //
 // The SIMD builds unpack the quantized activations into a planar layout (all int8 values
 // contiguous, scales and sums beside them), in the order in which the ISA's kernel
@@ -189,10 +189,10 @@ static bool column_in_order(enum tl_type t) {
     return tl_type_traits(t)->panel_rows || t == TL_Q8_0 || t == TL_Q6_K;
 }
 
-// -offset * (sum of each 4 values) for qs[e0, e1): where a kernel's int32 lanes start
+// -offset * (sum of each 4 of the K values): where a kernel's int32 lanes start
 // (code_offset).
-static void offset_sums(const int8_t *qs, int32_t *bias, int off, int64_t e0, int64_t e1) {
-    for (int64_t i = e0 / 4; i < e1 / 4; i++) bias[i] = -off * (qs[4 * i] + qs[4 * i + 1] + qs[4 * i + 2] + qs[4 * i + 3]);
+static void offset_sums(const int8_t *qs, int32_t *bias, int off, int64_t K) {
+    for (int64_t i = 0; i < K / 4; i++) bias[i] = -off * (qs[4 * i] + qs[4 * i + 1] + qs[4 * i + 2] + qs[4 * i + 3]);
 }
 
 // A column's planar data block by block, in the activations' order: for a
@@ -212,7 +212,7 @@ static void unpack_blocks(enum tl_type wt, const void *blocks, int64_t K, uint8_
             // Q8_K's only)
             if (block_offset(wt)) p.bs[i] = -block_offset(wt) * s;
         }
-        if (column_in_order(wt) && code_offset(wt)) offset_sums(p.qs, p.bias, code_offset(wt), 0, K);
+        if (column_in_order(wt) && code_offset(wt)) offset_sums(p.qs, p.bias, code_offset(wt), K);
     } else {
         const block_q8_K *b = blocks;
         int16_t *pair_bs = (int16_t *)p.bias;   // bias is free: no K format has a code offset
@@ -234,7 +234,7 @@ static void finish_permuted_column(enum tl_type wt, int64_t K, uint8_t *mem) {
     const struct planar p = planar_at(mem, K);
     permute_for_kernel(wt, p.qs, K);
     const int off = code_offset(wt);
-    if (off) offset_sums(p.qs, p.bias, off, 0, K);
+    if (off) offset_sums(p.qs, p.bias, off, K);
     // The Q4_0 steps dot the low and the high nibbles of 4 (AVX-512) or 2 (AVX2) blocks
     // into the same lanes, so they start them from both halves' offsets at once: the first
     // half of each step's offsets take the sum. (Q4_0_X16: in its tail.)
@@ -351,18 +351,18 @@ static void snapshot_speeds(struct panel_split *s, int nth) {
 
 // Panels [*lo, *hi) of P for thread `me` of a team of `team`.
 static void panel_range(const struct panel_split *s, int team, int me, int64_t P, int64_t *lo, int64_t *hi) {
-    double w[SPLIT_THREADS], mean = 0, total = 0, before = 0;
-    const bool measured = team == s->n;
-    for (int i = 0; measured && i < team; i++) mean += s->speed[i] / team;
-    for (int i = 0; i < team && i < SPLIT_THREADS; i++) {
-        w[i] = measured && mean > 0 && s->speed[i] > 0 ? TL_MIN(TL_MAX(s->speed[i], 0.5 * mean), 2 * mean) : 1;
-        total += w[i];
-        if (i < me) before += w[i];
-    }
     if (team > SPLIT_THREADS) {
         *lo = P * me / team;
         *hi = P * (me + 1) / team;
         return;
+    }
+    double w[SPLIT_THREADS], mean = 0, total = 0, before = 0;
+    const bool measured = team == s->n;   // a smaller team than asked for: an even split
+    for (int i = 0; measured && i < team; i++) mean += s->speed[i] / team;
+    for (int i = 0; i < team; i++) {   // every thread sums the same weights in the same order
+        w[i] = measured && mean > 0 && s->speed[i] > 0 ? TL_MIN(TL_MAX(s->speed[i], 0.5 * mean), 2 * mean) : 1;
+        total += w[i];
+        if (i < me) before += w[i];
     }
     *lo = (int64_t)(P * before / total + 0.5);
     *hi = me == team - 1 ? P : (int64_t)(P * (before + w[me]) / total + 0.5);
