@@ -191,21 +191,26 @@ struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_byte
     struct bench_dram d;
     if (bench_dram_init(&d, c.weight_bytes, o->threads)) {   // a pass reads as many bytes as the GEMV's
         const double read_bytes = (double)d.n * sizeof(float);
-        double read = 1e30, gemv = 1e30, start = bench_now(), *ratios = NULL;
+        double read = 1e30, gemv = 1e30, start = bench_now(), *ratios = NULL, *trips = NULL;
         int round = 0;
         for (; more_rounds(round, start, o); round++) {
             const double tr = bench_dram_pass_seconds(&d), tg = gemv_cycle_pass_seconds(&c, o);
             read = fmin(read, tr);
             gemv = fmin(gemv, tg);
-            double *grown = realloc(ratios, (round + 1) * sizeof *ratios);
-            if (!grown) break;
-            ratios = grown;
+            double *grown = realloc(ratios, (round + 1) * sizeof *ratios), *grown_trips = NULL;
+            if (grown) ratios = grown;
+            if (grown) grown_trips = realloc(trips, (round + 1) * sizeof *trips);
+            if (!grown_trips) break;
+            trips = grown_trips;
             ratios[round] = (c.weight_bytes / tg) / (read_bytes / tr);
+            trips[round] = o->threads > 1 ? bench_core_round_trip_ns(1000) : 0;   // ~0.05-0.4 ms
         }
         r.dram_bytes_per_s = read_bytes / read;
         r.weight_bytes_per_s = (double)c.weight_bytes / gemv;
-        r.pair_ratio = ratios ? median(ratios, round) : 0;
+        r.pair_ratio = round ? median(ratios, round) : 0;
+        r.round_trip_ns = round ? median(trips, round) : 0;
         free(ratios);
+        free(trips);
         bench_dram_free(&d);
     }
     for (int round = 0; round < 3; round++) r.cache_bytes_per_s = fmax(r.cache_bytes_per_s, gemv_from_cache(type, K, o));

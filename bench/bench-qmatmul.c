@@ -86,11 +86,12 @@ void bench_qmatmul(const struct bench_opts *o) {
            "rate over the read pass's beside it (\"pairs\": it holds where the bandwidth flips between passes, so the\n"
            "fastest of each come from different moments). Weights and read buffer on 2 MiB pages where the OS\n"
            "gives them. \"From L2\": the same GEMV with ~512 KiB of weights per thread, which stay in the L2: the kernel's\n"
-           "ceiling (best of 3). The r8 layouts\n"
+           "ceiling (best of 3). \"Round trip\": the median of a cache line's round trip between the two threads\n"
+           "beside the pairs; where the cores share no cache it is several times longer. The r8 layouts\n"
            "are the formats in panels of 8 rows (a group: block b of the 8 rows), as `run` and `logits` hold them on the\n"
            "CPU; x16 and x8 regroup 16 or 8 blocks along a row, for row counts that are not multiples of 8.\n\n");
     printf("| shape (M x K) | weights | bits/weight | matrices cycled | GB/s of weights | DRAM read GB/s | vs DRAM read | "
-           "pairs: median ratio | from L2 GB/s |\n|---|---|---|---|---|---|---|---|---|\n");
+           "pairs: median ratio | from L2 GB/s | round trip ns |\n|---|---|---|---|---|---|---|---|---|---|\n");
     // the 7B model's FFN-down (rows of 18,944: one activation column no longer fits the L1
     // beside the weight stream), and the 3B model's (K = 11008 = 21 x 512 + 256): the X16
     // layouts with a tail of 8 blocks
@@ -102,9 +103,9 @@ void bench_qmatmul(const struct bench_opts *o) {
             if ((s == 3 && !legacy_4bit(qtypes[i])) || !has_rows_of(qtypes[i], k)) continue;
             const struct tl_type_traits *tt = tl_type_traits(qtypes[i]);
             struct gemv_vs_dram r = bench_gemv_vs_dram(qtypes[i], m, k, cycle, o);
-            printf("| %dx%d | %s | %.2f | %d | %.1f | %.1f | %.2fx | %.2fx | %.1f |\n", m, k, tt->name,
+            printf("| %dx%d | %s | %.2f | %d | %.1f | %.1f | %.2fx | %.2fx | %.1f | %.0f |\n", m, k, tt->name,
                    8.0 * tt->type_size / tt->block_size, r.n_mat, r.weight_bytes_per_s / 1e9, r.dram_bytes_per_s / 1e9,
-                   r.weight_bytes_per_s / r.dram_bytes_per_s, r.pair_ratio, r.cache_bytes_per_s / 1e9);
+                   r.weight_bytes_per_s / r.dram_bytes_per_s, r.pair_ratio, r.cache_bytes_per_s / 1e9, r.round_trip_ns);
         }
     }
     bench_prefetch_table(o, cycle);

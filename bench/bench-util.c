@@ -68,6 +68,28 @@ double bench_dram_pass_seconds(const struct bench_dram *d) {
     return bench_now() - t0;
 }
 
+double bench_core_round_trip_ns(int n) {
+    static _Alignas(64) int turn;   // even: thread 0 passes it on, odd: thread 1
+    double seconds = 0;
+    bool pair = false;
+    __atomic_store_n(&turn, 0, __ATOMIC_RELAXED);
+    #pragma omp parallel num_threads(2)
+    {
+        const int me = omp_get_thread_num();
+        if (omp_get_num_threads() == 2) {
+            if (me == 0) pair = true;
+            #pragma omp barrier
+            const double t0 = bench_now();
+            for (int i = 0; i < n; i++) {
+                while (__atomic_load_n(&turn, __ATOMIC_ACQUIRE) != 2 * i + me) {}
+                __atomic_store_n(&turn, 2 * i + me + 1, __ATOMIC_RELEASE);
+            }
+            if (me == 0) seconds = bench_now() - t0;
+        }
+    }
+    return pair && n > 0 ? seconds / n * 1e9 : 0;
+}
+
 void bench_dram_free(struct bench_dram *d) {
     free(d->buf);
     d->buf = NULL;

@@ -17,3 +17,7 @@ struct bench_dram { float *buf; size_t n; int n_threads; };
 bool   bench_dram_init(struct bench_dram *d, size_t bytes, int n_threads);   // false: out of memory
 double bench_dram_pass_seconds(const struct bench_dram *d);
 void   bench_dram_free(struct bench_dram *d);
+// Nanoseconds of a cache line's round trip between two threads (n of them, ping-pong), or 0
+// with fewer than two threads. Where the two cores share no cache it is several times longer,
+// and on the project's Zen 4 host that is also when its DRAM reads fast.
+double bench_core_round_trip_ns(int n);

@@ -26,8 +26,9 @@ double bench_gemm_gflops(int type, int M, int N, int K, const struct bench_opts 
 // pair_ratio: the median over the pairs of the GEMV pass's rate over the read pass's beside
 // it, which holds up where the bandwidth flips between passes and the fastest of each
 // may come from different moments. cache_bytes_per_s: the same GEMV with its weights in
-// the L2 (the kernel's ceiling), best of three.
-struct gemv_vs_dram { int n_mat; double weight_bytes_per_s, dram_bytes_per_s, pair_ratio, cache_bytes_per_s; };
+// the L2 (the kernel's ceiling), best of three. round_trip_ns: the median over the pairs
+// of bench_core_round_trip_ns beside them (0 on one thread).
+struct gemv_vs_dram { int n_mat; double weight_bytes_per_s, dram_bytes_per_s, pair_ratio, cache_bytes_per_s, round_trip_ns; };
 struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_bytes, const struct bench_opts *o);
 
 // The GEMV of bench_gemv_vs_dram with each software prefetch distance in turn (bytes,
