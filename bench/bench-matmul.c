@@ -197,11 +197,12 @@ struct gemv_vs_dram bench_gemv_vs_dram(int type, int M, int K, size_t cycle_byte
             const double tr = bench_dram_pass_seconds(&d), tg = gemv_cycle_pass_seconds(&c, o);
             read = fmin(read, tr);
             gemv = fmin(gemv, tg);
-            double *grown = realloc(ratios, (round + 1) * sizeof *ratios), *grown_trips = NULL;
-            if (grown) ratios = grown;
-            if (grown) grown_trips = realloc(trips, (round + 1) * sizeof *trips);
-            if (!grown_trips) break;
-            trips = grown_trips;
+            double *grown = realloc(ratios, (round + 1) * sizeof *ratios);
+            if (!grown) break;
+            ratios = grown;
+            grown = realloc(trips, (round + 1) * sizeof *trips);
+            if (!grown) break;
+            trips = grown;
             ratios[round] = (c.weight_bytes / tg) / (read_bytes / tr);
             trips[round] = o->threads > 1 ? bench_core_round_trip_ns(1000) : 0;   // ~0.05-0.4 ms
         }

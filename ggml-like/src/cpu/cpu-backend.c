@@ -119,16 +119,16 @@ bool tl_cpu_set_isa(enum tl_cpu_isa isa) {
 // The AMD family number (0 on other vendors), read once: fill_prefetch_table asks for
 // every (ISA, layout) pair.
 static unsigned amd_family(void) {
-    static int family = -1;
-    if (family >= 0) return (unsigned)family;
-    unsigned a, b, c, d;
-    family = 0;
+    static int cached = -1;   // two threads that both find it unset store the same value
+    if (cached >= 0) return (unsigned)cached;
+    unsigned a, b, c, d, family = 0;
     if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163 &&   // "AuthenticAMD"
         __get_cpuid(1, &a, &b, &c, &d)) {
-        family = (int)((a >> 8) & 0xF);
-        if (family == 0xF) family += (int)((a >> 20) & 0xFF);
+        family = (a >> 8) & 0xF;
+        if (family == 0xF) family += (a >> 20) & 0xFF;
     }
-    return (unsigned)family;
+    cached = (int)family;
+    return family;
 }
 
 // The software prefetch was measured on the quantized GEMV from DRAM (README, quantized
