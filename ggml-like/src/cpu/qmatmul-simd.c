@@ -182,21 +182,14 @@ static struct planar planar_at(uint8_t *mem, int64_t K) {
     return p;
 }
 
-// Whether a layout's kernel reads the activations in their order, with no step across
-// blocks: the R8 panel layouts, Q8_0 and Q6_K (permute_for_kernel leaves them as they
-// are). Then unpack_blocks is all there is to unpacking a column.
-static bool column_in_order(enum tl_type t) {
-    return tl_type_traits(t)->panel_rows || t == TL_Q8_0 || t == TL_Q6_K;
-}
-
 // -offset * (sum of each 4 of the K values): where a kernel's int32 lanes start
 // (code_offset).
 static void offset_sums(const int8_t *qs, int32_t *bias, int off, int64_t K) {
     for (int64_t i = 0; i < K / 4; i++) bias[i] = -off * (qs[4 * i] + qs[4 * i + 1] + qs[4 * i + 2] + qs[4 * i + 3]);
 }
 
-// A column's planar data block by block, in the activations' order: for a
-// column_in_order layout all there is to do; the others permute it after.
+// A column's planar data block by block, in the activations' order (finish_column then
+// puts them in the kernel's).
 static void unpack_blocks(enum tl_type wt, const void *blocks, int64_t K, uint8_t *mem) {
     const struct planar p = planar_at(mem, K);
     if (tl_type_traits(wt)->vec_dot_type == TL_Q8_0) {
@@ -212,7 +205,6 @@ static void unpack_blocks(enum tl_type wt, const void *blocks, int64_t K, uint8_
             // Q8_K's only)
             if (block_offset(wt)) p.bs[i] = -block_offset(wt) * s;
         }
-        if (column_in_order(wt) && code_offset(wt)) offset_sums(p.qs, p.bias, code_offset(wt), K);
     } else {
         const block_q8_K *b = blocks;
         int16_t *pair_bs = (int16_t *)p.bias;   // bias is free: no K format has a code offset
@@ -228,9 +220,9 @@ static void unpack_blocks(enum tl_type wt, const void *blocks, int64_t K, uint8_
     }
 }
 
-// The steps of a layout that is not column_in_order, over the whole unpacked column:
-// the kernel's order of the values, their offsets' sums and the group sums.
-static void finish_permuted_column(enum tl_type wt, int64_t K, uint8_t *mem) {
+// The steps over the whole unpacked column: the kernel's order of the values (none for
+// the R8 layouts, Q8_0 and Q6_K), their offsets' sums and the group sums.
+static void finish_column(enum tl_type wt, int64_t K, uint8_t *mem) {
     const struct planar p = planar_at(mem, K);
     permute_for_kernel(wt, p.qs, K);
     const int off = code_offset(wt);
@@ -263,16 +255,11 @@ static void finish_permuted_column(enum tl_type wt, int64_t K, uint8_t *mem) {
                         pair_bs[64 * g + 16 * q + 2 * i + e] = (int16_t)p.bs[8 * (X8_BLOCKS * g + i) + 2 * q + e];
 }
 
-// The column's pointers into its blocks and planar data.
-static struct qcol column_pointers(enum tl_type wt, const void *blocks, int64_t K, uint8_t *mem) {
-    const struct planar p = planar_at(mem, K);
-    return (struct qcol){ blocks, p.qs, p.d, p.sa, p.bs, code_offset(wt) ? p.bias : NULL, p.d4, p.bs, (int16_t *)p.bias };
-}
-
 static void unpack_column(enum tl_type wt, const void *blocks, int64_t K, uint8_t *mem, struct qcol *c) {
     unpack_blocks(wt, blocks, K, mem);
-    if (!column_in_order(wt)) finish_permuted_column(wt, K, mem);
-    *c = column_pointers(wt, blocks, K, mem);
+    finish_column(wt, K, mem);
+    const struct planar p = planar_at(mem, K);
+    *c = (struct qcol){ blocks, p.qs, p.d, p.sa, p.bs, code_offset(wt) ? p.bias : NULL, p.d4, p.bs, (int16_t *)p.bias };
 }
 
 #if VL > 1

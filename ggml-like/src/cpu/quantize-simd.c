@@ -1,9 +1,9 @@
 // The activation quantizers of quantized mul_mat (Q8_0, Q8_K) in the vector vocabulary of
 // simd.h, built once per ISA. In a GEMV every thread quantizes the whole activation row
 // for itself before its rows start, so the scalar reference (~25 us for 4096 values)
-// would cost a tenth of a 4096x4096 4-bit GEMV. The same operations in the same order as the
-// reference quantizers (quant-legacy.c, quant-k.c): bytes identical for finite input
-// (tests compare them).
+// would cost a tenth of a 4096x4096 4-bit GEMV. The same operations in the same order
+// as the reference quantizers (quant-legacy.c, quant-k.c): bytes identical for finite
+// input (tests compare them).
 #include "cpu-impl.h"
 #include "simd.h"
 #include "quants/quants.h"
