@@ -12,11 +12,13 @@
 # checkpointing and thread count; attention in recomputed chunks, O(N) memory like ours)
 # runs right after each of ours, and the table gets its tokens/s, our ratio to it, and its
 # peak RSS (up to TORCH_MAX_TOKENS tokens, default 40000: PyTorch runs ~5-9x slower, so
-# its 128K step would take hours on 2 cores).
+# its 128K step would take hours on 2 cores). TORCH_STEPS=1 times PyTorch's first step
+# alone (marked "(step 1)" in its column), for lengths where its second would take too long.
 # DEVICE=vulkan trains on the Vulkan device (LONGVL_VK_DEVICE) instead: the reference is
 # then the device's FMA peak (`longvl bench --only vulkan --quick`), and PyTorch, where it
 # has CUDA, runs the same step on the GPU (peak GPU memory instead of RSS).
-# usage: [PRESETS="tiny small"] [MODES="every none"] [DEVICE=cpu|vulkan] [STEPS=2|1] bench/bench-train.sh LONGVL [LENGTH...]
+# usage: [PRESETS="tiny small"] [MODES="every none"] [DEVICE=cpu|vulkan] [STEPS=2|1] [TORCH_STEPS=2|1]
+#        [TORCH_MAX_TOKENS=40000] bench/bench-train.sh LONGVL [LENGTH...]
 #        (default lengths 8192 32768; MODES=every: only the checkpointed rows)
 set -euo pipefail
 longvl=$1
@@ -30,6 +32,8 @@ trap 'rm -rf "$dir"' EXIT
 threads=$(nproc)
 steps=${STEPS:-2}
 [ "$steps" = 1 ] || [ "$steps" = 2 ] || { echo "STEPS must be 1 or 2" >&2; exit 2; }
+torch_steps=${TORCH_STEPS:-$steps}
+[ "$torch_steps" = 1 ] || [ "$torch_steps" = 2 ] || { echo "TORCH_STEPS must be 1 or 2" >&2; exit 2; }
 device=${DEVICE:-cpu}
 py=${LONGVL_PYTHON:-/usr/bin/python3}
 torch_ref=$(dirname "$0")/torch_train_ref.py
@@ -74,16 +78,16 @@ for preset in ${PRESETS:-tiny small}; do
       if [ "$has_torch" = yes ] && [ "$toks" -le "${TORCH_MAX_TOKENS:-40000}" ]; then
         tout=$("$py" "$torch_ref" --device "$torch_device" --vocab "$vocab" --hidden "$H" --layers "$layers" \
                --heads "$heads" --kv-heads "$kv" --ffn "$F" --rope-base "$rope" --tokens "$toks" --threads "$threads" \
-               --checkpoint "$([ "$every" = 1 ] && echo block || echo none)" 2>&1 | tail -1) || true
+               --steps "$torch_steps" --checkpoint "$([ "$every" = 1 ] && echo block || echo none)" 2>&1 | tail -1) || true
         ttps=$(sed -n 's/.*: \([0-9.]*\) tokens\/s.*/\1/p' <<<"$tout")
         trss=$(sed -n 's/.*peak [A-Za-z ]* \([0-9]*\) MiB.*/\1/p' <<<"$tout")
         [ -n "$ttps" ] || { echo "PyTorch failed: $tout" >&2; ttps=0 trss=0; }
       fi
       flop=$(( 6 * layers * (2 * H * H + 2 * H * kv * D + 3 * H * F) + 6 * D * toks * heads * layers ))
       awk -v p="$preset" -v n="$toks" -v m="$label" -v t="$tps" -v f="$flop" -v b="${blas:-0}" -v by="$bytes" -v r="$rss" \
-          -v tt="$ttps" -v tr="$trss" \
+          -v tt="$ttps" -v tr="$trss" -v ts="$([ "$torch_steps" = 1 ] && echo " (step 1)" || true)" \
         'BEGIN { gf = f * t / 1e9; printf "| %s | %d | %s | %.0f | %.1f | %s | %.0f | %d | %s | %s | %s |\n", p, n, m, t, gf,
-                 (b > 0 ? sprintf("%.3fx", gf / b) : "-"), by / n, r, (tt > 0 ? sprintf("%.0f", tt) : "-"),
+                 (b > 0 ? sprintf("%.3fx", gf / b) : "-"), by / n, r, (tt > 0 ? sprintf("%.0f%s", tt, ts) : "-"),
                  (tt > 0 ? sprintf("%.2fx", t / tt) : "-"), (tt > 0 ? tr : "-") }'
     done
   done

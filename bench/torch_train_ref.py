@@ -4,7 +4,8 @@ text model of the same shape as ours (random f32 weights), on one causal sequenc
 tokens with the loss on the answer rows, then AdamW. Prints tokens/s of the second step
 (the first warms up) and the process's peak RSS, or with --device cuda the peak GPU
 memory PyTorch allocated (f32 matmuls without TF32, as PyTorch's default, so the
-arithmetic is the same as longvl's f32 Vulkan shaders).
+arithmetic is the same as longvl's f32 Vulkan shaders). --steps 1 times the first step
+alone, for lengths where a second would take too long (its warm-up is then in the time).
 
 Attention is computed in chunks of query rows, each chunk recomputed in the backward pass
 (torch.utils.checkpoint), because Debian's torch 1.13 has no fused attention and the
@@ -15,7 +16,7 @@ pass (longvl's --checkpoint-every 1).
 
 usage: torch_train_ref.py --vocab V --hidden H --layers L --heads NH --kv-heads NKV
                           --ffn F --tokens N [--checkpoint block|none] [--threads T]
-                          [--device cpu|cuda]
+                          [--device cpu|cuda] [--steps 2|1]
 """
 import argparse
 import resource
@@ -110,6 +111,7 @@ def main():
     p.add_argument("--checkpoint", choices=("block", "none"), default="block")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--steps", type=int, choices=(1, 2), default=2)
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -130,7 +132,7 @@ def main():
             torch.cuda.synchronize()
 
     times = []
-    for _ in range(2):
+    for _ in range(a.steps):
         sync()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
@@ -143,8 +145,8 @@ def main():
         where, peak = torch.cuda.get_device_name(), torch.cuda.max_memory_allocated() / 2**20
     else:
         where, peak = f"threads {torch.get_num_threads()}", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"torch {torch.__version__} {where}: {N / times[1]:.1f} tokens/s "
-          f"(step {times[1]:.2f} s, loss {loss.item():.4f}), peak {'GPU memory' if dev.type == 'cuda' else 'RSS'} {peak:.0f} MiB")
+    print(f"torch {torch.__version__} {where}: {N / times[-1]:.1f} tokens/s "
+          f"(step {len(times)}: {times[-1]:.2f} s, loss {loss.item():.4f}), peak {'GPU memory' if dev.type == 'cuda' else 'RSS'} {peak:.0f} MiB")
 
 
 if __name__ == "__main__":
