@@ -1,58 +1,83 @@
 // The fused attention's backward, fast path (f32 K/V). Rows are (query, query head of
 // the GQA group) pairs as in the forward; S = scale Q K^T is recomputed chunk by chunk,
-// so no N x N matrix exists. Two sweeps, each parallel without shared writes:
+// so no N x N matrix exists. Every chunk of K and V is packed once first (Kt, Vt and K:
+// 3 x Nk x Hkv x D floats, 1.5 times K and V themselves; packed per use, as before, they
+// cost about as much as the products at head sizes 16-32), then two sweeps, each
+// parallel without shared writes:
 //   rows:  per block of query rows: lse_r (one pass over the keys), then
 //          dS = P (dO V^T - D_r) per chunk and dq_r = sum dS k (D_r = dO_r . O_r)
-//   keys:  per chunk of keys: over the row blocks that see it, recompute P and dS from
-//          the saved lse and D, then dv = P^T dO and dk = dS^T (scale q)
+//   keys:  per group of KG chunks: over the row blocks that see it (each packed once for
+//          the group), recompute P and dS from the saved lse and D, then dV^T += dO^T P
+//          and dK^T += (scale q)^T dS, the chunk's keys along the vectors as in S, so
+//          neither P nor dS is transposed
 // That recomputes S three times (a fused single sweep does it once but needs atomic or
-// per-thread dq); memory is O(rows x (D + KCH)) per thread plus lse and D per row.
+// per-thread dq); scratch is O(rows x D + KG x KCH x D) per thread plus lse and D per row.
 #include "cpu-impl.h"
 #include "simd.h"
 #include "attn-tiles.h"
+
+#define KG 4   // key chunks per task of the key sweep
 
 struct back_ctx {
     const struct tl_tensor *q, *k, *v, *out, *dout;
     const int32_t *sq, *sk, *ck_min, *ck_max;
     struct tl_attn_params p;
-    int64_t D, Nq, Nk, Hkv, G, QB, n_qb;
+    int64_t D, Nq, Nk, Hkv, G, QB, n_qb, n_kc;
     float *dq, *dk, *dv;   // the packed result
     float *lse, *drow;     // per row: [B][Hkv][Nq * G]
+    float *chunks;         // per chunk [B][Hkv][n_kc]: Kt [D][KCH], Vt [D][KCH], K [KCH][D]
+};
+
+struct packed_chunk {
+    const float *kt, *vt, *kc;
 };
 
 struct back_scratch {
-    float *q, *dout, *acc, *s, *dp, *pt, *kt, *vt, *kc;
+    float *q, *dout, *qt, *dot, *acc, *s, *dp;
 };
 
-// The rows of one block: q * scale and dO, zero padded to Rpad.
+static struct packed_chunk chunk_at(const struct back_ctx *c, int64_t b, int64_t g, int64_t ci) {
+    const float *kt = c->chunks + ((b * c->Hkv + g) * c->n_kc + ci) * 3 * KCH * c->D;
+    return (struct packed_chunk){ kt, kt + KCH * c->D, kt + 2 * KCH * c->D };
+}
+
+// The rows of one block: q * scale and dO, zero padded to Rpad; with transposed also
+// their transposes [D][Rpad] (the key sweep's left-hand sides).
 static void pack_rows(const struct back_ctx *c, int64_t b, int64_t g, int64_t q0, int64_t R, int64_t Rpad,
-                      struct back_scratch *w) {
+                      bool transposed, struct back_scratch *w) {
     for (int64_t r = 0; r < Rpad; r++) {
         float *qr = w->q + r * c->D, *dr = w->dout + r * c->D;
         if (r >= R) {
             memset(qr, 0, c->D * sizeof(float));
             memset(dr, 0, c->D * sizeof(float));
-            continue;
+        } else {
+            int64_t i = q0 + r / c->G, h = g * c->G + r % c->G;
+            const float *src = tl_elem_ptr(c->q, 0, i, h, b);
+            for (int64_t d = 0; d < c->D; d++) qr[d] = src[d] * c->p.scale;
+            memcpy(dr, tl_elem_ptr(c->dout, 0, h, i, b), c->D * sizeof(float));
         }
-        int64_t i = q0 + r / c->G, h = g * c->G + r % c->G;
-        const float *src = tl_elem_ptr(c->q, 0, i, h, b);
-        for (int64_t d = 0; d < c->D; d++) qr[d] = src[d] * c->p.scale;
-        memcpy(dr, tl_elem_ptr(c->dout, 0, h, i, b), c->D * sizeof(float));
+        if (!transposed) continue;
+        for (int64_t d = 0; d < c->D; d++) {
+            w->qt[d * Rpad + r] = qr[d];
+            w->dot[d * Rpad + r] = dr[d];
+        }
     }
 }
 
-// Kt [D][KCH] of one chunk and, with_values, also Vt [D][KCH] and K [KCH][D] (the lse
-// pass needs scores only); zero padded.
-static void pack_chunk(const struct back_ctx *c, int64_t b, int64_t g, int64_t c0, int64_t cn, bool with_values,
-                       struct back_scratch *w) {
+// Kt [D][KCH], Vt [D][KCH] and K [KCH][D] of one chunk, zero padded, into the ctx's pack.
+static void pack_chunk(const struct back_ctx *c, int64_t b, int64_t g, int64_t ci) {
+    float *kt = c->chunks + ((b * c->Hkv + g) * c->n_kc + ci) * 3 * KCH * c->D, *vt = kt + KCH * c->D;
+    float *kc = vt + KCH * c->D;
+    int64_t c0 = ci * KCH, cn = TL_MIN(KCH, c->Nk - c0);
     for (int64_t j = 0; j < KCH; j++) {
         const float *kr = j < cn ? tl_elem_ptr(c->k, 0, c0 + j, g, b) : NULL;
-        for (int64_t d = 0; d < c->D; d++) w->kt[d * KCH + j] = kr ? kr[d] : 0;
-        if (!with_values) continue;
         const float *vr = j < cn ? tl_elem_ptr(c->v, 0, c0 + j, g, b) : NULL;
-        for (int64_t d = 0; d < c->D; d++) w->vt[d * KCH + j] = vr ? vr[d] : 0;
-        if (kr) memcpy(w->kc + j * c->D, kr, c->D * sizeof(float));
-        else memset(w->kc + j * c->D, 0, c->D * sizeof(float));
+        for (int64_t d = 0; d < c->D; d++) {
+            kt[d * KCH + j] = kr ? kr[d] : 0;
+            vt[d * KCH + j] = vr ? vr[d] : 0;
+        }
+        if (kr) memcpy(kc + j * c->D, kr, c->D * sizeof(float));
+        else memset(kc + j * c->D, 0, c->D * sizeof(float));
     }
 }
 
@@ -72,10 +97,10 @@ static int block_visibility(const struct back_ctx *c, int64_t q0, int64_t qn, in
 }
 
 // S = Qs Kt for the packed rows, invisible and padded keys at -inf
-static void scores(const struct back_ctx *c, int64_t q0, int64_t R, int64_t Rpad, int64_t c0, int64_t cn, int vis,
-                   struct back_scratch *w) {
+static void scores(const struct back_ctx *c, const struct packed_chunk *ck, int64_t q0, int64_t R, int64_t Rpad,
+                   int64_t c0, int64_t cn, int vis, struct back_scratch *w) {
     for (int64_t r0 = 0; r0 < Rpad; r0 += RB)
-        for (int64_t cc = 0; cc < KCH; cc += CT * VL) qk_tile(w->q, w->kt, w->s, c->D, r0, cc);
+        for (int64_t cc = 0; cc < KCH; cc += CT * VL) qk_tile(w->q, ck->kt, w->s, c->D, r0, cc);
     for (int64_t r = 0; r < R; r++) {
         float *s = w->s + r * KCH;
         if (vis == CHUNK_PARTIAL)
@@ -86,10 +111,10 @@ static void scores(const struct back_ctx *c, int64_t q0, int64_t R, int64_t Rpad
 }
 
 // P = exp(S - lse) and dS = P (dO V^T - D) in s and dp (rows past R are zeros)
-static void probs_and_ds(const struct back_ctx *c, const float *lse, const float *drow, int64_t R, int64_t Rpad,
-                         struct back_scratch *w) {
+static void probs_and_ds(const struct back_ctx *c, const struct packed_chunk *ck, const float *lse,
+                         const float *drow, int64_t R, int64_t Rpad, struct back_scratch *w) {
     for (int64_t r0 = 0; r0 < Rpad; r0 += RB)
-        for (int64_t cc = 0; cc < KCH; cc += CT * VL) qk_tile(w->dout, w->vt, w->dp, c->D, r0, cc);
+        for (int64_t cc = 0; cc < KCH; cc += CT * VL) qk_tile(w->dout, ck->vt, w->dp, c->D, r0, cc);
     for (int64_t r = 0; r < Rpad; r++) {
         float *s = w->s + r * KCH, *dp = w->dp + r * KCH;
         if (r >= R || lse[r] == -INFINITY) {
@@ -119,7 +144,7 @@ static void accumulate_rows(const float *m, int64_t ldm, const float *x, float *
 static void rows_task(struct back_ctx *c, int64_t b, int64_t g, int64_t qb, struct back_scratch *w) {
     int64_t q0 = qb * c->QB, qn = TL_MIN(c->QB, c->Nq - q0), R = qn * c->G, Rpad = (R + RB - 1) / RB * RB, D = c->D;
     float *lse = c->lse + (b * c->Hkv + g) * c->Nq * c->G + q0 * c->G, *drow = c->drow + (lse - c->lse);
-    pack_rows(c, b, g, q0, R, Rpad, w);
+    pack_rows(c, b, g, q0, R, Rpad, false, w);
     for (int64_t r = 0; r < R; r++) {
         const float *o = tl_elem_ptr(c->out, 0, g * c->G + r % c->G, q0 + r / c->G, b);
         double s = 0;
@@ -135,8 +160,8 @@ static void rows_task(struct back_ctx *c, int64_t b, int64_t g, int64_t qb, stru
         int64_t cn = TL_MIN(KCH, c->Nk - c0);
         int vis = block_visibility(c, q0, qn, c0, cn);
         if (vis == CHUNK_SKIP) continue;
-        pack_chunk(c, b, g, c0, cn, false, w);
-        scores(c, q0, R, Rpad, c0, cn, vis, w);
+        struct packed_chunk ck = chunk_at(c, b, g, c0 / KCH);
+        scores(c, &ck, q0, R, Rpad, c0, cn, vis, w);
         for (int64_t r = 0; r < R; r++) {
             const float *s = w->s + r * KCH;
             vf mv = vset1(-INFINITY);
@@ -155,10 +180,10 @@ static void rows_task(struct back_ctx *c, int64_t b, int64_t g, int64_t qb, stru
         int64_t cn = TL_MIN(KCH, c->Nk - c0);
         int vis = block_visibility(c, q0, qn, c0, cn);
         if (vis == CHUNK_SKIP) continue;
-        pack_chunk(c, b, g, c0, cn, true, w);
-        scores(c, q0, R, Rpad, c0, cn, vis, w);
-        probs_and_ds(c, lse, drow, R, Rpad, w);
-        accumulate_rows(w->dp, KCH, w->kc, w->acc, D, cn, Rpad);
+        struct packed_chunk ck = chunk_at(c, b, g, c0 / KCH);
+        scores(c, &ck, q0, R, Rpad, c0, cn, vis, w);
+        probs_and_ds(c, &ck, lse, drow, R, Rpad, w);
+        accumulate_rows(w->dp, KCH, ck.kc, w->acc, D, cn, Rpad);
     }
     for (int64_t r = 0; r < R; r++) {
         int64_t i = q0 + r / c->G, h = g * c->G + r % c->G;
@@ -167,32 +192,46 @@ static void rows_task(struct back_ctx *c, int64_t b, int64_t g, int64_t qb, stru
     }
 }
 
-// Sweep over one chunk of keys: dk and dv from every row block that sees it.
-static void keys_task(struct back_ctx *c, int64_t b, int64_t g, int64_t c0, struct back_scratch *w) {
-    int64_t cn = TL_MIN(KCH, c->Nk - c0), D = c->D;
-    float *dk = w->acc, *dv = w->acc + KCH * D;
-    memset(dk, 0, 2 * KCH * D * sizeof(float));
-    pack_chunk(c, b, g, c0, cn, true, w);
+// Sweep over one group of KG key chunks: their dk and dv from every row block that sees them.
+static void keys_task(struct back_ctx *c, int64_t b, int64_t g, int64_t kg, struct back_scratch *w) {
+    int64_t ci0 = kg * KG, n_ci = TL_MIN(KG, c->n_kc - ci0), D = c->D;
+    memset(w->acc, 0, n_ci * 2 * KCH * D * sizeof(float));   // per chunk dK^T [D][KCH], dV^T [D][KCH]
     for (int64_t qb = 0; qb < c->n_qb; qb++) {
         int64_t q0 = qb * c->QB, qn = TL_MIN(c->QB, c->Nq - q0), R = qn * c->G, Rpad = (R + RB - 1) / RB * RB;
-        int vis = block_visibility(c, q0, qn, c0, cn);
-        if (vis == CHUNK_SKIP) continue;
+        int vis[KG];
+        bool any = false;
+        for (int64_t i = 0; i < n_ci; i++) {
+            int64_t c0 = (ci0 + i) * KCH;
+            vis[i] = block_visibility(c, q0, qn, c0, TL_MIN(KCH, c->Nk - c0));
+            any |= vis[i] != CHUNK_SKIP;
+        }
+        if (!any) continue;
         const float *lse = c->lse + (b * c->Hkv + g) * c->Nq * c->G + q0 * c->G, *drow = c->drow + (lse - c->lse);
-        pack_rows(c, b, g, q0, R, Rpad, w);
-        scores(c, q0, R, Rpad, c0, cn, vis, w);
-        probs_and_ds(c, lse, drow, R, Rpad, w);
-        // transposed: pt [KCH][Rpad] holds P^T, then dS^T
-        for (int64_t r = 0; r < Rpad; r++)
-            for (int64_t j = 0; j < KCH; j++) w->pt[j * Rpad + r] = w->s[r * KCH + j];
-        accumulate_rows(w->pt, Rpad, w->dout, dv, D, R, KCH);
-        for (int64_t r = 0; r < Rpad; r++)
-            for (int64_t j = 0; j < KCH; j++) w->pt[j * Rpad + r] = w->dp[r * KCH + j];
-        accumulate_rows(w->pt, Rpad, w->q, dk, D, R, KCH);
+        pack_rows(c, b, g, q0, R, Rpad, true, w);
+        for (int64_t i = 0; i < n_ci; i++) {
+            if (vis[i] == CHUNK_SKIP) continue;
+            int64_t c0 = (ci0 + i) * KCH;
+            struct packed_chunk ck = chunk_at(c, b, g, ci0 + i);
+            scores(c, &ck, q0, R, Rpad, c0, TL_MIN(KCH, c->Nk - c0), vis[i], w);
+            probs_and_ds(c, &ck, lse, drow, R, Rpad, w);
+            float *dkt = w->acc + i * 2 * KCH * D, *dvt = dkt + KCH * D;
+            for (int64_t m0 = 0; m0 < D; m0 += RB)
+                for (int64_t cc = 0; cc < KCH; cc += CT * VL) {
+                    chunk_tile(w->dot, Rpad, w->s, dvt, Rpad, m0, cc, true);
+                    chunk_tile(w->qt, Rpad, w->dp, dkt, Rpad, m0, cc, true);
+                }
+        }
     }
-    for (int64_t j = 0; j < cn; j++) {
-        size_t at = D * (c0 + j + c->Nk * (g + c->Hkv * b));
-        memcpy(c->dk + at, dk + j * D, D * sizeof(float));
-        memcpy(c->dv + at, dv + j * D, D * sizeof(float));
+    for (int64_t i = 0; i < n_ci; i++) {
+        int64_t c0 = (ci0 + i) * KCH, cn = TL_MIN(KCH, c->Nk - c0);
+        const float *dkt = w->acc + i * 2 * KCH * D, *dvt = dkt + KCH * D;
+        for (int64_t j = 0; j < cn; j++) {
+            size_t at = D * (c0 + j + c->Nk * (g + c->Hkv * b));
+            for (int64_t d = 0; d < D; d++) {
+                c->dk[at + d] = dkt[d * KCH + j];
+                c->dv[at + d] = dvt[d * KCH + j];
+            }
+        }
     }
 }
 
@@ -203,46 +242,49 @@ static bool fast_flash_attn_back(struct tl_tensor *dst, int nth) {
     tl_attn_params_of(dst, &c.p);
     c.D = c.q->ne[0], c.Nq = c.q->ne[1], c.Nk = c.k->ne[1], c.Hkv = c.k->ne[2], c.G = c.q->ne[2] / c.Hkv;
     int64_t B = c.q->ne[3], D = c.D;
-    if (D % VL != 0 || c.G > ROWS_TARGET) return false;
+    if (D % VL != 0 || D % RB != 0 || c.G > ROWS_TARGET) return false;   // dK^T, dV^T rows go RB at a time
     c.QB = TL_MAX(1, ROWS_TARGET / c.G);
     c.n_qb = (c.Nq + c.QB - 1) / c.QB;
     c.dq = dst->data;
     c.dk = c.dq + D * c.Nq * c.q->ne[2] * B;
     c.dv = c.dk + D * c.Nk * c.Hkv * B;
     int64_t rows = B * c.Hkv * c.Nq * c.G;
+    c.n_kc = (c.Nk + KCH - 1) / KCH;
     c.lse = malloc(2 * rows * sizeof(float));
-    TL_ASSERT(c.lse);
+    c.chunks = aligned_alloc(64, (size_t)(B * c.Hkv * c.n_kc) * 3 * KCH * D * sizeof(float));
+    TL_ASSERT(c.lse && c.chunks);
     c.drow = c.lse + rows;
     int32_t *ck_min = NULL, *ck_max = NULL;
     if (c.sk) chunk_segment_ranges(c.sk, c.Nk, &ck_min, &ck_max);
     c.ck_min = ck_min;
     c.ck_max = ck_max;
-    int64_t Rmax = (c.QB * c.G + RB - 1) / RB * RB, n_kc = (c.Nk + KCH - 1) / KCH;
+    int64_t Rmax = (c.QB * c.G + RB - 1) / RB * RB, n_kg = (c.n_kc + KG - 1) / KG;
     #pragma omp parallel num_threads(nth)
     {
         struct back_scratch w;
-        int64_t acc_rows = TL_MAX(Rmax, 2 * KCH);
-        size_t floats = 2 * Rmax * D + acc_rows * D + 2 * Rmax * KCH + KCH * Rmax + 3 * KCH * D;
+        int64_t acc_floats = TL_MAX(Rmax * D, 2 * KG * KCH * D);
+        size_t floats = 4 * Rmax * D + acc_floats + 2 * Rmax * KCH;
         w.q = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
         TL_ASSERT(w.q);
         w.dout = w.q + Rmax * D;
-        w.acc = w.dout + Rmax * D;
-        w.s = w.acc + acc_rows * D;
+        w.qt = w.dout + Rmax * D;
+        w.dot = w.qt + Rmax * D;
+        w.acc = w.dot + Rmax * D;
+        w.s = w.acc + acc_floats;
         w.dp = w.s + Rmax * KCH;
-        w.pt = w.dp + Rmax * KCH;
-        w.kt = w.pt + KCH * Rmax;
-        w.vt = w.kt + KCH * D;
-        w.kc = w.vt + KCH * D;
+        #pragma omp for schedule(static)
+        for (int64_t t = 0; t < B * c.Hkv * c.n_kc; t++) pack_chunk(&c, t / (c.n_kc * c.Hkv), (t / c.n_kc) % c.Hkv, t % c.n_kc);
+        // the implicit barriers: every chunk is packed before the sweeps read it, and every
+        // lse and D saved before the key sweep reads them
         #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < B * c.Hkv * c.n_qb; t++)
             rows_task(&c, t / (c.n_qb * c.Hkv), (t / c.n_qb) % c.Hkv, t % c.n_qb, &w);
-        // the implicit barrier: every lse and D is saved before the key sweep reads them
         #pragma omp for schedule(dynamic, 1)
-        for (int64_t t = 0; t < B * c.Hkv * n_kc; t++)
-            keys_task(&c, t / (n_kc * c.Hkv), (t / n_kc) % c.Hkv, (t % n_kc) * KCH, &w);
+        for (int64_t t = 0; t < B * c.Hkv * n_kg; t++) keys_task(&c, t / (n_kg * c.Hkv), (t / n_kg) % c.Hkv, t % n_kg, &w);
         free(w.q);
     }
     free(c.lse);
+    free(c.chunks);
     free(ck_min);
     return true;
 }

@@ -11,23 +11,34 @@
 #define CT 4
 #endif
 
+// C[m][c0 .. c0+CT*VL) = (accumulate ? C : 0) + sum over k < n of A[m][k] B[k][...], for
+// rows m0..m0+RB; A's rows are lda apart, B's and C's KCH. The scores are S = Q Kt (A = Q,
+// n = D); the backward's key sweep also makes dK^T and dV^T with it, its rows then the
+// head dimension and its columns still the chunk's keys.
+static inline __attribute__((always_inline)) void chunk_tile(const float *a, int64_t lda,
+                                                               const float *b, float *c,
+                                                               int64_t n, int64_t m0, int64_t c0,
+                                                               bool accumulate) {
+    vf acc[RB][CT];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < CT; t++) acc[r][t] = accumulate ? vload(c + (m0 + r) * KCH + c0 + t * VL) : vzero();
+    for (int64_t k = 0; k < n; k++) {
+        vf bv[CT];
+        for (int t = 0; t < CT; t++) bv[t] = vload(b + k * KCH + c0 + t * VL);
+        for (int r = 0; r < RB; r++) {
+            vf av = vset1(a[(m0 + r) * lda + k]);
+            for (int t = 0; t < CT; t++) acc[r][t] = vfma(av, bv[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < CT; t++) vstore(c + (m0 + r) * KCH + c0 + t * VL, acc[r][t]);
+}
+
 // S[r][0..KCH) = Q[r] . Kt[:, 0..KCH) for rows r0..r0+RB, columns c0 .. c0+CT*VL
 static inline __attribute__((always_inline)) void qk_tile(const float *q, const float *kt,
                                                             float *s, int64_t D, int64_t r0,
                                                             int64_t c0) {
-    vf acc[RB][CT];
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CT; c++) acc[r][c] = vzero();
-    for (int64_t d = 0; d < D; d++) {
-        vf kv[CT];
-        for (int c = 0; c < CT; c++) kv[c] = vload(kt + d * KCH + c0 + c * VL);
-        for (int r = 0; r < RB; r++) {
-            vf qv = vset1(q[(r0 + r) * D + d]);
-            for (int c = 0; c < CT; c++) acc[r][c] = vfma(qv, kv[c], acc[r][c]);
-        }
-    }
-    for (int r = 0; r < RB; r++)
-        for (int c = 0; c < CT; c++) vstore(s + (r0 + r) * KCH + c0 + c * VL, acc[r][c]);
+    chunk_tile(q, D, kt, s, D, r0, c0, false);
 }
 
 // O[r][d0 .. d0+nt*VL) += P[r][0..cn) V[0..cn)[...] for rows r0..r0+RB; nt is 1..CT;
