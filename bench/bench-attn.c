@@ -132,8 +132,8 @@ void bench_attention(const struct bench_opts *o) {
     struct attn_shape full = { "vit h80 x16, full", 80, 16, 16, nv, nv, false, false, 0 };
     run_shape(&win, o, ref);
     run_shape(&full, o, ref);
-    printf("\nkernel scratch per thread: (2*rows*D + rows*64 + 2*64*D) floats, rows <= 64 (+GQA group): "
-           "independent of N\n\n");
+    printf("\nkernel scratch per thread: (8*(2*rows*D + 2*rows) + rows*64 + 2*64*D) floats, rows <= 64 (+GQA group), "
+           "8 blocks of rows a task at most: independent of N\n\n");
 
     printf("## training's attention (f32 q/k/v, causal; GFLOP/s of the useful products: forward 2, backward 5)\n\n");
     printf("| shape | tokens | forward | GFLOP/s | vs GEMM | backward | GFLOP/s | vs GEMM | backward / forward |\n");

@@ -3,7 +3,7 @@
 // so a packed K/V chunk serves every head that shares it, and every block of the task.
 // Per chunk of KCH keys and block:
 //   S = Q Kt (register tiles), mask, online softmax (running max m, sum l), O += P V.
-// Scratch per thread is O(rows x (D + KCH)); no N x N matrix exists anywhere.
+// Scratch per thread is O(QG_MAX x rows x D + rows x KCH); no N x N matrix exists anywhere.
 #include "cpu-impl.h"
 #include "simd.h"
 #include "quants/blocks.h"
