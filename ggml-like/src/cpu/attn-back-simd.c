@@ -36,8 +36,13 @@ struct back_scratch {
     float *q, *dout, *qt, *dot, *acc, *s, *dp;
 };
 
+// Where chunk ci of (batch b, kv head g) lies in the pack: its Kt, then Vt, then K.
+static float *chunk_base(const struct back_ctx *c, int64_t b, int64_t g, int64_t ci) {
+    return c->chunks + ((b * c->Hkv + g) * c->n_kc + ci) * 3 * KCH * c->D;
+}
+
 static struct packed_chunk chunk_at(const struct back_ctx *c, int64_t b, int64_t g, int64_t ci) {
-    const float *kt = c->chunks + ((b * c->Hkv + g) * c->n_kc + ci) * 3 * KCH * c->D;
+    const float *kt = chunk_base(c, b, g, ci);
     return (struct packed_chunk){ kt, kt + KCH * c->D, kt + 2 * KCH * c->D };
 }
 
@@ -66,8 +71,7 @@ static void pack_rows(const struct back_ctx *c, int64_t b, int64_t g, int64_t q0
 
 // Kt [D][KCH], Vt [D][KCH] and K [KCH][D] of one chunk, zero padded, into the ctx's pack.
 static void pack_chunk(const struct back_ctx *c, int64_t b, int64_t g, int64_t ci) {
-    float *kt = c->chunks + ((b * c->Hkv + g) * c->n_kc + ci) * 3 * KCH * c->D, *vt = kt + KCH * c->D;
-    float *kc = vt + KCH * c->D;
+    float *kt = chunk_base(c, b, g, ci), *vt = kt + KCH * c->D, *kc = vt + KCH * c->D;
     int64_t c0 = ci * KCH, cn = TL_MIN(KCH, c->Nk - c0);
     for (int64_t j = 0; j < KCH; j++) {
         const float *kr = j < cn ? tl_elem_ptr(c->k, 0, c0 + j, g, b) : NULL;
