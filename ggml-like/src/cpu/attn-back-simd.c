@@ -4,13 +4,14 @@
 // 3 x Nk x Hkv x D floats, 1.5 times K and V themselves; packed per use, as before, they
 // cost about as much as the products at head sizes 16-32), then two sweeps, each
 // parallel without shared writes:
-//   rows:  per block of query rows: lse_r (one pass over the keys), then
-//          dS = P (dO V^T - D_r) per chunk and dq_r = sum dS k (D_r = dO_r . O_r)
+//   rows:  per block of query rows, one pass over the keys: dS = P (dO V^T - D_r) per
+//          chunk with P from the online softmax, and dq_r = sum dS k (D_r = dO_r . O_r);
+//          its running max and sum give lse_r
 //   keys:  per group of KG chunks: over the row blocks that see it (each packed once for
 //          the group), recompute P and dS from the saved lse and D, then dV^T += dO^T P
 //          and dK^T += (scale q)^T dS, the chunk's keys along the vectors as in S, so
 //          neither P nor dS is transposed
-// That recomputes S three times (a fused single sweep does it once but needs atomic or
+// That recomputes S twice (a fused single sweep does it once but needs atomic or
 // per-thread dq); scratch is O(rows x D + KG x KCH x D) per thread plus lse and D per row.
 #include "cpu-impl.h"
 #include "simd.h"
@@ -144,7 +145,25 @@ static void accumulate_rows(const float *m, int64_t ldm, const float *x, float *
     }
 }
 
-// Sweep over one block of rows: lse, D and dq.
+// dS = P (dO V^T - D) for one chunk, in one pass with the online softmax (running max m
+// and sum l per row, as in the forward): P is exp(S - m) of the running max, so each row's
+// dq accumulator is rescaled when m grows, and divided by l at the end.
+static void online_ds(const struct back_ctx *c, const struct packed_chunk *ck, const float *drow, float *m, float *l,
+                      int64_t R, int64_t Rpad, struct back_scratch *w) {
+    for (int64_t r0 = 0; r0 < Rpad; r0 += RB)
+        for (int64_t cc = 0; cc < KCH; cc += CT * VL) qk_tile(w->dout, ck->vt, w->dp, c->D, r0, cc);
+    for (int64_t r = 0; r < Rpad; r++) {
+        float *s = w->s + r * KCH, *dp = w->dp + r * KCH;
+        if (r >= R) {
+            memset(dp, 0, KCH * sizeof(float));
+            continue;
+        }
+        scale_row(w->acc + r * c->D, c->D, online_softmax_row(s, &m[r], &l[r]));
+        for (int64_t j = 0; j < KCH; j += VL) vstore(dp + j, vmul(vload(s + j), vsub(vload(dp + j), vset1(drow[r]))));
+    }
+}
+
+// Sweep over one block of rows: D, lse and dq in one pass over the keys.
 static void rows_task(struct back_ctx *c, int64_t b, int64_t g, int64_t qb, struct back_scratch *w) {
     int64_t q0 = qb * c->QB, qn = TL_MIN(c->QB, c->Nq - q0), R = qn * c->G, Rpad = (R + RB - 1) / RB * RB, D = c->D;
     float *lse = c->lse + (b * c->Hkv + g) * c->Nq * c->G + q0 * c->G, *drow = c->drow + (lse - c->lse);
@@ -160,39 +179,22 @@ static void rows_task(struct back_ctx *c, int64_t b, int64_t g, int64_t qb, stru
         m[r] = -INFINITY;
         l[r] = 0;
     }
-    for (int64_t c0 = 0; c0 < c->Nk; c0 += KCH) {   // lse, online
-        int64_t cn = TL_MIN(KCH, c->Nk - c0);
-        int vis = block_visibility(c, q0, qn, c0, cn);
-        if (vis == CHUNK_SKIP) continue;
-        struct packed_chunk ck = chunk_at(c, b, g, c0 / KCH);
-        scores(c, &ck, q0, R, Rpad, c0, cn, vis, w);
-        for (int64_t r = 0; r < R; r++) {
-            const float *s = w->s + r * KCH;
-            vf mv = vset1(-INFINITY);
-            for (int64_t j = 0; j < KCH; j += VL) mv = vmax(mv, vload(s + j));
-            float mnew = TL_MAX(vhmax(mv), m[r]);
-            if (mnew == -INFINITY) continue;
-            vf sum = vzero();
-            for (int64_t j = 0; j < KCH; j += VL) sum = vadd(sum, vexp(vsub(vload(s + j), vset1(mnew))));
-            l[r] = l[r] * (m[r] == -INFINITY ? 0.0f : expf(m[r] - mnew)) + vhsum(sum);
-            m[r] = mnew;
-        }
-    }
-    for (int64_t r = 0; r < R; r++) lse[r] = l[r] > 0 ? m[r] + logf(l[r]) : -INFINITY;
     memset(w->acc, 0, Rpad * D * sizeof(float));
-    for (int64_t c0 = 0; c0 < c->Nk; c0 += KCH) {   // dq
+    for (int64_t c0 = 0; c0 < c->Nk; c0 += KCH) {
         int64_t cn = TL_MIN(KCH, c->Nk - c0);
         int vis = block_visibility(c, q0, qn, c0, cn);
         if (vis == CHUNK_SKIP) continue;
         struct packed_chunk ck = chunk_at(c, b, g, c0 / KCH);
         scores(c, &ck, q0, R, Rpad, c0, cn, vis, w);
-        probs_and_ds(c, &ck, lse, drow, R, Rpad, w);
+        online_ds(c, &ck, drow, m, l, R, Rpad, w);
         accumulate_rows(w->dp, KCH, ck.kc, w->acc, D, cn, Rpad);
     }
     for (int64_t r = 0; r < R; r++) {
+        lse[r] = l[r] > 0 ? m[r] + logf(l[r]) : -INFINITY;
+        float f = l[r] > 0 ? c->p.scale / l[r] : 0.0f;
         int64_t i = q0 + r / c->G, h = g * c->G + r % c->G;
         float *dst = c->dq + D * (i + c->Nq * (h + c->Hkv * c->G * b));
-        for (int64_t d = 0; d < D; d++) dst[d] = w->acc[r * D + d] * c->p.scale;
+        for (int64_t d = 0; d < D; d++) dst[d] = w->acc[r * D + d] * f;
     }
 }
 

@@ -112,26 +112,7 @@ static void block_update(const struct tl_tensor *dst, const struct tl_attn_param
                 if (!tl_attn_visible(p, sq, sk, qb->q0 + r / G, c0 + j)) s[j] = -INFINITY;
         }
         for (int64_t j = cn; j < KCH; j++) s[j] = -INFINITY;
-        vf mv = vset1(-INFINITY);
-        for (int64_t j = 0; j < KCH; j += VL) mv = vmax(mv, vload(s + j));
-        float mx = vhmax(mv), mnew = mx > qb->m[r] ? mx : qb->m[r];
-        if (mnew == -INFINITY) {   // nothing visible yet for this row
-            memset(s, 0, KCH * sizeof(float));
-            continue;
-        }
-        float alpha = qb->m[r] == -INFINITY ? 0.0f : expf(qb->m[r] - mnew);
-        vf sum = vzero();
-        for (int64_t j = 0; j < KCH; j += VL) {
-            vf e = vexp(vsub(vload(s + j), vset1(mnew)));
-            vstore(s + j, e);
-            sum = vadd(sum, e);
-        }
-        qb->l[r] = qb->l[r] * alpha + vhsum(sum);
-        qb->m[r] = mnew;
-        if (alpha != 1.0f) {
-            float *o = qb->o + r * D;
-            for (int64_t d = 0; d < D; d += VL) vstore(o + d, vmul(vload(o + d), vset1(alpha)));
-        }
+        scale_row(qb->o + r * D, D, online_softmax_row(s, &qb->m[r], &qb->l[r]));
     }
     for (int64_t r = qb->R; r < qb->Rpad; r++) memset(s_buf + r * KCH, 0, KCH * sizeof(float));
     int64_t DV = D / VL, dv = 0;

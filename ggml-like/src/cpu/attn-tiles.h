@@ -61,6 +61,35 @@ static inline __attribute__((always_inline)) void pv_tile(const float *p, int64_
         for (int t = 0; t < nt; t++) vstore(o + (r0 + r) * D + d0 + t * VL, acc[r][t]);
 }
 
+// One row's chunk of scores s[0..KCH) into the online softmax: folds the chunk's max into
+// *m and its exponentials into *l, leaves exp(s - *m) in s (zeros while the row has seen
+// nothing), and returns the factor the row's earlier accumulations must be scaled by.
+static inline float online_softmax_row(float *s, float *m, float *l) {
+    vf mv = vset1(-INFINITY);
+    for (int64_t j = 0; j < KCH; j += VL) mv = vmax(mv, vload(s + j));
+    float mx = vhmax(mv), mnew = mx > *m ? mx : *m;
+    if (mnew == -INFINITY) {
+        memset(s, 0, KCH * sizeof(float));
+        return 1.0f;
+    }
+    float alpha = *m == -INFINITY ? 0.0f : expf(*m - mnew);
+    vf sum = vzero();
+    for (int64_t j = 0; j < KCH; j += VL) {
+        vf e = vexp(vsub(vload(s + j), vset1(mnew)));
+        vstore(s + j, e);
+        sum = vadd(sum, e);
+    }
+    *l = *l * alpha + vhsum(sum);
+    *m = mnew;
+    return alpha;
+}
+
+// row[0..D) *= alpha, skipped when alpha is 1
+static inline void scale_row(float *row, int64_t D, float alpha) {
+    if (alpha == 1.0f) return;
+    for (int64_t d = 0; d < D; d += VL) vstore(row + d, vmul(vload(row + d), vset1(alpha)));
+}
+
 enum { CHUNK_SKIP, CHUNK_FULL, CHUNK_PARTIAL };
 
 static int chunk_visibility(const struct tl_attn_params *p, int64_t qmin, int64_t qmax, int64_t c0,
