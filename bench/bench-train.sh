@@ -14,11 +14,17 @@
 # peak RSS (up to TORCH_MAX_TOKENS tokens, default 40000: PyTorch runs ~5-9x slower, so
 # its 128K step would take hours on 2 cores). TORCH_STEPS=1 times PyTorch's first step
 # alone (marked "(step 1)" in its column), for lengths where its second would take too long.
+# Debian's PyTorch allocates its CPU tensors with glibc malloc, which maps every block over
+# 32 MiB afresh and unmaps it when freed, so on this VM PyTorch spends more time in page
+# faults than in its kernels; TORCH_MALLOC=jemalloc runs it on jemalloc (Debian's
+# libjemalloc2, LD_PRELOAD) told to keep freed pages for reuse, what a user who tunes
+# PyTorch's allocator gets (glibc's own tunables, no mmap and no trimming, fragment the
+# heap past 24 GiB at 32K tokens).
 # DEVICE=vulkan trains on the Vulkan device (LONGVL_VK_DEVICE) instead: the reference is
 # then the device's FMA peak (`longvl bench --only vulkan --quick`), and PyTorch, where it
 # has CUDA, runs the same step on the GPU (peak GPU memory instead of RSS).
 # usage: [PRESETS="tiny small"] [MODES="every none"] [DEVICE=cpu|vulkan] [STEPS=2|1] [TORCH_STEPS=2|1]
-#        [TORCH_MAX_TOKENS=40000] bench/bench-train.sh LONGVL [LENGTH...]
+#        [TORCH_MAX_TOKENS=40000] [TORCH_MALLOC=default|jemalloc] bench/bench-train.sh LONGVL [LENGTH...]
 #        (default lengths 8192 32768; MODES=every: only the checkpointed rows)
 set -euo pipefail
 longvl=$1
@@ -38,6 +44,15 @@ device=${DEVICE:-cpu}
 py=${LONGVL_PYTHON:-/usr/bin/python3}
 torch_ref=$(dirname "$0")/torch_train_ref.py
 torch_device=cpu
+torch_env=()
+case ${TORCH_MALLOC:-default} in
+  default) ;;
+  jemalloc)
+    jemalloc=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1)
+    [ -n "$jemalloc" ] || { echo "TORCH_MALLOC=jemalloc needs libjemalloc2 (apt-get install libjemalloc2)" >&2; exit 2; }
+    torch_env=(LD_PRELOAD="$jemalloc" MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1) ;;
+  *) echo "TORCH_MALLOC must be default or jemalloc" >&2; exit 2 ;;
+esac
 [ "$device" = vulkan ] && "$py" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null && torch_device=cuda
 has_torch=$("$py" -c "import torch" 2>/dev/null && echo yes || echo no)
 [ "$has_torch" = yes ] || echo "(no python3-torch: the PyTorch columns stay empty; apt-get install python3-torch)"
@@ -48,7 +63,7 @@ if [ "$device" = vulkan ]; then
   ref_label="vs FMA peak" torch_mem="PyTorch peak $([ "$torch_device" = cuda ] && echo "GPU memory" || echo RSS) MiB"
 else
   blas=$("$longvl" bench --only matmul --quick | sed -n 's/.*vs OpenBLAS sgemm (\([0-9.]*\) GFLOP\/s).*/\1/p' | head -1)
-  echo "reference: OpenBLAS sgemm ${blas:-?} GFLOP/s (same run)"
+  echo "reference: OpenBLAS sgemm ${blas:-?} GFLOP/s (same run); PyTorch's malloc: ${TORCH_MALLOC:-default}"
   ref_label="vs sgemm" torch_mem="PyTorch peak RSS MiB"
 fi
 echo
@@ -76,7 +91,7 @@ for preset in ${PRESETS:-tiny small}; do
       label=$([ "$every" = 1 ] && echo "every block" || echo "none")$([ "$steps" = 1 ] && echo " (step 1)" || true)
       ttps=0 trss=0
       if [ "$has_torch" = yes ] && [ "$toks" -le "${TORCH_MAX_TOKENS:-40000}" ]; then
-        tout=$("$py" "$torch_ref" --device "$torch_device" --vocab "$vocab" --hidden "$H" --layers "$layers" \
+        tout=$(env "${torch_env[@]}" "$py" "$torch_ref" --device "$torch_device" --vocab "$vocab" --hidden "$H" --layers "$layers" \
                --heads "$heads" --kv-heads "$kv" --ffn "$F" --rope-base "$rope" --tokens "$toks" --threads "$threads" \
                --steps "$torch_steps" --checkpoint "$([ "$every" = 1 ] && echo block || echo none)" 2>&1 | tail -1) || true
         ttps=$(sed -n 's/.*: \([0-9.]*\) tokens\/s.*/\1/p' <<<"$tout")
