@@ -11,7 +11,7 @@
 # step in PyTorch on the CPU (bench/torch_train_ref.py: the same shapes, tokens,
 # checkpointing and thread count; attention in recomputed chunks, O(N) memory like ours)
 # runs right after each of ours, and the table gets its tokens/s, our ratio to it, and its
-# peak RSS (up to TORCH_MAX_TOKENS tokens, default 40000: PyTorch runs ~5-9x slower, so
+# peak RSS (up to TORCH_MAX_TOKENS tokens, default 40000: PyTorch runs ~4-20x slower, so
 # its 128K step would take hours on 2 cores). TORCH_STEPS=1 times PyTorch's first step
 # alone (marked "(step 1)" in its column), for lengths where its second would take too long.
 # Debian's PyTorch allocates its CPU tensors with glibc malloc, which maps every block over
