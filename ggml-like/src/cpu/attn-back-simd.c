@@ -115,11 +115,21 @@ static void scores(const struct back_ctx *c, const struct packed_chunk *ck, int6
     }
 }
 
+// dP = dO V^T for the packed rows, into dp
+static void dp_tiles(const struct back_ctx *c, const struct packed_chunk *ck, int64_t Rpad, struct back_scratch *w) {
+    for (int64_t r0 = 0; r0 < Rpad; r0 += RB)
+        for (int64_t cc = 0; cc < KCH; cc += CT * VL) qk_tile(w->dout, ck->vt, w->dp, c->D, r0, cc);
+}
+
+// dS = P (dP - D) for one row, into dp
+static void ds_row(const float *p, float *dp, float d) {
+    for (int64_t j = 0; j < KCH; j += VL) vstore(dp + j, vmul(vload(p + j), vsub(vload(dp + j), vset1(d))));
+}
+
 // P = exp(S - lse) and dS = P (dO V^T - D) in s and dp (rows past R are zeros)
 static void probs_and_ds(const struct back_ctx *c, const struct packed_chunk *ck, const float *lse,
                          const float *drow, int64_t R, int64_t Rpad, struct back_scratch *w) {
-    for (int64_t r0 = 0; r0 < Rpad; r0 += RB)
-        for (int64_t cc = 0; cc < KCH; cc += CT * VL) qk_tile(w->dout, ck->vt, w->dp, c->D, r0, cc);
+    dp_tiles(c, ck, Rpad, w);
     for (int64_t r = 0; r < Rpad; r++) {
         float *s = w->s + r * KCH, *dp = w->dp + r * KCH;
         if (r >= R || lse[r] == -INFINITY) {
@@ -127,11 +137,8 @@ static void probs_and_ds(const struct back_ctx *c, const struct packed_chunk *ck
             memset(dp, 0, KCH * sizeof(float));
             continue;
         }
-        for (int64_t j = 0; j < KCH; j += VL) {
-            vf pj = vexp(vsub(vload(s + j), vset1(lse[r])));
-            vstore(s + j, pj);
-            vstore(dp + j, vmul(pj, vsub(vload(dp + j), vset1(drow[r]))));
-        }
+        for (int64_t j = 0; j < KCH; j += VL) vstore(s + j, vexp(vsub(vload(s + j), vset1(lse[r]))));
+        ds_row(s, dp, drow[r]);
     }
 }
 
@@ -150,8 +157,7 @@ static void accumulate_rows(const float *m, int64_t ldm, const float *x, float *
 // dq accumulator is rescaled when m grows, and divided by l at the end.
 static void online_ds(const struct back_ctx *c, const struct packed_chunk *ck, const float *drow, float *m, float *l,
                       int64_t R, int64_t Rpad, struct back_scratch *w) {
-    for (int64_t r0 = 0; r0 < Rpad; r0 += RB)
-        for (int64_t cc = 0; cc < KCH; cc += CT * VL) qk_tile(w->dout, ck->vt, w->dp, c->D, r0, cc);
+    dp_tiles(c, ck, Rpad, w);
     for (int64_t r = 0; r < Rpad; r++) {
         float *s = w->s + r * KCH, *dp = w->dp + r * KCH;
         if (r >= R) {
@@ -159,7 +165,7 @@ static void online_ds(const struct back_ctx *c, const struct packed_chunk *ck, c
             continue;
         }
         scale_row(w->acc + r * c->D, c->D, online_softmax_row(s, &m[r], &l[r]));
-        for (int64_t j = 0; j < KCH; j += VL) vstore(dp + j, vmul(vload(s + j), vsub(vload(dp + j), vset1(drow[r]))));
+        ds_row(s, dp, drow[r]);
     }
 }
 
