@@ -14,17 +14,21 @@
 # peak RSS (up to TORCH_MAX_TOKENS tokens, default 40000: PyTorch runs ~4-20x slower, so
 # its 128K step would take hours on 2 cores). TORCH_STEPS=1 times PyTorch's first step
 # alone (marked "(step 1)" in its column), for lengths where its second would take too long.
+# TORCH_ATTN_CHUNK sets PyTorch's attention chunk (query rows, default 1024; at 128K the
+# small model needs 256 to fit in 24 GiB).
 # Debian's PyTorch allocates its CPU tensors with glibc malloc, which maps every block over
 # 32 MiB afresh and unmaps it when freed, so on this VM PyTorch spends more time in page
-# faults than in its kernels; TORCH_MALLOC=jemalloc runs it on jemalloc (Debian's
-# libjemalloc2, LD_PRELOAD) told to keep freed pages for reuse, what a user who tunes
-# PyTorch's allocator gets (glibc's own tunables, no mmap and no trimming, fragment the
-# heap past 24 GiB at 32K tokens).
+# faults than in its kernels. So PyTorch runs on jemalloc (Debian's libjemalloc2,
+# LD_PRELOAD) told to keep freed pages for reuse, what a user who tunes PyTorch's allocator
+# gets (glibc's own tunables, no mmap and no trimming, fragment the heap past 24 GiB at
+# 32K tokens); TORCH_MALLOC=glibc runs it on Debian's default, and without libjemalloc2
+# that is what runs, with a warning that the ratios overstate our lead.
 # DEVICE=vulkan trains on the Vulkan device (LONGVL_VK_DEVICE) instead: the reference is
 # then the device's FMA peak (`longvl bench --only vulkan --quick`), and PyTorch, where it
 # has CUDA, runs the same step on the GPU (peak GPU memory instead of RSS).
 # usage: [PRESETS="tiny small"] [MODES="every none"] [DEVICE=cpu|vulkan] [STEPS=2|1] [TORCH_STEPS=2|1]
-#        [TORCH_MAX_TOKENS=40000] [TORCH_MALLOC=default|jemalloc] bench/bench-train.sh LONGVL [LENGTH...]
+#        [TORCH_MAX_TOKENS=40000] [TORCH_MALLOC=jemalloc|glibc] [TORCH_ATTN_CHUNK=1024]
+#        bench/bench-train.sh LONGVL [LENGTH...]
 #        (default lengths 8192 32768; MODES=every: only the checkpointed rows)
 set -euo pipefail
 longvl=$1
@@ -44,14 +48,17 @@ device=${DEVICE:-cpu}
 py=${LONGVL_PYTHON:-/usr/bin/python3}
 torch_ref=$(dirname "$0")/torch_train_ref.py
 torch_device=cpu
+torch_chunk=${TORCH_ATTN_CHUNK:-1024}
+[[ "$torch_chunk" =~ ^[1-9][0-9]*$ ]] || { echo "TORCH_ATTN_CHUNK must be a positive number of rows" >&2; exit 2; }
 torch_env=()
-case ${TORCH_MALLOC:-default} in
-  default) ;;
+jemalloc=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1 || true)
+torch_malloc=${TORCH_MALLOC:-$([ -n "$jemalloc" ] && echo jemalloc || echo glibc)}
+case $torch_malloc in
+  glibc) [ -n "${TORCH_MALLOC:-}" ] || echo "(no libjemalloc2: PyTorch runs on glibc malloc, ~2.4-3.2x slower here, so the ratios overstate our lead; apt-get install libjemalloc2)" ;;
   jemalloc)
-    jemalloc=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1)
     [ -n "$jemalloc" ] || { echo "TORCH_MALLOC=jemalloc needs libjemalloc2 (apt-get install libjemalloc2)" >&2; exit 2; }
     torch_env=(LD_PRELOAD="$jemalloc" MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1) ;;
-  *) echo "TORCH_MALLOC must be default or jemalloc" >&2; exit 2 ;;
+  *) echo "TORCH_MALLOC must be jemalloc or glibc" >&2; exit 2 ;;
 esac
 [ "$device" = vulkan ] && "$py" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null && torch_device=cuda
 has_torch=$("$py" -c "import torch" 2>/dev/null && echo yes || echo no)
@@ -63,7 +70,7 @@ if [ "$device" = vulkan ]; then
   ref_label="vs FMA peak" torch_mem="PyTorch peak $([ "$torch_device" = cuda ] && echo "GPU memory" || echo RSS) MiB"
 else
   blas=$("$longvl" bench --only matmul --quick | sed -n 's/.*vs OpenBLAS sgemm (\([0-9.]*\) GFLOP\/s).*/\1/p' | head -1)
-  echo "reference: OpenBLAS sgemm ${blas:-?} GFLOP/s (same run); PyTorch's malloc: ${TORCH_MALLOC:-default}"
+  echo "reference: OpenBLAS sgemm ${blas:-?} GFLOP/s (same run); PyTorch's malloc: $torch_malloc, attention chunk $torch_chunk rows"
   ref_label="vs sgemm" torch_mem="PyTorch peak RSS MiB"
 fi
 echo
@@ -93,7 +100,7 @@ for preset in ${PRESETS:-tiny small}; do
       if [ "$has_torch" = yes ] && [ "$toks" -le "${TORCH_MAX_TOKENS:-40000}" ]; then
         tout=$(env "${torch_env[@]}" "$py" "$torch_ref" --device "$torch_device" --vocab "$vocab" --hidden "$H" --layers "$layers" \
                --heads "$heads" --kv-heads "$kv" --ffn "$F" --rope-base "$rope" --tokens "$toks" --threads "$threads" \
-               --steps "$torch_steps" --checkpoint "$([ "$every" = 1 ] && echo block || echo none)" 2>&1 | tail -1) || true
+               --steps "$torch_steps" --attn-chunk "$torch_chunk" --checkpoint "$([ "$every" = 1 ] && echo block || echo none)" 2>&1 | tail -1) || true
         ttps=$(sed -n 's/.*: \([0-9.]*\) tokens\/s.*/\1/p' <<<"$tout")
         trss=$(sed -n 's/.*peak [A-Za-z ]* \([0-9]*\) MiB.*/\1/p' <<<"$tout")
         [ -n "$ttps" ] || { echo "PyTorch failed: $tout" >&2; ttps=0 trss=0; }

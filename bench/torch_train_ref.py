@@ -12,11 +12,13 @@ Attention is computed in chunks of query rows, each chunk recomputed in the back
 N x N scores of a 32K sequence alone would take 16 GiB a head group: this is the same
 O(N)-memory scheme as longvl's fused chunked attention, so the ratio compares kernels,
 not memory plans. --checkpoint block also recomputes each decoder block in the backward
-pass (longvl's --checkpoint-every 1).
+pass (longvl's --checkpoint-every 1). --attn-chunk sets the rows of a chunk (1024): its
+score block is rows x N x heads floats, held several times over by the allocator, so at
+128K tokens a smaller chunk keeps the small model's step within a 24 GiB machine.
 
 usage: torch_train_ref.py --vocab V --hidden H --layers L --heads NH --kv-heads NKV
                           --ffn F --tokens N [--checkpoint block|none] [--threads T]
-                          [--device cpu|cuda] [--steps 2|1]
+                          [--device cpu|cuda] [--steps 2|1] [--attn-chunk ROWS]
 """
 import argparse
 import resource
@@ -25,9 +27,6 @@ import time
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
-
-ATTN_CHUNK = 1024
-
 
 def rms_norm(x, w, eps=1e-6):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
@@ -49,10 +48,10 @@ def attn_chunk(q, k, v, start):
     return torch.matmul(torch.softmax(s, -1), v[:, :end])
 
 
-def attention(q, k, v):
+def attention(q, k, v, chunk):
     outs = []
-    for start in range(0, q.shape[1], ATTN_CHUNK):
-        qc = q[:, start:start + ATTN_CHUNK]
+    for start in range(0, q.shape[1], chunk):
+        qc = q[:, start:start + chunk]
         outs.append(checkpoint(attn_chunk, qc, k, v, start, use_reentrant=False))
     return torch.cat(outs, 1)
 
@@ -80,7 +79,7 @@ class Block(torch.nn.Module):
         v = self.v(h).view(N, a.kv_heads, D).transpose(0, 1)
         group = a.heads // a.kv_heads
         k, v = k.repeat_interleave(group, 0), v.repeat_interleave(group, 0)
-        o = attention(q, k, v).transpose(0, 1).reshape(N, a.heads * D)
+        o = attention(q, k, v, a.attn_chunk).transpose(0, 1).reshape(N, a.heads * D)
         x = x + self.o(o)
         h = rms_norm(x, self.ln2)
         return x + self.down(F.silu(self.gate(h)) * self.up(h))
@@ -112,7 +111,10 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--steps", type=int, choices=(1, 2), default=2)
+    p.add_argument("--attn-chunk", type=int, default=1024)
     a = p.parse_args()
+    if a.attn_chunk < 1:
+        p.error("--attn-chunk must be at least 1")
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
