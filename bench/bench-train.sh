@@ -54,7 +54,7 @@ torch_env=()
 jemalloc=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1 || true)
 torch_malloc=${TORCH_MALLOC:-$([ -n "$jemalloc" ] && echo jemalloc || echo glibc)}
 case $torch_malloc in
-  glibc) [ -n "${TORCH_MALLOC:-}" ] || echo "(no libjemalloc2: PyTorch runs on glibc malloc, ~2.4-3.2x slower here, so the ratios overstate our lead; apt-get install libjemalloc2)" ;;
+  glibc) [ -n "${TORCH_MALLOC:-}" ] || echo "(no libjemalloc2: PyTorch runs on glibc malloc, 2-3x slower on a 2-core VM, so the ratios overstate our lead; apt-get install libjemalloc2)" ;;
   jemalloc)
     [ -n "$jemalloc" ] || { echo "TORCH_MALLOC=jemalloc needs libjemalloc2 (apt-get install libjemalloc2)" >&2; exit 2; }
     torch_env=(LD_PRELOAD="$jemalloc" MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1) ;;
