@@ -54,7 +54,7 @@ torch_env=()
 jemalloc=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1 || true)
 torch_malloc=${TORCH_MALLOC:-$([ -n "$jemalloc" ] && echo jemalloc || echo glibc)}
 case $torch_malloc in
-  glibc) [ -n "${TORCH_MALLOC:-}" ] || echo "(no libjemalloc2: PyTorch runs on glibc malloc, 2-3x slower on a 2-core VM, so the ratios overstate our lead; apt-get install libjemalloc2)" ;;
+  glibc) ;;
   jemalloc)
     [ -n "$jemalloc" ] || { echo "TORCH_MALLOC=jemalloc needs libjemalloc2 (apt-get install libjemalloc2)" >&2; exit 2; }
     torch_env=(LD_PRELOAD="$jemalloc" MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1) ;;
@@ -63,6 +63,8 @@ esac
 [ "$device" = vulkan ] && "$py" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null && torch_device=cuda
 has_torch=$("$py" -c "import torch" 2>/dev/null && echo yes || echo no)
 [ "$has_torch" = yes ] || echo "(no python3-torch: the PyTorch columns stay empty; apt-get install python3-torch)"
+[ "$has_torch" = yes ] && [ -z "${TORCH_MALLOC:-}" ] && [ "$torch_malloc" = glibc ] &&
+  echo "(no libjemalloc2: PyTorch runs on glibc malloc, 2-3x slower on a 2-core VM, so the ratios overstate our lead; apt-get install libjemalloc2)"
 if [ "$device" = vulkan ]; then
   vk=$(XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} "$longvl" bench --only vulkan --quick)
   blas=$(sed -n 's/.*FMA peak \([0-9.]*\) GFLOP\/s.*/\1/p' <<<"$vk" | head -1)
